@@ -1,0 +1,68 @@
+import type { Clock } from './clock.js';
+import { date, num, type SqlQueryable } from './sql.js';
+
+export interface AgentRecord {
+  readonly id: string;
+  readonly hostname: string;
+  readonly labels: Record<string, string>;
+  readonly enrolledAt: Date;
+  readonly tokenId: string | null;
+  readonly lastSeenAt: Date | null;
+  readonly policyVersion: number;
+  readonly revokedAt: Date | null;
+  /** Highest committed sequence number. */
+  readonly lastSeq: number;
+}
+
+export interface AgentStore {
+  create(a: { id: string; hostname: string; tokenId: string; labels: Record<string, string> }): Promise<void>;
+  get(id: string): Promise<AgentRecord | null>;
+  list(): Promise<AgentRecord[]>;
+  markSeen(id: string, fields?: { hostname?: string; policyVersion?: number }): Promise<void>;
+}
+
+const SELECT = `select a.*, coalesce((select max(seq) from file_events e where e.agent_id = a.id), 0) as last_seq from agents a`;
+
+function toRecord(r: Record<string, unknown>): AgentRecord {
+  return {
+    id: r.id as string,
+    hostname: r.hostname as string,
+    labels: (r.labels ?? {}) as Record<string, string>,
+    enrolledAt: date(r.enrolled_at)!,
+    tokenId: (r.token_id as string | null) ?? null,
+    lastSeenAt: date(r.last_seen_at),
+    policyVersion: num(r.policy_version),
+    revokedAt: date(r.revoked_at),
+    lastSeq: num(r.last_seq),
+  };
+}
+
+export function createAgentStore(db: SqlQueryable, clock: Clock): AgentStore {
+  return {
+    async create({ id, hostname, tokenId, labels }) {
+      await db.query('insert into agents (id, hostname, enrolled_at, token_id, labels) values ($1, $2, $3, $4, $5)', [
+        id,
+        hostname,
+        clock(),
+        tokenId,
+        JSON.stringify(labels),
+      ]);
+    },
+    async get(id) {
+      const rows = await db.query(`${SELECT} where a.id = $1`, [id]);
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
+    async list() {
+      return (await db.query(`${SELECT} order by a.enrolled_at, a.id`)).map(toRecord);
+    },
+    async markSeen(id, fields = {}) {
+      await db.query(
+        `update agents set last_seen_at = $2,
+           hostname = coalesce($3, hostname),
+           policy_version = coalesce($4, policy_version)
+         where id = $1`,
+        [id, clock(), fields.hostname ?? null, fields.policyVersion ?? null],
+      );
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from './clock.js';
+import type { SqlQueryable } from './sql.js';
+
+export interface CommandStore {
+  create(c: { agentId: string; kind: string; args: object; createdBy: string }): Promise<string>;
+  markDelivered(id: string): Promise<void>;
+  complete(id: string, agentId: string, result: object): Promise<boolean>;
+}
+
+/** Commands sent down to agents (re-scans), with when they were delivered and completed. */
+export function createCommandStore(db: SqlQueryable, clock: Clock): CommandStore {
+  return {
+    async create({ agentId, kind, args, createdBy }) {
+      const id = randomUUID();
+      await db.query('insert into commands (id, agent_id, kind, args, created_at, created_by) values ($1, $2, $3, $4, $5, $6)', [
+        id,
+        agentId,
+        kind,
+        JSON.stringify(args),
+        clock(),
+        createdBy,
+      ]);
+      return id;
+    },
+    async markDelivered(id) {
+      await db.query('update commands set delivered_at = $2 where id = $1', [id, clock()]);
+    },
+    async complete(id, agentId, result) {
+      // The agent id comes from the certificate: an agent can only complete its own commands.
+      const rows = await db.query(
+        'update commands set completed_at = $3, result = $4 where id = $1 and agent_id = $2 returning id',
+        [id, agentId, clock(), JSON.stringify(result)],
+      );
+      return rows.length > 0;
+    },
+  };
+}

@@ -1,0 +1,180 @@
+import picomatch from 'picomatch';
+import { displayPath, type FileDelta, type FileState, type FileType, type ChangeKind, type ChangeSource } from '../../proto/model.js';
+import type { Clock } from './clock.js';
+import { buf, date, num, type Sql, type SqlQueryable } from './sql.js';
+
+export interface StoredEvent {
+  readonly agentId: string;
+  readonly delta: FileDelta;
+  readonly committedAt: Date;
+}
+
+export interface NewAlert {
+  readonly agentId: string;
+  readonly seq: number;
+  readonly rule: string;
+  readonly id: number;
+}
+
+export interface IngestResult {
+  /** Highest sequence number now committed for the agent: everything up to it may be acked. */
+  readonly committedSeq: number;
+  /** The deltas that were new (not resends), in seq order. */
+  readonly stored: readonly FileDelta[];
+  /** Alerts recorded in the same transaction (the notification outbox). */
+  readonly alerts: readonly NewAlert[];
+}
+
+export interface EventFilter {
+  readonly agentId?: string;
+  readonly pathGlob?: string;
+  readonly since?: Date;
+  readonly limit: number;
+}
+
+/** Decides which policy rule, if any, makes a change to this path alert. */
+export type AlertRuleFor = (path: Buffer) => string | null;
+
+export interface EventStore {
+  /**
+   * Stores one batch in one transaction: a history row per new delta (the unique (agent, seq) key
+   * makes a resend harmless), the current state per path, and the alerts it raises.
+   */
+  ingest(agentId: string, deltas: readonly FileDelta[], alertRuleFor: AlertRuleFor): Promise<IngestResult>;
+  committedSeq(agentId: string): Promise<number>;
+  list(filter: EventFilter): Promise<StoredEvent[]>;
+}
+
+const STATE_COLUMNS = 'file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, symlink_target, error';
+const SELECT_EVENTS = `select agent_id, seq, path, kind, source, file_type, size, mode, uid, gid,
+  mtime_ns::text as mtime_ns, ctime_ns::text as ctime_ns, inode::text as inode, nlink, sha256, symlink_target, error,
+  detected_at, committed_at from file_events`;
+
+function stateParams(s: FileState): unknown[] {
+  return [s.type, s.size, s.mode, s.uid, s.gid, s.mtimeNs.toString(), s.ctimeNs.toString(), s.inode.toString(), s.nlink, s.sha256, s.symlinkTarget, s.error];
+}
+
+function toEvent(r: Record<string, unknown>): StoredEvent {
+  const kind = r.kind as ChangeKind;
+  const state: FileState | null =
+    r.file_type === null || r.file_type === undefined
+      ? null
+      : {
+          type: r.file_type as FileType,
+          size: num(r.size),
+          mode: num(r.mode),
+          uid: num(r.uid),
+          gid: num(r.gid),
+          mtimeNs: BigInt(r.mtime_ns as string),
+          ctimeNs: BigInt(r.ctime_ns as string),
+          inode: BigInt(r.inode as string),
+          nlink: num(r.nlink),
+          sha256: buf(r.sha256),
+          symlinkTarget: buf(r.symlink_target),
+          error: (r.error as string | null) ?? null,
+        };
+  return {
+    agentId: r.agent_id as string,
+    committedAt: date(r.committed_at)!,
+    delta: {
+      seq: num(r.seq),
+      path: buf(r.path)!,
+      kind,
+      state,
+      detectedAt: date(r.detected_at)!,
+      source: r.source as ChangeSource,
+    },
+  };
+}
+
+async function committedSeqIn(db: SqlQueryable, agentId: string): Promise<number> {
+  const rows = await db.query('select coalesce(max(seq), 0) as s from file_events where agent_id = $1', [agentId]);
+  return num(rows[0]?.s);
+}
+
+export function createEventStore(sql: Sql, clock: Clock): EventStore {
+  return {
+    async ingest(agentId, deltas, alertRuleFor) {
+      const sorted = [...deltas].sort((a, b) => a.seq - b.seq);
+      return sql.transaction(async (tx) => {
+        // Serialise ingest per agent so that two streams of one identity cannot interleave.
+        await tx.query('select pg_advisory_xact_lock(hashtext($1))', [agentId]);
+        const before = await committedSeqIn(tx, agentId);
+        const now = clock();
+        const stored: FileDelta[] = [];
+        const alerts: NewAlert[] = [];
+        for (const d of sorted) {
+          if (d.seq <= before) continue;
+          const pathText = displayPath(d.path);
+          const s = d.state;
+          const inserted = await tx.query(
+            `insert into file_events (agent_id, seq, path, path_text, kind, source, ${STATE_COLUMNS}, detected_at, committed_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+             on conflict (agent_id, seq) do nothing returning seq`,
+            [agentId, d.seq, d.path, pathText, d.kind, d.source, ...(s ? stateParams(s) : Array(12).fill(null)), d.detectedAt, now],
+          );
+          if (inserted.length === 0) continue;
+          stored.push(d);
+          if (d.kind === 'deleted' || !s) {
+            await tx.query('delete from file_state where agent_id = $1 and path = $2', [agentId, d.path]);
+          } else {
+            await tx.query(
+              `insert into file_state (agent_id, path, path_text, ${STATE_COLUMNS}, updated_seq)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+               on conflict (agent_id, path) do update set
+                 file_type = excluded.file_type, size = excluded.size, mode = excluded.mode, uid = excluded.uid,
+                 gid = excluded.gid, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, inode = excluded.inode,
+                 nlink = excluded.nlink, sha256 = excluded.sha256, symlink_target = excluded.symlink_target,
+                 error = excluded.error, updated_seq = excluded.updated_seq`,
+              [agentId, d.path, pathText, ...stateParams(s), d.seq],
+            );
+          }
+          const rule = alertRuleFor(d.path);
+          if (rule !== null) {
+            const a = await tx.query(
+              'insert into alerts (agent_id, seq, rule, created_at) values ($1, $2, $3, $4) on conflict do nothing returning id',
+              [agentId, d.seq, rule, now],
+            );
+            if (a[0]) alerts.push({ agentId, seq: d.seq, rule, id: num(a[0].id) });
+          }
+        }
+        const committedSeq = Math.max(before, ...sorted.map((d) => d.seq));
+        return { committedSeq, stored, alerts };
+      });
+    },
+    committedSeq(agentId) {
+      return committedSeqIn(sql, agentId);
+    },
+    async list({ agentId, pathGlob, since, limit }) {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (agentId) {
+        params.push(agentId);
+        where.push(`agent_id = $${params.length}`);
+      }
+      if (since) {
+        params.push(since);
+        where.push(`detected_at >= $${params.length}`);
+      }
+      const matches = pathGlob ? picomatch(pathGlob, { dot: true }) : null;
+      const out: StoredEvent[] = [];
+      const page = 1000;
+      // Newest first, page by page, until `limit` events match the glob; then oldest first.
+      for (let offset = 0; out.length < limit; offset += page) {
+        const rows = await sql.query(
+          `${SELECT_EVENTS} ${where.length ? `where ${where.join(' and ')}` : ''}
+           order by detected_at desc, agent_id, seq desc limit ${page} offset ${offset}`,
+          params,
+        );
+        for (const r of rows) {
+          const e = toEvent(r);
+          if (matches && !matches(displayPath(e.delta.path))) continue;
+          out.push(e);
+          if (out.length >= limit) break;
+        }
+        if (rows.length < page) break;
+      }
+      return out.reverse();
+    },
+  };
+}

@@ -1,0 +1,13 @@
+export type { Sql, SqlQueryable } from './sql.js';
+export { createPgSql } from './pg-sql.js';
+export { createPgliteSql } from './pglite-sql.js';
+export { migrate } from './migrate.js';
+export { type Clock, systemClock } from './clock.js';
+export { createTokenStore, type TokenStore, type TokenRecord, type ConsumeRefusal } from './token-store.js';
+export { createAgentStore, type AgentStore, type AgentRecord } from './agent-store.js';
+export { createCertificateStore, type CertificateStore } from './certificate-store.js';
+export { createPolicyStore, type PolicyStore } from './policy-store.js';
+export { createEventStore, type EventStore, type StoredEvent, type IngestResult, type NewAlert, type AlertRuleFor } from './event-store.js';
+export { createCommandStore, type CommandStore } from './command-store.js';
+export { createAuditStore, type AuditStore, type AuditEntry } from './audit-store.js';
+export { createAlertStore, type AlertStore } from './alert-store.js';

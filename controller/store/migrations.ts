@@ -1,0 +1,138 @@
+/**
+ * Schema migrations, run in order at controller start-up on both Postgres and PGlite.
+ * Never edit a migration that has shipped: add a new one.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+create table agents (
+  id              text primary key,
+  hostname        text not null default '',
+  labels          jsonb not null default '{}',
+  enrolled_at     timestamptz not null,
+  token_id        text,
+  last_seen_at    timestamptz,
+  policy_version  bigint not null default 0,
+  revoked_at      timestamptz
+);
+
+create table enrolment_tokens (
+  id           text primary key,
+  secret_hash  bytea not null,
+  created_at   timestamptz not null,
+  created_by   text not null,
+  expires_at   timestamptz not null,
+  uses_allowed integer not null check (uses_allowed > 0),
+  uses         integer not null default 0,
+  labels       jsonb not null default '{}',
+  revoked_at   timestamptz
+);
+
+create table certificates (
+  serial          text primary key,
+  agent_id        text,
+  subject         text not null,
+  key_fingerprint text not null,
+  token_id        text,
+  not_before      timestamptz not null,
+  not_after       timestamptz not null,
+  issued_at       timestamptz not null
+);
+create index certificates_agent on certificates (agent_id);
+
+create table policies (
+  version     bigint primary key,
+  document    jsonb not null,
+  created_at  timestamptz not null,
+  created_by  text not null
+);
+
+-- Current state of every path an agent watches.
+create table file_state (
+  agent_id        text not null,
+  path            bytea not null,
+  path_text       text not null,
+  file_type       text not null,
+  size            bigint not null,
+  mode            integer not null,
+  uid             bigint not null,
+  gid             bigint not null,
+  mtime_ns        bigint not null,
+  ctime_ns        bigint not null,
+  inode           bigint not null,
+  nlink           integer not null,
+  sha256          bytea,
+  symlink_target  bytea,
+  error           text,
+  updated_seq     bigint not null,
+  primary key (agent_id, path)
+);
+
+-- Append-only history. (agent_id, seq) is the exactly-once key.
+create table file_events (
+  agent_id        text not null,
+  seq             bigint not null,
+  path            bytea not null,
+  path_text       text not null,
+  kind            text not null check (kind in ('created', 'modified', 'deleted', 'attributes')),
+  source          text not null,
+  file_type       text,
+  size            bigint,
+  mode            integer,
+  uid             bigint,
+  gid             bigint,
+  mtime_ns        bigint,
+  ctime_ns        bigint,
+  inode           bigint,
+  nlink           integer,
+  sha256          bytea,
+  symlink_target  bytea,
+  error           text,
+  detected_at     timestamptz not null,
+  committed_at    timestamptz not null,
+  primary key (agent_id, seq)
+);
+create index file_events_detected_at on file_events (detected_at);
+
+create table alerts (
+  id          bigserial primary key,
+  agent_id    text not null,
+  seq         bigint not null,
+  rule        text not null,
+  created_at  timestamptz not null,
+  notified_at timestamptz,
+  unique (agent_id, seq, rule)
+);
+
+create table commands (
+  id           text primary key,
+  agent_id     text not null,
+  kind         text not null,
+  args         jsonb not null default '{}',
+  created_at   timestamptz not null,
+  created_by   text not null,
+  delivered_at timestamptz,
+  completed_at timestamptz,
+  result       jsonb
+);
+create index commands_agent on commands (agent_id);
+
+create table audit_log (
+  id      bigserial primary key,
+  at      timestamptz not null,
+  actor   text not null,
+  action  text not null,
+  target  text not null default '',
+  details jsonb not null default '{}'
+);
+`,
+  },
+];

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { generateToken } from '../../pki/index.js';
+import type { FileDelta } from '../../proto/model.js';
+import { testDatabaseKinds, type TestDatabase } from '../../test/support/databases.js';
+import {
+  createAgentStore,
+  createEventStore,
+  createPolicyStore,
+  createTokenStore,
+  migrate,
+  type Clock,
+} from './index.js';
+
+function delta(seq: number, path: string, kind: FileDelta['kind'] = 'created'): FileDelta {
+  return {
+    seq,
+    path: Buffer.from(path),
+    kind,
+    state:
+      kind === 'deleted'
+        ? null
+        : {
+            type: 'regular',
+            size: seq,
+            mode: 0o100644,
+            uid: 1000,
+            gid: 1000,
+            mtimeNs: 1_700_000_000_123_456_789n,
+            ctimeNs: 1_700_000_000_123_456_789n,
+            inode: 2n ** 40n + 7n,
+            nlink: 1,
+            sha256: Buffer.alloc(32, seq),
+            symlinkTarget: null,
+            error: null,
+          },
+    detectedAt: new Date(1_700_000_000_000 + seq),
+    source: 'realtime',
+  };
+}
+
+// One conformance suite, run against every store implementation.
+for (const kind of testDatabaseKinds()) {
+  describe(`stores on ${kind.name}`, () => {
+    let db: TestDatabase;
+    let now = new Date('2026-01-01T00:00:00Z');
+    const clock: Clock = () => now;
+    before(async () => {
+      db = await kind.open();
+    });
+    after(async () => {
+      await db.drop();
+    });
+
+    it('migrations are idempotent', async () => {
+      assert.deepEqual(await migrate(db.sql), []);
+    });
+
+    it('tokens: a use limit holds under concurrent consumers', async () => {
+      const tokens = createTokenStore(db.sql, clock);
+      const token = generateToken();
+      await tokens.create({ token, ttlMs: 3600_000, uses: 5, createdBy: 'test' });
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => db.sql.transaction((tx) => createTokenStore(tx, clock).consume(token))),
+      );
+      assert.equal(results.filter((r) => r.ok).length, 5);
+      assert.ok(results.filter((r) => !r.ok).every((r) => !r.ok && r.reason === 'used_up'));
+    });
+
+    it('tokens: wrong secret, expiry, revocation and unknown ids are refused distinctly', async () => {
+      const tokens = createTokenStore(db.sql, clock);
+      const token = generateToken();
+      await tokens.create({ token, ttlMs: 60_000, uses: 3, createdBy: 'test' });
+      const consume = (t = token) => db.sql.transaction((tx) => createTokenStore(tx, clock).consume(t));
+      assert.deepEqual(await consume({ id: token.id, secret: generateToken().secret }), { ok: false, reason: 'bad_secret' });
+      assert.deepEqual(await consume(generateToken()), { ok: false, reason: 'unknown' });
+      const saved = now;
+      now = new Date(now.getTime() + 61_000);
+      assert.deepEqual(await consume(), { ok: false, reason: 'expired' });
+      now = saved;
+      assert.ok(await tokens.revoke(token.id));
+      assert.deepEqual(await consume(), { ok: false, reason: 'revoked' });
+      const listed = await tokens.list();
+      assert.ok(listed.some((t) => t.id === token.id && t.uses === 0));
+    });
+
+    it('events: a resent batch is stored once; state follows the last delta', async () => {
+      const agents = createAgentStore(db.sql, clock);
+      await agents.create({ id: 'agent-1', hostname: 'h', tokenId: 't', labels: {} });
+      const events = createEventStore(db.sql, clock);
+      const batch = [delta(1, '/etc/a'), delta(2, '/etc/b'), delta(3, '/etc/a', 'modified')];
+      const first = await events.ingest('agent-1', batch, (p) => (p.toString() === '/etc/b' ? 'etc' : null));
+      assert.equal(first.committedSeq, 3);
+      assert.equal(first.stored.length, 3);
+      assert.deepEqual(first.alerts.map((a) => a.seq), [2]);
+      const again = await events.ingest('agent-1', [...batch, delta(4, '/etc/b', 'deleted')], () => null);
+      assert.equal(again.committedSeq, 4);
+      assert.deepEqual(again.stored.map((d) => d.seq), [4]);
+      const listed = await events.list({ agentId: 'agent-1', limit: 100 });
+      assert.deepEqual(listed.map((e) => e.delta.seq), [1, 2, 3, 4]);
+      const e3 = listed[2]!.delta;
+      assert.equal(e3.kind, 'modified');
+      assert.equal(e3.state?.mtimeNs, 1_700_000_000_123_456_789n, 'nanoseconds survive');
+      assert.equal(e3.state?.inode, 2n ** 40n + 7n);
+      assert.deepEqual(e3.state?.sha256, Buffer.alloc(32, 3));
+      const state = await db.sql.query('select path_text, size from file_state where agent_id = $1 order by path_text', ['agent-1']);
+      assert.deepEqual(state.map((r) => [r.path_text, Number(r.size)]), [['/etc/a', 3]]);
+      assert.equal((await agents.get('agent-1'))?.lastSeq, 4);
+    });
+
+    it('events: non-UTF-8 paths round-trip as bytes and filter by glob', async () => {
+      const events = createEventStore(db.sql, clock);
+      const odd = Buffer.concat([Buffer.from('/srv/x\n'), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]);
+      const d = { ...delta(1, 'x'), path: odd };
+      await events.ingest('agent-2', [d, delta(2, '/srv/y.log')], () => null);
+      const all = await events.list({ agentId: 'agent-2', limit: 10 });
+      assert.deepEqual(all[0]!.delta.path, odd);
+      const txt = await events.list({ agentId: 'agent-2', pathGlob: '/srv/*.log', limit: 10 });
+      assert.deepEqual(txt.map((e) => e.delta.seq), [2]);
+    });
+
+    it('policies: each apply is a new version', async () => {
+      const policies = createPolicyStore(db.sql, clock);
+      assert.equal(await policies.current(), null);
+      const p1 = await policies.apply([{ name: 'etc', paths: ['/etc'], exclude: [], alert: true }], 'op');
+      const p2 = await policies.apply([{ name: 'www', paths: ['/var/www'], exclude: ['**/*.tmp'], alert: false }], 'op');
+      assert.equal(p2.version, p1.version + 1);
+      assert.deepEqual(await policies.current(), p2);
+    });
+  });
+}

@@ -1,0 +1,179 @@
+import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
+import forge from 'node-forge';
+import { generateKeyPair } from './keys.js';
+import { spkiPin } from './pin.js';
+
+const { pki } = forge;
+
+export interface CaMaterial {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+export interface CreateCaOptions {
+  readonly trustDomain: string;
+  /** Default: 10 years. */
+  readonly validityDays?: number;
+  readonly now?: Date;
+}
+
+export interface IssueServerOptions {
+  readonly publicKeyPem: string;
+  /** DNS names and IP addresses the server answers on. */
+  readonly names: readonly string[];
+  /** Default: 825 days. */
+  readonly validityDays?: number;
+}
+
+export interface IssueClientOptions {
+  readonly publicKeyPem: string;
+  /** The single URI SAN, `spiffe://<trust-domain>/<kind>/<id>`. */
+  readonly spiffeId: string;
+  readonly lifetimeMs: number;
+  /** Extra subject attribute for operators: their role (OU). */
+  readonly role?: string;
+}
+
+export interface IssuedCertificate {
+  readonly certPem: string;
+  /** Hex, as stored in the certificates table. */
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/** The internal CA: signs server, agent and operator certificates. */
+export interface CertificateAuthority {
+  readonly certPem: string;
+  readonly trustDomain: string;
+  /** `sha256:` pin of the CA's SubjectPublicKeyInfo. */
+  readonly pin: string;
+  issueServer(opts: IssueServerOptions): IssuedCertificate;
+  issueClient(opts: IssueClientOptions): IssuedCertificate;
+}
+
+const DAY_MS = 86_400_000;
+/** Certificates start a little in the past so that small clock skew between hosts does not matter. */
+const BACKDATE_MS = 5 * 60_000;
+
+function randomSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = bytes[0]! & 0x7f; // positive INTEGER
+  if (bytes[0] === 0) bytes[0] = 1; // no leading zero byte
+  return bytes.toString('hex');
+}
+
+function toForgeKey(privateKeyPem: string): forge.pki.rsa.PrivateKey {
+  // forge reads PKCS#1; node:crypto made PKCS#8.
+  const pkcs1 = createPrivateKey(privateKeyPem).export({ type: 'pkcs1', format: 'pem' }).toString();
+  return pki.privateKeyFromPem(pkcs1) as forge.pki.rsa.PrivateKey;
+}
+
+function toForgePublicKey(publicKeyPem: string): forge.pki.rsa.PublicKey {
+  const spki = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'pem' }).toString();
+  return pki.publicKeyFromPem(spki) as forge.pki.rsa.PublicKey;
+}
+
+/** Creates a self-signed CA certificate and its key. */
+export async function createCa(opts: CreateCaOptions): Promise<CaMaterial> {
+  const keys = await generateKeyPair(3072);
+  const now = opts.now ?? new Date();
+  const cert = pki.createCertificate();
+  cert.publicKey = toForgePublicKey(keys.publicKeyPem);
+  cert.serialNumber = randomSerial();
+  cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
+  cert.validity.notAfter = new Date(now.getTime() + (opts.validityDays ?? 3650) * DAY_MS);
+  const subject = [
+    { name: 'organizationName', value: 'Vigil' },
+    { name: 'commonName', value: `Vigil CA ${opts.trustDomain}` },
+  ];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    { name: 'subjectAltName', altNames: [{ type: 6, value: `spiffe://${opts.trustDomain}` }] },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(toForgeKey(keys.privateKeyPem), forge.md.sha256.create());
+  return { certPem: pki.certificateToPem(cert), keyPem: keys.privateKeyPem };
+}
+
+/** Wraps CA material for signing. The clock is injected so tests can issue expired certificates. */
+export function createCertificateAuthority(
+  material: CaMaterial,
+  opts: { trustDomain: string; now?: () => Date },
+): CertificateAuthority {
+  const now = opts.now ?? (() => new Date());
+  const caCert = pki.certificateFromPem(material.certPem);
+  const caKey = toForgeKey(material.keyPem);
+  // Let OpenSSL confirm the key belongs to the certificate before we sign anything with it.
+  const x509 = new X509Certificate(material.certPem);
+  if (!x509.checkPrivateKey(createPrivateKey(material.keyPem))) {
+    throw new Error('CA key does not match CA certificate');
+  }
+
+  function sign(
+    publicKeyPem: string,
+    notAfterMs: number,
+    subject: forge.pki.CertificateField[],
+    extensions: object[],
+  ): IssuedCertificate {
+    const cert = pki.createCertificate();
+    cert.publicKey = toForgePublicKey(publicKeyPem);
+    cert.serialNumber = randomSerial();
+    const start = now().getTime();
+    cert.validity.notBefore = new Date(start - BACKDATE_MS);
+    cert.validity.notAfter = new Date(notAfterMs);
+    cert.setSubject(subject);
+    cert.setIssuer(caCert.subject.attributes);
+    cert.setExtensions([
+      ...extensions,
+      { name: 'subjectKeyIdentifier' },
+      { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+    ]);
+    cert.sign(caKey, forge.md.sha256.create());
+    return {
+      certPem: pki.certificateToPem(cert),
+      serial: cert.serialNumber,
+      notBefore: cert.validity.notBefore,
+      notAfter: cert.validity.notAfter,
+    };
+  }
+
+  return {
+    certPem: material.certPem,
+    trustDomain: opts.trustDomain,
+    pin: spkiPin(material.certPem),
+    issueServer({ publicKeyPem, names, validityDays = 825 }) {
+      const altNames = names.map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n }));
+      return sign(
+        publicKeyPem,
+        now().getTime() + validityDays * DAY_MS,
+        [{ name: 'commonName', value: names[0] ?? 'vigil-controller' }],
+        [
+          { name: 'basicConstraints', cA: false, critical: true },
+          { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+          { name: 'extKeyUsage', serverAuth: true },
+          { name: 'subjectAltName', altNames },
+        ],
+      );
+    },
+    issueClient({ publicKeyPem, spiffeId, lifetimeMs, role }) {
+      const subject: forge.pki.CertificateField[] = [{ name: 'organizationName', value: 'Vigil' }];
+      if (role) subject.push({ name: 'organizationalUnitName', value: role });
+      return sign(
+        publicKeyPem,
+        now().getTime() + lifetimeMs,
+        subject,
+        [
+          { name: 'basicConstraints', cA: false, critical: true },
+          { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+          { name: 'extKeyUsage', clientAuth: true },
+          { name: 'subjectAltName', critical: true, altNames: [{ type: 6, value: spiffeId }] },
+        ],
+      );
+    },
+  };
+}

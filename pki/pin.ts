@@ -1,0 +1,20 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { PkiError } from './errors.js';
+
+/** `sha256:<hex>` of a certificate's SubjectPublicKeyInfo, as kubeadm's discovery-token-ca-cert-hash. */
+export function spkiPin(certPem: string | Buffer): string {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (cause) {
+    throw new PkiError('invalid_pem', 'not a PEM or DER certificate', { cause });
+  }
+  const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
+  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
+}
+
+const PIN_RE = /^sha256:[0-9a-f]{64}$/;
+
+export function isValidPin(pin: string): boolean {
+  return PIN_RE.test(pin);
+}

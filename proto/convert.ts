@@ -1,0 +1,127 @@
+import { create } from '@bufbuild/protobuf';
+import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import {
+  ChangeKind as PbChangeKind,
+  ChangeSource as PbChangeSource,
+  FileDeltaSchema,
+  FileStateSchema,
+  FileType as PbFileType,
+  PolicyRuleSchema,
+  PolicySchema,
+  type FileDelta as PbFileDelta,
+  type FileState as PbFileState,
+  type Policy as PbPolicy,
+} from './gen/vigil/v1/types_pb.js';
+import type { ChangeKind, ChangeSource, FileDelta, FileState, FileType, Policy } from './model.js';
+
+const FILE_TYPE_TO_PB: Record<FileType, PbFileType> = {
+  regular: PbFileType.REGULAR,
+  directory: PbFileType.DIRECTORY,
+  symlink: PbFileType.SYMLINK,
+  fifo: PbFileType.FIFO,
+  socket: PbFileType.SOCKET,
+  char_device: PbFileType.CHAR_DEVICE,
+  block_device: PbFileType.BLOCK_DEVICE,
+  unknown: PbFileType.UNSPECIFIED,
+};
+const KIND_TO_PB: Record<ChangeKind, PbChangeKind> = {
+  created: PbChangeKind.CREATED,
+  modified: PbChangeKind.MODIFIED,
+  deleted: PbChangeKind.DELETED,
+  attributes: PbChangeKind.ATTRIBUTES,
+};
+const SOURCE_TO_PB: Record<ChangeSource, PbChangeSource> = {
+  realtime: PbChangeSource.REALTIME,
+  scan: PbChangeSource.SCAN,
+  rescan: PbChangeSource.RESCAN,
+};
+
+function invert<K extends string, V extends number>(m: Record<K, V>): Map<V, K> {
+  return new Map(Object.entries(m).map(([k, v]) => [v as V, k as K]));
+}
+const FILE_TYPE_FROM_PB = invert(FILE_TYPE_TO_PB);
+const KIND_FROM_PB = invert(KIND_TO_PB);
+const SOURCE_FROM_PB = invert(SOURCE_TO_PB);
+
+/** A message that cannot be mapped to the domain (unknown enum, missing field). */
+export class ContractError extends Error {
+  override readonly name = 'ContractError';
+  readonly code = 'invalid_message';
+}
+
+export function fileStateToPb(s: FileState): PbFileState {
+  return create(FileStateSchema, {
+    type: FILE_TYPE_TO_PB[s.type],
+    size: BigInt(s.size),
+    mode: s.mode,
+    uid: s.uid,
+    gid: s.gid,
+    mtimeNs: s.mtimeNs,
+    ctimeNs: s.ctimeNs,
+    inode: s.inode,
+    nlink: s.nlink,
+    sha256: s.sha256 ?? new Uint8Array(0),
+    symlinkTarget: s.symlinkTarget ?? new Uint8Array(0),
+    error: s.error ?? '',
+  });
+}
+
+export function fileStateFromPb(s: PbFileState): FileState {
+  if (s.sha256.length !== 0 && s.sha256.length !== 32) throw new ContractError('sha256 must be 32 bytes');
+  return {
+    type: FILE_TYPE_FROM_PB.get(s.type) ?? 'unknown',
+    size: Number(s.size),
+    mode: s.mode,
+    uid: s.uid,
+    gid: s.gid,
+    mtimeNs: s.mtimeNs,
+    ctimeNs: s.ctimeNs,
+    inode: s.inode,
+    nlink: s.nlink,
+    sha256: s.sha256.length ? Buffer.from(s.sha256) : null,
+    symlinkTarget: s.symlinkTarget.length ? Buffer.from(s.symlinkTarget) : null,
+    error: s.error || null,
+  };
+}
+
+export function deltaToPb(d: FileDelta): PbFileDelta {
+  return create(FileDeltaSchema, {
+    seq: BigInt(d.seq),
+    path: d.path,
+    kind: KIND_TO_PB[d.kind],
+    state: d.state ? fileStateToPb(d.state) : undefined,
+    detectedAt: timestampFromDate(d.detectedAt),
+    source: SOURCE_TO_PB[d.source],
+  });
+}
+
+/** Maps a delta from the wire, refusing what does not make sense (the caller turns it into InvalidArgument). */
+export function deltaFromPb(d: PbFileDelta): FileDelta {
+  const kind = KIND_FROM_PB.get(d.kind);
+  if (!kind) throw new ContractError(`delta ${d.seq} has no valid kind`);
+  if (d.seq < 1n) throw new ContractError('delta seq must be at least 1');
+  if (d.path.length === 0 || d.path.length > 4096) throw new ContractError(`delta ${d.seq} path must be 1 to 4096 bytes`);
+  if (kind !== 'deleted' && !d.state) throw new ContractError(`delta ${d.seq} (${kind}) has no state`);
+  return {
+    seq: Number(d.seq),
+    path: Buffer.from(d.path),
+    kind,
+    state: kind === 'deleted' || !d.state ? null : fileStateFromPb(d.state),
+    detectedAt: d.detectedAt ? timestampDate(d.detectedAt) : new Date(0),
+    source: SOURCE_FROM_PB.get(d.source) ?? 'realtime',
+  };
+}
+
+export function policyToPb(p: Policy): PbPolicy {
+  return create(PolicySchema, {
+    version: BigInt(p.version),
+    rules: p.rules.map((r) => create(PolicyRuleSchema, { name: r.name, paths: [...r.paths], exclude: [...r.exclude], alert: r.alert })),
+  });
+}
+
+export function policyFromPb(p: PbPolicy): Policy {
+  return {
+    version: Number(p.version),
+    rules: p.rules.map((r) => ({ name: r.name, paths: [...r.paths], exclude: [...r.exclude], alert: r.alert })),
+  };
+}

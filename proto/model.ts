@@ -1,0 +1,82 @@
+/**
+ * Plain domain types mirroring the wire contract. Everything but the transport edges works on
+ * these; proto/convert.ts is the only place that maps them to and from generated messages.
+ */
+
+export const CHANGE_KINDS = ['created', 'modified', 'deleted', 'attributes'] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
+export const FILE_TYPES = ['regular', 'directory', 'symlink', 'fifo', 'socket', 'char_device', 'block_device', 'unknown'] as const;
+export type FileType = (typeof FILE_TYPES)[number];
+
+export const CHANGE_SOURCES = ['realtime', 'scan', 'rescan'] as const;
+export type ChangeSource = (typeof CHANGE_SOURCES)[number];
+
+export interface FileState {
+  readonly type: FileType;
+  readonly size: number;
+  /** Full st_mode: type bits and permission bits. */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly inode: bigint;
+  readonly nlink: number;
+  /** SHA-256 of the content for regular files that were read; null otherwise. */
+  readonly sha256: Buffer | null;
+  readonly symlinkTarget: Buffer | null;
+  /** Why the path could not be read, e.g. `EACCES`; null when it was read. */
+  readonly error: string | null;
+}
+
+export interface FileDelta {
+  readonly seq: number;
+  /** The path's exact bytes. */
+  readonly path: Buffer;
+  readonly kind: ChangeKind;
+  /** Null when deleted. */
+  readonly state: FileState | null;
+  readonly detectedAt: Date;
+  readonly source: ChangeSource;
+}
+
+export interface PolicyRule {
+  readonly name: string;
+  readonly paths: readonly string[];
+  readonly exclude: readonly string[];
+  readonly alert: boolean;
+}
+
+export interface Policy {
+  /** 0 for a policy that has not been stored yet. */
+  readonly version: number;
+  readonly rules: readonly PolicyRule[];
+}
+
+/** Shows a path's bytes as text: valid UTF-8 as is, every other byte as \xNN, backslash as \\. */
+export function displayPath(path: Buffer): string {
+  const text = path.toString('utf8');
+  if (!text.includes('\uFFFD') && !/[\\\x00-\x1f\x7f]/.test(text)) return text;
+  let out = '';
+  let i = 0;
+  while (i < path.length) {
+    const b = path[i]!;
+    const len = b < 0x80 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 0;
+    const chunk = len > 0 ? path.subarray(i, i + len) : null;
+    if (chunk && chunk.length === len && len > 1 && !chunk.toString('utf8').includes('\uFFFD')) {
+      out += chunk.toString('utf8');
+      i += len;
+    } else if (b === 0x5c) {
+      out += '\\\\';
+      i += 1;
+    } else if (b >= 0x20 && b < 0x7f) {
+      out += String.fromCharCode(b);
+      i += 1;
+    } else {
+      out += `\\x${b.toString(16).padStart(2, '0')}`;
+      i += 1;
+    }
+  }
+  return out;
+}
