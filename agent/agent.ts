@@ -1,0 +1,57 @@
+import { readFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import type { Logger } from 'pino';
+import { readSecretFile } from '../pki/index.js';
+import { openLocalStore } from './local-store.js';
+import { createMonitor } from './monitor.js';
+import { readIdentity, stateDir } from './state-dir.js';
+import { createStreamClient } from './stream-client.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface RunningAgent {
+  readonly agentId: string;
+  /** Resolves when the agent has stopped. */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs an enrolled agent: opens its local store, re-applies the last policy it had (the start-up
+ * check finds what changed while it was stopped), then streams to the controller.
+ */
+export async function startAgent(opts: { stateDir: string; logger: Logger; clock?: () => Date }): Promise<RunningAgent> {
+  const dir = stateDir(opts.stateDir);
+  const identity = await readIdentity(dir);
+  const logger = opts.logger.child({ agentId: identity.agentId });
+  const [caPem, certPem, keyPem] = await Promise.all([readFile(dir.ca, 'utf8'), readFile(dir.cert, 'utf8'), readSecretFile(dir.key)]);
+  const store = openLocalStore(dir.db);
+  const monitor = createMonitor({ store, logger, clock: opts.clock ?? (() => new Date()) });
+  const stream = createStreamClient({
+    address: identity.controller,
+    caPem,
+    certPem,
+    keyPem,
+    hostname: osHostname(),
+    agentVersion: AGENT_VERSION,
+    store,
+    monitor,
+    logger,
+  });
+  const saved = store.policy();
+  if (saved) {
+    logger.info({ version: saved.version }, 'start-up check against the local baseline');
+    void monitor.applyPolicy(saved).catch((err: unknown) => logger.error({ err }, 'start-up check failed'));
+  }
+  const done = stream.run();
+  return {
+    agentId: identity.agentId,
+    done,
+    async stop() {
+      stream.stop();
+      await done;
+      await monitor.close();
+      await store.close();
+    },
+  };
+}

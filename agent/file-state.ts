@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+import { constants, type BigIntStats } from 'node:fs';
+import { lstat, open, readlink } from 'node:fs/promises';
+import type { ChangeKind, FileState, FileType } from '../proto/model.js';
+
+function fileType(st: BigIntStats): FileType {
+  if (st.isFile()) return 'regular';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'char_device';
+  if (st.isBlockDevice()) return 'block_device';
+  return 'unknown';
+}
+
+function fromStats(st: BigIntStats, extra: Partial<Pick<FileState, 'sha256' | 'symlinkTarget' | 'error'>> = {}): FileState {
+  return {
+    type: fileType(st),
+    size: Number(st.size),
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    inode: st.ino,
+    nlink: Number(st.nlink),
+    sha256: extra.sha256 ?? null,
+    symlinkTarget: extra.symlinkTarget ?? null,
+    error: extra.error ?? null,
+  };
+}
+
+const HASH_CHUNK = 1 << 20;
+const MAX_HASH_ATTEMPTS = 3;
+
+/**
+ * SHA-256 of a regular file, streamed in 1 MiB chunks (huge and sparse files never sit in memory).
+ * Opened with O_NOFOLLOW|O_NONBLOCK so a path swapped for a symlink or FIFO after lstat can neither
+ * redirect nor block the read; fstat before and after: a file that changed while it was read is
+ * read again.
+ */
+async function hashRegularFile(path: Buffer): Promise<{ sha256: Buffer; st: BigIntStats } | { changedType: true }> {
+  for (let attempt = 1; ; attempt++) {
+    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      const before = await fh.stat({ bigint: true });
+      if (!before.isFile()) return { changedType: true };
+      const hash = createHash('sha256');
+      const chunk = Buffer.allocUnsafe(HASH_CHUNK);
+      for (;;) {
+        const { bytesRead } = await fh.read(chunk, 0, HASH_CHUNK, null);
+        if (bytesRead === 0) break;
+        hash.update(chunk.subarray(0, bytesRead));
+      }
+      const after = await fh.stat({ bigint: true });
+      const stable = after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
+      if (stable || attempt >= MAX_HASH_ATTEMPTS) return { sha256: hash.digest(), st: after };
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+/**
+ * The state of one path, read now: lstat (never follows symlinks), plus the content hash for
+ * regular files and the target for symlinks. FIFOs, sockets and devices are recorded by type and
+ * never opened. Null when the path does not exist (it vanished). A path that cannot be read gets
+ * its lstat data and an error code instead of a hash.
+ */
+export async function readFileState(path: Buffer, opts: { hash: boolean } = { hash: true }): Promise<FileState | null> {
+  let st: BigIntStats;
+  try {
+    st = await lstat(path, { bigint: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
+  }
+  try {
+    if (st.isSymbolicLink()) return fromStats(st, { symlinkTarget: await readlink(path, { encoding: 'buffer' }) });
+    if (st.isFile() && opts.hash) {
+      const res = await hashRegularFile(path);
+      if ('changedType' in res) return readFileState(path, opts);
+      return fromStats(res.st, { sha256: res.sha256 });
+    }
+    return fromStats(st);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'ENOENT') return null;
+    if (code === 'ELOOP') return readFileState(path, opts); // became a symlink between lstat and open
+    return fromStats(st, { error: code });
+  }
+}
+
+/** What kind of change takes `before` to `after`; null when nothing that Vigil tracks changed. */
+export function classifyChange(before: FileState | null, after: FileState | null): ChangeKind | null {
+  if (!before && !after) return null;
+  if (!before) return 'created';
+  if (!after) return 'deleted';
+  if (before.type !== after.type) return 'modified';
+  if (before.type === 'directory') {
+    // A directory's size and times change with its entries; those show up as their own events.
+    return before.mode !== after.mode || before.uid !== after.uid || before.gid !== after.gid || before.error !== after.error
+      ? 'attributes'
+      : null;
+  }
+  const sameContent =
+    before.size === after.size &&
+    bufEq(before.sha256, after.sha256) &&
+    bufEq(before.symlinkTarget, after.symlinkTarget) &&
+    before.error === after.error;
+  if (!sameContent) return 'modified';
+  const sameAttrs =
+    before.mode === after.mode &&
+    before.uid === after.uid &&
+    before.gid === after.gid &&
+    before.mtimeNs === after.mtimeNs &&
+    before.inode === after.inode &&
+    before.nlink === after.nlink;
+  return sameAttrs ? null : 'attributes';
+}
+
+function bufEq(a: Buffer | null, b: Buffer | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.equals(b);
+}

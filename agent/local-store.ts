@@ -1,0 +1,128 @@
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
+import { deltaFromPb, deltaToPb, fileStateFromPb, fileStateToPb, policyFromPb, policyToPb } from '../proto/convert.js';
+import { FileDeltaSchema, FileStateSchema, PolicySchema } from '../proto/gen/vigil/v1/types_pb.js';
+import type { ChangeKind, ChangeSource, FileDelta, FileState, Policy } from '../proto/model.js';
+
+/** One change to record: the new baseline entry and the delta that reports it. */
+export interface Change {
+  readonly path: Buffer;
+  readonly kind: ChangeKind;
+  readonly state: FileState | null;
+  readonly source: ChangeSource;
+  readonly detectedAt: Date;
+}
+
+/**
+ * The agent's durable state (LMDB, survives kill -9): the baseline (path → last known state, keyed
+ * by the path's bytes, never all in memory), the outgoing queue (seq → delta) and the next sequence
+ * number. A change updates the baseline, numbers the delta and queues it in one transaction.
+ */
+export interface LocalStore {
+  getBaseline(path: Buffer): FileState | undefined;
+  /** Baseline entries at or below a directory, in byte order. */
+  baselineUnder(root: Buffer): Iterable<{ path: Buffer; state: FileState }>;
+  baselineSize(): number;
+  /** Atomically: baseline updated, each change numbered and queued. Returns the queued deltas. */
+  record(changes: readonly Change[]): FileDelta[];
+  /** Forgets baseline entries without reporting (paths no longer covered by the policy). */
+  forget(paths: readonly Buffer[]): void;
+  /** Queued deltas with seq > afterSeq, oldest first. */
+  pending(afterSeq: number, limit: number): FileDelta[];
+  /** Drops every queued delta with seq <= upToSeq (committed by the controller). */
+  ack(upToSeq: number): number;
+  queueLength(): number;
+  lastSeq(): number;
+  policy(): Policy | null;
+  setPolicy(p: Policy): void;
+  close(): Promise<void>;
+}
+
+const META_NEXT_SEQ = 'nextSeq';
+const META_POLICY = 'policy';
+
+export function openLocalStore(path: string): LocalStore {
+  const env: RootDatabase = openLmdb({ path, compression: false });
+  const baseline: Database<Buffer, Buffer> = env.openDB({ name: 'baseline', keyEncoding: 'binary', encoding: 'binary' });
+  const queue: Database<Buffer, number> = env.openDB({ name: 'queue', encoding: 'binary' });
+  const meta: Database<Buffer, string> = env.openDB({ name: 'meta', encoding: 'binary' });
+
+  const decodeState = (b: Buffer) => fileStateFromPb(fromBinary(FileStateSchema, b));
+  const encodeState = (s: FileState) => Buffer.from(toBinary(FileStateSchema, fileStateToPb(s)));
+  const nextSeq = () => {
+    const v = meta.get(META_NEXT_SEQ);
+    return v ? Number(v.readBigUInt64BE()) : 1;
+  };
+  const u64 = (n: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(n));
+    return b;
+  };
+
+  return {
+    getBaseline(p) {
+      const v = baseline.get(p);
+      return v ? decodeState(v) : undefined;
+    },
+    *baselineUnder(root) {
+      const prefix = root.length > 1 && root[root.length - 1] === 0x2f ? root.subarray(0, -1) : root;
+      for (const { key, value } of baseline.getRange({ start: prefix })) {
+        const k = key as Buffer;
+        if (!k.subarray(0, prefix.length).equals(prefix)) break;
+        const boundary = k.length === prefix.length || k[prefix.length] === 0x2f || (prefix.length === 1 && prefix[0] === 0x2f);
+        if (boundary) yield { path: k, state: decodeState(value) };
+      }
+    },
+    baselineSize: () => baseline.getCount(),
+    record(changes) {
+      if (changes.length === 0) return [];
+      return env.transactionSync(() => {
+        let seq = nextSeq();
+        const out: FileDelta[] = [];
+        for (const c of changes) {
+          if (c.state) baseline.putSync(c.path, encodeState(c.state));
+          else baseline.removeSync(c.path);
+          const d: FileDelta = { seq, path: c.path, kind: c.kind, state: c.state, detectedAt: c.detectedAt, source: c.source };
+          queue.putSync(seq, Buffer.from(toBinary(FileDeltaSchema, deltaToPb(d))));
+          out.push(d);
+          seq++;
+        }
+        meta.putSync(META_NEXT_SEQ, u64(seq));
+        return out;
+      });
+    },
+    forget(paths) {
+      env.transactionSync(() => {
+        for (const p of paths) baseline.removeSync(p);
+      });
+    },
+    pending(afterSeq, limit) {
+      const out: FileDelta[] = [];
+      for (const { value } of queue.getRange({ start: afterSeq + 1, limit })) out.push(deltaFromPb(fromBinary(FileDeltaSchema, value)));
+      return out;
+    },
+    ack(upToSeq) {
+      return env.transactionSync(() => {
+        let n = 0;
+        for (const key of queue.getKeys({ end: upToSeq + 1 })) {
+          queue.removeSync(key);
+          n++;
+        }
+        return n;
+      });
+    },
+    queueLength: () => queue.getCount(),
+    lastSeq: () => nextSeq() - 1,
+    policy() {
+      const v = meta.get(META_POLICY);
+      return v ? policyFromPb(fromBinary(PolicySchema, v)) : null;
+    },
+    setPolicy(p) {
+      meta.putSync(META_POLICY, Buffer.from(toBinary(PolicySchema, policyToPb(p))));
+    },
+    async close() {
+      await env.close();
+    },
+  };
+}
+

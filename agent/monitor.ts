@@ -1,0 +1,207 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { ChangeSource, Policy } from '../proto/model.js';
+import { createRuleMatcher } from '../proto/policy-match.js';
+import { classifyChange, readFileState } from './file-state.js';
+import type { Change, LocalStore } from './local-store.js';
+import { scanState, walk } from './scanner.js';
+import { watchRoots, type Watcher } from './watcher.js';
+
+export interface ScanSummary {
+  readonly filesScanned: number;
+  readonly changes: number;
+  readonly errors: number;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+}
+
+/** Emits 'queued' (FileDelta[]) whenever new deltas were recorded. */
+export interface Monitor extends EventEmitter {
+  /** The policy being applied now; null before the first one. */
+  readonly policy: Policy | null;
+  /** Applies a policy: baselines new paths, drops removed ones, (re)starts watching. */
+  applyPolicy(policy: Policy): Promise<ScanSummary>;
+  /** Scans every covered path against the baseline now. */
+  rescan(fullHash: boolean): Promise<ScanSummary>;
+  /** Checks these paths now (what the watcher reported). */
+  check(paths: readonly Buffer[]): Promise<void>;
+  /** Resolves when all work queued so far is done. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface MonitorDeps {
+  readonly store: LocalStore;
+  readonly logger: Logger;
+  readonly clock: () => Date;
+}
+
+const RECORD_BATCH = 500;
+
+export function createMonitor(deps: MonitorDeps): Monitor {
+  const { store, logger, clock } = deps;
+  const emitter = new EventEmitter();
+  let policy: Policy | null = null;
+  let covers: (path: Buffer) => boolean = () => false;
+  let roots: Buffer[] = [];
+  let watcher: Watcher | null = null;
+  // Everything that touches the baseline runs one at a time, so sequence numbers follow the disk.
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = chain.then(fn, fn);
+    chain = next.catch(() => undefined);
+    return next;
+  };
+
+  const flush = (changes: Change[]) => {
+    if (!changes.length) return;
+    const deltas = store.record(changes.splice(0));
+    emitter.emit('queued', deltas);
+  };
+
+  const setPolicy = (p: Policy) => {
+    policy = p;
+    const match = createRuleMatcher(p.rules);
+    covers = (path) => match(path) !== null;
+    const all = p.rules.flatMap((r) => r.paths);
+    // Roots below another root are covered by it.
+    roots = [...new Set(all)]
+      .filter((r) => !all.some((o) => o !== r && (r.startsWith(o.endsWith('/') ? o : `${o}/`) || o === '/')))
+      .map((r) => Buffer.from(r));
+  };
+
+  async function scanRoot(root: Buffer, source: ChangeSource, fullHash: boolean, changes: Change[], counts: { files: number; errors: number; changes: number }) {
+    const seen = new Set<string>();
+    for await (const path of walk(root, (p) => !covers(p) && !isAncestorOfCovered(p))) {
+      if (!covers(path)) continue;
+      seen.add(path.toString('latin1'));
+      const before = store.getBaseline(path);
+      const after = await scanState(path, before, fullHash);
+      counts.files++;
+      if (after?.error) counts.errors++;
+      const kind = classifyChange(before ?? null, after);
+      if (kind) {
+        changes.push({ path, kind, state: after, source, detectedAt: clock() });
+        counts.changes++;
+        if (changes.length >= RECORD_BATCH) flush(changes);
+      }
+    }
+    for (const { path } of store.baselineUnder(root)) {
+      if (seen.has(path.toString('latin1')) || !covers(path)) continue;
+      changes.push({ path, kind: 'deleted', state: null, source, detectedAt: clock() });
+      counts.changes++;
+      if (changes.length >= RECORD_BATCH) flush(changes);
+    }
+  }
+
+  const isAncestorOfCovered = (p: Buffer) => {
+    const text = p.toString();
+    return roots.some((r) => {
+      const rt = r.toString();
+      return rt.startsWith(text.endsWith('/') ? text : `${text}/`);
+    });
+  };
+
+  async function scanAll(source: 'scan' | 'rescan', fullHash: boolean): Promise<ScanSummary> {
+    const startedAt = clock();
+    const counts = { files: 0, errors: 0, changes: 0 };
+    const changes: Change[] = [];
+    for (const root of roots) await scanRoot(root, source, fullHash, changes, counts);
+    flush(changes);
+    const summary = { filesScanned: counts.files, changes: counts.changes, errors: counts.errors, startedAt, finishedAt: clock() };
+    logger.info({ ...summary, source }, 'scan finished');
+    return summary;
+  }
+
+  async function restartWatcher() {
+    await watcher?.close();
+    watcher = await watchRoots({
+      roots: roots.map((r) => r.toString()),
+      logger,
+      onPaths: (paths) => {
+        void monitor.check(paths.map((p) => Buffer.from(p))).catch((err: unknown) => logger.error({ err }, 'real-time check failed'));
+      },
+      onOverflow: (root, err) => {
+        logger.warn({ root, err: err.message }, 'watcher lost events; re-scanning');
+        void serial(() => scanAll('scan', false)).catch((e: unknown) => logger.error({ err: e }, 're-scan failed'));
+      },
+    });
+  }
+
+  async function checkPaths(paths: readonly Buffer[]) {
+    const changes: Change[] = [];
+    const unique = new Map(paths.map((p) => [p.toString('latin1'), p]));
+    for (const path of unique.values()) {
+      if (path.toString().includes('\uFFFD')) {
+        // The watcher reports names as UTF-8 text; a name that is not UTF-8 arrives mangled.
+        // Re-scan the parent directory, which lists names as bytes.
+        await checkParentOfLossy(path, changes);
+        continue;
+      }
+      if (!covers(path)) continue;
+      const before = store.getBaseline(path);
+      const after = await readFileState(path);
+      const kind = classifyChange(before ?? null, after);
+      if (kind) changes.push({ path, kind, state: after, source: 'realtime', detectedAt: clock() });
+      if (!after && before?.type === 'directory') {
+        for (const child of store.baselineUnder(path)) {
+          if (!child.path.equals(path) && !unique.has(child.path.toString('latin1'))) {
+            changes.push({ path: child.path, kind: 'deleted', state: null, source: 'realtime', detectedAt: clock() });
+          }
+        }
+      }
+      if (after?.type === 'directory' && before?.type !== 'directory') {
+        // A new directory: files may have landed in it before the watch on it existed.
+        const counts = { files: 0, errors: 0, changes: 0 };
+        flush(changes);
+        await scanRoot(path, 'realtime', false, changes, counts);
+      }
+    }
+    flush(changes);
+  }
+
+  async function checkParentOfLossy(path: Buffer, changes: Change[]) {
+    const text = path.toString();
+    const parent = Buffer.from(text.slice(0, Math.max(1, text.lastIndexOf('/'))));
+    if (!covers(parent) && !roots.some((r) => r.equals(parent))) return;
+    const counts = { files: 0, errors: 0, changes: 0 };
+    flush(changes);
+    await scanRoot(parent, 'realtime', false, changes, counts);
+  }
+
+  const monitor = Object.assign(emitter, {
+    applyPolicy(p: Policy) {
+      return serial(async () => {
+        const oldCovers = covers;
+        setPolicy(p);
+        store.setPolicy(p);
+        // Paths the new policy no longer covers are dropped from the baseline, without events.
+        const drop: Buffer[] = [];
+        for (const { path } of store.baselineUnder(Buffer.from('/'))) if (!covers(path) && oldCovers(path)) drop.push(path);
+        if (drop.length) store.forget(drop);
+        const summary = await scanAll('scan', false);
+        await restartWatcher();
+        logger.info({ version: p.version, roots: roots.map((r) => r.toString()), dropped: drop.length }, 'policy applied');
+        return summary;
+      });
+    },
+    rescan(fullHash: boolean) {
+      return serial(() => scanAll('rescan', fullHash));
+    },
+    check(paths: readonly Buffer[]) {
+      return serial(() => checkPaths(paths));
+    },
+    idle() {
+      return serial(async () => undefined);
+    },
+    async close() {
+      await serial(async () => undefined);
+      await watcher?.close();
+      watcher = null;
+    },
+    get policy() {
+      return policy;
+    },
+  });
+  return monitor as Monitor;
+}

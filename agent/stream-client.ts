@@ -1,0 +1,175 @@
+import { create } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import type { Logger } from 'pino';
+import { deltaToPb, policyFromPb } from '../proto/convert.js';
+import { ConnectRequestSchema, type ConnectResponse } from '../proto/gen/vigil/v1/agent_pb.js';
+import type { LocalStore } from './local-store.js';
+import type { Monitor, ScanSummary } from './monitor.js';
+import { createAgentClient, type ConnectCall } from './transport/agent-client.js';
+
+export interface StreamClientOptions {
+  readonly address: string;
+  readonly caPem: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly hostname: string;
+  readonly agentVersion: string;
+  readonly store: LocalStore;
+  readonly monitor: Monitor;
+  readonly logger: Logger;
+  /** Deltas per batch. */
+  readonly batchSize?: number;
+  /** Most deltas sent and not yet acked. */
+  readonly maxInFlight?: number;
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+}
+
+export interface StreamClient {
+  /** Runs until stop(): connects, streams the queue, applies what comes down, reconnects with backoff. */
+  run(): Promise<void>;
+  stop(): void;
+}
+
+/**
+ * The agent's side of Connect. The queue is the truth: on every (re)connect the controller says
+ * what it has committed, the agent drops that from its queue and sends the rest in order. A delta
+ * leaves the queue only when an ack after commit covers it.
+ */
+export function createStreamClient(opts: StreamClientOptions): StreamClient {
+  const log = opts.logger.child({ component: 'stream' });
+  const batchSize = opts.batchSize ?? 500;
+  const maxInFlight = opts.maxInFlight ?? 5000;
+  const backoff = opts.backoff ?? { initialMs: 250, maxMs: 15_000 };
+  const client = createAgentClient({ address: opts.address, caPem: opts.caPem, certPem: opts.certPem, keyPem: opts.keyPem });
+  let stopped = false;
+  let current: ConnectCall | null = null;
+  let wakeSleep: (() => void) | null = null;
+
+  function session(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const call = client.connect();
+      current = call;
+      let welcomed = false;
+      let sentUpTo = 0;
+      let ackedUpTo = 0;
+      const send = (msg: Parameters<typeof create<typeof ConnectRequestSchema>>[1]) => call.write(create(ConnectRequestSchema, msg));
+
+      const pump = () => {
+        if (!welcomed) return;
+        while (sentUpTo - ackedUpTo < maxInFlight) {
+          const batch = opts.store.pending(sentUpTo, batchSize);
+          if (!batch.length) return;
+          send({ msg: { case: 'deltas', value: { deltas: batch.map(deltaToPb) } } });
+          sentUpTo = batch[batch.length - 1]!.seq;
+        }
+      };
+      const onQueued = () => pump();
+      opts.monitor.on('queued', onQueued);
+
+      const report = (commandId: string, s: ScanSummary) =>
+        send({
+          msg: {
+            case: 'scanReport',
+            value: {
+              commandId,
+              filesScanned: BigInt(s.filesScanned),
+              changes: BigInt(s.changes),
+              errors: BigInt(s.errors),
+              startedAt: timestampFromDate(s.startedAt),
+              finishedAt: timestampFromDate(s.finishedAt),
+            },
+          },
+        });
+
+      const handle = (m: ConnectResponse) => {
+        switch (m.msg.case) {
+          case 'welcome': {
+            const committed = Number(m.msg.value.committedSeq);
+            const dropped = opts.store.ack(committed);
+            welcomed = true;
+            sentUpTo = ackedUpTo = committed;
+            log.info({ agentId: m.msg.value.agentId, committedSeq: committed, dropped, queued: opts.store.queueLength() }, 'connected to controller');
+            pump();
+            return;
+          }
+          case 'ack': {
+            const upTo = Number(m.msg.value.upToSeq);
+            opts.store.ack(upTo);
+            ackedUpTo = Math.max(ackedUpTo, upTo);
+            pump();
+            return;
+          }
+          case 'policy': {
+            const policy = policyFromPb(m.msg.value);
+            if (opts.store.policy()?.version === policy.version && opts.monitor.policy?.version === policy.version) return;
+            log.info({ version: policy.version }, 'policy received');
+            opts.monitor.applyPolicy(policy).catch((err: unknown) => log.error({ err }, 'applying policy failed'));
+            return;
+          }
+          case 'command': {
+            const cmd = m.msg.value;
+            if (cmd.kind.case === 'rescan') {
+              const fullHash = cmd.kind.value.fullHash;
+              log.info({ commandId: cmd.id, fullHash }, 'rescan requested');
+              opts.monitor
+                .rescan(fullHash)
+                .then((s) => report(cmd.id, s))
+                .catch((err: unknown) => log.error({ err, commandId: cmd.id }, 'rescan failed'));
+            } else {
+              log.warn({ commandId: cmd.id }, 'unknown command ignored');
+            }
+            return;
+          }
+          default:
+            return;
+        }
+      };
+
+      const finish = (err?: Error) => {
+        opts.monitor.off('queued', onQueued);
+        current = null;
+        if (err) reject(err);
+        else resolve();
+      };
+      call.on('data', handle);
+      call.once('error', (err) => finish(err));
+      call.once('end', () => finish());
+      send({ msg: { case: 'hello', value: { hostname: opts.hostname, agentVersion: opts.agentVersion, policyVersion: BigInt(opts.store.policy()?.version ?? 0) } } });
+    });
+  }
+
+  return {
+    async run() {
+      let delay = backoff.initialMs;
+      while (!stopped) {
+        const started = Date.now();
+        try {
+          await session();
+          if (!stopped) log.warn('controller closed the stream; reconnecting');
+        } catch (err) {
+          if (stopped) break;
+          const e = err as { code?: number; details?: string; message: string };
+          log.warn({ grpcCode: e.code, reason: e.details ?? e.message }, 'stream to controller failed; reconnecting');
+        }
+        if (stopped) break;
+        if (Date.now() - started > 30_000) delay = backoff.initialMs;
+        const wait = delay / 2 + Math.random() * (delay / 2);
+        delay = Math.min(delay * 2, backoff.maxMs);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, wait);
+          wakeSleep = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        wakeSleep = null;
+      }
+      client.close();
+    },
+    stop() {
+      stopped = true;
+      current?.cancel();
+      wakeSleep?.();
+    },
+  };
+}

@@ -1,0 +1,32 @@
+import type { Logger } from 'pino';
+import type { AlertStore } from '../store/index.js';
+import type { Alert, Notifier } from './notifier.js';
+
+/**
+ * Sends alerts after their transaction committed, one at a time in order, and marks each
+ * notified. A failed send stays unmarked in the outbox (alerts.notified_at is null).
+ */
+export interface AlertDispatcher {
+  enqueue(alerts: readonly Alert[]): void;
+  /** Resolves when everything enqueued so far was handled. */
+  idle(): Promise<void>;
+}
+
+export function createAlertDispatcher(notifier: Notifier, store: AlertStore, logger: Logger): AlertDispatcher {
+  let chain: Promise<void> = Promise.resolve();
+  return {
+    enqueue(alerts) {
+      for (const alert of alerts) {
+        chain = chain.then(async () => {
+          try {
+            await notifier.notify(alert);
+            await store.markNotified(alert.id);
+          } catch (err) {
+            logger.error({ err, alertId: alert.id, notifier: notifier.name }, 'alert notification failed; left in the outbox');
+          }
+        });
+      }
+    },
+    idle: () => chain,
+  };
+}

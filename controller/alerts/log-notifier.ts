@@ -1,0 +1,15 @@
+import type { Logger } from 'pino';
+import { formatAlertText, type Notifier } from './notifier.js';
+
+/** Without a Slack token, alerts go to the controller's log at warn level. */
+export function createLogNotifier(logger: Logger): Notifier {
+  return {
+    name: 'log',
+    async notify(alert) {
+      logger.warn(
+        { alert: { id: alert.id, agentId: alert.agentId, rule: alert.rule, seq: alert.seq, kind: alert.kind, path: alert.path } },
+        formatAlertText(alert),
+      );
+    },
+  };
+}

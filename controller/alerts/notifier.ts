@@ -1,0 +1,26 @@
+import type { ChangeKind } from '../../proto/model.js';
+
+/** One alert, as a notifier sees it. */
+export interface Alert {
+  readonly id: number;
+  readonly agentId: string;
+  readonly hostname: string;
+  readonly rule: string;
+  readonly seq: number;
+  readonly kind: ChangeKind;
+  /** Display form of the path (non-UTF-8 bytes escaped). */
+  readonly path: string;
+  readonly sha256: string | null;
+  readonly detectedAt: Date;
+}
+
+/** Where alerts go: Slack, or the controller's log when Slack is not configured. */
+export interface Notifier {
+  readonly name: string;
+  notify(alert: Alert): Promise<void>;
+}
+
+export function formatAlertText(a: Alert): string {
+  const hash = a.sha256 ? ` sha256 ${a.sha256.slice(0, 16)}…` : '';
+  return `:rotating_light: Vigil: ${a.path} ${a.kind} on ${a.hostname || a.agentId} (rule ${a.rule}, seq ${a.seq})${hash} at ${a.detectedAt.toISOString()}`;
+}

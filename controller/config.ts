@@ -1,0 +1,59 @@
+import { ControllerError } from './errors.js';
+import { parseHostPort, type HostPort } from './listen-address.js';
+
+/**
+ * Controller options, compiled once into a validated object. Defaults:
+ *
+ * | option              | flag / env                         | default             |
+ * |---------------------|------------------------------------|---------------------|
+ * | home                | VIGIL_HOME                         | ~/.vigil            |
+ * | listen              | --listen                           | 0.0.0.0:8443        |
+ * | enrolListen         | --enrol-listen                     | 0.0.0.0:8444        |
+ * | databaseUrl         | DATABASE_URL                       | (PGlite in home/db) |
+ * | slack               | SLACK_TOKEN, SLACK_CHANNEL, SLACK_API_URL | (alerts to the log) |
+ * | agentCertLifetimeMs | VIGIL_AGENT_CERT_TTL (e.g. 24h)    | 24 h                |
+ * | maxBatch            |                                    | 1000 deltas         |
+ */
+export interface ControllerConfig {
+  readonly home: string;
+  readonly listen: HostPort;
+  readonly enrolListen: HostPort;
+  readonly databaseUrl: string | undefined;
+  readonly slack: { readonly token: string; readonly channel: string; readonly apiUrl: string | undefined } | undefined;
+  readonly agentCertLifetimeMs: number;
+  readonly maxBatch: number;
+}
+
+export interface ControllerConfigInput {
+  readonly home: string;
+  readonly listen?: string;
+  readonly enrolListen?: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses 90s, 15m, 1h, 7d. */
+export function parseDuration(text: string, what: string): number {
+  const m = /^(\d+)([smhd])$/.exec(text.trim());
+  if (!m) throw new ControllerError('invalid_argument', `${what}: expected a duration like 30s, 15m, 1h or 7d, got "${text}"`);
+  return Number(m[1]) * UNITS[m[2]!]!;
+}
+
+export function compileControllerConfig(input: ControllerConfigInput): ControllerConfig {
+  const { env } = input;
+  if (env.NODE_TLS_REJECT_UNAUTHORIZED === '0') {
+    throw new ControllerError('failed_precondition', 'NODE_TLS_REJECT_UNAUTHORIZED=0 disables certificate checks; refusing to start');
+  }
+  const slackToken = env.SLACK_TOKEN;
+  if (slackToken && !env.SLACK_CHANNEL) throw new ControllerError('invalid_argument', 'SLACK_TOKEN is set but SLACK_CHANNEL is not');
+  return {
+    home: input.home,
+    listen: parseHostPort(input.listen ?? '0.0.0.0:8443', '--listen'),
+    enrolListen: parseHostPort(input.enrolListen ?? '0.0.0.0:8444', '--enrol-listen'),
+    databaseUrl: env.DATABASE_URL || undefined,
+    slack: slackToken ? { token: slackToken, channel: env.SLACK_CHANNEL!, apiUrl: env.SLACK_API_URL || undefined } : undefined,
+    agentCertLifetimeMs: env.VIGIL_AGENT_CERT_TTL ? parseDuration(env.VIGIL_AGENT_CERT_TTL, 'VIGIL_AGENT_CERT_TTL') : 24 * 3_600_000,
+    maxBatch: 1000,
+  };
+}

@@ -1,0 +1,21 @@
+/** What went wrong, as a code the RPC boundary maps to a gRPC status (see services/error-interceptor.ts). */
+export type ControllerErrorCode =
+  | 'unauthenticated'
+  | 'permission_denied'
+  | 'invalid_argument'
+  | 'not_found'
+  | 'failed_precondition'
+  | 'resource_exhausted'
+  | 'unavailable'
+  | 'internal';
+
+export class ControllerError extends Error {
+  override readonly name = 'ControllerError';
+  constructor(
+    readonly code: ControllerErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { compileControllerConfig } from './config.js';
+import { startController } from './controller.js';
+import { resolveHomeDir } from './home.js';
+import { createLogger } from './log.js';
+import { systemClock } from './store/index.js';
+
+const program = new Command('vigil-controller')
+  .description('Vigil controller: enrolment, agent streams, admin API and alerts')
+  .option('--listen <host:port>', 'mutual-TLS listener for agents and vigilctl', '0.0.0.0:8443')
+  .option('--enrol-listen <host:port>', 'enrolment listener (server TLS only)', '0.0.0.0:8444')
+  .addHelpText(
+    'after',
+    `
+Environment:
+  VIGIL_HOME        controller home made by \`vigilctl init\` (default ~/.vigil)
+  DATABASE_URL      Postgres server; unset: embedded PGlite under VIGIL_HOME/db
+  SLACK_TOKEN, SLACK_CHANNEL, SLACK_API_URL   Slack alerts; unset: alerts go to the log
+  VIGIL_AGENT_CERT_TTL   lifetime of agent certificates (default 24h)
+  VIGIL_LOG_LEVEL   pino level (default info)`,
+  )
+  .action(async (opts: { listen: string; enrolListen: string }) => {
+    const logger = createLogger({ name: 'vigil-controller' });
+    try {
+      const config = compileControllerConfig({ home: resolveHomeDir(), listen: opts.listen, enrolListen: opts.enrolListen, env: process.env });
+      const controller = await startController(config, { logger, clock: systemClock });
+      // stdout: one line a script can read to learn the bound addresses (ports may be 0 in flags).
+      process.stdout.write(`${JSON.stringify({ listening: controller.address, enrol: controller.enrolAddress })}\n`);
+      const shutdown = (signal: string) => {
+        logger.info({ signal }, 'shutting down');
+        controller.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+    } catch (err) {
+      logger.error({ err }, 'controller failed to start');
+      process.stderr.write(`vigil-controller: ${err instanceof Error ? err.message : String(err)}\n`);
+      logger.flush();
+      process.exitCode = 1;
+    }
+  });
+
+await program.parseAsync(process.argv);

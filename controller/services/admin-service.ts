@@ -1,0 +1,129 @@
+import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import type { ServiceImpl } from '@connectrpc/connect';
+import type { Logger } from 'pino';
+import { deltaToPb, policyFromPb, policyToPb } from '../../proto/convert.js';
+import { AdminService } from '../../proto/gen/vigil/v1/admin_pb.js';
+import { formatJoinString, generateToken } from '../../pki/index.js';
+import type { AgentHub } from '../agent-hub.js';
+import { ControllerError } from '../errors.js';
+import type { CurrentPolicy } from '../policy/current-policy.js';
+import { validatePolicy } from '../policy/policy-schema.js';
+import type { AgentStore, AuditStore, CommandStore, EventStore, PolicyStore, TokenStore } from '../store/index.js';
+import type { DownMessage } from './connect-service.js';
+import { requireOperator } from './peer-identity.js';
+
+export interface AdminDeps {
+  readonly logger: Logger;
+  readonly hub: AgentHub<DownMessage>;
+  readonly policy: CurrentPolicy;
+  readonly agents: AgentStore;
+  readonly events: EventStore;
+  readonly tokens: TokenStore;
+  readonly policies: PolicyStore;
+  readonly commands: CommandStore;
+  readonly audit: AuditStore;
+  /** CA pins for join strings (several during a CA rotation). */
+  readonly pins: readonly string[];
+  /** Where agents reach the enrolment listener; known once it listens. */
+  readonly enrolAddress: () => string;
+}
+
+export const TOKEN_DEFAULT_TTL_S = 3600;
+export const TOKEN_MAX_TTL_S = 30 * 86400;
+export const TOKEN_MAX_USES = 100_000;
+const EVENTS_DEFAULT_LIMIT = 1000;
+const EVENTS_MAX_LIMIT = 100_000;
+
+/** AdminService for vigilctl. Viewers read; changes need the admin role and are audited. */
+export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminService> {
+  const log = deps.logger.child({ component: 'admin' });
+  return {
+    async listAgents(_req, ctx) {
+      requireOperator(ctx, 'viewer');
+      const connected = new Set(deps.hub.ids());
+      const agents = await deps.agents.list();
+      return {
+        agents: agents.map((a) => ({
+          id: a.id,
+          hostname: a.hostname,
+          connected: connected.has(a.id),
+          enrolledAt: timestampFromDate(a.enrolledAt),
+          lastSeenAt: a.lastSeenAt ? timestampFromDate(a.lastSeenAt) : undefined,
+          lastSeq: BigInt(a.lastSeq),
+          policyVersion: BigInt(a.policyVersion),
+        })),
+      };
+    },
+
+    async listEvents(req, ctx) {
+      requireOperator(ctx, 'viewer');
+      const limit = Math.min(req.limit || EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT);
+      const events = await deps.events.list({
+        ...(req.agentId ? { agentId: req.agentId } : {}),
+        ...(req.pathGlob ? { pathGlob: req.pathGlob } : {}),
+        ...(req.since ? { since: timestampDate(req.since) } : {}),
+        limit,
+      });
+      return {
+        events: events.map((e) => ({ agentId: e.agentId, delta: deltaToPb(e.delta), committedAt: timestampFromDate(e.committedAt) })),
+      };
+    },
+
+    async createToken(req, ctx) {
+      const op = requireOperator(ctx, 'admin');
+      const ttl = req.ttlSeconds || TOKEN_DEFAULT_TTL_S;
+      const uses = req.uses || 1;
+      if (ttl > TOKEN_MAX_TTL_S) throw new ControllerError('invalid_argument', `ttl must be at most ${TOKEN_MAX_TTL_S} seconds`);
+      if (uses > TOKEN_MAX_USES) throw new ControllerError('invalid_argument', `uses must be at most ${TOKEN_MAX_USES}`);
+      const token = generateToken();
+      const rec = await deps.tokens.create({ token, ttlMs: ttl * 1000, uses, createdBy: op.spiffeId });
+      await deps.audit.record({ actor: op.spiffeId, action: 'tokens.create', target: token.id, details: { ttlSeconds: ttl, uses } });
+      log.info({ actor: op.spiffeId, tokenId: token.id, ttlSeconds: ttl, uses }, 'token created');
+      return {
+        joinString: formatJoinString({ address: deps.enrolAddress(), token, pins: deps.pins }),
+        tokenId: token.id,
+        expiresAt: timestampFromDate(rec.expiresAt),
+      };
+    },
+
+    async applyPolicy(req, ctx) {
+      const op = requireOperator(ctx, 'admin');
+      if (!req.policy) throw new ControllerError('invalid_argument', 'policy: missing');
+      const rules = validatePolicy({ rules: policyFromPb(req.policy).rules });
+      const policy = await deps.policies.apply(rules, op.spiffeId);
+      deps.policy.set(policy);
+      const pushedTo = deps.hub.broadcast({ msg: { case: 'policy', value: policyToPb(policy) } });
+      await deps.audit.record({ actor: op.spiffeId, action: 'policies.apply', target: `v${policy.version}`, details: { rules: rules.length } });
+      log.info({ actor: op.spiffeId, version: policy.version, pushedTo }, 'policy applied');
+      return { version: BigInt(policy.version), pushedTo };
+    },
+
+    async getPolicy(_req, ctx) {
+      requireOperator(ctx, 'viewer');
+      const policy = deps.policy.get();
+      return policy ? { policy: policyToPb(policy) } : {};
+    },
+
+    async rescan(req, ctx) {
+      const op = requireOperator(ctx, 'admin');
+      if (Boolean(req.agentId) === req.all) throw new ControllerError('invalid_argument', 'give exactly one of agent_id and all');
+      let ids: string[];
+      if (req.all) {
+        ids = deps.hub.ids();
+      } else {
+        if (!(await deps.agents.get(req.agentId))) throw new ControllerError('not_found', `no agent ${req.agentId}`);
+        ids = [req.agentId];
+      }
+      const targets = [];
+      for (const agentId of ids) {
+        const commandId = await deps.commands.create({ agentId, kind: 'rescan', args: { fullHash: req.fullHash }, createdBy: op.spiffeId });
+        const session = deps.hub.get(agentId);
+        const delivered = session?.send({ msg: { case: 'command', value: { id: commandId, kind: { case: 'rescan', value: { fullHash: req.fullHash } } } } }) ?? false;
+        if (delivered) await deps.commands.markDelivered(commandId);
+        targets.push({ agentId, commandId, delivered });
+      }
+      await deps.audit.record({ actor: op.spiffeId, action: 'rescan', target: req.all ? '*' : req.agentId, details: { fullHash: req.fullHash, agents: ids.length } });
+      return { targets };
+    },
+  };
+}

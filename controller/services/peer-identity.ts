@@ -1,0 +1,65 @@
+import type { Http2ServerRequest } from 'node:http2';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { createContextKey, type HandlerContext } from '@connectrpc/connect';
+import { parseSpiffeId } from '../../pki/index.js';
+import { ControllerError } from '../errors.js';
+
+export type OperatorRole = 'admin' | 'viewer';
+
+/** Who is on the other end, taken from the TLS peer certificate of this very request. */
+export interface PeerIdentity {
+  readonly kind: 'agent' | 'admin';
+  readonly id: string;
+  readonly spiffeId: string;
+  readonly serial: string;
+  /** Operators only. */
+  readonly role: OperatorRole | null;
+  readonly remoteAddress: string;
+}
+
+export const peerIdentityKey = createContextKey<PeerIdentity | null>(null, { description: 'TLS peer identity' });
+
+/**
+ * Reads the peer certificate from the request's own TLS socket (never a cached value), so that a
+ * resumed session or a reused connection is judged by the certificate it actually presented.
+ */
+export function identityFromRequest(req: IncomingMessage | Http2ServerRequest, trustDomain: string): PeerIdentity | null {
+  const socket = ('stream' in req ? req.stream.session?.socket : req.socket) as TLSSocket | undefined;
+  if (!socket || typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return null;
+  const cert = socket.getPeerCertificate();
+  if (!cert || !cert.subjectaltname) return null;
+  const uris = cert.subjectaltname
+    .split(', ')
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
+  if (uris.length !== 1) return null;
+  const parsed = parseSpiffeId(uris[0]!);
+  if (!parsed || parsed.trustDomain !== trustDomain) return null;
+  const ou = cert.subject?.OU;
+  const roleText = Array.isArray(ou) ? ou[0] : ou;
+  const role: OperatorRole | null = parsed.kind === 'admin' ? (roleText === 'admin' ? 'admin' : 'viewer') : null;
+  return {
+    kind: parsed.kind,
+    id: parsed.id,
+    spiffeId: uris[0]!,
+    serial: cert.serialNumber.toLowerCase(),
+    role,
+    remoteAddress: socket.remoteAddress ?? '',
+  };
+}
+
+export function requireAgent(ctx: HandlerContext): PeerIdentity {
+  const id = ctx.values.get(peerIdentityKey);
+  if (!id || id.kind !== 'agent') throw new ControllerError('unauthenticated', 'an agent certificate is required');
+  return id;
+}
+
+export function requireOperator(ctx: HandlerContext, needs: OperatorRole): PeerIdentity {
+  const id = ctx.values.get(peerIdentityKey);
+  if (!id || id.kind !== 'admin') throw new ControllerError('unauthenticated', 'an operator certificate is required');
+  if (needs === 'admin' && id.role !== 'admin') {
+    throw new ControllerError('permission_denied', `operator ${id.id} is a viewer; this needs the admin role`);
+  }
+  return id;
+}

@@ -1,0 +1,54 @@
+import { createSecureServer, type Http2SecureServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { HostPort } from './listen-address.js';
+
+export interface TlsListenerOptions {
+  readonly at: HostPort;
+  readonly keyPem: string;
+  /** Server certificate followed by the CA (the chain enrolling agents pin). */
+  readonly certChainPem: string;
+  /** Set: client certificates signed by this CA are required (mutual TLS). */
+  readonly clientCaPem?: string;
+  readonly handler: Parameters<typeof createSecureServer>[1];
+}
+
+export interface TlsListener {
+  readonly server: Http2SecureServer;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** An HTTP/2 listener: TLS 1.3 only, ALPN h2 only, optionally requiring client certificates. */
+export async function listenTls(opts: TlsListenerOptions): Promise<TlsListener> {
+  const server = createSecureServer(
+    {
+      key: opts.keyPem,
+      cert: opts.certChainPem,
+      minVersion: 'TLSv1.3',
+      allowHTTP1: false,
+      ...(opts.clientCaPem ? { ca: opts.clientCaPem, requestCert: true, rejectUnauthorized: true } : {}),
+    },
+    opts.handler,
+  );
+  const sessions = new Set<import('node:http2').ServerHttp2Session>();
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.at.port, opts.at.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sessions) s.destroy();
+      }),
+  };
+}

@@ -1,0 +1,202 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { ConnectError } from '@connectrpc/connect';
+import { Command, Option } from 'commander';
+import { policyFromPb, policyToPb } from '../../proto/convert.js';
+import { parseDuration } from '../config.js';
+import { ControllerError } from '../errors.js';
+import { resolveHomeDir, vigilHome } from '../home.js';
+import { initHome } from '../init.js';
+import { parseHostPort } from '../listen-address.js';
+import { parsePolicyYaml } from '../policy/policy-schema.js';
+import { stringify as toYaml } from 'yaml';
+import { createAdminClient } from './admin-client.js';
+import { eventJson, modeString, table, ts } from './output.js';
+
+interface GlobalOpts {
+  json?: boolean;
+  controller?: string;
+}
+
+const program = new Command('vigilctl')
+  .description('Operate a Vigil fleet through the controller admin API')
+  .option('--json', 'print JSON instead of tables')
+  .option('--controller <host:port>', 'controller admin address (default: the one recorded by init)')
+  .showHelpAfterError();
+
+const home = () => vigilHome(resolveHomeDir());
+const globals = (): GlobalOpts => program.opts<GlobalOpts>();
+const print = (text: string): void => {
+  process.stdout.write(`${text}\n`);
+};
+const printJson = (v: unknown): void => print(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2));
+
+async function withClient<T>(fn: (c: Awaited<ReturnType<typeof createAdminClient>>['client']) => Promise<T>): Promise<T> {
+  const { client, close } = await createAdminClient(home(), globals().controller);
+  try {
+    return await fn(client);
+  } finally {
+    close();
+  }
+}
+
+program
+  .command('init')
+  .description('create the CA, the controller certificate and the first operator credential under VIGIL_HOME')
+  .option('--server-name <names>', 'comma-separated DNS names and IPs for the controller certificate', 'localhost,127.0.0.1')
+  .option('--trust-domain <domain>', 'SPIFFE trust domain', 'vigil.local')
+  .option('--address <host:port>', 'where vigilctl reaches the controller', '127.0.0.1:8443')
+  .option('--enrol-address <host:port>', 'where agents reach the enrolment listener (goes into join strings)', '127.0.0.1:8444')
+  .action(async (o: { serverName: string; trustDomain: string; address: string; enrolAddress: string }) => {
+    parseHostPort(o.address, '--address');
+    parseHostPort(o.enrolAddress, '--enrol-address');
+    if (!/^[a-z0-9.-]{1,253}$/.test(o.trustDomain)) throw new ControllerError('invalid_argument', '--trust-domain: lower-case letters, digits, dots and dashes only');
+    const names = o.serverName.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!names.length) throw new ControllerError('invalid_argument', '--server-name: give at least one name');
+    const h = home();
+    const res = await initHome(h, {
+      serverNames: names,
+      trustDomain: o.trustDomain,
+      address: o.address,
+      enrolAddress: o.enrolAddress,
+      operatorName: 'admin',
+      operatorLifetimeMs: 365 * 86_400_000,
+    });
+    if (globals().json) printJson({ home: h.dir, createdCa: res.createdCa, pin: res.pin });
+    else print(`${res.createdCa ? 'created' : 'kept existing'} CA in ${h.dir} (pin ${res.pin}); server certificate for ${names.join(', ')}`);
+  });
+
+const agents = program.command('agents').description('enrolled agents');
+agents
+  .command('ls')
+  .description('list enrolled agents')
+  .action(() =>
+    withClient(async (c) => {
+      const res = await c.listAgents({});
+      if (globals().json) {
+        printJson(
+          res.agents.map((a) => ({
+            id: a.id,
+            hostname: a.hostname,
+            connected: a.connected,
+            enrolledAt: ts(a.enrolledAt),
+            lastSeenAt: ts(a.lastSeenAt),
+            lastSeq: Number(a.lastSeq),
+            policyVersion: Number(a.policyVersion),
+          })),
+        );
+        return;
+      }
+      print(
+        table(
+          ['ID', 'HOSTNAME', 'CONNECTED', 'LAST SEEN', 'LAST SEQ', 'POLICY'],
+          res.agents.map((a) => [a.id, a.hostname, a.connected ? 'yes' : 'no', ts(a.lastSeenAt) ?? '-', String(a.lastSeq), `v${a.policyVersion}`]),
+        ),
+      );
+    }),
+  );
+
+program
+  .command('events')
+  .description('file change history, oldest first')
+  .option('--agent <id>', 'only this agent')
+  .option('--path <glob>', 'only paths matching this glob (picomatch)')
+  .option('--since <duration>', 'only changes detected in the last DURATION (30s, 15m, 1h, 7d)')
+  .option('--limit <n>', 'at most N events (the newest N)', '1000')
+  .action((o: { agent?: string; path?: string; since?: string; limit: string }) =>
+    withClient(async (c) => {
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new ControllerError('invalid_argument', '--limit: a whole number of at least 1');
+      const since = o.since ? new Date(Date.now() - parseDuration(o.since, '--since')) : undefined;
+      const res = await c.listEvents({
+        agentId: o.agent ?? '',
+        pathGlob: o.path ?? '',
+        ...(since ? { since: timestampFromDate(since) } : {}),
+        limit,
+      });
+      const events = res.events.map(eventJson);
+      if (globals().json) return printJson(events);
+      print(
+        table(
+          ['DETECTED', 'AGENT', 'SEQ', 'KIND', 'MODE', 'SHA256', 'PATH'],
+          events.map((e) => [e.detectedAt, e.agentId.slice(0, 8), String(e.seq), e.kind, modeString(e.mode), e.sha256?.slice(0, 12) ?? '-', e.path]),
+        ),
+      );
+    }),
+  );
+
+const tokens = program.command('tokens').description('enrolment tokens');
+tokens
+  .command('create')
+  .description('create an enrolment token; prints the join string for `vigil-agent enrol`')
+  .option('--ttl <duration>', 'how long the token is valid', '1h')
+  .option('--uses <n>', 'how many agents may enrol with it', '1')
+  .action((o: { ttl: string; uses: string }) =>
+    withClient(async (c) => {
+      const ttlMs = parseDuration(o.ttl, '--ttl');
+      const uses = Number(o.uses);
+      if (!Number.isInteger(uses) || uses < 1) throw new ControllerError('invalid_argument', '--uses: a whole number of at least 1');
+      const res = await c.createToken({ ttlSeconds: Math.ceil(ttlMs / 1000), uses });
+      if (globals().json) printJson({ joinString: res.joinString, tokenId: res.tokenId, expiresAt: ts(res.expiresAt) });
+      else print(res.joinString);
+    }),
+  );
+
+const policies = program.command('policies').description('the fleet policy');
+policies
+  .command('apply')
+  .description('store a new policy version from a YAML file and push it to every connected agent')
+  .requiredOption('-f, --file <path>', 'policy YAML file')
+  .action((o: { file: string }) =>
+    withClient(async (c) => {
+      const rules = parsePolicyYaml(await readFile(o.file, 'utf8'), o.file);
+      const res = await c.applyPolicy({ policy: policyToPb({ version: 0, rules }) });
+      if (globals().json) printJson({ version: Number(res.version), pushedTo: res.pushedTo });
+      else print(`policy v${res.version} applied; pushed to ${res.pushedTo} connected agent(s)`);
+    }),
+  );
+policies
+  .command('show')
+  .description('print the current policy')
+  .action(() =>
+    withClient(async (c) => {
+      const res = await c.getPolicy({});
+      const policy = res.policy ? policyFromPb(res.policy) : null;
+      if (globals().json) return printJson(policy);
+      if (!policy) return print('no policy applied yet');
+      print(`# version ${policy.version}\n${toYaml({ rules: policy.rules })}`.trimEnd());
+    }),
+  );
+
+program
+  .command('rescan')
+  .description('make agents re-scan now and report what they found')
+  .option('--agent <id>', 'this agent')
+  .option('--all', 'every connected agent')
+  .option('--full-hash', 'hash every file again instead of trusting unchanged stat data')
+  .action((o: { agent?: string; all?: boolean; fullHash?: boolean }) =>
+    withClient(async (c) => {
+      if (Boolean(o.agent) === Boolean(o.all)) throw new ControllerError('invalid_argument', 'give exactly one of --agent ID and --all');
+      const res = await c.rescan({ agentId: o.agent ?? '', all: Boolean(o.all), fullHash: Boolean(o.fullHash) });
+      if (globals().json) return printJson(res.targets.map((t) => ({ agentId: t.agentId, commandId: t.commandId, delivered: t.delivered })));
+      if (!res.targets.length) return print('no connected agents');
+      for (const t of res.targets) print(`${t.agentId}: ${t.delivered ? `rescan sent (command ${t.commandId})` : 'not connected; not sent'}`);
+    }),
+  );
+
+program.addOption(new Option('--debug', 'show stack traces').hideHelp());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const msg = err instanceof ConnectError ? `${err.rawMessage} (${codeName(err)})` : err instanceof Error ? err.message : String(err);
+  process.stderr.write(`vigilctl: ${msg.split('\n')[0]}\n`);
+  if (program.opts().debug && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.exitCode = 1;
+}
+
+function codeName(err: ConnectError): string {
+  const names: Record<number, string> = { 3: 'invalid argument', 5: 'not found', 7: 'permission denied', 14: 'unavailable', 16: 'unauthenticated' };
+  return names[err.code] ?? `code ${err.code}`;
+}
