@@ -3,7 +3,10 @@ import { Command } from 'commander';
 import { startAgent } from './agent.js';
 import { enrol } from './enrol.js';
 import { createAgentLogger } from './log.js';
+import { silenceIpServernameWarning } from './quiet-warnings.js';
 import { defaultStateDir } from './state-dir.js';
+
+silenceIpServernameWarning();
 
 const program = new Command('vigil-agent').description('Vigil agent: baseline and watch files, stream every change to the controller').showHelpAfterError();
 

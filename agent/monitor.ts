@@ -13,6 +13,8 @@ export interface ScanSummary {
   readonly errors: number;
   readonly startedAt: Date;
   readonly finishedAt: Date;
+  /** The policy version the scan ran under. */
+  readonly policyVersion: number;
 }
 
 /** Emits 'queued' (FileDelta[]) whenever new deltas were recorded. */
@@ -108,7 +110,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     const changes: Change[] = [];
     for (const root of roots) await scanRoot(root, source, fullHash, changes, counts);
     flush(changes);
-    const summary = { filesScanned: counts.files, changes: counts.changes, errors: counts.errors, startedAt, finishedAt: clock() };
+    const summary = { filesScanned: counts.files, changes: counts.changes, errors: counts.errors, startedAt, finishedAt: clock(), policyVersion: policy?.version ?? 0 };
     logger.info({ ...summary, source }, 'scan finished');
     return summary;
   }
@@ -155,6 +157,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
         const counts = { files: 0, errors: 0, changes: 0 };
         flush(changes);
         await scanRoot(path, 'realtime', false, changes, counts);
+        // Recorded now, so that later paths of this batch compare against the new baseline.
+        flush(changes);
       }
     }
     flush(changes);
@@ -167,6 +171,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     const counts = { files: 0, errors: 0, changes: 0 };
     flush(changes);
     await scanRoot(parent, 'realtime', false, changes, counts);
+    flush(changes);
   }
 
   const monitor = Object.assign(emitter, {

@@ -52,7 +52,12 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
       let welcomed = false;
       let sentUpTo = 0;
       let ackedUpTo = 0;
-      const send = (msg: Parameters<typeof create<typeof ConnectRequestSchema>>[1]) => call.write(create(ConnectRequestSchema, msg));
+      let ended = false;
+      const send = (msg: Parameters<typeof create<typeof ConnectRequestSchema>>[1]) => {
+        // A scan that finishes after this stream ended reports on nothing; the next stream's
+        // welcome and the queue carry what matters (the deltas).
+        if (!ended) call.write(create(ConnectRequestSchema, msg));
+      };
 
       const pump = () => {
         if (!welcomed) return;
@@ -77,6 +82,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
               errors: BigInt(s.errors),
               startedAt: timestampFromDate(s.startedAt),
               finishedAt: timestampFromDate(s.finishedAt),
+              policyVersion: BigInt(s.policyVersion),
             },
           },
         });
@@ -103,7 +109,10 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
             const policy = policyFromPb(m.msg.value);
             if (opts.store.policy()?.version === policy.version && opts.monitor.policy?.version === policy.version) return;
             log.info({ version: policy.version }, 'policy received');
-            opts.monitor.applyPolicy(policy).catch((err: unknown) => log.error({ err }, 'applying policy failed'));
+            opts.monitor
+              .applyPolicy(policy)
+              .then((s) => report('', s))
+              .catch((err: unknown) => log.error({ err }, 'applying policy failed'));
             return;
           }
           case 'command': {
@@ -126,6 +135,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
       };
 
       const finish = (err?: Error) => {
+        ended = true;
         opts.monitor.off('queued', onQueued);
         current = null;
         if (err) reject(err);

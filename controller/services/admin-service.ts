@@ -125,5 +125,33 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       await deps.audit.record({ actor: op.spiffeId, action: 'rescan', target: req.all ? '*' : req.agentId, details: { fullHash: req.fullHash, agents: ids.length } });
       return { targets };
     },
+
+    async getCommands(req, ctx) {
+      requireOperator(ctx, 'viewer');
+      if (req.ids.length > 10_000) throw new ControllerError('invalid_argument', 'at most 10000 ids');
+      const commands = await deps.commands.get(req.ids);
+      return {
+        commands: commands.map((c) => {
+          const r = c.result as { filesScanned?: number; changes?: number; errors?: number; startedAt?: string; finishedAt?: string } | null;
+          return {
+            id: c.id,
+            agentId: c.agentId,
+            kind: c.kind,
+            createdAt: timestampFromDate(c.createdAt),
+            deliveredAt: c.deliveredAt ? timestampFromDate(c.deliveredAt) : undefined,
+            completedAt: c.completedAt ? timestampFromDate(c.completedAt) : undefined,
+            scan: r
+              ? {
+                  filesScanned: BigInt(r.filesScanned ?? 0),
+                  changes: BigInt(r.changes ?? 0),
+                  errors: BigInt(r.errors ?? 0),
+                  startedAt: r.startedAt ? timestampFromDate(new Date(r.startedAt)) : undefined,
+                  finishedAt: r.finishedAt ? timestampFromDate(new Date(r.finishedAt)) : undefined,
+                }
+              : undefined,
+          };
+        }),
+      };
+    },
   };
 }

@@ -102,7 +102,8 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
               finishedAt: r.finishedAt ? timestampDate(r.finishedAt).toISOString() : null,
             };
             if (r.commandId) await deps.commands.complete(r.commandId, peer.id, summary);
-            log.info({ commandId: r.commandId || null, ...summary }, 'scan report');
+            if (r.policyVersion > 0n) await deps.agents.markSeen(peer.id, { policyVersion: Number(r.policyVersion) });
+            log.info({ commandId: r.commandId || null, policyVersion: Number(r.policyVersion), ...summary }, 'scan report');
             return;
           }
           default:

@@ -1,8 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from './clock.js';
-import type { SqlQueryable } from './sql.js';
+import { date, type SqlQueryable } from './sql.js';
+
+export interface CommandRecord {
+  readonly id: string;
+  readonly agentId: string;
+  readonly kind: string;
+  readonly createdAt: Date;
+  readonly deliveredAt: Date | null;
+  readonly completedAt: Date | null;
+  readonly result: Record<string, unknown> | null;
+}
 
 export interface CommandStore {
+  get(ids: readonly string[]): Promise<CommandRecord[]>;
   create(c: { agentId: string; kind: string; args: object; createdBy: string }): Promise<string>;
   markDelivered(id: string): Promise<void>;
   complete(id: string, agentId: string, result: object): Promise<boolean>;
@@ -11,6 +22,19 @@ export interface CommandStore {
 /** Commands sent down to agents (re-scans), with when they were delivered and completed. */
 export function createCommandStore(db: SqlQueryable, clock: Clock): CommandStore {
   return {
+    async get(ids) {
+      if (!ids.length) return [];
+      const rows = await db.query('select * from commands where id = any($1::text[]) order by created_at, id', [ids]);
+      return rows.map((r) => ({
+        id: r.id as string,
+        agentId: r.agent_id as string,
+        kind: r.kind as string,
+        createdAt: date(r.created_at)!,
+        deliveredAt: date(r.delivered_at),
+        completedAt: date(r.completed_at),
+        result: (r.result as Record<string, unknown> | null) ?? null,
+      }));
+    },
     async create({ agentId, kind, args, createdBy }) {
       const id = randomUUID();
       await db.query('insert into commands (id, agent_id, kind, args, created_at, created_by) values ($1, $2, $3, $4, $5, $6)', [

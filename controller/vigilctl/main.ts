@@ -11,7 +11,8 @@ import { initHome } from '../init.js';
 import { parseHostPort } from '../listen-address.js';
 import { parsePolicyYaml } from '../policy/policy-schema.js';
 import { stringify as toYaml } from 'yaml';
-import { createAdminClient } from './admin-client.js';
+import { createAdminClient, type AdminClient } from './admin-client.js';
+import type { CommandStatus } from '../../proto/gen/vigil/v1/admin_pb.js';
 import { eventJson, modeString, table, ts } from './output.js';
 
 interface GlobalOpts {
@@ -175,15 +176,48 @@ program
   .option('--agent <id>', 'this agent')
   .option('--all', 'every connected agent')
   .option('--full-hash', 'hash every file again instead of trusting unchanged stat data')
-  .action((o: { agent?: string; all?: boolean; fullHash?: boolean }) =>
+  .option('--wait [duration]', 'wait for the agents\' scan reports (default up to 5m)')
+  .action((o: { agent?: string; all?: boolean; fullHash?: boolean; wait?: string | boolean }) =>
     withClient(async (c) => {
       if (Boolean(o.agent) === Boolean(o.all)) throw new ControllerError('invalid_argument', 'give exactly one of --agent ID and --all');
       const res = await c.rescan({ agentId: o.agent ?? '', all: Boolean(o.all), fullHash: Boolean(o.fullHash) });
-      if (globals().json) return printJson(res.targets.map((t) => ({ agentId: t.agentId, commandId: t.commandId, delivered: t.delivered })));
-      if (!res.targets.length) return print('no connected agents');
-      for (const t of res.targets) print(`${t.agentId}: ${t.delivered ? `rescan sent (command ${t.commandId})` : 'not connected; not sent'}`);
+      const sent = res.targets.filter((t) => t.delivered);
+      let reports = new Map<string, CommandStatus>();
+      if (o.wait && sent.length) {
+        const timeoutMs = typeof o.wait === 'string' ? parseDuration(o.wait, '--wait') : 300_000;
+        reports = await waitForCommands(c, sent.map((t) => t.commandId), timeoutMs);
+      }
+      const rows = res.targets.map((t) => {
+        const r = reports.get(t.commandId)?.scan;
+        return {
+          agentId: t.agentId,
+          commandId: t.commandId,
+          delivered: t.delivered,
+          ...(o.wait ? { completed: Boolean(r), filesScanned: r ? Number(r.filesScanned) : null, changes: r ? Number(r.changes) : null, errors: r ? Number(r.errors) : null } : {}),
+        };
+      });
+      if (globals().json) printJson(rows);
+      else if (!rows.length) print('no connected agents');
+      else
+        for (const t of rows) {
+          if (!t.delivered) print(`${t.agentId}: not connected; not sent`);
+          else if (!o.wait) print(`${t.agentId}: rescan sent (command ${t.commandId})`);
+          else if (!t.completed) print(`${t.agentId}: no report yet (command ${t.commandId})`);
+          else print(`${t.agentId}: scanned ${t.filesScanned} paths, ${t.changes} change(s), ${t.errors} error(s)`);
+        }
+      if (o.wait && rows.some((t) => t.delivered && !t.completed)) process.exitCode = 1;
     }),
   );
+
+async function waitForCommands(c: AdminClient, ids: string[], timeoutMs: number): Promise<Map<string, CommandStatus>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await c.getCommands({ ids });
+    const done = new Map(res.commands.filter((x) => x.completedAt).map((x) => [x.id, x]));
+    if (done.size === ids.length || Date.now() >= deadline) return done;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 program.addOption(new Option('--debug', 'show stack traces').hideHelp());
 

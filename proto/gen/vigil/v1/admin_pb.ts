@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vigil/v1/admin.proto.
  */
 export const file_vigil_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3QixQEKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBCI1ChJMaXN0QWdlbnRzUmVzcG9uc2USHwoGYWdlbnRzGAEgAygLMg8udmlnaWwudjEuQWdlbnQicgoRTGlzdEV2ZW50c1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJcGF0aF9nbG9iGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoDSJvCgVFdmVudBIQCghhZ2VudF9pZBgBIAEoCRIiCgVkZWx0YRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVEZWx0YRIwCgxjb21taXR0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKEkxpc3RFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy52aWdpbC52MS5FdmVudCI3ChJDcmVhdGVUb2tlblJlcXVlc3QSEwoLdHRsX3NlY29uZHMYASABKA0SDAoEdXNlcxgCIAEoDSJsChNDcmVhdGVUb2tlblJlc3BvbnNlEhMKC2pvaW5fc3RyaW5nGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjYKEkFwcGx5UG9saWN5UmVxdWVzdBIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiOQoTQXBwbHlQb2xpY3lSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgEEhEKCXB1c2hlZF90bxgCIAEoDSISChBHZXRQb2xpY3lSZXF1ZXN0IjUKEUdldFBvbGljeVJlc3BvbnNlEiAKBnBvbGljeRgBIAEoCzIQLnZpZ2lsLnYxLlBvbGljeSJBCg1SZXNjYW5SZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEgsKA2FsbBgCIAEoCBIRCglmdWxsX2hhc2gYAyABKAgiRwoMUmVzY2FuVGFyZ2V0EhAKCGFnZW50X2lkGAEgASgJEhIKCmNvbW1hbmRfaWQYAiABKAkSEQoJZGVsaXZlcmVkGAMgASgIIjkKDlJlc2NhblJlc3BvbnNlEicKB3RhcmdldHMYASADKAsyFi52aWdpbC52MS5SZXNjYW5UYXJnZXQyuwMKDEFkbWluU2VydmljZRJHCgpMaXN0QWdlbnRzEhsudmlnaWwudjEuTGlzdEFnZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0QWdlbnRzUmVzcG9uc2USRwoKTGlzdEV2ZW50cxIbLnZpZ2lsLnYxLkxpc3RFdmVudHNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdEV2ZW50c1Jlc3BvbnNlEkoKC0NyZWF0ZVRva2VuEhwudmlnaWwudjEuQ3JlYXRlVG9rZW5SZXF1ZXN0Gh0udmlnaWwudjEuQ3JlYXRlVG9rZW5SZXNwb25zZRJKCgtBcHBseVBvbGljeRIcLnZpZ2lsLnYxLkFwcGx5UG9saWN5UmVxdWVzdBodLnZpZ2lsLnYxLkFwcGx5UG9saWN5UmVzcG9uc2USRAoJR2V0UG9saWN5EhoudmlnaWwudjEuR2V0UG9saWN5UmVxdWVzdBobLnZpZ2lsLnYxLkdldFBvbGljeVJlc3BvbnNlEjsKBlJlc2NhbhIXLnZpZ2lsLnYxLlJlc2NhblJlcXVlc3QaGC52aWdpbC52MS5SZXNjYW5SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_vigil_v1_types]);
+  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3QixQEKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBCI1ChJMaXN0QWdlbnRzUmVzcG9uc2USHwoGYWdlbnRzGAEgAygLMg8udmlnaWwudjEuQWdlbnQicgoRTGlzdEV2ZW50c1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJcGF0aF9nbG9iGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoDSJvCgVFdmVudBIQCghhZ2VudF9pZBgBIAEoCRIiCgVkZWx0YRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVEZWx0YRIwCgxjb21taXR0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKEkxpc3RFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy52aWdpbC52MS5FdmVudCI3ChJDcmVhdGVUb2tlblJlcXVlc3QSEwoLdHRsX3NlY29uZHMYASABKA0SDAoEdXNlcxgCIAEoDSJsChNDcmVhdGVUb2tlblJlc3BvbnNlEhMKC2pvaW5fc3RyaW5nGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjYKEkFwcGx5UG9saWN5UmVxdWVzdBIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiOQoTQXBwbHlQb2xpY3lSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgEEhEKCXB1c2hlZF90bxgCIAEoDSISChBHZXRQb2xpY3lSZXF1ZXN0IjUKEUdldFBvbGljeVJlc3BvbnNlEiAKBnBvbGljeRgBIAEoCzIQLnZpZ2lsLnYxLlBvbGljeSJBCg1SZXNjYW5SZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEgsKA2FsbBgCIAEoCBIRCglmdWxsX2hhc2gYAyABKAgiRwoMUmVzY2FuVGFyZ2V0EhAKCGFnZW50X2lkGAEgASgJEhIKCmNvbW1hbmRfaWQYAiABKAkSEQoJZGVsaXZlcmVkGAMgASgIIjkKDlJlc2NhblJlc3BvbnNlEicKB3RhcmdldHMYASADKAsyFi52aWdpbC52MS5SZXNjYW5UYXJnZXQiIQoSR2V0Q29tbWFuZHNSZXF1ZXN0EgsKA2lkcxgBIAMoCSKlAQoKU2NhblJlc3VsdBIVCg1maWxlc19zY2FubmVkGAEgASgEEg8KB2NoYW5nZXMYAiABKAQSDgoGZXJyb3JzGAMgASgEEi4KCnN0YXJ0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLzAQoNQ29tbWFuZFN0YXR1cxIKCgJpZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIMCgRraW5kGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGRlbGl2ZXJlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY29tcGxldGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiCgRzY2FuGAcgASgLMhQudmlnaWwudjEuU2NhblJlc3VsdCJAChNHZXRDb21tYW5kc1Jlc3BvbnNlEikKCGNvbW1hbmRzGAEgAygLMhcudmlnaWwudjEuQ29tbWFuZFN0YXR1czKHBAoMQWRtaW5TZXJ2aWNlEkcKCkxpc3RBZ2VudHMSGy52aWdpbC52MS5MaXN0QWdlbnRzUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJHCgpMaXN0RXZlbnRzEhsudmlnaWwudjEuTGlzdEV2ZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0RXZlbnRzUmVzcG9uc2USSgoLQ3JlYXRlVG9rZW4SHC52aWdpbC52MS5DcmVhdGVUb2tlblJlcXVlc3QaHS52aWdpbC52MS5DcmVhdGVUb2tlblJlc3BvbnNlEkoKC0FwcGx5UG9saWN5EhwudmlnaWwudjEuQXBwbHlQb2xpY3lSZXF1ZXN0Gh0udmlnaWwudjEuQXBwbHlQb2xpY3lSZXNwb25zZRJECglHZXRQb2xpY3kSGi52aWdpbC52MS5HZXRQb2xpY3lSZXF1ZXN0GhsudmlnaWwudjEuR2V0UG9saWN5UmVzcG9uc2USOwoGUmVzY2FuEhcudmlnaWwudjEuUmVzY2FuUmVxdWVzdBoYLnZpZ2lsLnYxLlJlc2NhblJlc3BvbnNlEkoKC0dldENvbW1hbmRzEhwudmlnaWwudjEuR2V0Q29tbWFuZHNSZXF1ZXN0Gh0udmlnaWwudjEuR2V0Q29tbWFuZHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_vigil_v1_types]);
 
 /**
  * @generated from message vigil.v1.ListAgentsRequest
@@ -379,6 +379,126 @@ export const RescanResponseSchema: GenMessage<RescanResponse> = /*@__PURE__*/
   messageDesc(file_vigil_v1_admin, 14);
 
 /**
+ * @generated from message vigil.v1.GetCommandsRequest
+ */
+export type GetCommandsRequest = Message<"vigil.v1.GetCommandsRequest"> & {
+  /**
+   * @generated from field: repeated string ids = 1;
+   */
+  ids: string[];
+};
+
+/**
+ * Describes the message vigil.v1.GetCommandsRequest.
+ * Use `create(GetCommandsRequestSchema)` to create a new message.
+ */
+export const GetCommandsRequestSchema: GenMessage<GetCommandsRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 15);
+
+/**
+ * @generated from message vigil.v1.ScanResult
+ */
+export type ScanResult = Message<"vigil.v1.ScanResult"> & {
+  /**
+   * @generated from field: uint64 files_scanned = 1;
+   */
+  filesScanned: bigint;
+
+  /**
+   * @generated from field: uint64 changes = 2;
+   */
+  changes: bigint;
+
+  /**
+   * @generated from field: uint64 errors = 3;
+   */
+  errors: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 4;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_at = 5;
+   */
+  finishedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message vigil.v1.ScanResult.
+ * Use `create(ScanResultSchema)` to create a new message.
+ */
+export const ScanResultSchema: GenMessage<ScanResult> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 16);
+
+/**
+ * @generated from message vigil.v1.CommandStatus
+ */
+export type CommandStatus = Message<"vigil.v1.CommandStatus"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string agent_id = 2;
+   */
+  agentId: string;
+
+  /**
+   * @generated from field: string kind = 3;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp delivered_at = 5;
+   */
+  deliveredAt?: Timestamp | undefined;
+
+  /**
+   * Unset until the agent reported the result.
+   *
+   * @generated from field: google.protobuf.Timestamp completed_at = 6;
+   */
+  completedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: vigil.v1.ScanResult scan = 7;
+   */
+  scan?: ScanResult | undefined;
+};
+
+/**
+ * Describes the message vigil.v1.CommandStatus.
+ * Use `create(CommandStatusSchema)` to create a new message.
+ */
+export const CommandStatusSchema: GenMessage<CommandStatus> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 17);
+
+/**
+ * @generated from message vigil.v1.GetCommandsResponse
+ */
+export type GetCommandsResponse = Message<"vigil.v1.GetCommandsResponse"> & {
+  /**
+   * @generated from field: repeated vigil.v1.CommandStatus commands = 1;
+   */
+  commands: CommandStatus[];
+};
+
+/**
+ * Describes the message vigil.v1.GetCommandsResponse.
+ * Use `create(GetCommandsResponseSchema)` to create a new message.
+ */
+export const GetCommandsResponseSchema: GenMessage<GetCommandsResponse> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 18);
+
+/**
  * AdminService is what vigilctl calls, on the mutual-TLS listener, with an operator certificate.
  *
  * @generated from service vigil.v1.AdminService
@@ -431,6 +551,14 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RescanRequestSchema;
     output: typeof RescanResponseSchema;
+  },
+  /**
+   * @generated from rpc vigil.v1.AdminService.GetCommands
+   */
+  getCommands: {
+    methodKind: "unary";
+    input: typeof GetCommandsRequestSchema;
+    output: typeof GetCommandsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vigil_v1_admin, 0);
