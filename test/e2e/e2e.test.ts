@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createServerDatabase } from '../support/databases.js';
 import { BIN, runCli, runOk, startDaemon, waitFor, type Daemon } from '../support/processes.js';
-import { startSlackStandIn, type SlackStandIn } from '../support/slack-stand-in.js';
+import { startSlackStandIn, type SlackStandIn } from '../fakes/slack-stand-in.js';
 
 interface EventJson {
   agentId: string;

@@ -15,7 +15,7 @@ export interface SlackStandIn {
   close(): Promise<void>;
 }
 
-export async function startSlackStandIn(): Promise<SlackStandIn> {
+export async function startSlackStandIn(opts: { onPost?: (p: SlackPost) => void; port?: number } = {}): Promise<SlackStandIn> {
   const posts: SlackPost[] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -26,12 +26,14 @@ export async function startSlackStandIn(): Promise<SlackStandIn> {
       const params: Record<string, string> = type.includes('json')
         ? (JSON.parse(body || '{}') as Record<string, string>)
         : Object.fromEntries(new URLSearchParams(body));
-      posts.push({ method, authorization: req.headers.authorization, params });
+      const post = { method, authorization: req.headers.authorization, params };
+      posts.push(post);
+      opts.onPost?.(post);
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ ok: true, channel: params.channel ?? 'C1', ts: `${Date.now() / 1000}` }));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   return {
     apiUrl: `http://127.0.0.1:${port}/api/`,
