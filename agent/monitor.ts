@@ -72,7 +72,18 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       .map((r) => Buffer.from(r));
   };
 
-  async function scanRoot(root: Buffer, source: ChangeSource, fullHash: boolean, changes: Change[], counts: { files: number; errors: number; changes: number }) {
+  /**
+   * Walks one root and compares with the baseline. `wasCovered` tells which paths the previous
+   * policy covered: a path it did not is a first baseline (source 'baseline', never alerted).
+   */
+  async function scanRoot(
+    root: Buffer,
+    source: ChangeSource,
+    fullHash: boolean,
+    changes: Change[],
+    counts: { files: number; errors: number; changes: number },
+    wasCovered: (path: Buffer) => boolean = () => true,
+  ) {
     const seen = new Set<string>();
     for await (const path of walk(root, (p) => !covers(p) && !isAncestorOfCovered(p))) {
       if (!covers(path)) continue;
@@ -83,7 +94,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       if (after?.error) counts.errors++;
       const kind = classifyChange(before ?? null, after);
       if (kind) {
-        changes.push({ path, kind, state: after, source, detectedAt: clock() });
+        const first = kind === 'created' && !wasCovered(path);
+        changes.push({ path, kind, state: after, source: first ? 'baseline' : source, detectedAt: clock() });
         counts.changes++;
         if (changes.length >= RECORD_BATCH) flush(changes);
       }
@@ -104,11 +116,11 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     });
   };
 
-  async function scanAll(source: 'scan' | 'rescan', fullHash: boolean): Promise<ScanSummary> {
+  async function scanAll(source: 'scan' | 'rescan', fullHash: boolean, wasCovered?: (path: Buffer) => boolean): Promise<ScanSummary> {
     const startedAt = clock();
     const counts = { files: 0, errors: 0, changes: 0 };
     const changes: Change[] = [];
-    for (const root of roots) await scanRoot(root, source, fullHash, changes, counts);
+    for (const root of roots) await scanRoot(root, source, fullHash, changes, counts, wasCovered);
     flush(changes);
     const summary = { filesScanned: counts.files, changes: counts.changes, errors: counts.errors, startedAt, finishedAt: clock(), policyVersion: policy?.version ?? 0 };
     logger.info({ ...summary, source }, 'scan finished');
@@ -177,14 +189,17 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   const monitor = Object.assign(emitter, {
     applyPolicy(p: Policy) {
       return serial(async () => {
-        const oldCovers = covers;
+        // What the previous policy covered: the one in force, or at start-up the one last stored.
+        const previous = policy ?? store.policy();
+        const oldMatch = createRuleMatcher(previous?.rules ?? []);
+        const oldCovers = (path: Buffer) => oldMatch(path) !== null;
         setPolicy(p);
         store.setPolicy(p);
         // Paths the new policy no longer covers are dropped from the baseline, without events.
         const drop: Buffer[] = [];
         for (const { path } of store.baselineUnder(Buffer.from('/'))) if (!covers(path) && oldCovers(path)) drop.push(path);
         if (drop.length) store.forget(drop);
-        const summary = await scanAll('scan', false);
+        const summary = await scanAll('scan', false, oldCovers);
         await restartWatcher();
         logger.info({ version: p.version, roots: roots.map((r) => r.toString()), dropped: drop.length }, 'policy applied');
         return summary;

@@ -34,6 +34,7 @@ const SOURCE_TO_PB: Record<ChangeSource, PbChangeSource> = {
   realtime: PbChangeSource.REALTIME,
   scan: PbChangeSource.SCAN,
   rescan: PbChangeSource.RESCAN,
+  baseline: PbChangeSource.BASELINE,
 };
 
 function invert<K extends string, V extends number>(m: Record<K, V>): Map<V, K> {

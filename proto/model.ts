@@ -9,7 +9,7 @@ export type ChangeKind = (typeof CHANGE_KINDS)[number];
 export const FILE_TYPES = ['regular', 'directory', 'symlink', 'fifo', 'socket', 'char_device', 'block_device', 'unknown'] as const;
 export type FileType = (typeof FILE_TYPES)[number];
 
-export const CHANGE_SOURCES = ['realtime', 'scan', 'rescan'] as const;
+export const CHANGE_SOURCES = ['realtime', 'scan', 'rescan', 'baseline'] as const;
 export type ChangeSource = (typeof CHANGE_SOURCES)[number];
 
 export interface FileState {

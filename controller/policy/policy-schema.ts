@@ -44,9 +44,12 @@ function fieldName(path: readonly PropertyKey[]): string {
 
 /** Validates a policy document (already parsed); the error names the field. */
 export function validatePolicy(doc: unknown, source = 'policy'): PolicyRule[] {
-  const res = PolicySchema.safeParse(doc);
+  const res = PolicySchema.safeParse(doc, {
+    error: (iss) => (iss.code === 'invalid_type' && iss.input === undefined ? 'missing (required)' : undefined),
+  });
   if (!res.success) {
-    const issue = res.error.issues[0]!;
+    // An unknown key explains more than the missing one it was probably meant to be.
+    const issue = res.error.issues.find((i) => i.code === 'unrecognized_keys') ?? res.error.issues[0]!;
     let field = fieldName(issue.path);
     if (issue.code === 'unrecognized_keys') field = fieldName([...issue.path, issue.keys[0]!]);
     const what = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;

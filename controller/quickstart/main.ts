@@ -95,10 +95,12 @@ const { client } = await createAdminClient(home, listening);
 
 if (!existsSync(resolve(agentDir, 'identity.json'))) {
   const { joinString } = await client.createToken({ ttlSeconds: 600, uses: 1 });
-  const enrol = spawn(process.execPath, [bin('agent/main.js'), 'enrol', joinString, '--state-dir', agentDir], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const enrol = spawn(process.execPath, [bin('agent/main.js'), 'enrol', joinString, '--state-dir', agentDir], { env, stdio: ['ignore', 'inherit', 'pipe'] });
+  let errors = '';
+  enrol.stderr!.on('data', (d: Buffer) => (errors += d.toString()));
   const code = await new Promise<number | null>((r) => enrol.once('exit', r));
   if (code !== 0) {
-    say('enrolment failed');
+    say(`enrolment failed:\n${errors}`);
     stop(1);
   }
 }

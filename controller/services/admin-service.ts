@@ -86,6 +86,30 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       };
     },
 
+    async listTokens(_req, ctx) {
+      requireOperator(ctx, 'viewer');
+      const tokens = await deps.tokens.list();
+      return {
+        tokens: tokens.map((t) => ({
+          id: t.id,
+          createdAt: timestampFromDate(t.createdAt),
+          createdBy: t.createdBy,
+          expiresAt: timestampFromDate(t.expiresAt),
+          usesAllowed: t.usesAllowed,
+          uses: t.uses,
+          revokedAt: t.revokedAt ? timestampFromDate(t.revokedAt) : undefined,
+        })),
+      };
+    },
+
+    async revokeToken(req, ctx) {
+      const op = requireOperator(ctx, 'admin');
+      if (!(await deps.tokens.revoke(req.id))) throw new ControllerError('not_found', `no unrevoked token ${req.id}`);
+      await deps.audit.record({ actor: op.spiffeId, action: 'tokens.revoke', target: req.id, details: {} });
+      log.info({ actor: op.spiffeId, tokenId: req.id }, 'token revoked');
+      return {};
+    },
+
     async applyPolicy(req, ctx) {
       const op = requireOperator(ctx, 'admin');
       if (!req.policy) throw new ControllerError('invalid_argument', 'policy: missing');

@@ -129,7 +129,8 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
               [agentId, d.path, pathText, ...stateParams(s), d.seq],
             );
           }
-          const rule = alertRuleFor(d.path);
+          // A first baseline is history, not news: it never alerts.
+          const rule = d.source === 'baseline' ? null : alertRuleFor(d.path);
           if (rule !== null) {
             const a = await tx.query(
               'insert into alerts (agent_id, seq, rule, created_at) values ($1, $2, $3, $4) on conflict do nothing returning id',

@@ -144,6 +144,34 @@ tokens
     }),
   );
 
+tokens
+  .command('ls')
+  .description('list enrolment tokens (never their secrets)')
+  .action(() =>
+    withClient(async (c) => {
+      const res = await c.listTokens({});
+      const now = Date.now();
+      const rows = res.tokens.map((t) => {
+        const expiresAt = ts(t.expiresAt)!;
+        const state = t.revokedAt ? 'revoked' : Date.parse(expiresAt) <= now ? 'expired' : t.uses >= t.usesAllowed ? 'used up' : 'valid';
+        return { id: t.id, state, uses: t.uses, usesAllowed: t.usesAllowed, expiresAt, createdBy: t.createdBy, createdAt: ts(t.createdAt), revokedAt: ts(t.revokedAt) };
+      });
+      if (globals().json) return printJson(rows);
+      print(table(['ID', 'STATE', 'USES', 'EXPIRES', 'CREATED BY'], rows.map((t) => [t.id, t.state, `${t.uses}/${t.usesAllowed}`, t.expiresAt, t.createdBy])));
+    }),
+  );
+tokens
+  .command('revoke')
+  .description('revoke an enrolment token so that no further agent can enrol with it')
+  .argument('<id>', 'token id (the part before the dot)')
+  .action((id: string) =>
+    withClient(async (c) => {
+      await c.revokeToken({ id });
+      if (globals().json) printJson({ revoked: id });
+      else print(`token ${id} revoked`);
+    }),
+  );
+
 const policies = program.command('policies').description('the fleet policy');
 policies
   .command('apply')

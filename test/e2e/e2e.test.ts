@@ -99,6 +99,7 @@ describe('vigil end to end', { timeout: 180_000 }, () => {
     });
     const existing = baseline.find((e) => e.path === join(watched, 'existing.conf'))!;
     assert.equal(existing.kind, 'created');
+    assert.equal(existing.source, 'baseline', 'the first baseline is marked as such');
     assert.equal(existing.sha256, sha256('x=1\n'));
     assert.ok(!baseline.some((e) => e.path.endsWith('.swp')), 'excluded paths are not reported');
     const agents = JSON.parse(await ctl('agents', 'ls', '--json')) as { id: string; connected: boolean; policyVersion: number }[];
@@ -142,6 +143,7 @@ describe('vigil end to end', { timeout: 180_000 }, () => {
     const post = await waitFor('a Slack post', () => slack.posts.find((p) => p.method === 'chat.postMessage' && p.params.text?.includes('index.php')));
     assert.equal(post.authorization, 'Bearer xoxb-test-token');
     assert.equal(post.params.channel, '#fim');
+    assert.ok(!slack.posts.some((p) => p.params.text?.includes('existing.conf')), 'a first baseline does not alert');
     assert.ok(!controller.log().includes('xoxb-test-token'), 'the Slack token is never logged');
   });
 

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vigil/v1/admin.proto.
  */
 export const file_vigil_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3QixQEKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBCI1ChJMaXN0QWdlbnRzUmVzcG9uc2USHwoGYWdlbnRzGAEgAygLMg8udmlnaWwudjEuQWdlbnQicgoRTGlzdEV2ZW50c1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJcGF0aF9nbG9iGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoDSJvCgVFdmVudBIQCghhZ2VudF9pZBgBIAEoCRIiCgVkZWx0YRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVEZWx0YRIwCgxjb21taXR0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKEkxpc3RFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy52aWdpbC52MS5FdmVudCI3ChJDcmVhdGVUb2tlblJlcXVlc3QSEwoLdHRsX3NlY29uZHMYASABKA0SDAoEdXNlcxgCIAEoDSJsChNDcmVhdGVUb2tlblJlc3BvbnNlEhMKC2pvaW5fc3RyaW5nGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjYKEkFwcGx5UG9saWN5UmVxdWVzdBIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiOQoTQXBwbHlQb2xpY3lSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgEEhEKCXB1c2hlZF90bxgCIAEoDSISChBHZXRQb2xpY3lSZXF1ZXN0IjUKEUdldFBvbGljeVJlc3BvbnNlEiAKBnBvbGljeRgBIAEoCzIQLnZpZ2lsLnYxLlBvbGljeSJBCg1SZXNjYW5SZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEgsKA2FsbBgCIAEoCBIRCglmdWxsX2hhc2gYAyABKAgiRwoMUmVzY2FuVGFyZ2V0EhAKCGFnZW50X2lkGAEgASgJEhIKCmNvbW1hbmRfaWQYAiABKAkSEQoJZGVsaXZlcmVkGAMgASgIIjkKDlJlc2NhblJlc3BvbnNlEicKB3RhcmdldHMYASADKAsyFi52aWdpbC52MS5SZXNjYW5UYXJnZXQiIQoSR2V0Q29tbWFuZHNSZXF1ZXN0EgsKA2lkcxgBIAMoCSKlAQoKU2NhblJlc3VsdBIVCg1maWxlc19zY2FubmVkGAEgASgEEg8KB2NoYW5nZXMYAiABKAQSDgoGZXJyb3JzGAMgASgEEi4KCnN0YXJ0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLzAQoNQ29tbWFuZFN0YXR1cxIKCgJpZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIMCgRraW5kGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGRlbGl2ZXJlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY29tcGxldGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiCgRzY2FuGAcgASgLMhQudmlnaWwudjEuU2NhblJlc3VsdCJAChNHZXRDb21tYW5kc1Jlc3BvbnNlEikKCGNvbW1hbmRzGAEgAygLMhcudmlnaWwudjEuQ29tbWFuZFN0YXR1czKHBAoMQWRtaW5TZXJ2aWNlEkcKCkxpc3RBZ2VudHMSGy52aWdpbC52MS5MaXN0QWdlbnRzUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJHCgpMaXN0RXZlbnRzEhsudmlnaWwudjEuTGlzdEV2ZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0RXZlbnRzUmVzcG9uc2USSgoLQ3JlYXRlVG9rZW4SHC52aWdpbC52MS5DcmVhdGVUb2tlblJlcXVlc3QaHS52aWdpbC52MS5DcmVhdGVUb2tlblJlc3BvbnNlEkoKC0FwcGx5UG9saWN5EhwudmlnaWwudjEuQXBwbHlQb2xpY3lSZXF1ZXN0Gh0udmlnaWwudjEuQXBwbHlQb2xpY3lSZXNwb25zZRJECglHZXRQb2xpY3kSGi52aWdpbC52MS5HZXRQb2xpY3lSZXF1ZXN0GhsudmlnaWwudjEuR2V0UG9saWN5UmVzcG9uc2USOwoGUmVzY2FuEhcudmlnaWwudjEuUmVzY2FuUmVxdWVzdBoYLnZpZ2lsLnYxLlJlc2NhblJlc3BvbnNlEkoKC0dldENvbW1hbmRzEhwudmlnaWwudjEuR2V0Q29tbWFuZHNSZXF1ZXN0Gh0udmlnaWwudjEuR2V0Q29tbWFuZHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_vigil_v1_types]);
+  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3QixQEKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBCI1ChJMaXN0QWdlbnRzUmVzcG9uc2USHwoGYWdlbnRzGAEgAygLMg8udmlnaWwudjEuQWdlbnQicgoRTGlzdEV2ZW50c1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJcGF0aF9nbG9iGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoDSJvCgVFdmVudBIQCghhZ2VudF9pZBgBIAEoCRIiCgVkZWx0YRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVEZWx0YRIwCgxjb21taXR0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKEkxpc3RFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy52aWdpbC52MS5FdmVudCI3ChJDcmVhdGVUb2tlblJlcXVlc3QSEwoLdHRsX3NlY29uZHMYASABKA0SDAoEdXNlcxgCIAEoDSJsChNDcmVhdGVUb2tlblJlc3BvbnNlEhMKC2pvaW5fc3RyaW5nGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhMKEUxpc3RUb2tlbnNSZXF1ZXN0It8BCglUb2tlbkluZm8SCgoCaWQYASABKAkSLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgx1c2VzX2FsbG93ZWQYBSABKA0SDAoEdXNlcxgGIAEoDRIuCgpyZXZva2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI5ChJMaXN0VG9rZW5zUmVzcG9uc2USIwoGdG9rZW5zGAEgAygLMhMudmlnaWwudjEuVG9rZW5JbmZvIiAKElJldm9rZVRva2VuUmVxdWVzdBIKCgJpZBgBIAEoCSIVChNSZXZva2VUb2tlblJlc3BvbnNlIjYKEkFwcGx5UG9saWN5UmVxdWVzdBIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiOQoTQXBwbHlQb2xpY3lSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgEEhEKCXB1c2hlZF90bxgCIAEoDSISChBHZXRQb2xpY3lSZXF1ZXN0IjUKEUdldFBvbGljeVJlc3BvbnNlEiAKBnBvbGljeRgBIAEoCzIQLnZpZ2lsLnYxLlBvbGljeSJBCg1SZXNjYW5SZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEgsKA2FsbBgCIAEoCBIRCglmdWxsX2hhc2gYAyABKAgiRwoMUmVzY2FuVGFyZ2V0EhAKCGFnZW50X2lkGAEgASgJEhIKCmNvbW1hbmRfaWQYAiABKAkSEQoJZGVsaXZlcmVkGAMgASgIIjkKDlJlc2NhblJlc3BvbnNlEicKB3RhcmdldHMYASADKAsyFi52aWdpbC52MS5SZXNjYW5UYXJnZXQiIQoSR2V0Q29tbWFuZHNSZXF1ZXN0EgsKA2lkcxgBIAMoCSKlAQoKU2NhblJlc3VsdBIVCg1maWxlc19zY2FubmVkGAEgASgEEg8KB2NoYW5nZXMYAiABKAQSDgoGZXJyb3JzGAMgASgEEi4KCnN0YXJ0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLzAQoNQ29tbWFuZFN0YXR1cxIKCgJpZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIMCgRraW5kGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGRlbGl2ZXJlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY29tcGxldGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiCgRzY2FuGAcgASgLMhQudmlnaWwudjEuU2NhblJlc3VsdCJAChNHZXRDb21tYW5kc1Jlc3BvbnNlEikKCGNvbW1hbmRzGAEgAygLMhcudmlnaWwudjEuQ29tbWFuZFN0YXR1czKcBQoMQWRtaW5TZXJ2aWNlEkcKCkxpc3RBZ2VudHMSGy52aWdpbC52MS5MaXN0QWdlbnRzUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJHCgpMaXN0RXZlbnRzEhsudmlnaWwudjEuTGlzdEV2ZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0RXZlbnRzUmVzcG9uc2USSgoLQ3JlYXRlVG9rZW4SHC52aWdpbC52MS5DcmVhdGVUb2tlblJlcXVlc3QaHS52aWdpbC52MS5DcmVhdGVUb2tlblJlc3BvbnNlEkcKCkxpc3RUb2tlbnMSGy52aWdpbC52MS5MaXN0VG9rZW5zUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RUb2tlbnNSZXNwb25zZRJKCgtSZXZva2VUb2tlbhIcLnZpZ2lsLnYxLlJldm9rZVRva2VuUmVxdWVzdBodLnZpZ2lsLnYxLlJldm9rZVRva2VuUmVzcG9uc2USSgoLQXBwbHlQb2xpY3kSHC52aWdpbC52MS5BcHBseVBvbGljeVJlcXVlc3QaHS52aWdpbC52MS5BcHBseVBvbGljeVJlc3BvbnNlEkQKCUdldFBvbGljeRIaLnZpZ2lsLnYxLkdldFBvbGljeVJlcXVlc3QaGy52aWdpbC52MS5HZXRQb2xpY3lSZXNwb25zZRI7CgZSZXNjYW4SFy52aWdpbC52MS5SZXNjYW5SZXF1ZXN0GhgudmlnaWwudjEuUmVzY2FuUmVzcG9uc2USSgoLR2V0Q29tbWFuZHMSHC52aWdpbC52MS5HZXRDb21tYW5kc1JlcXVlc3QaHS52aWdpbC52MS5HZXRDb21tYW5kc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_vigil_v1_types]);
 
 /**
  * @generated from message vigil.v1.ListAgentsRequest
@@ -231,6 +231,115 @@ export const CreateTokenResponseSchema: GenMessage<CreateTokenResponse> = /*@__P
   messageDesc(file_vigil_v1_admin, 7);
 
 /**
+ * @generated from message vigil.v1.ListTokensRequest
+ */
+export type ListTokensRequest = Message<"vigil.v1.ListTokensRequest"> & {
+};
+
+/**
+ * Describes the message vigil.v1.ListTokensRequest.
+ * Use `create(ListTokensRequestSchema)` to create a new message.
+ */
+export const ListTokensRequestSchema: GenMessage<ListTokensRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 8);
+
+/**
+ * TokenInfo never carries the secret: only its hash is stored.
+ *
+ * @generated from message vigil.v1.TokenInfo
+ */
+export type TokenInfo = Message<"vigil.v1.TokenInfo"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 2;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string created_by = 3;
+   */
+  createdBy: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: uint32 uses_allowed = 5;
+   */
+  usesAllowed: number;
+
+  /**
+   * @generated from field: uint32 uses = 6;
+   */
+  uses: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp revoked_at = 7;
+   */
+  revokedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message vigil.v1.TokenInfo.
+ * Use `create(TokenInfoSchema)` to create a new message.
+ */
+export const TokenInfoSchema: GenMessage<TokenInfo> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 9);
+
+/**
+ * @generated from message vigil.v1.ListTokensResponse
+ */
+export type ListTokensResponse = Message<"vigil.v1.ListTokensResponse"> & {
+  /**
+   * @generated from field: repeated vigil.v1.TokenInfo tokens = 1;
+   */
+  tokens: TokenInfo[];
+};
+
+/**
+ * Describes the message vigil.v1.ListTokensResponse.
+ * Use `create(ListTokensResponseSchema)` to create a new message.
+ */
+export const ListTokensResponseSchema: GenMessage<ListTokensResponse> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 10);
+
+/**
+ * @generated from message vigil.v1.RevokeTokenRequest
+ */
+export type RevokeTokenRequest = Message<"vigil.v1.RevokeTokenRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message vigil.v1.RevokeTokenRequest.
+ * Use `create(RevokeTokenRequestSchema)` to create a new message.
+ */
+export const RevokeTokenRequestSchema: GenMessage<RevokeTokenRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 11);
+
+/**
+ * @generated from message vigil.v1.RevokeTokenResponse
+ */
+export type RevokeTokenResponse = Message<"vigil.v1.RevokeTokenResponse"> & {
+};
+
+/**
+ * Describes the message vigil.v1.RevokeTokenResponse.
+ * Use `create(RevokeTokenResponseSchema)` to create a new message.
+ */
+export const RevokeTokenResponseSchema: GenMessage<RevokeTokenResponse> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 12);
+
+/**
  * @generated from message vigil.v1.ApplyPolicyRequest
  */
 export type ApplyPolicyRequest = Message<"vigil.v1.ApplyPolicyRequest"> & {
@@ -245,7 +354,7 @@ export type ApplyPolicyRequest = Message<"vigil.v1.ApplyPolicyRequest"> & {
  * Use `create(ApplyPolicyRequestSchema)` to create a new message.
  */
 export const ApplyPolicyRequestSchema: GenMessage<ApplyPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 8);
+  messageDesc(file_vigil_v1_admin, 13);
 
 /**
  * @generated from message vigil.v1.ApplyPolicyResponse
@@ -269,7 +378,7 @@ export type ApplyPolicyResponse = Message<"vigil.v1.ApplyPolicyResponse"> & {
  * Use `create(ApplyPolicyResponseSchema)` to create a new message.
  */
 export const ApplyPolicyResponseSchema: GenMessage<ApplyPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 9);
+  messageDesc(file_vigil_v1_admin, 14);
 
 /**
  * @generated from message vigil.v1.GetPolicyRequest
@@ -282,7 +391,7 @@ export type GetPolicyRequest = Message<"vigil.v1.GetPolicyRequest"> & {
  * Use `create(GetPolicyRequestSchema)` to create a new message.
  */
 export const GetPolicyRequestSchema: GenMessage<GetPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 10);
+  messageDesc(file_vigil_v1_admin, 15);
 
 /**
  * @generated from message vigil.v1.GetPolicyResponse
@@ -301,7 +410,7 @@ export type GetPolicyResponse = Message<"vigil.v1.GetPolicyResponse"> & {
  * Use `create(GetPolicyResponseSchema)` to create a new message.
  */
 export const GetPolicyResponseSchema: GenMessage<GetPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 11);
+  messageDesc(file_vigil_v1_admin, 16);
 
 /**
  * @generated from message vigil.v1.RescanRequest
@@ -330,7 +439,7 @@ export type RescanRequest = Message<"vigil.v1.RescanRequest"> & {
  * Use `create(RescanRequestSchema)` to create a new message.
  */
 export const RescanRequestSchema: GenMessage<RescanRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 12);
+  messageDesc(file_vigil_v1_admin, 17);
 
 /**
  * @generated from message vigil.v1.RescanTarget
@@ -359,7 +468,7 @@ export type RescanTarget = Message<"vigil.v1.RescanTarget"> & {
  * Use `create(RescanTargetSchema)` to create a new message.
  */
 export const RescanTargetSchema: GenMessage<RescanTarget> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 13);
+  messageDesc(file_vigil_v1_admin, 18);
 
 /**
  * @generated from message vigil.v1.RescanResponse
@@ -376,7 +485,7 @@ export type RescanResponse = Message<"vigil.v1.RescanResponse"> & {
  * Use `create(RescanResponseSchema)` to create a new message.
  */
 export const RescanResponseSchema: GenMessage<RescanResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 14);
+  messageDesc(file_vigil_v1_admin, 19);
 
 /**
  * @generated from message vigil.v1.GetCommandsRequest
@@ -393,7 +502,7 @@ export type GetCommandsRequest = Message<"vigil.v1.GetCommandsRequest"> & {
  * Use `create(GetCommandsRequestSchema)` to create a new message.
  */
 export const GetCommandsRequestSchema: GenMessage<GetCommandsRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 15);
+  messageDesc(file_vigil_v1_admin, 20);
 
 /**
  * @generated from message vigil.v1.ScanResult
@@ -430,7 +539,7 @@ export type ScanResult = Message<"vigil.v1.ScanResult"> & {
  * Use `create(ScanResultSchema)` to create a new message.
  */
 export const ScanResultSchema: GenMessage<ScanResult> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 16);
+  messageDesc(file_vigil_v1_admin, 21);
 
 /**
  * @generated from message vigil.v1.CommandStatus
@@ -479,7 +588,7 @@ export type CommandStatus = Message<"vigil.v1.CommandStatus"> & {
  * Use `create(CommandStatusSchema)` to create a new message.
  */
 export const CommandStatusSchema: GenMessage<CommandStatus> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 17);
+  messageDesc(file_vigil_v1_admin, 22);
 
 /**
  * @generated from message vigil.v1.GetCommandsResponse
@@ -496,7 +605,7 @@ export type GetCommandsResponse = Message<"vigil.v1.GetCommandsResponse"> & {
  * Use `create(GetCommandsResponseSchema)` to create a new message.
  */
 export const GetCommandsResponseSchema: GenMessage<GetCommandsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 18);
+  messageDesc(file_vigil_v1_admin, 23);
 
 /**
  * AdminService is what vigilctl calls, on the mutual-TLS listener, with an operator certificate.
@@ -527,6 +636,22 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof CreateTokenRequestSchema;
     output: typeof CreateTokenResponseSchema;
+  },
+  /**
+   * @generated from rpc vigil.v1.AdminService.ListTokens
+   */
+  listTokens: {
+    methodKind: "unary";
+    input: typeof ListTokensRequestSchema;
+    output: typeof ListTokensResponseSchema;
+  },
+  /**
+   * @generated from rpc vigil.v1.AdminService.RevokeToken
+   */
+  revokeToken: {
+    methodKind: "unary";
+    input: typeof RevokeTokenRequestSchema;
+    output: typeof RevokeTokenResponseSchema;
   },
   /**
    * @generated from rpc vigil.v1.AdminService.ApplyPolicy
