@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
-import { lstat, open, readlink } from 'node:fs/promises';
+import { access, lstat, open, readlink } from 'node:fs/promises';
 import type { ChangeKind, FileState, FileType } from '../proto/model.js';
 
 function fileType(st: BigIntStats): FileType {
@@ -79,6 +79,8 @@ export async function readFileState(path: Buffer, opts: { hash: boolean } = { ha
   }
   try {
     if (st.isSymbolicLink()) return fromStats(st, { symlinkTarget: await readlink(path, { encoding: 'buffer' }) });
+    // A directory the agent cannot list is an error state too: what is below it goes unseen.
+    if (st.isDirectory()) await access(path, constants.R_OK | constants.X_OK);
     if (st.isFile() && opts.hash) {
       const res = await hashRegularFile(path);
       if ('changedType' in res) return readFileState(path, opts);

@@ -121,7 +121,7 @@ program
       print(
         table(
           ['DETECTED', 'AGENT', 'SEQ', 'KIND', 'MODE', 'SHA256', 'PATH'],
-          events.map((e) => [e.detectedAt, e.agentId.slice(0, 8), String(e.seq), e.kind, modeString(e.mode), e.sha256?.slice(0, 12) ?? '-', e.path]),
+          events.map((e) => [e.detectedAt, e.agentId.slice(0, 8), String(e.seq), e.kind, modeString(e.mode), e.error ? `!${e.error}` : (e.sha256?.slice(0, 12) ?? '-'), e.path]),
         ),
       );
     }),
