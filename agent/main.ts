@@ -8,7 +8,7 @@ import { defaultStateDir } from './state-dir.js';
 
 silenceIpServernameWarning();
 
-const program = new Command('vigil-agent').description('Vigil agent: baseline and watch files, stream every change to the controller').showHelpAfterError();
+const program = new Command('vigil-agent').description('Vigil agent: baseline and watch files, stream every change to the controller');
 
 function fail(err: unknown): void {
   process.stderr.write(`vigil-agent: ${err instanceof Error ? err.message : String(err)}\n`);

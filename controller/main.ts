@@ -37,10 +37,9 @@ Environment:
       process.once('SIGINT', () => shutdown('SIGINT'));
       process.once('SIGTERM', () => shutdown('SIGTERM'));
     } catch (err) {
-      logger.error({ err }, 'controller failed to start');
+      // One line, as every Vigil program does on failure.
       process.stderr.write(`vigil-controller: ${err instanceof Error ? err.message : String(err)}\n`);
-      logger.flush();
-      process.exitCode = 1;
+      process.exit(1);
     }
   });
 

@@ -23,8 +23,7 @@ interface GlobalOpts {
 const program = new Command('vigilctl')
   .description('Operate a Vigil fleet through the controller admin API')
   .option('--json', 'print JSON instead of tables')
-  .option('--controller <host:port>', 'controller admin address (default: the one recorded by init)')
-  .showHelpAfterError();
+  .option('--controller <host:port>', 'controller admin address (default: the one recorded by init)');
 
 const home = () => vigilHome(resolveHomeDir());
 const globals = (): GlobalOpts => program.opts<GlobalOpts>();

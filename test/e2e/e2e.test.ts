@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -72,6 +72,23 @@ describe('vigil end to end', { timeout: 180_000 }, () => {
     await slack?.close();
     await dropDb?.();
     rmSync(root, { recursive: true, force: true });
+  });
+
+  it('init keeps an existing CA, and bad input gets a one-line error', async () => {
+    const caBefore = readFileSync(join(home, 'ca.pem'), 'utf8');
+    await runOk(BIN.vigilctl, ['init'], env);
+    assert.equal(readFileSync(join(home, 'ca.pem'), 'utf8'), caBefore, 'a second init does not replace the CA');
+    assert.equal(statSync(join(home, 'ca.key')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(home, 'operator.key')).mode & 0o777, 0o600);
+    const bad = join(root, 'bad-policy.yaml');
+    writeFileSync(bad, 'rules:\n  - name: web\n    paths: [/srv]\n    alret: true\n');
+    const res = await runCli(BIN.vigilctl, ['--controller', address, 'policies', 'apply', '-f', bad], env);
+    assert.equal(res.code, 1);
+    assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+    assert.match(res.stderr, /rules\[0\]\.alret: unknown key/);
+    const noCtl = await runCli(BIN.vigilctl, ['--controller', '127.0.0.1:1', 'agents', 'ls'], env);
+    assert.equal(noCtl.code, 1);
+    assert.equal(noCtl.stderr.trim().split('\n').length, 1, noCtl.stderr);
   });
 
   it('enrols an agent with a one-use token, and the token cannot be used twice', async () => {
