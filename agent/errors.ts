@@ -1,3 +1,5 @@
+import { VigilError } from '../pki/errors.js';
+
 export type AgentErrorCode =
   | 'not_enrolled'
   | 'already_enrolled'
@@ -7,13 +9,6 @@ export type AgentErrorCode =
   | 'certificate_expired'
   | 'invalid_argument';
 
-export class AgentError extends Error {
+export class AgentError extends VigilError<AgentErrorCode> {
   override readonly name = 'AgentError';
-  constructor(
-    readonly code: AgentErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }

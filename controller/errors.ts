@@ -1,3 +1,5 @@
+import { VigilError } from '../pki/errors.js';
+
 /** What went wrong, as a code the RPC boundary maps to a gRPC status (see services/error-interceptor.ts). */
 export type ControllerErrorCode =
   | 'unauthenticated'
@@ -9,13 +11,6 @@ export type ControllerErrorCode =
   | 'unavailable'
   | 'internal';
 
-export class ControllerError extends Error {
+export class ControllerError extends VigilError<ControllerErrorCode> {
   override readonly name = 'ControllerError';
-  constructor(
-    readonly code: ControllerErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }

@@ -11,13 +11,20 @@ export type PkiErrorCode =
   | 'insecure_key_file'
   | 'file_exists';
 
-export class PkiError extends Error {
-  override readonly name = 'PkiError';
+/**
+ * Base of Vigil's typed errors: a code that callers branch on (never the message text) and an
+ * optional cause. Each part has its own subclass and code union.
+ */
+export class VigilError<C extends string> extends Error {
   constructor(
-    readonly code: PkiErrorCode,
+    readonly code: C,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
   }
+}
+
+export class PkiError extends VigilError<PkiErrorCode> {
+  override readonly name = 'PkiError';
 }
