@@ -1,11 +1,14 @@
-import type { Logger } from 'pino';
-
 /** One live agent stream, as the rest of the controller sees it. */
 export interface AgentSession<M> {
   readonly agentId: string;
+  /** Unique per stream, so replicas can tell two streams of one identity apart. */
+  readonly streamId: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly remoteAddress: string;
   readonly connectedAt: Date;
   send(msg: M): boolean;
-  close(reason: string): void;
+  /** Ends the stream with this error. */
+  close(err: Error): void;
 }
 
 /** The agents connected to this controller process, by id. */
@@ -14,20 +17,19 @@ export interface AgentHub<M> {
   attach(session: AgentSession<M>): () => void;
   get(agentId: string): AgentSession<M> | undefined;
   ids(): string[];
-  broadcast(msg: M): number;
+  all(): AgentSession<M>[];
 }
 
-export function createAgentHub<M>(logger: Logger): AgentHub<M> {
+/**
+ * One live stream per agent identity. A second one closes the first and is reported through
+ * onDuplicate: a stolen credential in use, or a reconnect racing its own dead connection.
+ */
+export function createAgentHub<M>(opts: { onDuplicate: (older: AgentSession<M>, newer: AgentSession<M>) => void }): AgentHub<M> {
   const sessions = new Map<string, AgentSession<M>>();
   return {
     attach(session) {
       const previous = sessions.get(session.agentId);
-      if (previous) {
-        // Two live streams for one identity: either a reconnect racing the old stream's teardown,
-        // or a stolen credential. Keep the newest and say so.
-        logger.warn({ agentId: session.agentId }, 'second live stream for one agent identity; closing the older one (possible credential theft if it persists)');
-        previous.close('replaced by a newer stream');
-      }
+      if (previous) opts.onDuplicate(previous, session);
       sessions.set(session.agentId, session);
       return () => {
         if (sessions.get(session.agentId) === session) sessions.delete(session.agentId);
@@ -35,10 +37,6 @@ export function createAgentHub<M>(logger: Logger): AgentHub<M> {
     },
     get: (id) => sessions.get(id),
     ids: () => [...sessions.keys()],
-    broadcast(msg) {
-      let n = 0;
-      for (const s of sessions.values()) if (s.send(msg)) n++;
-      return n;
-    },
+    all: () => [...sessions.values()],
   };
 }

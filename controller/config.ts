@@ -12,6 +12,9 @@ import { parseHostPort, type HostPort } from './listen-address.js';
  * | databaseUrl         | DATABASE_URL                       | (PGlite in home/db) |
  * | slack               | SLACK_TOKEN, SLACK_CHANNEL, SLACK_API_URL | (alerts to the log) |
  * | agentCertLifetimeMs | VIGIL_AGENT_CERT_TTL (e.g. 24h)    | 24 h                |
+ * | operatorCertLifetimeMs | VIGIL_OPERATOR_CERT_TTL         | 90 d                |
+ * | caPassphrase        | VIGIL_CA_PASSPHRASE                | (CA key not encrypted) |
+ * | enrolFailures       | VIGIL_ENROL_FAILURES_PER_MINUTE    | 10 per source address |
  * | maxBatch            |                                    | 1000 deltas         |
  */
 export interface ControllerConfig {
@@ -21,6 +24,11 @@ export interface ControllerConfig {
   readonly databaseUrl: string | undefined;
   readonly slack: { readonly token: string; readonly channel: string; readonly apiUrl: string | undefined } | undefined;
   readonly agentCertLifetimeMs: number;
+  readonly operatorCertLifetimeMs: number;
+  /** Decrypts the CA key when it is stored encrypted. A secret: never logged. */
+  readonly caPassphrase: string | undefined;
+  /** Failed enrolment attempts allowed per source address per window. */
+  readonly enrolFailures: { readonly max: number; readonly windowMs: number };
   readonly maxBatch: number;
 }
 
@@ -54,6 +62,16 @@ export function compileControllerConfig(input: ControllerConfigInput): Controlle
     databaseUrl: env.DATABASE_URL || undefined,
     slack: slackToken ? { token: slackToken, channel: env.SLACK_CHANNEL!, apiUrl: env.SLACK_API_URL || undefined } : undefined,
     agentCertLifetimeMs: env.VIGIL_AGENT_CERT_TTL ? parseDuration(env.VIGIL_AGENT_CERT_TTL, 'VIGIL_AGENT_CERT_TTL') : 24 * 3_600_000,
+    operatorCertLifetimeMs: env.VIGIL_OPERATOR_CERT_TTL ? parseDuration(env.VIGIL_OPERATOR_CERT_TTL, 'VIGIL_OPERATOR_CERT_TTL') : 90 * 86_400_000,
+    caPassphrase: env.VIGIL_CA_PASSPHRASE || undefined,
+    enrolFailures: { max: positiveInt(env.VIGIL_ENROL_FAILURES_PER_MINUTE, 10, 'VIGIL_ENROL_FAILURES_PER_MINUTE'), windowMs: 60_000 },
     maxBatch: 1000,
   };
+}
+
+function positiveInt(text: string | undefined, fallback: number, what: string): number {
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new ControllerError('invalid_argument', `${what}: a whole number of at least 1`);
+  return n;
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
 import { AdminService } from '../proto/gen/vigil/v1/admin_pb.js';
@@ -9,19 +10,24 @@ import { createAlertDispatcher } from './alerts/alert-dispatcher.js';
 import { createLogNotifier } from './alerts/log-notifier.js';
 import { createSlackNotifier } from './alerts/slack-notifier.js';
 import type { ControllerConfig } from './config.js';
+import { createFailureLimiter } from './enrol-rate-limit.js';
 import { ControllerError } from './errors.js';
+import { createFanout } from './fanout.js';
 import { vigilHome, type ControllerInfo } from './home.js';
+import { readCaKey } from './init.js';
 import { formatHostPort, parseHostPort, type HostPort } from './listen-address.js';
 import { loadCurrentPolicy } from './policy/current-policy.js';
+import { pushPolicy } from './policy/push-policy.js';
 import { createAdminService } from './services/admin-service.js';
 import { createConnectService, type DownMessage } from './services/connect-service.js';
 import { createEnrollService } from './services/enroll-service.js';
 import { createErrorInterceptor } from './services/error-interceptor.js';
-import { identityFromRequest, peerIdentityKey } from './services/peer-identity.js';
+import { identityFromRequest, peerIdentityKey, remoteAddressFromRequest, remoteAddressKey } from './services/peer-identity.js';
 import {
   createAgentStore,
   createAlertStore,
   createAuditStore,
+  createCertificateStore,
   createCommandStore,
   createEventStore,
   createPgliteSql,
@@ -33,13 +39,14 @@ import {
   type Sql,
 } from './store/index.js';
 import { listenTls, type TlsListener } from './tls-listener.js';
-import { createContextValues } from '@connectrpc/connect';
 
 export interface RunningController {
   /** host:port of the mutual-TLS listener (agents' streams, admin API). */
   readonly address: string;
   /** host:port of the enrolment listener. */
   readonly enrolAddress: string;
+  /** This replica's id in the fan-out between replicas. */
+  readonly replicaId: string;
   stop(): Promise<void>;
 }
 
@@ -54,7 +61,7 @@ async function openDatabase(config: ControllerConfig, dataDir: string, logger: L
   return createPgliteSql(dataDir);
 }
 
-/** Starts the controller: database, migrations, CA, both listeners. main.ts only parses flags. */
+/** Starts the controller: database, migrations, CA, fan-out, both listeners. main.ts only parses flags. */
 export async function startController(config: ControllerConfig, deps: { logger: Logger; clock: Clock }): Promise<RunningController> {
   const { logger, clock } = deps;
   const home = vigilHome(config.home);
@@ -65,7 +72,7 @@ export async function startController(config: ControllerConfig, deps: { logger: 
     throw new ControllerError('failed_precondition', `no controller set-up in ${home.dir}: run \`vigilctl init\` first`, { cause });
   }
   const caPem = await readFile(home.caCert, 'utf8');
-  const ca = createCertificateAuthority({ certPem: caPem, keyPem: await readSecretFile(home.caKey) }, { trustDomain: info.trustDomain, now: clock });
+  const ca = createCertificateAuthority({ certPem: caPem, keyPem: await readCaKey(home, config.caPassphrase) }, { trustDomain: info.trustDomain, now: clock });
   const serverKey = await readSecretFile(home.serverKey);
   const serverChain = await readFile(home.serverCert, 'utf8');
 
@@ -77,14 +84,48 @@ export async function startController(config: ControllerConfig, deps: { logger: 
   const events = createEventStore(sql, clock);
   const policies = createPolicyStore(sql, clock);
   const commands = createCommandStore(sql, clock);
+  const certificates = createCertificateStore(sql, clock);
+  const audit = createAuditStore(sql, clock);
   const policy = await loadCurrentPolicy(policies);
-  const hub = createAgentHub<DownMessage>(logger.child({ component: 'hub' }));
   const notifier = config.slack
     ? createSlackNotifier({ ...config.slack, logger: logger.child({ component: 'slack' }) })
     : createLogNotifier(logger.child({ component: 'alerts' }));
   const alerts = createAlertDispatcher(notifier, createAlertStore(sql, clock), logger.child({ component: 'alerts' }));
-  const interceptors = [createErrorInterceptor(logger)];
+  const fanout = await createFanout(sql, logger.child({ component: 'fanout' }));
 
+  const reportDuplicate = (agentId: string, olderRemote: string, newerRemote: string) => {
+    const text = `agent ${agentId} opened a second live stream (from ${newerRemote || 'unknown'}) while one was open (from ${olderRemote || 'unknown'}): possible credential theft; the older stream was closed`;
+    logger.warn({ agentId, olderRemote, newerRemote }, text);
+    void audit.record({ actor: 'controller', action: 'security.duplicate_stream', target: agentId, details: { olderRemote, newerRemote } }).catch(() => undefined);
+    void notifier.security({ kind: 'duplicate_stream', agentId, text }).catch((err: unknown) => logger.error({ err }, 'security notification failed'));
+  };
+  const hub = createAgentHub<DownMessage>({
+    onDuplicate: (older, newer) => {
+      reportDuplicate(newer.agentId, older.remoteAddress, newer.remoteAddress);
+      older.close(new ControllerError('unavailable', 'replaced by a newer stream of the same agent'));
+    },
+  });
+  fanout.subscribe((event, origin) => {
+    if (origin === fanout.replicaId) return; // acted on locally already
+    switch (event.type) {
+      case 'revoked':
+        hub.get(event.agentId)?.close(new ControllerError('permission_denied', `agent ${event.agentId} was revoked: ${event.reason}; enrol it again`));
+        return;
+      case 'policy':
+        void policy.refresh().then(() => pushPolicy(hub, policy));
+        return;
+      case 'stream': {
+        const local = hub.get(event.agentId);
+        if (local && local.streamId !== event.streamId) {
+          reportDuplicate(event.agentId, local.remoteAddress, event.remote);
+          local.close(new ControllerError('unavailable', 'replaced by a newer stream of the same agent on another controller'));
+        }
+        return;
+      }
+    }
+  });
+
+  const interceptors = [createErrorInterceptor(logger)];
   let enrolListener: TlsListener | undefined;
   let mtls: TlsListener | undefined;
   // Addresses as agents reach them: a wildcard listen host is replaced by the host init recorded.
@@ -97,18 +138,38 @@ export async function startController(config: ControllerConfig, deps: { logger: 
 
   const enrolHandler = connectNodeAdapter({
     routes: (router) =>
-      router.service(AgentService, createEnrollService({ sql, ca, clock, logger, agentCertLifetimeMs: config.agentCertLifetimeMs, connectAddress })),
+      router.service(
+        AgentService,
+        createEnrollService({
+          sql,
+          ca,
+          clock,
+          logger,
+          agentCertLifetimeMs: config.agentCertLifetimeMs,
+          connectAddress,
+          failures: createFailureLimiter({ maxFailures: config.enrolFailures.max, windowMs: config.enrolFailures.windowMs, clock }),
+        }),
+      ),
     interceptors,
     readMaxBytes: 64 * 1024,
     grpcWeb: false,
+    contextValues: (req) => createContextValues().set(remoteAddressKey, remoteAddressFromRequest(req)),
   });
   const mainHandler = connectNodeAdapter({
     routes: (router) => {
-      router.service(AgentService, createConnectService({ logger, hub, policy, agents, events, commands, alerts, maxBatch: config.maxBatch }));
+      router.service(
+        AgentService,
+        createConnectService({ logger, clock, hub, policy, agents, certificates, events, commands, alerts, fanout, ca, agentCertLifetimeMs: config.agentCertLifetimeMs, maxBatch: config.maxBatch }),
+      );
       router.service(
         AdminService,
         createAdminService({
           logger,
+          clock,
+          ca,
+          certificates,
+          fanout,
+          operatorCertLifetimeMs: config.operatorCertLifetimeMs,
           hub,
           policy,
           agents,
@@ -116,7 +177,7 @@ export async function startController(config: ControllerConfig, deps: { logger: 
           commands,
           tokens: createTokenStore(sql, clock),
           policies,
-          audit: createAuditStore(sql, clock),
+          audit,
           pins: [ca.pin],
           enrolAddress,
         }),
@@ -131,14 +192,17 @@ export async function startController(config: ControllerConfig, deps: { logger: 
   mtls = await listenTls({ at: config.listen, keyPem: serverKey, certChainPem: serverChain, clientCaPem: caPem, handler: mainHandler });
   enrolListener = await listenTls({ at: config.enrolListen, keyPem: serverKey, certChainPem: serverChain, handler: enrolHandler });
   const address = formatHostPort({ host: config.listen.host, port: mtls.port });
-  logger.info({ address, enrolAddress: formatHostPort({ host: config.enrolListen.host, port: enrolListener.port }), pin: ca.pin }, 'controller listening');
+  const enrolBound = formatHostPort({ host: config.enrolListen.host, port: enrolListener.port });
+  logger.info({ address, enrolAddress: enrolBound, pin: ca.pin, replicaId: fanout.replicaId }, 'controller listening');
 
   return {
     address,
-    enrolAddress: formatHostPort({ host: config.enrolListen.host, port: enrolListener.port }),
+    enrolAddress: enrolBound,
+    replicaId: fanout.replicaId,
     async stop() {
       await Promise.all([mtls!.close(), enrolListener!.close()]);
       await alerts.idle();
+      await fanout.close();
       await sql.close();
     },
   };

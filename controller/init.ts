@@ -1,5 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import {
+  decryptPrivateKey,
+  encryptPrivateKey,
   adminSpiffeId,
   createCa,
   createCertificateAuthority,
@@ -19,6 +21,8 @@ export interface InitOptions {
   readonly operatorName: string;
   /** Lifetime of the first operator's certificate. */
   readonly operatorLifetimeMs: number;
+  /** When set, the CA key is written encrypted (PKCS#8, AES-256-CBC) with this passphrase. */
+  readonly caPassphrase?: string;
 }
 
 export interface InitResult {
@@ -37,14 +41,14 @@ export async function initHome(home: VigilHome, opts: InitOptions): Promise<Init
   const createdCa = !(await exists(home.caCert));
   if (createdCa) {
     const ca = await createCa({ trustDomain: opts.trustDomain });
-    await writeSecretFile(home.caKey, ca.keyPem);
+    await writeSecretFile(home.caKey, opts.caPassphrase ? encryptPrivateKey(ca.keyPem, opts.caPassphrase) : ca.keyPem);
     await writePublicFile(home.caCert, ca.certPem);
   }
   const caPem = await readFile(home.caCert, 'utf8');
   const info: ControllerInfo = createdCa
     ? { trustDomain: opts.trustDomain, address: opts.address, enrolAddress: opts.enrolAddress }
     : { ...(JSON.parse(await readFile(home.controllerInfo, 'utf8')) as ControllerInfo), address: opts.address, enrolAddress: opts.enrolAddress };
-  const ca = createCertificateAuthority({ certPem: caPem, keyPem: await readSecretFile(home.caKey) }, { trustDomain: info.trustDomain });
+  const ca = createCertificateAuthority({ certPem: caPem, keyPem: await readCaKey(home, opts.caPassphrase) }, { trustDomain: info.trustDomain });
 
   const serverKeys = await generateKeyPair();
   const server = ca.issueServer({ publicKeyPem: serverKeys.publicKeyPem, names: opts.serverNames });
@@ -65,4 +69,9 @@ export async function initHome(home: VigilHome, opts: InitOptions): Promise<Init
   }
   await writePublicFile(home.controllerInfo, `${JSON.stringify(info, null, 2)}\n`);
   return { createdCa, pin: ca.pin };
+}
+
+/** Reads the CA key (refusing a group- or world-readable file), decrypting it when encrypted. */
+export async function readCaKey(home: VigilHome, passphrase: string | undefined): Promise<string> {
+  return decryptPrivateKey(await readSecretFile(home.caKey), passphrase, home.caKey);
 }

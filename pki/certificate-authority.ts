@@ -59,8 +59,8 @@ const BACKDATE_MS = 5 * 60_000;
 
 function randomSerial(): string {
   const bytes = randomBytes(16);
-  bytes[0] = bytes[0]! & 0x7f; // positive INTEGER
-  if (bytes[0] === 0) bytes[0] = 1; // no leading zero byte
+  // Positive, and no leading zero nibble, so the hex form is the same everywhere (forge, OpenSSL).
+  bytes[0] = (bytes[0]! & 0x3f) | 0x40;
   return bytes.toString('hex');
 }
 

@@ -9,6 +9,7 @@ export type PkiErrorCode =
   | 'invalid_join_string'
   | 'pin_mismatch'
   | 'insecure_key_file'
+  | 'key_encrypted'
   | 'file_exists';
 
 /**

@@ -4,7 +4,7 @@ export { spkiPin, isValidPin } from './pin.js';
 export { agentSpiffeId, adminSpiffeId, parseSpiffeId, isValidName, type Identity } from './spiffe.js';
 export { generateToken, formatToken, parseToken, hashTokenSecret, tokenSecretMatches, type Token } from './token.js';
 export { formatJoinString, parseJoinString, type JoinInfo } from './join-string.js';
-export { writeSecretFile, writePublicFile, readSecretFile } from './key-files.js';
+export { writeSecretFile, writePublicFile, readSecretFile, encryptPrivateKey, decryptPrivateKey } from './key-files.js';
 export {
   createCa,
   createCertificateAuthority,

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { createPrivateKey } from 'node:crypto';
 import { PkiError } from './errors.js';
 
 /** Writes a private key (or other secret) with mode 0600, atomically; never overwrites unless asked. */
@@ -40,4 +41,20 @@ export async function readSecretFile(path: string): Promise<string> {
     );
   }
   return readFile(path, 'utf8');
+}
+
+/** PKCS#8 PEM encrypted with AES-256-CBC (scrypt-free PBES2 as OpenSSL writes it). */
+export function encryptPrivateKey(keyPem: string, passphrase: string): string {
+  return createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }).toString();
+}
+
+/** Returns an unencrypted PEM; an encrypted one needs the passphrase, and a wrong one is a clear error. */
+export function decryptPrivateKey(keyPem: string, passphrase: string | undefined, what: string): string {
+  if (!keyPem.includes('ENCRYPTED')) return keyPem;
+  if (!passphrase) throw new PkiError('key_encrypted', `${what} is encrypted: set VIGIL_CA_PASSPHRASE`);
+  try {
+    return createPrivateKey({ key: keyPem, format: 'pem', passphrase }).export({ type: 'pkcs8', format: 'pem' }).toString();
+  } catch (cause) {
+    throw new PkiError('key_encrypted', `${what}: wrong passphrase (VIGIL_CA_PASSPHRASE)`, { cause });
+  }
 }

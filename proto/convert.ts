@@ -116,13 +116,13 @@ export function deltaFromPb(d: PbFileDelta): FileDelta {
 export function policyToPb(p: Policy): PbPolicy {
   return create(PolicySchema, {
     version: BigInt(p.version),
-    rules: p.rules.map((r) => create(PolicyRuleSchema, { name: r.name, paths: [...r.paths], exclude: [...r.exclude], alert: r.alert })),
+    rules: p.rules.map((r) => create(PolicyRuleSchema, { name: r.name, paths: [...r.paths], exclude: [...r.exclude], alert: r.alert, selector: { ...r.selector } })),
   });
 }
 
 export function policyFromPb(p: PbPolicy): Policy {
   return {
     version: Number(p.version),
-    rules: p.rules.map((r) => ({ name: r.name, paths: [...r.paths], exclude: [...r.exclude], alert: r.alert })),
+    rules: p.rules.map((r) => ({ name: r.name, paths: [...r.paths], exclude: [...r.exclude], alert: r.alert, selector: { ...r.selector } })),
   };
 }

@@ -46,6 +46,8 @@ export interface PolicyRule {
   readonly paths: readonly string[];
   readonly exclude: readonly string[];
   readonly alert: boolean;
+  /** Applies to agents whose labels include every pair; empty: every agent. */
+  readonly selector: Readonly<Record<string, string>>;
 }
 
 export interface Policy {

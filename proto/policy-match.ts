@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import { displayPath, type PolicyRule } from './model.js';
+import { displayPath, type Policy, type PolicyRule } from './model.js';
 
 /** True when path is root itself or below it. */
 export function isUnder(path: string, root: string): boolean {
@@ -17,4 +17,14 @@ export function createRuleMatcher(rules: readonly PolicyRule[]): (path: Buffer) 
     }
     return null;
   };
+}
+
+/** True when every selector pair is among the labels (an empty selector matches every agent). */
+export function selectorMatches(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+/** The part of a policy that applies to an agent with these labels. */
+export function policyForLabels(policy: Policy, labels: Readonly<Record<string, string>>): Policy {
+  return { version: policy.version, rules: policy.rules.filter((r) => selectorMatches(r.selector, labels)) };
 }

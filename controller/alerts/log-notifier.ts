@@ -11,5 +11,8 @@ export function createLogNotifier(logger: Logger): Notifier {
         formatAlertText(alert),
       );
     },
+    async security(event) {
+      logger.warn({ security: { kind: event.kind, agentId: event.agentId } }, event.text);
+    },
   };
 }

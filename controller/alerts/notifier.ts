@@ -14,10 +14,18 @@ export interface Alert {
   readonly detectedAt: Date;
 }
 
+/** Something about Vigil's own security an operator must see (e.g. a possibly stolen credential). */
+export interface SecurityEvent {
+  readonly kind: 'duplicate_stream';
+  readonly agentId: string;
+  readonly text: string;
+}
+
 /** Where alerts go: Slack, or the controller's log when Slack is not configured. */
 export interface Notifier {
   readonly name: string;
   notify(alert: Alert): Promise<void>;
+  security(event: SecurityEvent): Promise<void>;
 }
 
 export function formatAlertText(a: Alert): string {

@@ -23,5 +23,8 @@ export function createSlackNotifier(opts: SlackNotifierOptions): Notifier {
       await client.chat.postMessage({ channel: opts.channel, text: formatAlertText(alert), unfurl_links: false });
       opts.logger.info({ alertId: alert.id, agentId: alert.agentId, seq: alert.seq }, 'alert posted to Slack');
     },
+    async security(event) {
+      await client.chat.postMessage({ channel: opts.channel, text: `:warning: Vigil security: ${event.text}`, unfurl_links: false });
+    },
   };
 }

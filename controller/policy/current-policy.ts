@@ -1,28 +1,49 @@
 import type { Policy } from '../../proto/model.js';
 import type { AlertRuleFor, PolicyStore } from '../store/index.js';
-import { createRuleMatcher } from '../../proto/policy-match.js';
+import { createRuleMatcher, policyForLabels } from '../../proto/policy-match.js';
 
-/** The policy in force, cached with its compiled matcher; refreshed on every apply. */
+/** What applies to one agent: the rules its labels select, and which of them alert. */
+export interface AgentPolicy {
+  readonly policy: Policy;
+  readonly alertRuleFor: AlertRuleFor;
+}
+
+/** The policy in force, cached with its compiled matchers per label set; refreshed on every apply. */
 export interface CurrentPolicy {
   get(): Policy | null;
-  alertRuleFor: AlertRuleFor;
+  /** The part for an agent with these labels; null when no policy was ever applied. */
+  forLabels(labels: Readonly<Record<string, string>>): AgentPolicy | null;
   refresh(): Promise<Policy | null>;
   set(policy: Policy): void;
 }
 
 export async function loadCurrentPolicy(store: PolicyStore): Promise<CurrentPolicy> {
   let policy: Policy | null = null;
-  let match = createRuleMatcher([]);
+  let cache = new Map<string, AgentPolicy>();
   const set = (p: Policy | null) => {
     policy = p;
-    match = createRuleMatcher(p?.rules ?? []);
+    cache = new Map();
   };
   set(await store.current());
   return {
     get: () => policy,
-    alertRuleFor(path) {
-      const rule = match(path);
-      return rule?.alert ? rule.name : null;
+    forLabels(labels) {
+      if (!policy) return null;
+      const key = JSON.stringify(Object.entries(labels).sort());
+      let entry = cache.get(key);
+      if (!entry) {
+        const own = policyForLabels(policy, labels);
+        const match = createRuleMatcher(own.rules);
+        entry = {
+          policy: own,
+          alertRuleFor(path) {
+            const rule = match(path);
+            return rule?.alert ? rule.name : null;
+          },
+        };
+        cache.set(key, entry);
+      }
+      return entry;
     },
     async refresh() {
       set(await store.current());

@@ -9,7 +9,7 @@ const fails = (yaml: string, pattern: RegExp) =>
 describe('policy YAML', () => {
   it('parses a valid policy with defaults', () => {
     const rules = parsePolicyYaml('rules:\n  - name: etc\n    paths: [/etc]\n');
-    assert.deepEqual(rules, [{ name: 'etc', paths: ['/etc'], exclude: [], alert: false }]);
+    assert.deepEqual(rules, [{ name: 'etc', paths: ['/etc'], exclude: [], alert: false, selector: {} }]);
   });
 
   it('names the field of every error', () => {

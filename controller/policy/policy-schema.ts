@@ -11,9 +11,24 @@ import { ControllerError } from '../errors.js';
  *       paths: [/etc]        # absolute paths, watched recursively
  *       exclude: ["**\/*.swp"]  # picomatch globs on the full path (optional)
  *       alert: true          # a change here posts an alert (default false)
+ *       selector: {env: prod} # only agents with these labels (optional; default all)
  *
  * Unknown keys are errors that name the key.
  */
+export const LABEL_KEY = z.string().regex(/^[A-Za-z0-9._/-]{1,63}$/, 'label keys are 1-63 characters of A-Z a-z 0-9 . _ / -');
+export const LABEL_VALUE = z.string().regex(/^[A-Za-z0-9._-]{0,63}$/, 'label values are 0-63 characters of A-Z a-z 0-9 . _ -');
+
+/** Validates agent labels (from `tokens create --label`); the error names the label. */
+export function validateLabels(labels: Record<string, string>): Record<string, string> {
+  const res = z.record(LABEL_KEY, LABEL_VALUE).refine((l) => Object.keys(l).length <= 32, 'at most 32 labels').safeParse(labels);
+  if (!res.success) {
+    const issue = res.error.issues[0]!;
+    const where = issue.path.length ? `label "${String(issue.path[0])}"` : 'labels';
+    throw new ControllerError('invalid_argument', `${where}: ${issue.message}`);
+  }
+  return res.data;
+}
+
 const RuleSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -'),
@@ -22,6 +37,7 @@ const RuleSchema = z
       .min(1, 'needs at least one path'),
     exclude: z.array(z.string().min(1).max(1024)).default([]),
     alert: z.boolean().default(false),
+    selector: z.record(LABEL_KEY, LABEL_VALUE).default({}),
   })
   .strict();
 

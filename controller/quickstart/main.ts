@@ -108,7 +108,7 @@ if (!existsSync(resolve(agentDir, 'identity.json'))) {
 const current = (await client.getPolicy({})).policy;
 const wanted = [...dirs].sort().join('\n');
 if (!current || current.rules.flatMap((r) => r.paths).sort().join('\n') !== wanted) {
-  const res = await client.applyPolicy({ policy: policyToPb({ version: 0, rules: [{ name: 'quickstart', paths: dirs, exclude: ['**/*.swp', '**/*~'], alert: true }] }) });
+  const res = await client.applyPolicy({ policy: policyToPb({ version: 0, rules: [{ name: 'quickstart', paths: dirs, exclude: ['**/*.swp', '**/*~'], alert: true, selector: {} }] }) });
   say(`policy v${res.version}: watching ${dirs.join(', ')} (every change alerts)`);
 }
 

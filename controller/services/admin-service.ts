@@ -8,12 +8,23 @@ import type { AgentHub } from '../agent-hub.js';
 import { ControllerError } from '../errors.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
 import { validatePolicy } from '../policy/policy-schema.js';
-import type { AgentStore, AuditStore, CommandStore, EventStore, PolicyStore, TokenStore } from '../store/index.js';
+import type { AgentStore, AuditStore, CertificateStore, Clock, CommandStore, EventStore, PolicyStore, TokenStore } from '../store/index.js';
+import type { Fanout } from '../fanout.js';
+import { pushPolicy } from '../policy/push-policy.js';
+import { validateLabels } from '../policy/policy-schema.js';
+import { adminSpiffeId, isValidName, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
+import { createHash, createPublicKey } from 'node:crypto';
 import type { DownMessage } from './connect-service.js';
 import { requireOperator } from './peer-identity.js';
 
 export interface AdminDeps {
   readonly logger: Logger;
+  readonly clock: Clock;
+  readonly ca: CertificateAuthority;
+  readonly certificates: CertificateStore;
+  readonly fanout: Fanout;
+  /** Lifetime of operator certificates issued by `vigilctl admins add`. */
+  readonly operatorCertLifetimeMs: number;
   readonly hub: AgentHub<DownMessage>;
   readonly policy: CurrentPolicy;
   readonly agents: AgentStore;
@@ -42,6 +53,7 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       requireOperator(ctx, 'viewer');
       const connected = new Set(deps.hub.ids());
       const agents = await deps.agents.list();
+      const now = deps.clock().getTime();
       return {
         agents: agents.map((a) => ({
           id: a.id,
@@ -51,6 +63,16 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
           lastSeenAt: a.lastSeenAt ? timestampFromDate(a.lastSeenAt) : undefined,
           lastSeq: BigInt(a.lastSeq),
           policyVersion: BigInt(a.policyVersion),
+          labels: a.labels,
+          certNotAfter: a.certNotAfter ? timestampFromDate(a.certNotAfter) : undefined,
+          revokedAt: a.revokedAt ? timestampFromDate(a.revokedAt) : undefined,
+          status: a.revokedAt
+            ? 'revoked'
+            : a.certNotAfter && a.certNotAfter.getTime() <= now
+              ? 'certificate_expired'
+              : connected.has(a.id)
+                ? 'connected'
+                : 'disconnected',
         })),
       };
     },
@@ -75,9 +97,10 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       const uses = req.uses || 1;
       if (ttl > TOKEN_MAX_TTL_S) throw new ControllerError('invalid_argument', `ttl must be at most ${TOKEN_MAX_TTL_S} seconds`);
       if (uses > TOKEN_MAX_USES) throw new ControllerError('invalid_argument', `uses must be at most ${TOKEN_MAX_USES}`);
+      const labels = validateLabels({ ...req.labels });
       const token = generateToken();
-      const rec = await deps.tokens.create({ token, ttlMs: ttl * 1000, uses, createdBy: op.spiffeId });
-      await deps.audit.record({ actor: op.spiffeId, action: 'tokens.create', target: token.id, details: { ttlSeconds: ttl, uses } });
+      const rec = await deps.tokens.create({ token, ttlMs: ttl * 1000, uses, createdBy: op.spiffeId, labels });
+      await deps.audit.record({ actor: op.spiffeId, action: 'tokens.create', target: token.id, details: { ttlSeconds: ttl, uses, labels } });
       log.info({ actor: op.spiffeId, tokenId: token.id, ttlSeconds: ttl, uses }, 'token created');
       return {
         joinString: formatJoinString({ address: deps.enrolAddress(), token, pins: deps.pins }),
@@ -98,6 +121,7 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
           usesAllowed: t.usesAllowed,
           uses: t.uses,
           revokedAt: t.revokedAt ? timestampFromDate(t.revokedAt) : undefined,
+          labels: t.labels,
         })),
       };
     },
@@ -116,7 +140,9 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       const rules = validatePolicy({ rules: policyFromPb(req.policy).rules });
       const policy = await deps.policies.apply(rules, op.spiffeId);
       deps.policy.set(policy);
-      const pushedTo = deps.hub.broadcast({ msg: { case: 'policy', value: policyToPb(policy) } });
+      const pushedTo = pushPolicy(deps.hub, deps.policy);
+      // The other replicas push it to the agents connected to them.
+      await deps.fanout.publish({ type: 'policy', version: policy.version });
       await deps.audit.record({ actor: op.spiffeId, action: 'policies.apply', target: `v${policy.version}`, details: { rules: rules.length } });
       log.info({ actor: op.spiffeId, version: policy.version, pushedTo }, 'policy applied');
       return { version: BigInt(policy.version), pushedTo };
@@ -175,6 +201,51 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
               : undefined,
           };
         }),
+      };
+    },
+
+    async revokeAgent(req, ctx) {
+      const op = requireOperator(ctx, 'admin');
+      const reason = req.reason.slice(0, 500) || 'revoked by an operator';
+      if (!(await deps.agents.revoke(req.agentId, reason))) {
+        throw new ControllerError('not_found', `no agent ${req.agentId} that is not revoked already`);
+      }
+      await deps.audit.record({ actor: op.spiffeId, action: 'agents.revoke', target: req.agentId, details: { reason } });
+      // Cut the live stream here at once, and on every other replica through the fan-out.
+      deps.hub.get(req.agentId)?.close(new ControllerError('permission_denied', `agent ${req.agentId} was revoked: ${reason}; enrol it again`));
+      await deps.fanout.publish({ type: 'revoked', agentId: req.agentId, reason });
+      log.info({ actor: op.spiffeId, agentId: req.agentId }, 'agent revoked');
+      return {};
+    },
+
+    async addAdmin(req, ctx) {
+      const op = requireOperator(ctx, 'admin');
+      if (!isValidName(req.name)) throw new ControllerError('invalid_argument', 'name: 1-128 characters of A-Z a-z 0-9 . _ -');
+      if (req.role !== 'admin' && req.role !== 'viewer') throw new ControllerError('invalid_argument', 'role: admin or viewer');
+      const publicKeyPem = verifyCsr(req.csrPem);
+      const spiffeId = adminSpiffeId(deps.ca.trustDomain, req.name);
+      const issued = deps.ca.issueClient({ publicKeyPem, spiffeId, lifetimeMs: deps.operatorCertLifetimeMs, role: req.role });
+      const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
+      await deps.certificates.record({
+        serial: issued.serial,
+        agentId: null,
+        subject: spiffeId,
+        keyFingerprint: `sha256:${createHash('sha256').update(der).digest('hex')}`,
+        tokenId: null,
+        notBefore: issued.notBefore,
+        notAfter: issued.notAfter,
+        kind: 'operator',
+      });
+      await deps.audit.record({ actor: op.spiffeId, action: 'admins.add', target: spiffeId, details: { role: req.role, serial: issued.serial } });
+      log.info({ actor: op.spiffeId, operator: spiffeId, role: req.role }, 'operator certificate issued');
+      return { certificatePem: issued.certPem, caPem: deps.ca.certPem, spiffeId };
+    },
+
+    async listAudit(req, ctx) {
+      requireOperator(ctx, 'viewer');
+      const entries = await deps.audit.list(Math.min(req.limit || 1000, 100_000));
+      return {
+        entries: entries.map((e) => ({ at: timestampFromDate(e.at), actor: e.actor, action: e.action, target: e.target, detailsJson: JSON.stringify(e.details) })),
       };
     },
   };

@@ -1,29 +1,37 @@
-import { timestampDate } from '@bufbuild/protobuf/wkt';
+import { createHash, createPublicKey, randomUUID } from 'node:crypto';
+import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { ServiceImpl } from '@connectrpc/connect';
+import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import { deltaFromPb, policyToPb } from '../../proto/convert.js';
 import { AgentService, type ConnectRequest, type ConnectResponseSchema } from '../../proto/gen/vigil/v1/agent_pb.js';
 import { displayPath, type FileDelta } from '../../proto/model.js';
+import { agentSpiffeId, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
 import type { AgentHub } from '../agent-hub.js';
 import type { AlertDispatcher } from '../alerts/alert-dispatcher.js';
 import type { Alert } from '../alerts/notifier.js';
 import { ControllerError } from '../errors.js';
+import type { Fanout } from '../fanout.js';
 import { createMessageQueue } from '../message-queue.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
-import type { AgentStore, CommandStore, EventStore, NewAlert } from '../store/index.js';
-import { requireAgent } from './peer-identity.js';
+import type { AgentRecord, AgentStore, CertificateStore, Clock, CommandStore, EventStore, NewAlert } from '../store/index.js';
+import { requireAgent, type PeerIdentity } from './peer-identity.js';
 
 export type DownMessage = MessageInitShape<typeof ConnectResponseSchema>;
 
 export interface ConnectDeps {
   readonly logger: Logger;
+  readonly clock: Clock;
   readonly hub: AgentHub<DownMessage>;
   readonly policy: CurrentPolicy;
   readonly agents: AgentStore;
+  readonly certificates: CertificateStore;
   readonly events: EventStore;
   readonly commands: CommandStore;
   readonly alerts: AlertDispatcher;
+  readonly fanout: Fanout;
+  readonly ca: CertificateAuthority;
+  readonly agentCertLifetimeMs: number;
   /** Most deltas accepted in one batch. */
   readonly maxBatch: number;
 }
@@ -50,26 +58,63 @@ function toAlerts(newAlerts: readonly NewAlert[], stored: readonly FileDelta[], 
 }
 
 /**
- * Connect: the agent's live stream. Up: hello, delta batches, scan reports. Down: welcome, acks
- * (only after commit), policy, commands. The agent's identity is its certificate, nothing else:
- * deltas are always stored under that identity.
+ * The checks every agent stream passes before anything is read: the peer certificate is one this
+ * controller issued to this very agent, neither it nor the agent is revoked. Run per stream, on
+ * the certificate of this connection, so a resumed TLS session is judged like a new one.
+ */
+export async function authoriseAgentStream(peer: PeerIdentity, deps: Pick<ConnectDeps, 'agents' | 'certificates'>): Promise<AgentRecord> {
+  const [agent, cert] = await Promise.all([deps.agents.get(peer.id), deps.certificates.find(peer.serial)]);
+  if (!agent) throw new ControllerError('unauthenticated', 'this agent is not enrolled here');
+  if (!cert || cert.agentId !== agent.id) throw new ControllerError('unauthenticated', 'this certificate was not issued to this agent by this controller');
+  if (agent.revokedAt || cert.revokedAt) throw new ControllerError('permission_denied', `agent ${agent.id} was revoked${agent.revokeReason ? `: ${agent.revokeReason}` : ''}; enrol it again`);
+  return agent;
+}
+
+/**
+ * Connect: the agent's live stream. Up: hello, delta batches, scan reports, renewals. Down: welcome,
+ * acks (only after commit), policy, commands, renewed certificates. The agent's identity is its
+ * certificate, nothing else: deltas are always stored under that identity.
  */
 export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof AgentService>, 'connect'> {
   return {
-    async *connect(requests, ctx) {
+    async *connect(requests, ctx: HandlerContext) {
       const peer = requireAgent(ctx);
-      const agent = await deps.agents.get(peer.id);
-      if (!agent) throw new ControllerError('unauthenticated', 'this agent is not enrolled here');
+      const agent = await authoriseAgentStream(peer, deps);
       const log = deps.logger.child({ component: 'stream', agentId: peer.id });
       let hostname = agent.hostname;
+      const streamId = randomUUID();
       const out = createMessageQueue<DownMessage>();
       const detach = deps.hub.attach({
         agentId: peer.id,
-        connectedAt: new Date(),
+        streamId,
+        labels: agent.labels,
+        remoteAddress: peer.remoteAddress,
+        connectedAt: deps.clock(),
         send: (m) => out.push(m),
-        close: (reason) => out.fail(new ControllerError('unavailable', reason)),
+        close: (err) => out.fail(err),
       });
       ctx.signal.addEventListener('abort', () => out.close(), { once: true });
+      void deps.fanout.publish({ type: 'stream', agentId: peer.id, streamId, remote: peer.remoteAddress }).catch((err: unknown) => log.warn({ err }, 'fan-out publish failed'));
+
+      const renew = async (csrPem: string) => {
+        // Re-read: a revocation may have landed since the stream opened.
+        await authoriseAgentStream(peer, deps);
+        const publicKeyPem = verifyCsr(csrPem);
+        const spiffeId = agentSpiffeId(deps.ca.trustDomain, peer.id);
+        const issued = deps.ca.issueClient({ publicKeyPem, spiffeId, lifetimeMs: deps.agentCertLifetimeMs });
+        const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
+        await deps.certificates.record({
+          serial: issued.serial,
+          agentId: peer.id,
+          subject: spiffeId,
+          keyFingerprint: `sha256:${createHash('sha256').update(der).digest('hex')}`,
+          tokenId: null,
+          notBefore: issued.notBefore,
+          notAfter: issued.notAfter,
+        });
+        log.info({ serial: issued.serial, previousSerial: peer.serial, notAfter: issued.notAfter.toISOString() }, 'certificate renewed');
+        out.push({ msg: { case: 'renewed', value: { certificatePem: issued.certPem, notAfter: timestampFromDate(issued.notAfter) } } });
+      };
 
       const handle = async (req: ConnectRequest) => {
         switch (req.msg.case) {
@@ -77,14 +122,15 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
             const h = req.msg.value;
             hostname = h.hostname.slice(0, 255) || hostname;
             await deps.agents.markSeen(peer.id, { hostname, policyVersion: Number(h.policyVersion) });
-            log.info({ hostname, policyVersion: Number(h.policyVersion), agentVersion: h.agentVersion }, 'agent connected');
+            log.info({ hostname, policyVersion: Number(h.policyVersion), agentVersion: h.agentVersion, remote: peer.remoteAddress }, 'agent connected');
             return;
           }
           case 'deltas': {
             const batch = req.msg.value.deltas;
             if (batch.length > deps.maxBatch) throw new ControllerError('invalid_argument', `batch of ${batch.length} deltas exceeds ${deps.maxBatch}`);
             const deltas = batch.map(deltaFromPb);
-            const res = await deps.events.ingest(peer.id, deltas, deps.policy.alertRuleFor);
+            const own = deps.policy.forLabels(agent.labels);
+            const res = await deps.events.ingest(peer.id, deltas, own ? own.alertRuleFor : () => null);
             out.push({ msg: { case: 'ack', value: { upToSeq: BigInt(res.committedSeq) } } });
             for (const d of res.stored) {
               log.info({ seq: d.seq, kind: d.kind, path: displayPath(d.path), source: d.source, sha256: d.state?.sha256?.toString('hex') ?? null }, 'change recorded');
@@ -106,6 +152,8 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
             log.info({ commandId: r.commandId || null, policyVersion: Number(r.policyVersion), ...summary }, 'scan report');
             return;
           }
+          case 'renew':
+            return renew(req.msg.value.csrPem);
           default:
             throw new ControllerError('invalid_argument', 'empty or unknown message on the agent stream');
         }
@@ -120,14 +168,14 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
 
       try {
         out.push({ msg: { case: 'welcome', value: { agentId: peer.id, committedSeq: BigInt(await deps.events.committedSeq(peer.id)) } } });
-        const policy = deps.policy.get();
-        if (policy) out.push({ msg: { case: 'policy', value: policyToPb(policy) } });
+        const own = deps.policy.forLabels(agent.labels);
+        if (own) out.push({ msg: { case: 'policy', value: policyToPb(own.policy) } });
         yield* out;
       } finally {
         detach();
         out.close();
         void reader;
-        log.info('agent stream closed');
+        log.info({ streamId }, 'agent stream closed');
       }
     },
   };

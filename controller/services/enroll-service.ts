@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { AgentService } from '../../proto/gen/vigil/v1/agent_pb.js';
 import { agentSpiffeId, parseToken, PkiError, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
 import { ControllerError } from '../errors.js';
+import type { FailureLimiter } from '../enrol-rate-limit.js';
+import { remoteAddressKey } from './peer-identity.js';
 import {
   createAgentStore,
   createCertificateStore,
@@ -21,6 +23,8 @@ export interface EnrollDeps {
   readonly agentCertLifetimeMs: number;
   /** Where enrolled agents stream to (the mutual-TLS listener as agents reach it). */
   readonly connectAddress: () => string;
+  /** Failed attempts per source address. */
+  readonly failures: FailureLimiter;
 }
 
 const REFUSALS: Record<ConsumeRefusal, string> = {
@@ -42,20 +46,29 @@ export function createEnrollService(deps: EnrollDeps): Pick<ServiceImpl<typeof A
   const log = deps.logger.child({ component: 'enroll' });
   return {
     async enroll(req, ctx: HandlerContext) {
-      const remote = ctx.requestHeader.get('x-forwarded-for') ?? '';
+      const remote = ctx.values.get(remoteAddressKey);
+      const wait = deps.failures.blockedFor(remote);
+      if (wait > 0) {
+        log.warn({ remote, reason: 'rate_limited' }, 'enrolment refused');
+        throw new ControllerError('resource_exhausted', `too many failed enrolment attempts from ${remote}; retry in ${Math.ceil(wait / 1000)} s`);
+      }
+      // Every refusal below counts against the source address and is logged without the secret.
+      const refuse = (reason: string, err: Error, tokenId?: string): never => {
+        deps.failures.recordFailure(remote);
+        log.warn({ remote, tokenId, reason }, 'enrolment refused');
+        throw err;
+      };
       let token;
       try {
         token = parseToken(req.token);
       } catch (err) {
-        log.warn({ remote, reason: 'malformed_token' }, 'enrolment refused');
-        throw new ControllerError('unauthenticated', 'token is not valid', { cause: err });
+        return refuse('malformed_token', new ControllerError('unauthenticated', 'token is not valid', { cause: err }));
       }
       let publicKeyPem: string;
       try {
         publicKeyPem = verifyCsr(req.csrPem);
       } catch (err) {
-        log.warn({ remote, tokenId: token.id, reason: err instanceof PkiError ? err.code : 'csr' }, 'enrolment refused');
-        throw err;
+        return refuse(err instanceof PkiError ? err.code : 'csr', err as Error, token.id);
       }
       const hostname = req.hostname.slice(0, 255);
       const result = await deps.sql.transaction(async (tx) => {
@@ -76,11 +89,8 @@ export function createEnrollService(deps: EnrollDeps): Pick<ServiceImpl<typeof A
         });
         return { ok: true as const, agentId, issued };
       });
-      if (!result.ok) {
-        log.warn({ tokenId: token.id, reason: result.reason }, 'enrolment refused');
-        throw new ControllerError('permission_denied', REFUSALS[result.reason]);
-      }
-      log.info({ agentId: result.agentId, tokenId: token.id, hostname, serial: result.issued.serial }, 'agent enrolled');
+      if (!result.ok) return refuse(result.reason, new ControllerError('permission_denied', REFUSALS[result.reason]), token.id);
+      log.info({ remote, agentId: result.agentId, tokenId: token.id, hostname, serial: result.issued.serial }, 'agent enrolled');
       return {
         agentId: result.agentId,
         certificatePem: result.issued.certPem,

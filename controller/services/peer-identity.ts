@@ -19,13 +19,23 @@ export interface PeerIdentity {
 }
 
 export const peerIdentityKey = createContextKey<PeerIdentity | null>(null, { description: 'TLS peer identity' });
+export const remoteAddressKey = createContextKey<string>('', { description: 'TCP peer address' });
+
+function socketOf(req: IncomingMessage | Http2ServerRequest): TLSSocket | undefined {
+  return ('stream' in req ? req.stream.session?.socket : req.socket) as TLSSocket | undefined;
+}
+
+/** The TCP peer address of the request's connection. */
+export function remoteAddressFromRequest(req: IncomingMessage | Http2ServerRequest): string {
+  return socketOf(req)?.remoteAddress ?? '';
+}
 
 /**
  * Reads the peer certificate from the request's own TLS socket (never a cached value), so that a
  * resumed session or a reused connection is judged by the certificate it actually presented.
  */
 export function identityFromRequest(req: IncomingMessage | Http2ServerRequest, trustDomain: string): PeerIdentity | null {
-  const socket = ('stream' in req ? req.stream.session?.socket : req.socket) as TLSSocket | undefined;
+  const socket = socketOf(req);
   if (!socket || typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return null;
   const cert = socket.getPeerCertificate();
   if (!cert || !cert.subjectaltname) return null;

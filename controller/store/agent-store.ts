@@ -10,6 +10,9 @@ export interface AgentRecord {
   readonly lastSeenAt: Date | null;
   readonly policyVersion: number;
   readonly revokedAt: Date | null;
+  readonly revokeReason: string | null;
+  /** Expiry of the newest certificate issued to the agent. */
+  readonly certNotAfter: Date | null;
   /** Highest committed sequence number. */
   readonly lastSeq: number;
 }
@@ -19,9 +22,14 @@ export interface AgentStore {
   get(id: string): Promise<AgentRecord | null>;
   list(): Promise<AgentRecord[]>;
   markSeen(id: string, fields?: { hostname?: string; policyVersion?: number }): Promise<void>;
+  /** Marks the agent revoked (and all its certificates); false when unknown or revoked already. */
+  revoke(id: string, reason: string): Promise<boolean>;
 }
 
-const SELECT = `select a.*, coalesce((select max(seq) from file_events e where e.agent_id = a.id), 0) as last_seq from agents a`;
+const SELECT = `select a.*,
+  coalesce((select max(seq) from file_events e where e.agent_id = a.id), 0) as last_seq,
+  (select max(not_after) from certificates c where c.agent_id = a.id) as cert_not_after
+  from agents a`;
 
 function toRecord(r: Record<string, unknown>): AgentRecord {
   return {
@@ -33,6 +41,8 @@ function toRecord(r: Record<string, unknown>): AgentRecord {
     lastSeenAt: date(r.last_seen_at),
     policyVersion: num(r.policy_version),
     revokedAt: date(r.revoked_at),
+    revokeReason: (r.revoke_reason as string | null) ?? null,
+    certNotAfter: date(r.cert_not_after),
     lastSeq: num(r.last_seq),
   };
 }
@@ -63,6 +73,13 @@ export function createAgentStore(db: SqlQueryable, clock: Clock): AgentStore {
          where id = $1`,
         [id, clock(), fields.hostname ?? null, fields.policyVersion ?? null],
       );
+    },
+    async revoke(id, reason) {
+      const now = clock();
+      const rows = await db.query('update agents set revoked_at = $2, revoke_reason = $3 where id = $1 and revoked_at is null returning id', [id, now, reason]);
+      if (!rows.length) return false;
+      await db.query('update certificates set revoked_at = $2 where agent_id = $1 and revoked_at is null', [id, now]);
+      return true;
     },
   };
 }

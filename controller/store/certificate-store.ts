@@ -1,5 +1,5 @@
 import type { Clock } from './clock.js';
-import type { SqlQueryable } from './sql.js';
+import { date, type SqlQueryable } from './sql.js';
 
 export interface IssuedCertificateRecord {
   readonly serial: string;
@@ -11,21 +11,45 @@ export interface IssuedCertificateRecord {
   readonly tokenId: string | null;
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /** 'agent' or 'operator'. */
+  readonly kind?: 'agent' | 'operator';
+}
+
+export interface CertificateStatus {
+  readonly serial: string;
+  readonly agentId: string | null;
+  readonly subject: string;
+  readonly notAfter: Date;
+  readonly revokedAt: Date | null;
 }
 
 /** Every certificate the CA issues is recorded here. */
 export interface CertificateStore {
   record(c: IssuedCertificateRecord): Promise<void>;
+  /** The recorded certificate with this serial (lower-case hex), or null if Vigil never issued it. */
+  find(serial: string): Promise<CertificateStatus | null>;
 }
 
 export function createCertificateStore(db: SqlQueryable, clock: Clock): CertificateStore {
   return {
     async record(c) {
       await db.query(
-        `insert into certificates (serial, agent_id, subject, key_fingerprint, token_id, not_before, not_after, issued_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [c.serial, c.agentId, c.subject, c.keyFingerprint, c.tokenId, c.notBefore, c.notAfter, clock()],
+        `insert into certificates (serial, agent_id, subject, key_fingerprint, token_id, not_before, not_after, issued_at, kind)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [c.serial.toLowerCase(), c.agentId, c.subject, c.keyFingerprint, c.tokenId, c.notBefore, c.notAfter, clock(), c.kind ?? 'agent'],
       );
+    },
+    async find(serial) {
+      const rows = await db.query('select serial, agent_id, subject, not_after, revoked_at from certificates where serial = $1', [serial.toLowerCase()]);
+      const r = rows[0];
+      if (!r) return null;
+      return {
+        serial: r.serial as string,
+        agentId: (r.agent_id as string | null) ?? null,
+        subject: r.subject as string,
+        notAfter: date(r.not_after)!,
+        revokedAt: date(r.revoked_at),
+      };
     },
   };
 }

@@ -135,4 +135,14 @@ create table audit_log (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'revocation and operator certificates',
+    sql: `
+alter table agents add column revoke_reason text;
+alter table certificates add column kind text not null default 'agent';
+alter table certificates add column revoked_at timestamptz;
+create index certificates_subject on certificates (subject);
+`,
+  },
 ];

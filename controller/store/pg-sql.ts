@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Sql, SqlQueryable } from './sql.js';
+import { checkChannel, type Sql, type SqlQueryable } from './sql.js';
 
 /** A Postgres server through a pg pool. The URL's password is never logged. */
 export function createPgSql(connectionString: string, opts: { max?: number } = {}): Sql {
@@ -33,6 +33,39 @@ export function createPgSql(connectionString: string, opts: { max?: number } = {
     },
     async close() {
       await pool.end();
+    },
+    async listen(channel, onPayload) {
+      checkChannel(channel);
+      let stopped = false;
+      let client: pg.Client | null = null;
+      // A dedicated connection; when it drops (server restart), it reconnects and listens again.
+      const connect = async (): Promise<void> => {
+        while (!stopped) {
+          const c = new pg.Client({ connectionString });
+          c.on('error', () => undefined);
+          c.on('notification', (n) => {
+            if (n.channel === channel) onPayload(n.payload ?? '');
+          });
+          try {
+            await c.connect();
+            await c.query(`listen ${channel}`);
+            client = c;
+            c.once('end', () => {
+              client = null;
+              if (!stopped) void connect();
+            });
+            return;
+          } catch {
+            await c.end().catch(() => undefined);
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        }
+      };
+      await connect();
+      return async () => {
+        stopped = true;
+        await client?.end().catch(() => undefined);
+      };
     },
   };
 }

@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
-import type { Sql } from './sql.js';
+import { checkChannel, type Sql } from './sql.js';
 
 /** Embedded Postgres (PGlite, WASM) in dataDir, or in memory when dataDir is omitted. */
 export async function createPgliteSql(dataDir?: string): Promise<Sql> {
@@ -20,6 +20,10 @@ export async function createPgliteSql(dataDir?: string): Promise<Sql> {
     },
     async close() {
       await db.close();
+    },
+    async listen(channel, onPayload) {
+      const unlisten = await db.listen(checkChannel(channel), onPayload);
+      return () => unlisten();
     },
   };
 }

@@ -10,6 +10,11 @@ export interface Sql extends SqlQueryable {
   /** Runs fn in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * LISTEN on a channel (lower-case letters and _): onPayload gets every NOTIFY payload, from this
+   * process and every other one on the same database. Returns the function that stops listening.
+   */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   /** 'postgres' (a server through pg) or 'pglite' (embedded). */
   readonly kind: 'postgres' | 'pglite';
 }
@@ -28,4 +33,9 @@ export function buf(v: unknown): Buffer | null {
 export function date(v: unknown): Date | null {
   if (v === null || v === undefined) return null;
   return v instanceof Date ? v : new Date(v as string);
+}
+
+export function checkChannel(channel: string): string {
+  if (!/^[a-z_]{1,63}$/.test(channel)) throw new Error(`invalid channel name ${channel}`);
+  return channel;
 }

@@ -122,8 +122,8 @@ for (const kind of testDatabaseKinds()) {
     it('policies: each apply is a new version', async () => {
       const policies = createPolicyStore(db.sql, clock);
       assert.equal(await policies.current(), null);
-      const p1 = await policies.apply([{ name: 'etc', paths: ['/etc'], exclude: [], alert: true }], 'op');
-      const p2 = await policies.apply([{ name: 'www', paths: ['/var/www'], exclude: ['**/*.tmp'], alert: false }], 'op');
+      const p1 = await policies.apply([{ name: 'etc', paths: ['/etc'], exclude: [], alert: true, selector: {} }], 'op');
+      const p2 = await policies.apply([{ name: 'www', paths: ['/var/www'], exclude: ['**/*.tmp'], alert: false, selector: {} }], 'op');
       assert.equal(p2.version, p1.version + 1);
       assert.deepEqual(await policies.current(), p2);
     });

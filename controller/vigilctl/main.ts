@@ -62,6 +62,7 @@ program
       enrolAddress: o.enrolAddress,
       operatorName: 'admin',
       operatorLifetimeMs: 365 * 86_400_000,
+      ...(process.env.VIGIL_CA_PASSPHRASE ? { caPassphrase: process.env.VIGIL_CA_PASSPHRASE } : {}),
     });
     if (globals().json) printJson({ home: h.dir, createdCa: res.createdCa, pin: res.pin });
     else print(`${res.createdCa ? 'created' : 'kept existing'} CA in ${h.dir} (pin ${res.pin}); server certificate for ${names.join(', ')}`);

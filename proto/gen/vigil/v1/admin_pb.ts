@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vigil/v1/admin.proto.
  */
 export const file_vigil_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3QixQEKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBCI1ChJMaXN0QWdlbnRzUmVzcG9uc2USHwoGYWdlbnRzGAEgAygLMg8udmlnaWwudjEuQWdlbnQicgoRTGlzdEV2ZW50c1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJcGF0aF9nbG9iGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoDSJvCgVFdmVudBIQCghhZ2VudF9pZBgBIAEoCRIiCgVkZWx0YRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVEZWx0YRIwCgxjb21taXR0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKEkxpc3RFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy52aWdpbC52MS5FdmVudCI3ChJDcmVhdGVUb2tlblJlcXVlc3QSEwoLdHRsX3NlY29uZHMYASABKA0SDAoEdXNlcxgCIAEoDSJsChNDcmVhdGVUb2tlblJlc3BvbnNlEhMKC2pvaW5fc3RyaW5nGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhMKEUxpc3RUb2tlbnNSZXF1ZXN0It8BCglUb2tlbkluZm8SCgoCaWQYASABKAkSLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgx1c2VzX2FsbG93ZWQYBSABKA0SDAoEdXNlcxgGIAEoDRIuCgpyZXZva2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI5ChJMaXN0VG9rZW5zUmVzcG9uc2USIwoGdG9rZW5zGAEgAygLMhMudmlnaWwudjEuVG9rZW5JbmZvIiAKElJldm9rZVRva2VuUmVxdWVzdBIKCgJpZBgBIAEoCSIVChNSZXZva2VUb2tlblJlc3BvbnNlIjYKEkFwcGx5UG9saWN5UmVxdWVzdBIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiOQoTQXBwbHlQb2xpY3lSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgEEhEKCXB1c2hlZF90bxgCIAEoDSISChBHZXRQb2xpY3lSZXF1ZXN0IjUKEUdldFBvbGljeVJlc3BvbnNlEiAKBnBvbGljeRgBIAEoCzIQLnZpZ2lsLnYxLlBvbGljeSJBCg1SZXNjYW5SZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEgsKA2FsbBgCIAEoCBIRCglmdWxsX2hhc2gYAyABKAgiRwoMUmVzY2FuVGFyZ2V0EhAKCGFnZW50X2lkGAEgASgJEhIKCmNvbW1hbmRfaWQYAiABKAkSEQoJZGVsaXZlcmVkGAMgASgIIjkKDlJlc2NhblJlc3BvbnNlEicKB3RhcmdldHMYASADKAsyFi52aWdpbC52MS5SZXNjYW5UYXJnZXQiIQoSR2V0Q29tbWFuZHNSZXF1ZXN0EgsKA2lkcxgBIAMoCSKlAQoKU2NhblJlc3VsdBIVCg1maWxlc19zY2FubmVkGAEgASgEEg8KB2NoYW5nZXMYAiABKAQSDgoGZXJyb3JzGAMgASgEEi4KCnN0YXJ0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLzAQoNQ29tbWFuZFN0YXR1cxIKCgJpZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIMCgRraW5kGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGRlbGl2ZXJlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY29tcGxldGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiCgRzY2FuGAcgASgLMhQudmlnaWwudjEuU2NhblJlc3VsdCJAChNHZXRDb21tYW5kc1Jlc3BvbnNlEikKCGNvbW1hbmRzGAEgAygLMhcudmlnaWwudjEuQ29tbWFuZFN0YXR1czKcBQoMQWRtaW5TZXJ2aWNlEkcKCkxpc3RBZ2VudHMSGy52aWdpbC52MS5MaXN0QWdlbnRzUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJHCgpMaXN0RXZlbnRzEhsudmlnaWwudjEuTGlzdEV2ZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0RXZlbnRzUmVzcG9uc2USSgoLQ3JlYXRlVG9rZW4SHC52aWdpbC52MS5DcmVhdGVUb2tlblJlcXVlc3QaHS52aWdpbC52MS5DcmVhdGVUb2tlblJlc3BvbnNlEkcKCkxpc3RUb2tlbnMSGy52aWdpbC52MS5MaXN0VG9rZW5zUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RUb2tlbnNSZXNwb25zZRJKCgtSZXZva2VUb2tlbhIcLnZpZ2lsLnYxLlJldm9rZVRva2VuUmVxdWVzdBodLnZpZ2lsLnYxLlJldm9rZVRva2VuUmVzcG9uc2USSgoLQXBwbHlQb2xpY3kSHC52aWdpbC52MS5BcHBseVBvbGljeVJlcXVlc3QaHS52aWdpbC52MS5BcHBseVBvbGljeVJlc3BvbnNlEkQKCUdldFBvbGljeRIaLnZpZ2lsLnYxLkdldFBvbGljeVJlcXVlc3QaGy52aWdpbC52MS5HZXRQb2xpY3lSZXNwb25zZRI7CgZSZXNjYW4SFy52aWdpbC52MS5SZXNjYW5SZXF1ZXN0GhgudmlnaWwudjEuUmVzY2FuUmVzcG9uc2USSgoLR2V0Q29tbWFuZHMSHC52aWdpbC52MS5HZXRDb21tYW5kc1JlcXVlc3QaHS52aWdpbC52MS5HZXRDb21tYW5kc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_vigil_v1_types]);
+  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3QilQMKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIrCgZsYWJlbHMYCCADKAsyGy52aWdpbC52MS5BZ2VudC5MYWJlbHNFbnRyeRIyCg5jZXJ0X25vdF9hZnRlchgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAsgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNQoSTGlzdEFnZW50c1Jlc3BvbnNlEh8KBmFnZW50cxgBIAMoCzIPLnZpZ2lsLnYxLkFnZW50InIKEUxpc3RFdmVudHNSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEhEKCXBhdGhfZ2xvYhgCIAEoCRIpCgVzaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbGltaXQYBCABKA0ibwoFRXZlbnQSEAoIYWdlbnRfaWQYASABKAkSIgoFZGVsdGEYAiABKAsyEy52aWdpbC52MS5GaWxlRGVsdGESMAoMY29tbWl0dGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI1ChJMaXN0RXZlbnRzUmVzcG9uc2USHwoGZXZlbnRzGAEgAygLMg8udmlnaWwudjEuRXZlbnQioAEKEkNyZWF0ZVRva2VuUmVxdWVzdBITCgt0dGxfc2Vjb25kcxgBIAEoDRIMCgR1c2VzGAIgASgNEjgKBmxhYmVscxgDIAMoCzIoLnZpZ2lsLnYxLkNyZWF0ZVRva2VuUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImwKE0NyZWF0ZVRva2VuUmVzcG9uc2USEwoLam9pbl9zdHJpbmcYASABKAkSEAoIdG9rZW5faWQYAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiEwoRTGlzdFRva2Vuc1JlcXVlc3QivwIKCVRva2VuSW5mbxIKCgJpZBgBIAEoCRIuCgpjcmVhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAMgASgJEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHVzZXNfYWxsb3dlZBgFIAEoDRIMCgR1c2VzGAYgASgNEi4KCnJldm9rZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KBmxhYmVscxgIIAMoCzIfLnZpZ2lsLnYxLlRva2VuSW5mby5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjkKEkxpc3RUb2tlbnNSZXNwb25zZRIjCgZ0b2tlbnMYASADKAsyEy52aWdpbC52MS5Ub2tlbkluZm8iIAoSUmV2b2tlVG9rZW5SZXF1ZXN0EgoKAmlkGAEgASgJIhUKE1Jldm9rZVRva2VuUmVzcG9uc2UiNgoSQXBwbHlQb2xpY3lSZXF1ZXN0EiAKBnBvbGljeRgBIAEoCzIQLnZpZ2lsLnYxLlBvbGljeSI5ChNBcHBseVBvbGljeVJlc3BvbnNlEg8KB3ZlcnNpb24YASABKAQSEQoJcHVzaGVkX3RvGAIgASgNIhIKEEdldFBvbGljeVJlcXVlc3QiNQoRR2V0UG9saWN5UmVzcG9uc2USIAoGcG9saWN5GAEgASgLMhAudmlnaWwudjEuUG9saWN5IkEKDVJlc2NhblJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSCwoDYWxsGAIgASgIEhEKCWZ1bGxfaGFzaBgDIAEoCCJHCgxSZXNjYW5UYXJnZXQSEAoIYWdlbnRfaWQYASABKAkSEgoKY29tbWFuZF9pZBgCIAEoCRIRCglkZWxpdmVyZWQYAyABKAgiOQoOUmVzY2FuUmVzcG9uc2USJwoHdGFyZ2V0cxgBIAMoCzIWLnZpZ2lsLnYxLlJlc2NhblRhcmdldCIhChJHZXRDb21tYW5kc1JlcXVlc3QSCwoDaWRzGAEgAygJIqUBCgpTY2FuUmVzdWx0EhUKDWZpbGVzX3NjYW5uZWQYASABKAQSDwoHY2hhbmdlcxgCIAEoBBIOCgZlcnJvcnMYAyABKAQSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIvMBCg1Db21tYW5kU3RhdHVzEgoKAmlkGAEgASgJEhAKCGFnZW50X2lkGAIgASgJEgwKBGtpbmQYAyABKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZGVsaXZlcmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKBHNjYW4YByABKAsyFC52aWdpbC52MS5TY2FuUmVzdWx0IkAKE0dldENvbW1hbmRzUmVzcG9uc2USKQoIY29tbWFuZHMYASADKAsyFy52aWdpbC52MS5Db21tYW5kU3RhdHVzIjYKElJldm9rZUFnZW50UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiFQoTUmV2b2tlQWdlbnRSZXNwb25zZSI+Cg9BZGRBZG1pblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRyb2xlGAIgASgJEg8KB2Nzcl9wZW0YAyABKAkiTgoQQWRkQWRtaW5SZXNwb25zZRIXCg9jZXJ0aWZpY2F0ZV9wZW0YASABKAkSDgoGY2FfcGVtGAIgASgJEhEKCXNwaWZmZV9pZBgDIAEoCSIhChBMaXN0QXVkaXRSZXF1ZXN0Eg0KBWxpbWl0GAEgASgNInkKCkF1ZGl0RW50cnkSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSFAoMZGV0YWlsc19qc29uGAUgASgJIjoKEUxpc3RBdWRpdFJlc3BvbnNlEiUKB2VudHJpZXMYASADKAsyFC52aWdpbC52MS5BdWRpdEVudHJ5MvEGCgxBZG1pblNlcnZpY2USRwoKTGlzdEFnZW50cxIbLnZpZ2lsLnYxLkxpc3RBZ2VudHNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdEFnZW50c1Jlc3BvbnNlEkcKCkxpc3RFdmVudHMSGy52aWdpbC52MS5MaXN0RXZlbnRzUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RFdmVudHNSZXNwb25zZRJKCgtDcmVhdGVUb2tlbhIcLnZpZ2lsLnYxLkNyZWF0ZVRva2VuUmVxdWVzdBodLnZpZ2lsLnYxLkNyZWF0ZVRva2VuUmVzcG9uc2USRwoKTGlzdFRva2VucxIbLnZpZ2lsLnYxLkxpc3RUb2tlbnNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdFRva2Vuc1Jlc3BvbnNlEkoKC1Jldm9rZVRva2VuEhwudmlnaWwudjEuUmV2b2tlVG9rZW5SZXF1ZXN0Gh0udmlnaWwudjEuUmV2b2tlVG9rZW5SZXNwb25zZRJKCgtBcHBseVBvbGljeRIcLnZpZ2lsLnYxLkFwcGx5UG9saWN5UmVxdWVzdBodLnZpZ2lsLnYxLkFwcGx5UG9saWN5UmVzcG9uc2USRAoJR2V0UG9saWN5EhoudmlnaWwudjEuR2V0UG9saWN5UmVxdWVzdBobLnZpZ2lsLnYxLkdldFBvbGljeVJlc3BvbnNlEjsKBlJlc2NhbhIXLnZpZ2lsLnYxLlJlc2NhblJlcXVlc3QaGC52aWdpbC52MS5SZXNjYW5SZXNwb25zZRJKCgtHZXRDb21tYW5kcxIcLnZpZ2lsLnYxLkdldENvbW1hbmRzUmVxdWVzdBodLnZpZ2lsLnYxLkdldENvbW1hbmRzUmVzcG9uc2USSgoLUmV2b2tlQWdlbnQSHC52aWdpbC52MS5SZXZva2VBZ2VudFJlcXVlc3QaHS52aWdpbC52MS5SZXZva2VBZ2VudFJlc3BvbnNlEkEKCEFkZEFkbWluEhkudmlnaWwudjEuQWRkQWRtaW5SZXF1ZXN0GhoudmlnaWwudjEuQWRkQWRtaW5SZXNwb25zZRJECglMaXN0QXVkaXQSGi52aWdpbC52MS5MaXN0QXVkaXRSZXF1ZXN0GhsudmlnaWwudjEuTGlzdEF1ZGl0UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_vigil_v1_types]);
 
 /**
  * @generated from message vigil.v1.ListAgentsRequest
@@ -67,6 +67,30 @@ export type Agent = Message<"vigil.v1.Agent"> & {
    * @generated from field: uint64 policy_version = 7;
    */
   policyVersion: bigint;
+
+  /**
+   * @generated from field: map<string, string> labels = 8;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * Expiry of the newest certificate issued to the agent.
+   *
+   * @generated from field: google.protobuf.Timestamp cert_not_after = 9;
+   */
+  certNotAfter?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp revoked_at = 10;
+   */
+  revokedAt?: Timestamp | undefined;
+
+  /**
+   * connected, disconnected, certificate_expired (must enrol again) or revoked.
+   *
+   * @generated from field: string status = 11;
+   */
+  status: string;
 };
 
 /**
@@ -194,6 +218,13 @@ export type CreateTokenRequest = Message<"vigil.v1.CreateTokenRequest"> & {
    * @generated from field: uint32 uses = 2;
    */
   uses: number;
+
+  /**
+   * Labels that agents enrolled with this token inherit; policy rule selectors match them.
+   *
+   * @generated from field: map<string, string> labels = 3;
+   */
+  labels: { [key: string]: string };
 };
 
 /**
@@ -283,6 +314,11 @@ export type TokenInfo = Message<"vigil.v1.TokenInfo"> & {
    * @generated from field: google.protobuf.Timestamp revoked_at = 7;
    */
   revokedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: map<string, string> labels = 8;
+   */
+  labels: { [key: string]: string };
 };
 
 /**
@@ -608,6 +644,178 @@ export const GetCommandsResponseSchema: GenMessage<GetCommandsResponse> = /*@__P
   messageDesc(file_vigil_v1_admin, 23);
 
 /**
+ * @generated from message vigil.v1.RevokeAgentRequest
+ */
+export type RevokeAgentRequest = Message<"vigil.v1.RevokeAgentRequest"> & {
+  /**
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message vigil.v1.RevokeAgentRequest.
+ * Use `create(RevokeAgentRequestSchema)` to create a new message.
+ */
+export const RevokeAgentRequestSchema: GenMessage<RevokeAgentRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 24);
+
+/**
+ * @generated from message vigil.v1.RevokeAgentResponse
+ */
+export type RevokeAgentResponse = Message<"vigil.v1.RevokeAgentResponse"> & {
+};
+
+/**
+ * Describes the message vigil.v1.RevokeAgentResponse.
+ * Use `create(RevokeAgentResponseSchema)` to create a new message.
+ */
+export const RevokeAgentResponseSchema: GenMessage<RevokeAgentResponse> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 25);
+
+/**
+ * @generated from message vigil.v1.AddAdminRequest
+ */
+export type AddAdminRequest = Message<"vigil.v1.AddAdminRequest"> & {
+  /**
+   * [A-Za-z0-9._-], becomes spiffe://<trust-domain>/admin/<name>.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * admin or viewer.
+   *
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * CSR for a key made on the new operator's machine.
+   *
+   * @generated from field: string csr_pem = 3;
+   */
+  csrPem: string;
+};
+
+/**
+ * Describes the message vigil.v1.AddAdminRequest.
+ * Use `create(AddAdminRequestSchema)` to create a new message.
+ */
+export const AddAdminRequestSchema: GenMessage<AddAdminRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 26);
+
+/**
+ * @generated from message vigil.v1.AddAdminResponse
+ */
+export type AddAdminResponse = Message<"vigil.v1.AddAdminResponse"> & {
+  /**
+   * @generated from field: string certificate_pem = 1;
+   */
+  certificatePem: string;
+
+  /**
+   * @generated from field: string ca_pem = 2;
+   */
+  caPem: string;
+
+  /**
+   * @generated from field: string spiffe_id = 3;
+   */
+  spiffeId: string;
+};
+
+/**
+ * Describes the message vigil.v1.AddAdminResponse.
+ * Use `create(AddAdminResponseSchema)` to create a new message.
+ */
+export const AddAdminResponseSchema: GenMessage<AddAdminResponse> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 27);
+
+/**
+ * @generated from message vigil.v1.ListAuditRequest
+ */
+export type ListAuditRequest = Message<"vigil.v1.ListAuditRequest"> & {
+  /**
+   * Newest N entries; 0 means 1000.
+   *
+   * @generated from field: uint32 limit = 1;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message vigil.v1.ListAuditRequest.
+ * Use `create(ListAuditRequestSchema)` to create a new message.
+ */
+export const ListAuditRequestSchema: GenMessage<ListAuditRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 28);
+
+/**
+ * @generated from message vigil.v1.AuditEntry
+ */
+export type AuditEntry = Message<"vigil.v1.AuditEntry"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 1;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * SPIFFE ID of the operator.
+   *
+   * @generated from field: string actor = 2;
+   */
+  actor: string;
+
+  /**
+   * @generated from field: string action = 3;
+   */
+  action: string;
+
+  /**
+   * @generated from field: string target = 4;
+   */
+  target: string;
+
+  /**
+   * JSON object with the particulars (never a secret).
+   *
+   * @generated from field: string details_json = 5;
+   */
+  detailsJson: string;
+};
+
+/**
+ * Describes the message vigil.v1.AuditEntry.
+ * Use `create(AuditEntrySchema)` to create a new message.
+ */
+export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 29);
+
+/**
+ * @generated from message vigil.v1.ListAuditResponse
+ */
+export type ListAuditResponse = Message<"vigil.v1.ListAuditResponse"> & {
+  /**
+   * @generated from field: repeated vigil.v1.AuditEntry entries = 1;
+   */
+  entries: AuditEntry[];
+};
+
+/**
+ * Describes the message vigil.v1.ListAuditResponse.
+ * Use `create(ListAuditResponseSchema)` to create a new message.
+ */
+export const ListAuditResponseSchema: GenMessage<ListAuditResponse> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 30);
+
+/**
  * AdminService is what vigilctl calls, on the mutual-TLS listener, with an operator certificate.
  *
  * @generated from service vigil.v1.AdminService
@@ -684,6 +892,30 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof GetCommandsRequestSchema;
     output: typeof GetCommandsResponseSchema;
+  },
+  /**
+   * @generated from rpc vigil.v1.AdminService.RevokeAgent
+   */
+  revokeAgent: {
+    methodKind: "unary";
+    input: typeof RevokeAgentRequestSchema;
+    output: typeof RevokeAgentResponseSchema;
+  },
+  /**
+   * @generated from rpc vigil.v1.AdminService.AddAdmin
+   */
+  addAdmin: {
+    methodKind: "unary";
+    input: typeof AddAdminRequestSchema;
+    output: typeof AddAdminResponseSchema;
+  },
+  /**
+   * @generated from rpc vigil.v1.AdminService.ListAudit
+   */
+  listAudit: {
+    methodKind: "unary";
+    input: typeof ListAuditRequestSchema;
+    output: typeof ListAuditResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vigil_v1_admin, 0);

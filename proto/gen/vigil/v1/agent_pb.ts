@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vigil/v1/agent.proto.
  */
 export const file_vigil_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChR2aWdpbC92MS9hZ2VudC5wcm90bxIIdmlnaWwudjEiQQoNRW5yb2xsUmVxdWVzdBINCgV0b2tlbhgBIAEoCRIPCgdjc3JfcGVtGAIgASgJEhAKCGhvc3RuYW1lGAMgASgJInoKDkVucm9sbFJlc3BvbnNlEhAKCGFnZW50X2lkGAEgASgJEhcKD2NlcnRpZmljYXRlX3BlbRgCIAEoCRIOCgZjYV9wZW0YAyABKAkSFAoMdHJ1c3RfZG9tYWluGAQgASgJEhcKD2Nvbm5lY3RfYWRkcmVzcxgFIAEoCSKOAQoOQ29ubmVjdFJlcXVlc3QSIAoFaGVsbG8YASABKAsyDy52aWdpbC52MS5IZWxsb0gAEiYKBmRlbHRhcxgCIAEoCzIULnZpZ2lsLnYxLkRlbHRhQmF0Y2hIABIrCgtzY2FuX3JlcG9ydBgDIAEoCzIULnZpZ2lsLnYxLlNjYW5SZXBvcnRIAEIFCgNtc2ciSAoFSGVsbG8SEAoIaG9zdG5hbWUYASABKAkSFQoNYWdlbnRfdmVyc2lvbhgCIAEoCRIWCg5wb2xpY3lfdmVyc2lvbhgDIAEoBCIxCgpEZWx0YUJhdGNoEiMKBmRlbHRhcxgBIAMoCzITLnZpZ2lsLnYxLkZpbGVEZWx0YSLRAQoKU2NhblJlcG9ydBISCgpjb21tYW5kX2lkGAEgASgJEhUKDWZpbGVzX3NjYW5uZWQYAiABKAQSDwoHY2hhbmdlcxgDIAEoBBIOCgZlcnJvcnMYBCABKAQSLgoKc3RhcnRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDnBvbGljeV92ZXJzaW9uGAcgASgEIqYBCg9Db25uZWN0UmVzcG9uc2USJAoHd2VsY29tZRgBIAEoCzIRLnZpZ2lsLnYxLldlbGNvbWVIABIcCgNhY2sYAiABKAsyDS52aWdpbC52MS5BY2tIABIiCgZwb2xpY3kYAyABKAsyEC52aWdpbC52MS5Qb2xpY3lIABIkCgdjb21tYW5kGAQgASgLMhEudmlnaWwudjEuQ29tbWFuZEgAQgUKA21zZyIyCgdXZWxjb21lEhAKCGFnZW50X2lkGAEgASgJEhUKDWNvbW1pdHRlZF9zZXEYAiABKAQiGAoDQWNrEhEKCXVwX3RvX3NlcRgBIAEoBCJBCgdDb21tYW5kEgoKAmlkGAEgASgJEiIKBnJlc2NhbhgCIAEoCzIQLnZpZ2lsLnYxLlJlc2NhbkgAQgYKBGtpbmQiGwoGUmVzY2FuEhEKCWZ1bGxfaGFzaBgBIAEoCDKPAQoMQWdlbnRTZXJ2aWNlEjsKBkVucm9sbBIXLnZpZ2lsLnYxLkVucm9sbFJlcXVlc3QaGC52aWdpbC52MS5FbnJvbGxSZXNwb25zZRJCCgdDb25uZWN0EhgudmlnaWwudjEuQ29ubmVjdFJlcXVlc3QaGS52aWdpbC52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_vigil_v1_types]);
+  fileDesc("ChR2aWdpbC92MS9hZ2VudC5wcm90bxIIdmlnaWwudjEiQQoNRW5yb2xsUmVxdWVzdBINCgV0b2tlbhgBIAEoCRIPCgdjc3JfcGVtGAIgASgJEhAKCGhvc3RuYW1lGAMgASgJInoKDkVucm9sbFJlc3BvbnNlEhAKCGFnZW50X2lkGAEgASgJEhcKD2NlcnRpZmljYXRlX3BlbRgCIAEoCRIOCgZjYV9wZW0YAyABKAkSFAoMdHJ1c3RfZG9tYWluGAQgASgJEhcKD2Nvbm5lY3RfYWRkcmVzcxgFIAEoCSK3AQoOQ29ubmVjdFJlcXVlc3QSIAoFaGVsbG8YASABKAsyDy52aWdpbC52MS5IZWxsb0gAEiYKBmRlbHRhcxgCIAEoCzIULnZpZ2lsLnYxLkRlbHRhQmF0Y2hIABIrCgtzY2FuX3JlcG9ydBgDIAEoCzIULnZpZ2lsLnYxLlNjYW5SZXBvcnRIABInCgVyZW5ldxgEIAEoCzIWLnZpZ2lsLnYxLlJlbmV3UmVxdWVzdEgAQgUKA21zZyIfCgxSZW5ld1JlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCSJICgVIZWxsbxIQCghob3N0bmFtZRgBIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAIgASgJEhYKDnBvbGljeV92ZXJzaW9uGAMgASgEIjEKCkRlbHRhQmF0Y2gSIwoGZGVsdGFzGAEgAygLMhMudmlnaWwudjEuRmlsZURlbHRhItEBCgpTY2FuUmVwb3J0EhIKCmNvbW1hbmRfaWQYASABKAkSFQoNZmlsZXNfc2Nhbm5lZBgCIAEoBBIPCgdjaGFuZ2VzGAMgASgEEg4KBmVycm9ycxgEIAEoBBIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOcG9saWN5X3ZlcnNpb24YByABKAQizAEKD0Nvbm5lY3RSZXNwb25zZRIkCgd3ZWxjb21lGAEgASgLMhEudmlnaWwudjEuV2VsY29tZUgAEhwKA2FjaxgCIAEoCzINLnZpZ2lsLnYxLkFja0gAEiIKBnBvbGljeRgDIAEoCzIQLnZpZ2lsLnYxLlBvbGljeUgAEiQKB2NvbW1hbmQYBCABKAsyES52aWdpbC52MS5Db21tYW5kSAASJAoHcmVuZXdlZBgFIAEoCzIRLnZpZ2lsLnYxLlJlbmV3ZWRIAEIFCgNtc2ciUQoHUmVuZXdlZBIXCg9jZXJ0aWZpY2F0ZV9wZW0YASABKAkSLQoJbm90X2FmdGVyGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIyCgdXZWxjb21lEhAKCGFnZW50X2lkGAEgASgJEhUKDWNvbW1pdHRlZF9zZXEYAiABKAQiGAoDQWNrEhEKCXVwX3RvX3NlcRgBIAEoBCJBCgdDb21tYW5kEgoKAmlkGAEgASgJEiIKBnJlc2NhbhgCIAEoCzIQLnZpZ2lsLnYxLlJlc2NhbkgAQgYKBGtpbmQiGwoGUmVzY2FuEhEKCWZ1bGxfaGFzaBgBIAEoCDKPAQoMQWdlbnRTZXJ2aWNlEjsKBkVucm9sbBIXLnZpZ2lsLnYxLkVucm9sbFJlcXVlc3QaGC52aWdpbC52MS5FbnJvbGxSZXNwb25zZRJCCgdDb25uZWN0EhgudmlnaWwudjEuQ29ubmVjdFJlcXVlc3QaGS52aWdpbC52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_vigil_v1_types]);
 
 /**
  * @generated from message vigil.v1.EnrollRequest
@@ -113,6 +113,12 @@ export type ConnectRequest = Message<"vigil.v1.ConnectRequest"> & {
      */
     value: ScanReport;
     case: "scanReport";
+  } | {
+    /**
+     * @generated from field: vigil.v1.RenewRequest renew = 4;
+     */
+    value: RenewRequest;
+    case: "renew";
   } | { case: undefined; value?: undefined };
 };
 
@@ -122,6 +128,26 @@ export type ConnectRequest = Message<"vigil.v1.ConnectRequest"> & {
  */
 export const ConnectRequestSchema: GenMessage<ConnectRequest> = /*@__PURE__*/
   messageDesc(file_vigil_v1_agent, 2);
+
+/**
+ * RenewRequest asks for a new certificate for a fresh key made on the agent. Sent over the live
+ * stream, so the current (unexpired, unrevoked) certificate is what authorises it.
+ *
+ * @generated from message vigil.v1.RenewRequest
+ */
+export type RenewRequest = Message<"vigil.v1.RenewRequest"> & {
+  /**
+   * @generated from field: string csr_pem = 1;
+   */
+  csrPem: string;
+};
+
+/**
+ * Describes the message vigil.v1.RenewRequest.
+ * Use `create(RenewRequestSchema)` to create a new message.
+ */
+export const RenewRequestSchema: GenMessage<RenewRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 3);
 
 /**
  * @generated from message vigil.v1.Hello
@@ -150,7 +176,7 @@ export type Hello = Message<"vigil.v1.Hello"> & {
  * Use `create(HelloSchema)` to create a new message.
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 3);
+  messageDesc(file_vigil_v1_agent, 4);
 
 /**
  * @generated from message vigil.v1.DeltaBatch
@@ -167,7 +193,7 @@ export type DeltaBatch = Message<"vigil.v1.DeltaBatch"> & {
  * Use `create(DeltaBatchSchema)` to create a new message.
  */
 export const DeltaBatchSchema: GenMessage<DeltaBatch> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 4);
+  messageDesc(file_vigil_v1_agent, 5);
 
 /**
  * @generated from message vigil.v1.ScanReport
@@ -218,7 +244,7 @@ export type ScanReport = Message<"vigil.v1.ScanReport"> & {
  * Use `create(ScanReportSchema)` to create a new message.
  */
 export const ScanReportSchema: GenMessage<ScanReport> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 5);
+  messageDesc(file_vigil_v1_agent, 6);
 
 /**
  * ConnectResponse is one message down the agent's stream.
@@ -253,6 +279,12 @@ export type ConnectResponse = Message<"vigil.v1.ConnectResponse"> & {
      */
     value: Command;
     case: "command";
+  } | {
+    /**
+     * @generated from field: vigil.v1.Renewed renewed = 5;
+     */
+    value: Renewed;
+    case: "renewed";
   } | { case: undefined; value?: undefined };
 };
 
@@ -261,7 +293,31 @@ export type ConnectResponse = Message<"vigil.v1.ConnectResponse"> & {
  * Use `create(ConnectResponseSchema)` to create a new message.
  */
 export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 6);
+  messageDesc(file_vigil_v1_agent, 7);
+
+/**
+ * Renewed carries the new certificate; the agent swaps its key and certificate and reconnects.
+ *
+ * @generated from message vigil.v1.Renewed
+ */
+export type Renewed = Message<"vigil.v1.Renewed"> & {
+  /**
+   * @generated from field: string certificate_pem = 1;
+   */
+  certificatePem: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp not_after = 2;
+   */
+  notAfter?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message vigil.v1.Renewed.
+ * Use `create(RenewedSchema)` to create a new message.
+ */
+export const RenewedSchema: GenMessage<Renewed> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 8);
 
 /**
  * @generated from message vigil.v1.Welcome
@@ -285,7 +341,7 @@ export type Welcome = Message<"vigil.v1.Welcome"> & {
  * Use `create(WelcomeSchema)` to create a new message.
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 7);
+  messageDesc(file_vigil_v1_agent, 9);
 
 /**
  * Ack: every delta with seq <= up_to_seq is committed and can leave the agent's queue.
@@ -304,7 +360,7 @@ export type Ack = Message<"vigil.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 8);
+  messageDesc(file_vigil_v1_agent, 10);
 
 /**
  * @generated from message vigil.v1.Command
@@ -332,7 +388,7 @@ export type Command = Message<"vigil.v1.Command"> & {
  * Use `create(CommandSchema)` to create a new message.
  */
 export const CommandSchema: GenMessage<Command> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 9);
+  messageDesc(file_vigil_v1_agent, 11);
 
 /**
  * @generated from message vigil.v1.Rescan
@@ -351,7 +407,7 @@ export type Rescan = Message<"vigil.v1.Rescan"> & {
  * Use `create(RescanSchema)` to create a new message.
  */
 export const RescanSchema: GenMessage<Rescan> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 10);
+  messageDesc(file_vigil_v1_agent, 12);
 
 /**
  * AgentService is what agents call. Enroll is served on the enrolment listener (server TLS only);
