@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
-import { readSecretFile } from '../pki/index.js';
+import { loadCredentials, saveRenewed } from './credentials.js';
 import { openLocalStore } from './local-store.js';
 import { createMonitor } from './monitor.js';
 import { readIdentity, stateDir } from './state-dir.js';
@@ -24,14 +23,16 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
   const dir = stateDir(opts.stateDir);
   const identity = await readIdentity(dir);
   const logger = opts.logger.child({ agentId: identity.agentId });
-  const [caPem, certPem, keyPem] = await Promise.all([readFile(dir.ca, 'utf8'), readFile(dir.cert, 'utf8'), readSecretFile(dir.key)]);
+  const clock = opts.clock ?? (() => new Date());
+  // Fails now, clearly, when the certificate has expired: the agent must be enrolled again.
+  await loadCredentials(dir, clock());
   const store = openLocalStore(dir.db);
-  const monitor = createMonitor({ store, logger, clock: opts.clock ?? (() => new Date()) });
+  const monitor = createMonitor({ store, logger, clock });
   const stream = createStreamClient({
     address: identity.controller,
-    caPem,
-    certPem,
-    keyPem,
+    credentials: () => loadCredentials(dir, clock()),
+    saveRenewed: (keyPem, certPem) => saveRenewed(dir, keyPem, certPem),
+    clock,
     hostname: osHostname(),
     agentVersion: AGENT_VERSION,
     store,
@@ -43,15 +44,16 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
     logger.info({ version: saved.version }, 'start-up check against the local baseline');
     void monitor.applyPolicy(saved).catch((err: unknown) => logger.error({ err }, 'start-up check failed'));
   }
-  const done = stream.run();
+  const done = stream.run().finally(async () => {
+    await monitor.close();
+    await store.close();
+  });
   return {
     agentId: identity.agentId,
     done,
     async stop() {
       stream.stop();
-      await done;
-      await monitor.close();
-      await store.close();
+      await done.catch(() => undefined);
     },
   };
 }

@@ -7,6 +7,7 @@ export type AgentErrorCode =
   | 'enrol_refused'
   | 'controller_unreachable'
   | 'certificate_expired'
+  | 'revoked'
   | 'invalid_argument';
 
 export class AgentError extends VigilError<AgentErrorCode> {

@@ -14,6 +14,6 @@ export function createAgentLogger(level = process.env.VIGIL_LOG_LEVEL ?? 'info')
       },
       base: { pid: process.pid },
     },
-    pino.destination({ fd: 2, sync: false }),
+    pino.destination({ fd: 2, sync: true }),
   );
 }

@@ -51,7 +51,9 @@ program
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       await agent.done;
     } catch (err) {
+      logger.error({ err }, 'agent stopped');
       fail(err);
+      process.exit(1);
     }
   });
 

@@ -1,5 +1,8 @@
 import { create } from '@bufbuild/protobuf';
-import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { createCsr, generateKeyPair, type KeyPairPem } from '../pki/index.js';
+import { renewalTime, type Credentials } from './credentials.js';
+import { AgentError } from './errors.js';
 import type { Logger } from 'pino';
 import { deltaToPb, policyFromPb } from '../proto/convert.js';
 import { ConnectRequestSchema, type ConnectResponse } from '../proto/gen/vigil/v1/agent_pb.js';
@@ -9,9 +12,11 @@ import { createAgentClient, type ConnectCall } from './transport/agent-client.js
 
 export interface StreamClientOptions {
   readonly address: string;
-  readonly caPem: string;
-  readonly certPem: string;
-  readonly keyPem: string;
+  /** Loaded before every connection (the certificate changes on renewal). */
+  readonly credentials: () => Promise<Credentials>;
+  /** Stores a renewed key and certificate. */
+  readonly saveRenewed: (keyPem: string, certPem: string) => Promise<void>;
+  readonly clock: () => Date;
   readonly hostname: string;
   readonly agentVersion: string;
   readonly store: LocalStore;
@@ -25,10 +30,17 @@ export interface StreamClientOptions {
 }
 
 export interface StreamClient {
-  /** Runs until stop(): connects, streams the queue, applies what comes down, reconnects with backoff. */
+  /**
+   * Runs until stop(): connects, streams the queue, applies what comes down, renews the
+   * certificate, reconnects with backoff. Rejects (AgentError) when going on is pointless: the
+   * agent was revoked, or its certificate expired.
+   */
   run(): Promise<void>;
   stop(): void;
 }
+
+const PERMISSION_DENIED = 7;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The agent's side of Connect. The queue is the truth: on every (re)connect the controller says
@@ -40,15 +52,40 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
   const batchSize = opts.batchSize ?? 500;
   const maxInFlight = opts.maxInFlight ?? 5000;
   const backoff = opts.backoff ?? { initialMs: 250, maxMs: 15_000 };
-  const client = createAgentClient({ address: opts.address, caPem: opts.caPem, certPem: opts.certPem, keyPem: opts.keyPem });
   let stopped = false;
   let current: ConnectCall | null = null;
   let wakeSleep: (() => void) | null = null;
+  let reconnectNow = false;
 
-  function session(): Promise<void> {
+  async function session(): Promise<void> {
+    const creds = await opts.credentials();
+    const client = createAgentClient({ address: opts.address, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem });
+    try {
+      await streamWith(client, creds);
+    } finally {
+      client.close();
+    }
+  }
+
+  function streamWith(client: ReturnType<typeof createAgentClient>, creds: Credentials): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const call = client.connect();
       current = call;
+      let renewTimer: NodeJS.Timeout | undefined;
+      let renewing: KeyPairPem | null = null;
+
+      const scheduleRenewal = () => {
+        const at = renewalTime(creds).getTime();
+        const wait = Math.min(Math.max(0, at - opts.clock().getTime()), MAX_TIMER_MS);
+        renewTimer = setTimeout(() => {
+          void (async () => {
+            renewing = await generateKeyPair();
+            log.info({ serial: creds.serial, notAfter: creds.notAfter.toISOString() }, 'renewing the certificate');
+            send({ msg: { case: 'renew', value: { csrPem: createCsr(renewing.privateKeyPem, renewing.publicKeyPem, opts.hostname) } } });
+          })().catch((err: unknown) => log.error({ err }, 'renewal failed; will retry on the next connection'));
+        }, wait);
+        renewTimer.unref();
+      };
       let welcomed = false;
       let sentUpTo = 0;
       let ackedUpTo = 0;
@@ -95,7 +132,23 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
             welcomed = true;
             sentUpTo = ackedUpTo = committed;
             log.info({ agentId: m.msg.value.agentId, committedSeq: committed, dropped, queued: opts.store.queueLength() }, 'connected to controller');
+            scheduleRenewal();
             pump();
+            return;
+          }
+          case 'renewed': {
+            const key = renewing;
+            const renewed = m.msg.value;
+            if (!key) return;
+            renewing = null;
+            opts
+              .saveRenewed(key.privateKeyPem, renewed.certificatePem)
+              .then(() => {
+                log.info({ notAfter: renewed.notAfter ? timestampDate(renewed.notAfter).toISOString() : null }, 'certificate renewed; reconnecting with it');
+                reconnectNow = true;
+                call.cancel();
+              })
+              .catch((err: unknown) => log.error({ err }, 'storing the renewed certificate failed; keeping the current one'));
             return;
           }
           case 'ack': {
@@ -136,6 +189,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
 
       const finish = (err?: Error) => {
         ended = true;
+        clearTimeout(renewTimer);
         opts.monitor.off('queued', onQueued);
         current = null;
         if (err) reject(err);
@@ -158,10 +212,19 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
           if (!stopped) log.warn('controller closed the stream; reconnecting');
         } catch (err) {
           if (stopped) break;
+          if (err instanceof AgentError) throw err; // e.g. the certificate expired: enrol again
           const e = err as { code?: number; details?: string; message: string };
-          log.warn({ grpcCode: e.code, reason: e.details ?? e.message }, 'stream to controller failed; reconnecting');
+          if (e.code === PERMISSION_DENIED) {
+            throw new AgentError('revoked', `the controller refused this agent: ${e.details ?? e.message}`, { cause: err });
+          }
+          if (!reconnectNow) log.warn({ grpcCode: e.code, reason: e.details ?? e.message }, 'stream to controller failed; reconnecting');
         }
         if (stopped) break;
+        if (reconnectNow) {
+          reconnectNow = false;
+          delay = backoff.initialMs;
+          continue;
+        }
         if (Date.now() - started > 30_000) delay = backoff.initialMs;
         const wait = delay / 2 + Math.random() * (delay / 2);
         delay = Math.min(delay * 2, backoff.maxMs);
@@ -174,7 +237,6 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
         });
         wakeSleep = null;
       }
-      client.close();
     },
     stop() {
       stopped = true;

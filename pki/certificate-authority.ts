@@ -54,8 +54,13 @@ export interface CertificateAuthority {
 }
 
 const DAY_MS = 86_400_000;
-/** Certificates start a little in the past so that small clock skew between hosts does not matter. */
+/**
+ * Certificates start a little in the past so that small clock skew between hosts does not matter:
+ * 5 minutes, or a tenth of the lifetime for very short-lived ones (so that renewal at 70-90 % of
+ * the validity period still falls after issuance).
+ */
 const BACKDATE_MS = 5 * 60_000;
+const backdate = (lifetimeMs: number) => Math.min(BACKDATE_MS, Math.floor(lifetimeMs / 10));
 
 function randomSerial(): string {
   const bytes = randomBytes(16);
@@ -124,7 +129,7 @@ export function createCertificateAuthority(
     cert.publicKey = toForgePublicKey(publicKeyPem);
     cert.serialNumber = randomSerial();
     const start = now().getTime();
-    cert.validity.notBefore = new Date(start - BACKDATE_MS);
+    cert.validity.notBefore = new Date(start - backdate(notAfterMs - start));
     cert.validity.notAfter = new Date(notAfterMs);
     cert.setSubject(subject);
     cert.setIssuer(caCert.subject.attributes);

@@ -6,7 +6,8 @@ import { Command, Option } from 'commander';
 import { policyFromPb, policyToPb } from '../../proto/convert.js';
 import { parseDuration } from '../config.js';
 import { ControllerError } from '../errors.js';
-import { resolveHomeDir, vigilHome } from '../home.js';
+import { resolveHomeDir, vigilHome, type ControllerInfo } from '../home.js';
+import { createCsr, generateKeyPair, writePublicFile, writeSecretFile } from '../../pki/index.js';
 import { initHome } from '../init.js';
 import { parseHostPort } from '../listen-address.js';
 import { parsePolicyYaml } from '../policy/policy-schema.js';
@@ -85,14 +86,27 @@ agents
             lastSeenAt: ts(a.lastSeenAt),
             lastSeq: Number(a.lastSeq),
             policyVersion: Number(a.policyVersion),
+            status: a.status,
+            labels: a.labels,
+            certNotAfter: ts(a.certNotAfter),
+            revokedAt: ts(a.revokedAt),
           })),
         );
         return;
       }
       print(
         table(
-          ['ID', 'HOSTNAME', 'CONNECTED', 'LAST SEEN', 'LAST SEQ', 'POLICY'],
-          res.agents.map((a) => [a.id, a.hostname, a.connected ? 'yes' : 'no', ts(a.lastSeenAt) ?? '-', String(a.lastSeq), `v${a.policyVersion}`]),
+          ['ID', 'HOSTNAME', 'STATUS', 'LAST SEEN', 'LAST SEQ', 'POLICY', 'CERT EXPIRES', 'LABELS'],
+          res.agents.map((a) => [
+            a.id,
+            a.hostname,
+            a.status === 'certificate_expired' ? 'certificate expired: enrol again' : a.status,
+            ts(a.lastSeenAt) ?? '-',
+            String(a.lastSeq),
+            `v${a.policyVersion}`,
+            ts(a.certNotAfter) ?? '-',
+            Object.entries(a.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-',
+          ]),
         ),
       );
     }),
@@ -127,18 +141,32 @@ program
     }),
   );
 
+agents
+  .command('revoke')
+  .description('revoke an agent: its live stream is cut on every controller, new connections and renewals are refused')
+  .argument('<id>', 'agent id')
+  .option('--reason <text>', 'recorded with the revocation and in the audit log', 'revoked by an operator')
+  .action((id: string, o: { reason: string }) =>
+    withClient(async (c) => {
+      await c.revokeAgent({ agentId: id, reason: o.reason });
+      if (globals().json) printJson({ revoked: id });
+      else print(`agent ${id} revoked`);
+    }),
+  );
+
 const tokens = program.command('tokens').description('enrolment tokens');
 tokens
   .command('create')
   .description('create an enrolment token; prints the join string for `vigil-agent enrol`')
   .option('--ttl <duration>', 'how long the token is valid', '1h')
   .option('--uses <n>', 'how many agents may enrol with it', '1')
-  .action((o: { ttl: string; uses: string }) =>
+  .option('--label <key=value>', 'label the agents enrolled with it inherit (repeatable); policy rule selectors match labels', collectLabel, {})
+  .action((o: { ttl: string; uses: string; label: Record<string, string> }) =>
     withClient(async (c) => {
       const ttlMs = parseDuration(o.ttl, '--ttl');
       const uses = Number(o.uses);
       if (!Number.isInteger(uses) || uses < 1) throw new ControllerError('invalid_argument', '--uses: a whole number of at least 1');
-      const res = await c.createToken({ ttlSeconds: Math.ceil(ttlMs / 1000), uses });
+      const res = await c.createToken({ ttlSeconds: Math.ceil(ttlMs / 1000), uses, labels: o.label });
       if (globals().json) printJson({ joinString: res.joinString, tokenId: res.tokenId, expiresAt: ts(res.expiresAt) });
       else print(res.joinString);
     }),
@@ -169,6 +197,41 @@ tokens
       await c.revokeToken({ id });
       if (globals().json) printJson({ revoked: id });
       else print(`token ${id} revoked`);
+    }),
+  );
+
+const admins = program.command('admins').description('operator credentials');
+admins
+  .command('add')
+  .description('issue an operator certificate (key made here) and write a VIGIL_HOME for that operator into --out')
+  .argument('<name>', 'operator name: spiffe://<trust-domain>/admin/<name>')
+  .requiredOption('--role <role>', 'admin (may change things) or viewer (reads everything, changes nothing)')
+  .requiredOption('--out <dir>', 'directory to write the new operator home into (must not hold one)')
+  .action((name: string, o: { role: string; out: string }) =>
+    withClient(async (c) => {
+      const keys = await generateKeyPair();
+      const res = await c.addAdmin({ name, role: o.role, csrPem: createCsr(keys.privateKeyPem, keys.publicKeyPem, name) });
+      const out = vigilHome(o.out);
+      await writeSecretFile(out.operatorKey, keys.privateKeyPem);
+      await writePublicFile(out.operatorCert, res.certificatePem);
+      await writePublicFile(out.caCert, res.caPem);
+      const info = JSON.parse(await readFile(home().controllerInfo, 'utf8')) as ControllerInfo;
+      await writePublicFile(out.controllerInfo, `${JSON.stringify({ ...info, address: globals().controller ?? info.address }, null, 2)}\n`);
+      if (globals().json) printJson({ spiffeId: res.spiffeId, role: o.role, home: out.dir });
+      else print(`${res.spiffeId} (${o.role}): VIGIL_HOME=${out.dir} vigilctl ...`);
+    }),
+  );
+
+program
+  .command('audit')
+  .description('who changed what, when: tokens, policies, revocations, rescans, operators')
+  .option('--limit <n>', 'the newest N entries', '1000')
+  .action((o: { limit: string }) =>
+    withClient(async (c) => {
+      const res = await c.listAudit({ limit: Number(o.limit) || 1000 });
+      const rows = res.entries.map((e) => ({ at: ts(e.at), actor: e.actor, action: e.action, target: e.target, details: JSON.parse(e.detailsJson || '{}') as unknown }));
+      if (globals().json) return printJson(rows);
+      print(table(['WHEN', 'WHO', 'WHAT', 'TARGET', 'DETAILS'], rows.map((r) => [r.at ?? '-', r.actor, r.action, r.target, JSON.stringify(r.details)])));
     }),
   );
 
@@ -258,7 +321,13 @@ try {
   process.exitCode = 1;
 }
 
+function collectLabel(value: string, acc: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq < 1) throw new ControllerError('invalid_argument', `--label: expected key=value, got "${value}"`);
+  return { ...acc, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
 function codeName(err: ConnectError): string {
-  const names: Record<number, string> = { 3: 'invalid argument', 5: 'not found', 7: 'permission denied', 14: 'unavailable', 16: 'unauthenticated' };
+  const names: Record<number, string> = { 3: 'invalid argument', 5: 'not found', 7: 'permission denied', 8: 'resource exhausted', 9: 'failed precondition', 14: 'unavailable', 16: 'unauthenticated' };
   return names[err.code] ?? `code ${err.code}`;
 }
