@@ -78,5 +78,5 @@ export async function saveRenewed(dir: StateDir, keyPem: string, certPem: string
 /** When to renew: at a random point between 70 % and 90 % of the certificate's lifetime. */
 export function renewalTime(c: Pick<Credentials, 'notBefore' | 'notAfter'>, random: () => number = Math.random): Date {
   const life = c.notAfter.getTime() - c.notBefore.getTime();
-  return new Date(c.notBefore.getTime() + life * (0.7 + 0.2 * random()));
+  return new Date(c.notBefore.getTime() + Math.round(life * (0.7 + 0.2 * random())));
 }
