@@ -22,6 +22,7 @@ import { createAdminService } from './services/admin-service.js';
 import { createConnectService, type DownMessage } from './services/connect-service.js';
 import { createEnrollService } from './services/enroll-service.js';
 import { createErrorInterceptor } from './services/error-interceptor.js';
+import { createOperatorRevocationInterceptor } from './services/operator-interceptor.js';
 import { identityFromRequest, peerIdentityKey, remoteAddressFromRequest, remoteAddressKey } from './services/peer-identity.js';
 import {
   createAgentStore,
@@ -30,6 +31,7 @@ import {
   createCertificateStore,
   createCommandStore,
   createEventStore,
+  createOperatorStore,
   createPgliteSql,
   createPgSql,
   createPolicyStore,
@@ -86,6 +88,7 @@ export async function startController(config: ControllerConfig, deps: { logger: 
   const commands = createCommandStore(sql, clock);
   const certificates = createCertificateStore(sql, clock);
   const audit = createAuditStore(sql, clock);
+  const operators = createOperatorStore(sql, clock);
   const policy = await loadCurrentPolicy(policies);
   const notifier = config.slack
     ? createSlackNotifier({ ...config.slack, logger: logger.child({ component: 'slack' }) })
@@ -178,12 +181,13 @@ export async function startController(config: ControllerConfig, deps: { logger: 
           tokens: createTokenStore(sql, clock),
           policies,
           audit,
+          operators,
           pins: [ca.pin],
           enrolAddress,
         }),
       );
     },
-    interceptors,
+    interceptors: [...interceptors, createOperatorRevocationInterceptor(operators)],
     readMaxBytes: MAX_MESSAGE_BYTES,
     grpcWeb: false,
     contextValues: (req) => createContextValues().set(peerIdentityKey, identityFromRequest(req, info.trustDomain)),

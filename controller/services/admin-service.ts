@@ -8,7 +8,7 @@ import type { AgentHub } from '../agent-hub.js';
 import { ControllerError } from '../errors.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
 import { validatePolicy } from '../policy/policy-schema.js';
-import type { AgentStore, AuditStore, CertificateStore, Clock, CommandStore, EventStore, PolicyStore, TokenStore } from '../store/index.js';
+import type { AgentStore, AuditStore, CertificateStore, Clock, CommandStore, EventStore, OperatorStore, PolicyStore, TokenStore } from '../store/index.js';
 import type { Fanout } from '../fanout.js';
 import { pushPolicy } from '../policy/push-policy.js';
 import { validateLabels } from '../policy/policy-schema.js';
@@ -33,6 +33,7 @@ export interface AdminDeps {
   readonly policies: PolicyStore;
   readonly commands: CommandStore;
   readonly audit: AuditStore;
+  readonly operators: OperatorStore;
   /** CA pins for join strings (several during a CA rotation). */
   readonly pins: readonly string[];
   /** Where agents reach the enrolment listener; known once it listens. */
@@ -239,6 +240,18 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       await deps.audit.record({ actor: op.spiffeId, action: 'admins.add', target: spiffeId, details: { role: req.role, serial: issued.serial } });
       log.info({ actor: op.spiffeId, operator: spiffeId, role: req.role }, 'operator certificate issued');
       return { certificatePem: issued.certPem, caPem: deps.ca.certPem, spiffeId };
+    },
+
+    async revokeAdmin(req, ctx) {
+      const op = requireOperator(ctx, 'admin');
+      if (!isValidName(req.name)) throw new ControllerError('invalid_argument', 'name: 1-128 characters of A-Z a-z 0-9 . _ -');
+      const spiffeId = adminSpiffeId(deps.ca.trustDomain, req.name);
+      if (spiffeId === op.spiffeId) throw new ControllerError('failed_precondition', 'an operator cannot revoke itself');
+      const reason = req.reason.slice(0, 500) || 'revoked by an operator';
+      if (!(await deps.operators.revoke(spiffeId, op.spiffeId, reason))) throw new ControllerError('not_found', `${spiffeId} is revoked already`);
+      await deps.audit.record({ actor: op.spiffeId, action: 'admins.revoke', target: spiffeId, details: { reason } });
+      log.info({ actor: op.spiffeId, operator: spiffeId }, 'operator revoked');
+      return {};
     },
 
     async listAudit(req, ctx) {

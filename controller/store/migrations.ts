@@ -145,4 +145,16 @@ alter table certificates add column revoked_at timestamptz;
 create index certificates_subject on certificates (subject);
 `,
   },
+  {
+    version: 3,
+    name: 'revoked operators',
+    sql: `
+create table revoked_operators (
+  spiffe_id   text primary key,
+  revoked_at  timestamptz not null,
+  revoked_by  text not null,
+  reason      text not null default ''
+);
+`,
+  },
 ];

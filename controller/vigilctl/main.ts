@@ -222,6 +222,19 @@ admins
     }),
   );
 
+admins
+  .command('revoke')
+  .description('revoke an operator: every admin call with that identity is refused from now on')
+  .argument('<name>', 'operator name')
+  .option('--reason <text>', 'recorded in the audit log', 'revoked by an operator')
+  .action((name: string, o: { reason: string }) =>
+    withClient(async (c) => {
+      await c.revokeAdmin({ name, reason: o.reason });
+      if (globals().json) printJson({ revoked: name });
+      else print(`operator ${name} revoked`);
+    }),
+  );
+
 program
   .command('audit')
   .description('who changed what, when: tokens, policies, revocations, rescans, operators')

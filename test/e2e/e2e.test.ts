@@ -99,7 +99,10 @@ describe('vigil end to end', { timeout: 180_000 }, () => {
     const again = await runCli(BIN.agent, ['enrol', joinString, '--state-dir', join(root, 'agent2')], env);
     assert.notEqual(again.code, 0);
     assert.match(again.stderr, /token has no uses left/);
-    assert.ok(!again.stderr.includes(joinString.split('token=')[1]!.split('&')[0]!), 'the token is not echoed');
+    const secret = joinString.split('token=')[1]!.split('&')[0]!.split('.')[1]!;
+    assert.ok(!again.stderr.includes(secret), 'the token is not echoed');
+    assert.ok(!controller.log().includes(secret), 'the token secret is never logged');
+    assert.match(controller.log(), /enrolment refused/);
   });
 
   it('streams the baseline once a policy is applied', async () => {

@@ -70,6 +70,20 @@ describe('operators, enrolment hardening, start-up refusals', { timeout: 120_000
     assert.ok(!audit.some((e) => e.actor.endsWith('/auditor')), 'the viewer changed nothing');
   });
 
+  it('a revoked operator is refused on every call from then on', async () => {
+    const keys = await generateKeyPair();
+    const added = await ctl.admin.addAdmin({ name: 'leaver', role: 'admin', csrPem: createCsr(keys.privateKeyPem, keys.publicKeyPem, 'x') });
+    const leaver = createClient(
+      AdminService,
+      createGrpcTransport({ baseUrl: `https://${ctl.controller.address}`, nodeOptions: { ca: added.caPem, cert: added.certificatePem, key: keys.privateKeyPem } }),
+    );
+    await leaver.listTokens({});
+    await ctl.admin.revokeAdmin({ name: 'leaver', reason: 'left the company' });
+    // Same client, same HTTP/2 connection: still refused, the check is per call.
+    await assert.rejects(leaver.listTokens({}), (e: unknown) => e instanceof ConnectError && e.code === Code.PermissionDenied && /revoked/.test(e.rawMessage));
+    await assert.rejects(ctl.admin.revokeAdmin({ name: 'admin' }), (e: unknown) => e instanceof ConnectError && /cannot revoke itself/.test(e.rawMessage));
+  });
+
   it('labels from the token select which policy rules an agent gets', async () => {
     const { joinString } = await ctl.admin.createToken({ ttlSeconds: 600, uses: 1, labels: { env: 'prod', role: 'web' } });
     const dir = stateDir();

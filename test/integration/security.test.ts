@@ -169,6 +169,20 @@ describe('enrolment and transport refuse bad input', { timeout: 120_000 }, () =>
     await assert.rejects(asAgent.listAgents({}), (e: unknown) => e instanceof ConnectError && e.code === Code.Unauthenticated);
   });
 
+  it('speaks only HTTP/2 (ALPN h2): an HTTP/1.1-only client gets no session', async () => {
+    const [host, port] = [controller.address.split(':')[0]!, Number(controller.address.split(':')[1])];
+    const protocol = await new Promise<string | false | null>((resolve) => {
+      const s = tlsConnect({ host, port, ALPNProtocols: ['http/1.1'], ca: readFileSync(home.caCert, 'utf8'), cert: readFileSync(home.operatorCert, 'utf8'), key: readFileSync(home.operatorKey, 'utf8') });
+      s.once('secureConnect', () => {
+        const p = s.alpnProtocol;
+        s.destroy();
+        resolve(p);
+      });
+      s.once('error', () => resolve(null));
+    });
+    assert.notEqual(protocol, 'http/1.1');
+  });
+
   it('refuses TLS 1.2', async () => {
     const [host, port] = [controller.enrolAddress.split(':')[0]!, Number(controller.enrolAddress.split(':')[1])];
     const err = await new Promise<Error | null>((resolve) => {
