@@ -14,6 +14,8 @@ import { enrol } from '../../agent/enrol.js';
 import { AgentError } from '../../agent/errors.js';
 import type { VigilHome } from '../../controller/home.js';
 import { waitFor } from '../support/processes.js';
+import { createAgentStore, createPgSql } from '../../controller/store/index.js';
+import { createCsr, generateKeyPair } from '../../pki/index.js';
 import { captureLogger, makeHome, startTestController, tempRoot, testDatabaseEnv, type TestController } from '../support/controllers.js';
 import { openRawStream, stateCreds } from '../support/raw-agent.js';
 
@@ -27,6 +29,7 @@ describe('certificate lifecycle', { timeout: 120_000 }, () => {
   let a: TestController;
   let b: TestController | undefined;
   let drop: () => Promise<void>;
+  let dbUrl: string | undefined;
   let offsetMs = 0;
   const capture = captureLogger();
   let n = 0;
@@ -41,6 +44,7 @@ describe('certificate lifecycle', { timeout: 120_000 }, () => {
     home = await makeHome(root, 'home');
     const db = await testDatabaseEnv();
     drop = db.drop;
+    dbUrl = db.env.DATABASE_URL;
     // Agent certificates live 8 seconds here, so that rotation happens during the test.
     const tweak = (c: TestController['config']) => ({ ...c, agentCertLifetimeMs: 8_000 });
     a = await startTestController(home, { env: db.env, clock: () => new Date(Date.now() + offsetMs), logger: capture.logger, tweak });
@@ -125,6 +129,26 @@ describe('certificate lifecycle', { timeout: 120_000 }, () => {
     const audit = (await a.admin.listAudit({})).entries.find((e) => e.action === 'agents.revoke' && e.target === id);
     assert.equal(audit?.actor, 'spiffe://vigil.test/admin/admin');
     await agent.stop();
+  });
+
+  it('refuses a renewal on a stream that outlived its revocation', async (t) => {
+    if (!dbUrl) return t.skip('needs a Postgres server to revoke behind the controllers\' backs');
+    const { dir, id } = await enrolNew();
+    const s = openRawStream(a.controller.address, stateCreds(dir));
+    await s.next('welcome');
+    // Revoked in the database only, as if this replica had missed the notification.
+    const sql = createPgSql(dbUrl);
+    try {
+      assert.ok(await createAgentStore(sql, () => new Date()).revoke(id, 'behind the back'));
+    } finally {
+      await sql.close();
+    }
+    const keys = await generateKeyPair();
+    s.send({ msg: { case: 'renew', value: { csrPem: createCsr(keys.privateKeyPem, keys.publicKeyPem, 'h') } } });
+    const err = await s.ended;
+    assert.equal(err.code, PERMISSION_DENIED);
+    assert.ok(!s.messages.some((m) => m.msg.case === 'renewed'), 'no certificate was issued');
+    s.close();
   });
 
   it('reports a second live stream of one identity as possible credential theft', async () => {
