@@ -48,6 +48,20 @@ describe('local store', () => {
     await store.close();
   });
 
+  it('renumbers its queue after the controller when local state was rolled back', async () => {
+    const store = openLocalStore(join(dir, 'rolled'));
+    const now = new Date();
+    store.record([
+      { path: Buffer.from('/a'), kind: 'created', state: state(1), source: 'scan', detectedAt: now },
+      { path: Buffer.from('/b'), kind: 'created', state: state(2), source: 'scan', detectedAt: now },
+    ]);
+    assert.equal(store.renumberAfter(10), 2);
+    assert.deepEqual(store.pending(10, 10).map((d) => [d.seq, d.path.toString()]), [[11, '/a'], [12, '/b']]);
+    assert.equal(store.lastSeq(), 12);
+    assert.equal(store.record([{ path: Buffer.from('/c'), kind: 'created', state: state(3), source: 'scan', detectedAt: now }])[0]!.seq, 13);
+    await store.close();
+  });
+
   it('lists baseline entries under a directory by path bytes, not by string prefix', async () => {
     const store = openLocalStore(join(dir, 'two'));
     const now = new Date();

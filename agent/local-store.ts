@@ -31,6 +31,12 @@ export interface LocalStore {
   pending(afterSeq: number, limit: number): FileDelta[];
   /** Drops every queued delta with seq <= upToSeq (committed by the controller). */
   ack(upToSeq: number): number;
+  /**
+   * Renumbers every queued delta to follow `afterSeq` (in order) and moves the next sequence
+   * number past them; for a local state that was rolled back behind the controller's. Returns how
+   * many deltas moved.
+   */
+  renumberAfter(afterSeq: number): number;
   queueLength(): number;
   lastSeq(): number;
   policy(): Policy | null;
@@ -109,6 +115,19 @@ export function openLocalStore(path: string): LocalStore {
           n++;
         }
         return n;
+      });
+    },
+    renumberAfter(afterSeq) {
+      return env.transactionSync(() => {
+        const entries = [...queue.getRange({})].map(({ key, value }) => ({ key: key as number, delta: deltaFromPb(fromBinary(FileDeltaSchema, value)) }));
+        for (const e of entries) queue.removeSync(e.key);
+        let seq = afterSeq + 1;
+        for (const e of entries) {
+          queue.putSync(seq, Buffer.from(toBinary(FileDeltaSchema, deltaToPb({ ...e.delta, seq }))));
+          seq++;
+        }
+        meta.putSync(META_NEXT_SEQ, u64(Math.max(seq, nextSeq())));
+        return entries.length;
       });
     },
     queueLength: () => queue.getCount(),

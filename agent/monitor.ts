@@ -108,12 +108,11 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     }
   }
 
+  // A directory above some rule's path must be walked even when another rule excludes it.
   const isAncestorOfCovered = (p: Buffer) => {
     const text = p.toString();
-    return roots.some((r) => {
-      const rt = r.toString();
-      return rt.startsWith(text.endsWith('/') ? text : `${text}/`);
-    });
+    const prefix = text.endsWith('/') ? text : `${text}/`;
+    return (policy?.rules ?? []).some((r) => r.paths.some((rp) => rp.startsWith(prefix)));
   };
 
   async function scanAll(source: 'scan' | 'rescan', fullHash: boolean, wasCovered?: (path: Buffer) => boolean): Promise<ScanSummary> {

@@ -74,15 +74,18 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
       let renewTimer: NodeJS.Timeout | undefined;
       let renewing: KeyPairPem | null = null;
 
-      const scheduleRenewal = () => {
+      const scheduleRenewal = (retryInMs?: number) => {
         const at = renewalTime(creds).getTime();
-        const wait = Math.min(Math.max(0, at - opts.clock().getTime()), MAX_TIMER_MS);
+        const wait = retryInMs ?? Math.min(Math.max(0, at - opts.clock().getTime()), MAX_TIMER_MS);
         renewTimer = setTimeout(() => {
           void (async () => {
             renewing = await generateKeyPair();
             log.info({ serial: creds.serial, notAfter: creds.notAfter.toISOString() }, 'renewing the certificate');
             send({ msg: { case: 'renew', value: { csrPem: createCsr(renewing.privateKeyPem, renewing.publicKeyPem, opts.hostname) } } });
-          })().catch((err: unknown) => log.error({ err }, 'renewal failed; will retry on the next connection'));
+          })().catch((err: unknown) => {
+            log.error({ err }, 'renewal failed; retrying in 30 s');
+            scheduleRenewal(30_000);
+          });
         }, wait);
         renewTimer.unref();
       };
@@ -128,6 +131,14 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
         switch (m.msg.case) {
           case 'welcome': {
             const committed = Number(m.msg.value.committedSeq);
+            if (committed > opts.store.lastSeq()) {
+              // The controller has committed numbers this agent has not used yet: its local state
+              // was rolled back (snapshot or backup restored). Number what is queued after the
+              // controller's, so nothing is mistaken for a resend, and re-scan to catch up.
+              const moved = opts.store.renumberAfter(committed);
+              log.warn({ committedSeq: committed, moved }, 'local state is older than the controller\'s (restored?); renumbered the queue and re-scanning');
+              opts.monitor.rescan(false).catch((err: unknown) => log.error({ err }, 're-scan after renumbering failed'));
+            }
             const dropped = opts.store.ack(committed);
             welcomed = true;
             sentUpTo = ackedUpTo = committed;
@@ -148,7 +159,10 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
                 reconnectNow = true;
                 call.cancel();
               })
-              .catch((err: unknown) => log.error({ err }, 'storing the renewed certificate failed; keeping the current one'));
+              .catch((err: unknown) => {
+                log.error({ err }, 'storing the renewed certificate failed; keeping the current one and retrying in 30 s');
+                scheduleRenewal(30_000);
+              });
             return;
           }
           case 'ack': {
@@ -160,6 +174,8 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
           }
           case 'policy': {
             const policy = policyFromPb(m.msg.value);
+            const applied = Math.max(opts.monitor.policy?.version ?? 0, 0);
+            if (policy.version < applied) return; // an older version from a lagging replica
             if (opts.store.policy()?.version === policy.version && opts.monitor.policy?.version === policy.version) return;
             log.info({ version: policy.version }, 'policy received');
             opts.monitor

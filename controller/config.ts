@@ -30,6 +30,10 @@ export interface ControllerConfig {
   /** Failed enrolment attempts allowed per source address per window. */
   readonly enrolFailures: { readonly max: number; readonly windowMs: number };
   readonly maxBatch: number;
+  /** How often each replica re-checks its agents' streams against the revocation list. */
+  readonly revocationSweepMs: number;
+  /** How often the alert outbox is swept for alerts that were not sent. */
+  readonly alertSweepMs: number;
 }
 
 export interface ControllerConfigInput {
@@ -66,6 +70,8 @@ export function compileControllerConfig(input: ControllerConfigInput): Controlle
     caPassphrase: env.VIGIL_CA_PASSPHRASE || undefined,
     enrolFailures: { max: positiveInt(env.VIGIL_ENROL_FAILURES_PER_MINUTE, 10, 'VIGIL_ENROL_FAILURES_PER_MINUTE'), windowMs: 60_000 },
     maxBatch: 1000,
+    revocationSweepMs: 10_000,
+    alertSweepMs: 30_000,
   };
 }
 

@@ -1,3 +1,4 @@
+import { createHash, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
@@ -31,7 +32,6 @@ import {
   createCertificateStore,
   createCommandStore,
   createEventStore,
-  createOperatorStore,
   createPgliteSql,
   createPgSql,
   createPolicyStore,
@@ -88,12 +88,14 @@ export async function startController(config: ControllerConfig, deps: { logger: 
   const commands = createCommandStore(sql, clock);
   const certificates = createCertificateStore(sql, clock);
   const audit = createAuditStore(sql, clock);
-  const operators = createOperatorStore(sql, clock);
   const policy = await loadCurrentPolicy(policies);
+  // The first operator's certificate (made by init, outside the database) is recorded so that it
+  // can be revoked like any other.
+  await recordHomeOperator(home.operatorCert, certificates);
   const notifier = config.slack
     ? createSlackNotifier({ ...config.slack, logger: logger.child({ component: 'slack' }) })
     : createLogNotifier(logger.child({ component: 'alerts' }));
-  const alerts = createAlertDispatcher(notifier, createAlertStore(sql, clock), logger.child({ component: 'alerts' }));
+  const alerts = createAlertDispatcher(notifier, createAlertStore(sql, clock), logger.child({ component: 'alerts' }), clock);
   const fanout = await createFanout(sql, logger.child({ component: 'fanout' }));
 
   const reportDuplicate = (agentId: string, olderRemote: string, newerRemote: string) => {
@@ -115,7 +117,10 @@ export async function startController(config: ControllerConfig, deps: { logger: 
         hub.get(event.agentId)?.close(new ControllerError('permission_denied', `agent ${event.agentId} was revoked: ${event.reason}; enrol it again`));
         return;
       case 'policy':
-        void policy.refresh().then(() => pushPolicy(hub, policy));
+        void policy
+          .refresh()
+          .then(() => pushPolicy(hub, policy))
+          .catch((err: unknown) => logger.error({ err }, 'policy refresh after a fan-out event failed'));
         return;
       case 'stream': {
         const local = hub.get(event.agentId);
@@ -127,6 +132,29 @@ export async function startController(config: ControllerConfig, deps: { logger: 
       }
     }
   });
+
+  // Safety net behind the fan-out: a replica that missed a notification (its listening connection
+  // was down) still cuts revoked agents' streams, at the latest on the next sweep.
+  const sweepRevoked = async () => {
+    for (const id of await agents.revokedAmong(hub.ids())) {
+      hub.get(id)?.close(new ControllerError('permission_denied', `agent ${id} was revoked; enrol it again`));
+    }
+  };
+  const resync = () => {
+    void sweepRevoked().catch((err: unknown) => logger.error({ err }, 'revocation sweep failed'));
+    void policy
+      .refresh()
+      .then(() => pushPolicy(hub, policy))
+      .catch((err: unknown) => logger.error({ err }, 'policy refresh failed'));
+  };
+  fanout.onResync(resync);
+  // The outbox: alerts left unsent (Slack down, a crash between commit and send) go out again.
+  const sweepAlerts = () => void alerts.sweep(30_000).catch((err: unknown) => logger.error({ err }, 'alert outbox sweep failed'));
+  const alertSweep = setInterval(sweepAlerts, config.alertSweepMs);
+  alertSweep.unref();
+  sweepAlerts();
+  const sweep = setInterval(() => void sweepRevoked().catch((err: unknown) => logger.error({ err }, 'revocation sweep failed')), config.revocationSweepMs);
+  sweep.unref();
 
   const interceptors = [createErrorInterceptor(logger)];
   let enrolListener: TlsListener | undefined;
@@ -181,13 +209,12 @@ export async function startController(config: ControllerConfig, deps: { logger: 
           tokens: createTokenStore(sql, clock),
           policies,
           audit,
-          operators,
           pins: [ca.pin],
           enrolAddress,
         }),
       );
     },
-    interceptors: [...interceptors, createOperatorRevocationInterceptor(operators)],
+    interceptors: [...interceptors, createOperatorRevocationInterceptor(certificates)],
     readMaxBytes: MAX_MESSAGE_BYTES,
     grpcWeb: false,
     contextValues: (req) => createContextValues().set(peerIdentityKey, identityFromRequest(req, info.trustDomain)),
@@ -204,10 +231,33 @@ export async function startController(config: ControllerConfig, deps: { logger: 
     enrolAddress: enrolBound,
     replicaId: fanout.replicaId,
     async stop() {
+      clearInterval(sweep);
+      clearInterval(alertSweep);
       await Promise.all([mtls!.close(), enrolListener!.close()]);
       await alerts.idle();
       await fanout.close();
       await sql.close();
     },
   };
+}
+
+async function recordHomeOperator(path: string, certificates: ReturnType<typeof createCertificateStore>): Promise<void> {
+  let pem: string;
+  try {
+    pem = await readFile(path, 'utf8');
+  } catch {
+    return; // an operator home without its credential on the controller host
+  }
+  const cert = new X509Certificate(pem);
+  const uri = (cert.subjectAltName ?? '').replace(/^URI:/, '');
+  await certificates.ensure({
+    serial: cert.serialNumber.toLowerCase(),
+    agentId: null,
+    subject: uri,
+    keyFingerprint: `sha256:${createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`,
+    tokenId: null,
+    notBefore: new Date(cert.validFrom),
+    notAfter: new Date(cert.validTo),
+    kind: 'operator',
+  });
 }

@@ -14,6 +14,8 @@ export interface Fanout {
   publish(event: FanoutEvent): Promise<void>;
   /** Called for every event, including this replica's own (origin tells which). */
   subscribe(fn: (event: FanoutEvent, origin: string) => void): void;
+  /** Called when events may have been missed (the listening connection was re-established). */
+  onResync(fn: () => void): void;
   close(): Promise<void>;
 }
 
@@ -22,7 +24,10 @@ const CHANNEL = 'vigil_fanout';
 export async function createFanout(sql: Sql, logger: Logger): Promise<Fanout> {
   const replicaId = randomUUID();
   const subscribers: ((event: FanoutEvent, origin: string) => void)[] = [];
-  const stop = await sql.listen(CHANNEL, (payload) => {
+  const resyncers: (() => void)[] = [];
+  const stop = await sql.listen(
+    CHANNEL,
+    (payload) => {
     let msg: { origin: string; event: FanoutEvent };
     try {
       msg = JSON.parse(payload) as { origin: string; event: FanoutEvent };
@@ -37,7 +42,12 @@ export async function createFanout(sql: Sql, logger: Logger): Promise<Fanout> {
         logger.error({ err, type: msg.event.type }, 'fan-out handler failed');
       }
     }
-  });
+    },
+    () => {
+      logger.warn('fan-out connection re-established; catching up');
+      for (const fn of resyncers) fn();
+    },
+  );
   return {
     replicaId,
     async publish(event) {
@@ -45,6 +55,9 @@ export async function createFanout(sql: Sql, logger: Logger): Promise<Fanout> {
     },
     subscribe(fn) {
       subscribers.push(fn);
+    },
+    onResync(fn) {
+      resyncers.push(fn);
     },
     close: stop,
   };

@@ -8,11 +8,16 @@ import type { Alert, Notifier } from './notifier.js';
  */
 export interface AlertDispatcher {
   enqueue(alerts: readonly Alert[]): void;
+  /**
+   * Sends what the outbox still holds from before `graceMs` ago: alerts whose send failed, or
+   * whose controller stopped between commit and send. Run at start-up and periodically.
+   */
+  sweep(graceMs: number): Promise<number>;
   /** Resolves when everything enqueued so far was handled. */
   idle(): Promise<void>;
 }
 
-export function createAlertDispatcher(notifier: Notifier, store: AlertStore, logger: Logger): AlertDispatcher {
+export function createAlertDispatcher(notifier: Notifier, store: AlertStore, logger: Logger, clock: () => Date = () => new Date()): AlertDispatcher {
   let chain: Promise<void> = Promise.resolve();
   return {
     enqueue(alerts) {
@@ -28,5 +33,10 @@ export function createAlertDispatcher(notifier: Notifier, store: AlertStore, log
       }
     },
     idle: () => chain,
+    async sweep(graceMs) {
+      const pending = await store.claimPending(new Date(clock().getTime() - graceMs), 60_000, 500);
+      this.enqueue(pending);
+      return pending.length;
+    },
   };
 }

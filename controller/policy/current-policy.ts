@@ -20,7 +20,9 @@ export interface CurrentPolicy {
 export async function loadCurrentPolicy(store: PolicyStore): Promise<CurrentPolicy> {
   let policy: Policy | null = null;
   let cache = new Map<string, AgentPolicy>();
+  // Versions only move forward: a slow refresh that read an older version must not win.
   const set = (p: Policy | null) => {
+    if (!p || (policy && p.version <= policy.version)) return;
     policy = p;
     cache = new Map();
   };

@@ -8,7 +8,7 @@ import type { AgentHub } from '../agent-hub.js';
 import { ControllerError } from '../errors.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
 import { validatePolicy } from '../policy/policy-schema.js';
-import type { AgentStore, AuditStore, CertificateStore, Clock, CommandStore, EventStore, OperatorStore, PolicyStore, TokenStore } from '../store/index.js';
+import type { AgentStore, AuditStore, CertificateStore, Clock, CommandStore, EventStore, PolicyStore, TokenStore } from '../store/index.js';
 import type { Fanout } from '../fanout.js';
 import { pushPolicy } from '../policy/push-policy.js';
 import { validateLabels } from '../policy/policy-schema.js';
@@ -33,7 +33,6 @@ export interface AdminDeps {
   readonly policies: PolicyStore;
   readonly commands: CommandStore;
   readonly audit: AuditStore;
-  readonly operators: OperatorStore;
   /** CA pins for join strings (several during a CA rotation). */
   readonly pins: readonly string[];
   /** Where agents reach the enrolment listener; known once it listens. */
@@ -129,7 +128,7 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
 
     async revokeToken(req, ctx) {
       const op = requireOperator(ctx, 'admin');
-      if (!(await deps.tokens.revoke(req.id))) throw new ControllerError('not_found', `no unrevoked token ${req.id}`);
+      if (!(await deps.tokens.revoke(req.id))) throw new ControllerError('not_found', `no token ${req.id} that is not revoked already`);
       await deps.audit.record({ actor: op.spiffeId, action: 'tokens.revoke', target: req.id, details: {} });
       log.info({ actor: op.spiffeId, tokenId: req.id }, 'token revoked');
       return {};
@@ -209,7 +208,10 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       const op = requireOperator(ctx, 'admin');
       const reason = req.reason.slice(0, 500) || 'revoked by an operator';
       if (!(await deps.agents.revoke(req.agentId, reason))) {
-        throw new ControllerError('not_found', `no agent ${req.agentId} that is not revoked already`);
+        const known = await deps.agents.get(req.agentId);
+        throw known
+          ? new ControllerError('failed_precondition', `agent ${req.agentId} is revoked already`)
+          : new ControllerError('not_found', `no agent ${req.agentId}`);
       }
       await deps.audit.record({ actor: op.spiffeId, action: 'agents.revoke', target: req.agentId, details: { reason } });
       // Cut the live stream here at once, and on every other replica through the fan-out.
@@ -248,8 +250,9 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       const spiffeId = adminSpiffeId(deps.ca.trustDomain, req.name);
       if (spiffeId === op.spiffeId) throw new ControllerError('failed_precondition', 'an operator cannot revoke itself');
       const reason = req.reason.slice(0, 500) || 'revoked by an operator';
-      if (!(await deps.operators.revoke(spiffeId, op.spiffeId, reason))) throw new ControllerError('not_found', `${spiffeId} is revoked already`);
-      await deps.audit.record({ actor: op.spiffeId, action: 'admins.revoke', target: spiffeId, details: { reason } });
+      const revoked = await deps.certificates.revokeOperator(spiffeId);
+      if (revoked === 0) throw new ControllerError('not_found', `no unrevoked certificate of operator ${req.name}`);
+      await deps.audit.record({ actor: op.spiffeId, action: 'admins.revoke', target: spiffeId, details: { reason, certificates: revoked } });
       log.info({ actor: op.spiffeId, operator: spiffeId }, 'operator revoked');
       return {};
     },

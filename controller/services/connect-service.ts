@@ -14,7 +14,7 @@ import { ControllerError } from '../errors.js';
 import type { Fanout } from '../fanout.js';
 import { createMessageQueue } from '../message-queue.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
-import type { AgentRecord, AgentStore, CertificateStore, Clock, CommandStore, EventStore, NewAlert } from '../store/index.js';
+import type { AgentRecord, AgentStore, CertificateStatus, CertificateStore, Clock, CommandStore, EventStore, NewAlert } from '../store/index.js';
 import { requireAgent, type PeerIdentity } from './peer-identity.js';
 
 export type DownMessage = MessageInitShape<typeof ConnectResponseSchema>;
@@ -62,13 +62,21 @@ function toAlerts(newAlerts: readonly NewAlert[], stored: readonly FileDelta[], 
  * controller issued to this very agent, neither it nor the agent is revoked. Run per stream, on
  * the certificate of this connection, so a resumed TLS session is judged like a new one.
  */
-export async function authoriseAgentStream(peer: PeerIdentity, deps: Pick<ConnectDeps, 'agents' | 'certificates'>): Promise<AgentRecord> {
+export async function authoriseAgentStream(
+  peer: PeerIdentity,
+  deps: Pick<ConnectDeps, 'agents' | 'certificates' | 'clock'>,
+): Promise<{ agent: AgentRecord; cert: CertificateStatus }> {
   const [agent, cert] = await Promise.all([deps.agents.get(peer.id), deps.certificates.find(peer.serial)]);
   if (!agent) throw new ControllerError('unauthenticated', 'this agent is not enrolled here');
   if (!cert || cert.agentId !== agent.id) throw new ControllerError('unauthenticated', 'this certificate was not issued to this agent by this controller');
   if (agent.revokedAt || cert.revokedAt) throw new ControllerError('permission_denied', `agent ${agent.id} was revoked${agent.revokeReason ? `: ${agent.revokeReason}` : ''}; enrol it again`);
-  return agent;
+  if (cert.notAfter.getTime() <= deps.clock().getTime()) throw new ControllerError('unauthenticated', 'the agent certificate expired; enrol again');
+  return { agent, cert };
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A renewal before this share of the certificate's lifetime is refused (agents renew at 70-90 %). */
+const EARLIEST_RENEWAL = 0.5;
 
 /**
  * Connect: the agent's live stream. Up: hello, delta batches, scan reports, renewals. Down: welcome,
@@ -79,8 +87,9 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
   return {
     async *connect(requests, ctx: HandlerContext) {
       const peer = requireAgent(ctx);
-      const agent = await authoriseAgentStream(peer, deps);
+      const { agent, cert } = await authoriseAgentStream(peer, deps);
       const log = deps.logger.child({ component: 'stream', agentId: peer.id });
+      let renewed = false;
       let hostname = agent.hostname;
       const streamId = randomUUID();
       const out = createMessageQueue<DownMessage>();
@@ -94,11 +103,30 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
         close: (err) => out.fail(err),
       });
       ctx.signal.addEventListener('abort', () => out.close(), { once: true });
+      // A revocation that committed between the check above and attach() found no session to
+      // cut: check once more now that the session is visible.
+      try {
+        await authoriseAgentStream(peer, deps);
+      } catch (err) {
+        detach();
+        throw err;
+      }
+      // The stream ends when the certificate it was opened with expires.
+      const expiry = setTimeout(
+        () => out.fail(new ControllerError('unauthenticated', 'the agent certificate expired; enrol again')),
+        Math.min(Math.max(0, cert.notAfter.getTime() - deps.clock().getTime()), MAX_TIMER_MS),
+      );
       void deps.fanout.publish({ type: 'stream', agentId: peer.id, streamId, remote: peer.remoteAddress }).catch((err: unknown) => log.warn({ err }, 'fan-out publish failed'));
 
       const renew = async (csrPem: string) => {
         // Re-read: a revocation may have landed since the stream opened.
-        await authoriseAgentStream(peer, deps);
+        const { cert: current } = await authoriseAgentStream(peer, deps);
+        if (renewed) throw new ControllerError('failed_precondition', 'one renewal per stream: reconnect with the new certificate');
+        const life = current.notAfter.getTime() - current.notBefore.getTime();
+        if (deps.clock().getTime() - current.notBefore.getTime() < life * EARLIEST_RENEWAL) {
+          throw new ControllerError('failed_precondition', 'too early to renew this certificate');
+        }
+        renewed = true;
         const publicKeyPem = verifyCsr(csrPem);
         const spiffeId = agentSpiffeId(deps.ca.trustDomain, peer.id);
         const issued = deps.ca.issueClient({ publicKeyPem, spiffeId, lifetimeMs: deps.agentCertLifetimeMs });
@@ -131,6 +159,7 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
             const deltas = batch.map(deltaFromPb);
             const own = deps.policy.forLabels(agent.labels);
             const res = await deps.events.ingest(peer.id, deltas, own ? own.alertRuleFor : () => null);
+            if (res.revoked) throw new ControllerError('permission_denied', `agent ${peer.id} was revoked; enrol it again`);
             out.push({ msg: { case: 'ack', value: { upToSeq: BigInt(res.committedSeq) } } });
             for (const d of res.stored) {
               log.info({ seq: d.seq, kind: d.kind, path: displayPath(d.path), source: d.source, sha256: d.state?.sha256?.toString('hex') ?? null }, 'change recorded');
@@ -172,6 +201,7 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
         if (own) out.push({ msg: { case: 'policy', value: policyToPb(own.policy) } });
         yield* out;
       } finally {
+        clearTimeout(expiry);
         detach();
         out.close();
         void reader;

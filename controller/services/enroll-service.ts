@@ -89,7 +89,7 @@ export function createEnrollService(deps: EnrollDeps): Pick<ServiceImpl<typeof A
         });
         return { ok: true as const, agentId, issued };
       });
-      if (!result.ok) return refuse(result.reason, new ControllerError('permission_denied', REFUSALS[result.reason]), token.id);
+      if (!result.ok) return refuse(result.reason, new ControllerError('unauthenticated', REFUSALS[result.reason]), token.id);
       log.info({ remote, agentId: result.agentId, tokenId: token.id, hostname, serial: result.issued.serial }, 'agent enrolled');
       return {
         agentId: result.agentId,

@@ -24,6 +24,8 @@ export interface AgentStore {
   markSeen(id: string, fields?: { hostname?: string; policyVersion?: number }): Promise<void>;
   /** Marks the agent revoked (and all its certificates); false when unknown or revoked already. */
   revoke(id: string, reason: string): Promise<boolean>;
+  /** Which of these agents are revoked. */
+  revokedAmong(ids: readonly string[]): Promise<string[]>;
 }
 
 const SELECT = `select a.*,
@@ -73,6 +75,11 @@ export function createAgentStore(db: SqlQueryable, clock: Clock): AgentStore {
          where id = $1`,
         [id, clock(), fields.hostname ?? null, fields.policyVersion ?? null],
       );
+    },
+    async revokedAmong(ids) {
+      if (!ids.length) return [];
+      const rows = await db.query('select id from agents where id = any($1::text[]) and revoked_at is not null', [ids]);
+      return rows.map((r) => r.id as string);
     },
     async revoke(id, reason) {
       const now = clock();

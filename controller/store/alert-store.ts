@@ -1,15 +1,62 @@
+import { displayPath, type ChangeKind } from '../../proto/model.js';
 import type { Clock } from './clock.js';
-import type { SqlQueryable } from './sql.js';
+import { buf, date, num, type SqlQueryable } from './sql.js';
+
+/** An alert as it sits in the outbox, with what a notifier needs to say. */
+export interface PendingAlert {
+  readonly id: number;
+  readonly agentId: string;
+  readonly hostname: string;
+  readonly rule: string;
+  readonly seq: number;
+  readonly kind: ChangeKind;
+  readonly path: string;
+  readonly sha256: string | null;
+  readonly detectedAt: Date;
+}
 
 /** The alert outbox: alerts are written with their events and marked once notified. */
 export interface AlertStore {
   markNotified(id: number): Promise<void>;
+  /**
+   * Claims up to `limit` alerts created before `createdBefore` and not notified yet, for
+   * `leaseMs` (so two replicas do not send the same one), oldest first.
+   */
+  claimPending(createdBefore: Date, leaseMs: number, limit: number): Promise<PendingAlert[]>;
 }
 
 export function createAlertStore(db: SqlQueryable, clock: Clock): AlertStore {
   return {
     async markNotified(id) {
       await db.query('update alerts set notified_at = $2 where id = $1', [id, clock()]);
+    },
+    async claimPending(createdBefore, leaseMs, limit) {
+      const now = clock();
+      const rows = await db.query(
+        `with claimed as (
+           update alerts set claimed_until = $3
+            where id in (select id from alerts
+                          where notified_at is null and created_at < $1 and (claimed_until is null or claimed_until < $2)
+                          order by id limit $4 for update skip locked)
+           returning id, agent_id, seq, rule)
+         select c.id, c.agent_id, c.seq, c.rule, e.kind, e.path, e.sha256, e.detected_at, coalesce(a.hostname, '') as hostname
+           from claimed c
+           join file_events e on e.agent_id = c.agent_id and e.seq = c.seq
+           left join agents a on a.id = c.agent_id
+          order by c.id`,
+        [createdBefore, now, new Date(now.getTime() + leaseMs), limit],
+      );
+      return rows.map((r) => ({
+        id: num(r.id),
+        agentId: r.agent_id as string,
+        hostname: r.hostname as string,
+        rule: r.rule as string,
+        seq: num(r.seq),
+        kind: r.kind as ChangeKind,
+        path: displayPath(buf(r.path)!),
+        sha256: buf(r.sha256)?.toString('hex') ?? null,
+        detectedAt: date(r.detected_at)!,
+      }));
     },
   };
 }

@@ -19,6 +19,7 @@ export interface CertificateStatus {
   readonly serial: string;
   readonly agentId: string | null;
   readonly subject: string;
+  readonly notBefore: Date;
   readonly notAfter: Date;
   readonly revokedAt: Date | null;
 }
@@ -28,6 +29,10 @@ export interface CertificateStore {
   record(c: IssuedCertificateRecord): Promise<void>;
   /** The recorded certificate with this serial (lower-case hex), or null if Vigil never issued it. */
   find(serial: string): Promise<CertificateStatus | null>;
+  /** Records a certificate unless its serial is known already (idempotent). */
+  ensure(c: IssuedCertificateRecord): Promise<void>;
+  /** Revokes every unrevoked operator certificate with this subject; returns how many. */
+  revokeOperator(subject: string): Promise<number>;
 }
 
 export function createCertificateStore(db: SqlQueryable, clock: Clock): CertificateStore {
@@ -39,14 +44,29 @@ export function createCertificateStore(db: SqlQueryable, clock: Clock): Certific
         [c.serial.toLowerCase(), c.agentId, c.subject, c.keyFingerprint, c.tokenId, c.notBefore, c.notAfter, clock(), c.kind ?? 'agent'],
       );
     },
+    async ensure(c) {
+      await db.query(
+        `insert into certificates (serial, agent_id, subject, key_fingerprint, token_id, not_before, not_after, issued_at, kind)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (serial) do nothing`,
+        [c.serial.toLowerCase(), c.agentId, c.subject, c.keyFingerprint, c.tokenId, c.notBefore, c.notAfter, clock(), c.kind ?? 'agent'],
+      );
+    },
+    async revokeOperator(subject) {
+      const rows = await db.query(
+        "update certificates set revoked_at = $2 where subject = $1 and kind = 'operator' and revoked_at is null returning serial",
+        [subject, clock()],
+      );
+      return rows.length;
+    },
     async find(serial) {
-      const rows = await db.query('select serial, agent_id, subject, not_after, revoked_at from certificates where serial = $1', [serial.toLowerCase()]);
+      const rows = await db.query('select serial, agent_id, subject, not_before, not_after, revoked_at from certificates where serial = $1', [serial.toLowerCase()]);
       const r = rows[0];
       if (!r) return null;
       return {
         serial: r.serial as string,
         agentId: (r.agent_id as string | null) ?? null,
         subject: r.subject as string,
+        notBefore: date(r.not_before)!,
         notAfter: date(r.not_after)!,
         revokedAt: date(r.revoked_at),
       };

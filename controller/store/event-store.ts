@@ -17,6 +17,8 @@ export interface NewAlert {
 }
 
 export interface IngestResult {
+  /** True when the agent was revoked: nothing was stored. */
+  readonly revoked: boolean;
   /** Highest sequence number now committed for the agent: everything up to it may be acked. */
   readonly committedSeq: number;
   /** The deltas that were new (not resends), in seq order. */
@@ -99,6 +101,9 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
       return sql.transaction(async (tx) => {
         // Serialise ingest per agent so that two streams of one identity cannot interleave.
         await tx.query('select pg_advisory_xact_lock(hashtext($1))', [agentId]);
+        // Checked in the same transaction: a revoked agent's batch is never stored.
+        const agent = await tx.query('select revoked_at from agents where id = $1', [agentId]);
+        if (agent[0]?.revoked_at) return { revoked: true, committedSeq: 0, stored: [], alerts: [] };
         const before = await committedSeqIn(tx, agentId);
         const now = clock();
         const stored: FileDelta[] = [];
@@ -140,7 +145,7 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
           }
         }
         const committedSeq = Math.max(before, ...sorted.map((d) => d.seq));
-        return { committedSeq, stored, alerts };
+        return { revoked: false, committedSeq, stored, alerts };
       });
     },
     committedSeq(agentId) {
@@ -149,26 +154,40 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
     async list({ agentId, pathGlob, since, limit }) {
       const where: string[] = [];
       const params: unknown[] = [];
-      if (agentId) {
-        params.push(agentId);
-        where.push(`agent_id = $${params.length}`);
+      const add = (clause: (n: number) => string, value: unknown) => {
+        params.push(value);
+        where.push(clause(params.length));
+      };
+      if (agentId) add((n) => `agent_id = $${n}`, agentId);
+      if (since) add((n) => `detected_at >= $${n}`, since);
+      let matches: ((p: string) => boolean) | null = null;
+      if (pathGlob) {
+        matches = picomatch(pathGlob, { dot: true });
+        // The glob's literal directory part narrows the rows in SQL; the glob decides in JS.
+        const base = picomatch.scan(pathGlob).base;
+        if (base) add((n) => `path_text like $${n} escape '\\'`, `${base.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
       }
-      if (since) {
-        params.push(since);
-        where.push(`detected_at >= $${params.length}`);
-      }
-      const matches = pathGlob ? picomatch(pathGlob, { dot: true }) : null;
       const out: StoredEvent[] = [];
       const page = 1000;
-      // Newest first, page by page, until `limit` events match the glob; then oldest first.
-      for (let offset = 0; out.length < limit; offset += page) {
+      let cursor: { detectedAt: Date; agentId: string; seq: number } | null = null;
+      // Newest first, a page at a time by keyset (stable while rows are added), until `limit`
+      // events match; returned oldest first.
+      while (out.length < limit) {
+        const pageParams = [...params];
+        const pageWhere = [...where];
+        if (cursor) {
+          pageParams.push(cursor.detectedAt, cursor.agentId, cursor.seq);
+          const n = pageParams.length;
+          pageWhere.push(`(detected_at, agent_id, seq) < ($${n - 2}, $${n - 1}, $${n})`);
+        }
         const rows = await sql.query(
-          `${SELECT_EVENTS} ${where.length ? `where ${where.join(' and ')}` : ''}
-           order by detected_at desc, agent_id, seq desc limit ${page} offset ${offset}`,
-          params,
+          `${SELECT_EVENTS} ${pageWhere.length ? `where ${pageWhere.join(' and ')}` : ''}
+           order by detected_at desc, agent_id desc, seq desc limit ${page}`,
+          pageParams,
         );
         for (const r of rows) {
           const e = toEvent(r);
+          cursor = { detectedAt: e.delta.detectedAt, agentId: e.agentId, seq: e.delta.seq };
           if (matches && !matches(displayPath(e.delta.path))) continue;
           out.push(e);
           if (out.length >= limit) break;

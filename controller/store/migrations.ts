@@ -147,14 +147,10 @@ create index certificates_subject on certificates (subject);
   },
   {
     version: 3,
-    name: 'revoked operators',
+    name: 'alert outbox lease',
     sql: `
-create table revoked_operators (
-  spiffe_id   text primary key,
-  revoked_at  timestamptz not null,
-  revoked_by  text not null,
-  reason      text not null default ''
-);
+alter table alerts add column claimed_until timestamptz;
+create index alerts_pending on alerts (id) where notified_at is null;
 `,
   },
 ];

@@ -34,14 +34,16 @@ export function createPgSql(connectionString: string, opts: { max?: number } = {
     async close() {
       await pool.end();
     },
-    async listen(channel, onPayload) {
+    async listen(channel, onPayload, onReconnect) {
       checkChannel(channel);
       let stopped = false;
       let client: pg.Client | null = null;
-      // A dedicated connection; when it drops (server restart), it reconnects and listens again.
+      let first = true;
+      // A dedicated connection with TCP keepalive (a half-open connection must not go unnoticed);
+      // when it drops (server restart, failover), it reconnects, listens again and says so.
       const connect = async (): Promise<void> => {
         while (!stopped) {
-          const c = new pg.Client({ connectionString });
+          const c = new pg.Client({ connectionString, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
           c.on('error', () => undefined);
           c.on('notification', (n) => {
             if (n.channel === channel) onPayload(n.payload ?? '');
@@ -54,6 +56,8 @@ export function createPgSql(connectionString: string, opts: { max?: number } = {
               client = null;
               if (!stopped) void connect();
             });
+            if (!first) onReconnect?.();
+            first = false;
             return;
           } catch {
             await c.end().catch(() => undefined);

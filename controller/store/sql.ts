@@ -12,9 +12,11 @@ export interface Sql extends SqlQueryable {
   close(): Promise<void>;
   /**
    * LISTEN on a channel (lower-case letters and _): onPayload gets every NOTIFY payload, from this
-   * process and every other one on the same database. Returns the function that stops listening.
+   * process and every other one on the same database. Notifications sent while the listening
+   * connection was down are lost: onReconnect is called after it listens again, so the caller can
+   * catch up from the tables. Returns the function that stops listening.
    */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  listen(channel: string, onPayload: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>>;
   /** 'postgres' (a server through pg) or 'pglite' (embedded). */
   readonly kind: 'postgres' | 'pglite';
 }

@@ -5,6 +5,7 @@ import type { FileDelta } from '../../proto/model.js';
 import { testDatabaseKinds, type TestDatabase } from '../../test/support/databases.js';
 import {
   createAgentStore,
+  createAlertStore,
   createEventStore,
   createPolicyStore,
   createTokenStore,
@@ -117,6 +118,35 @@ for (const kind of testDatabaseKinds()) {
       assert.deepEqual(all[0]!.delta.path, odd);
       const txt = await events.list({ agentId: 'agent-2', pathGlob: '/srv/*.log', limit: 10 });
       assert.deepEqual(txt.map((e) => e.delta.seq), [2]);
+    });
+
+    it('alerts: the outbox hands out unsent alerts once per lease, with what a notifier needs', async () => {
+      const events = createEventStore(db.sql, clock);
+      const alertStore = createAlertStore(db.sql, clock);
+      const res = await events.ingest('agent-3', [delta(1, '/srv/www/shell.php')], () => 'web');
+      assert.equal(res.alerts.length, 1);
+      const later = new Date(now.getTime() + 1000);
+      const mine = (list: Awaited<ReturnType<typeof alertStore.claimPending>>) => list.filter((a) => a.agentId === 'agent-3');
+      const claimed = mine(await alertStore.claimPending(later, 60_000, 10));
+      assert.deepEqual(claimed.map((a) => [a.agentId, a.seq, a.rule, a.kind, a.path]), [['agent-3', 1, 'web', 'created', '/srv/www/shell.php']]);
+      assert.equal(claimed[0]!.sha256, Buffer.alloc(32, 1).toString('hex'));
+      assert.deepEqual(mine(await alertStore.claimPending(later, 60_000, 10)), [], 'leased');
+      await alertStore.markNotified(claimed[0]!.id);
+      now = new Date(now.getTime() + 120_000);
+      assert.deepEqual(mine(await alertStore.claimPending(new Date(now.getTime() + 1000), 60_000, 10)), [], 'notified alerts are done');
+    });
+
+    it('events: keyset paging and a glob with a literal base return every match once', async () => {
+      const events = createEventStore(db.sql, clock);
+      const many = Array.from({ length: 2500 }, (_, i) => delta(i + 1, i % 2 ? `/var/log/app/${i}.log` : `/etc/conf.d/${i}.conf`));
+      await events.ingest('agent-4', many, () => null);
+      const logs = await events.list({ agentId: 'agent-4', pathGlob: '/var/log/**/*.log', limit: 100_000 });
+      assert.equal(logs.length, 1250);
+      assert.equal(new Set(logs.map((e) => e.delta.seq)).size, 1250);
+      assert.ok(logs.every((e, i) => i === 0 || e.delta.seq > logs[i - 1]!.delta.seq), 'oldest first');
+      const newest = await events.list({ agentId: 'agent-4', limit: 3 });
+      assert.deepEqual(newest.map((e) => e.delta.seq), [2498, 2499, 2500]);
+      assert.equal((await events.list({ agentId: 'agent-4', pathGlob: '/etc/conf_d/**', limit: 10 })).length, 0, 'underscore is literal');
     });
 
     it('policies: each apply is a new version', async () => {

@@ -82,6 +82,15 @@ describe('operators, enrolment hardening, start-up refusals', { timeout: 120_000
     // Same client, same HTTP/2 connection: still refused, the check is per call.
     await assert.rejects(leaver.listTokens({}), (e: unknown) => e instanceof ConnectError && e.code === Code.PermissionDenied && /revoked/.test(e.rawMessage));
     await assert.rejects(ctl.admin.revokeAdmin({ name: 'admin' }), (e: unknown) => e instanceof ConnectError && /cannot revoke itself/.test(e.rawMessage));
+    // The name can be given a new credential; only the revoked certificate stays refused.
+    const again = await generateKeyPair();
+    const readded = await ctl.admin.addAdmin({ name: 'leaver', role: 'viewer', csrPem: createCsr(again.privateKeyPem, again.publicKeyPem, 'x') });
+    const back = createClient(
+      AdminService,
+      createGrpcTransport({ baseUrl: `https://${ctl.controller.address}`, nodeOptions: { ca: readded.caPem, cert: readded.certificatePem, key: again.privateKeyPem } }),
+    );
+    await back.listTokens({});
+    await assert.rejects(leaver.listTokens({}), /revoked/);
   });
 
   it('labels from the token select which policy rules an agent gets', async () => {

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { openLocalStore } from './local-store.js';
+import { createMonitor } from './monitor.js';
+
+describe('monitor', () => {
+  const root = mkdtempSync(join(tmpdir(), 'vigil-mon-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('walks into a directory one rule excludes when another rule covers a path below it', async () => {
+    const etc = join(root, 'etc');
+    mkdirSync(join(etc, 'ssl', 'private'), { recursive: true });
+    writeFileSync(join(etc, 'hosts'), 'h');
+    writeFileSync(join(etc, 'ssl', 'cert.pem'), 'c');
+    writeFileSync(join(etc, 'ssl', 'private', 'key.pem'), 'k');
+    const store = openLocalStore(join(root, 'state'));
+    const monitor = createMonitor({ store, logger: pino({ level: 'silent' }), clock: () => new Date() });
+    try {
+      await monitor.applyPolicy({
+        version: 1,
+        rules: [
+          { name: 'etc', paths: [etc], exclude: [`${etc}/ssl/**`], alert: false, selector: {} },
+          { name: 'keys', paths: [join(etc, 'ssl', 'private')], exclude: [], alert: true, selector: {} },
+        ],
+      });
+      const paths = store.pending(0, 100).map((d) => d.path.toString());
+      assert.ok(paths.includes(join(etc, 'hosts')));
+      assert.ok(paths.includes(join(etc, 'ssl', 'private', 'key.pem')), 'the key under the second rule is baselined');
+      assert.ok(!paths.includes(join(etc, 'ssl', 'cert.pem')), 'what the first rule excludes stays out');
+      // A re-scan of an unchanged tree finds nothing (no false deletions).
+      const again = await monitor.rescan(false);
+      assert.equal(again.changes, 0);
+    } finally {
+      await monitor.close();
+      await store.close();
+    }
+  });
+});
