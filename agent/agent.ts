@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { loadCredentials, saveRenewed } from './credentials.js';
 import { openLocalStore } from './local-store.js';
 import { createMonitor } from './monitor.js';
+import { createHashPool } from './scan/hash-pool.js';
 import { readIdentity, stateDir } from './state-dir.js';
 import { createStreamClient } from './stream-client.js';
 
@@ -27,7 +28,8 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
   // Fails now, clearly, when the certificate has expired: the agent must be enrolled again.
   await loadCredentials(dir, clock());
   const store = openLocalStore(dir.db);
-  const monitor = createMonitor({ store, logger, clock });
+  const pool = createHashPool();
+  const monitor = createMonitor({ store, pool, logger, clock });
   const stream = createStreamClient({
     address: identity.controller,
     credentials: () => loadCredentials(dir, clock()),
@@ -46,6 +48,7 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
   }
   const done = stream.run().finally(async () => {
     await monitor.close();
+    await pool.close();
     await store.close();
   });
   return {

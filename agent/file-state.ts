@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { constants, type BigIntStats } from 'node:fs';
+import { accessSync, constants, lstatSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { access, lstat, open, readlink } from 'node:fs/promises';
 import type { ChangeKind, FileState, FileType } from '../proto/model.js';
 
@@ -126,4 +126,34 @@ export function classifyChange(before: FileState | null, after: FileState | null
 function bufEq(a: Buffer | null, b: Buffer | null): boolean {
   if (a === null || b === null) return a === b;
   return a.equals(b);
+}
+
+/**
+ * Synchronous state of a path that needs no reading of content: directories, symlinks, special
+ * files (and regular files when only their stat data is wanted). Null when it does not exist.
+ */
+export function readStatStateSync(path: Buffer): FileState | null {
+  let st: BigIntStats | undefined;
+  try {
+    st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'ENOTDIR') return null;
+    throw err;
+  }
+  if (!st) return null;
+  try {
+    if (st.isSymbolicLink()) return fromStats(st, { symlinkTarget: readlinkSync(path, { encoding: 'buffer' }) });
+    if (st.isDirectory()) accessSync(path, constants.R_OK | constants.X_OK);
+    return fromStats(st);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'ENOENT') return null;
+    return fromStats(st, { error: code });
+  }
+}
+
+/** A regular file's state from the hashing worker's stat and digest. */
+export function regularState(stat: Omit<FileState, 'type' | 'sha256' | 'symlinkTarget' | 'error'>, sha256: Buffer | null, error: string | null = null): FileState {
+  return { type: 'regular', ...stat, sha256, symlinkTarget: null, error };
 }

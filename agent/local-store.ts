@@ -3,6 +3,7 @@ import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
 import { deltaFromPb, deltaToPb, fileStateFromPb, fileStateToPb, policyFromPb, policyToPb } from '../proto/convert.js';
 import { FileDeltaSchema, FileStateSchema, PolicySchema } from '../proto/gen/vigil/v1/types_pb.js';
 import type { ChangeKind, ChangeSource, FileDelta, FileState, Policy } from '../proto/model.js';
+import { keyIsUnder, keyToPath, pathToKey } from './scan/path-key.js';
 
 /** One change to record: the new baseline entry and the delta that reports it. */
 export interface Change {
@@ -20,7 +21,7 @@ export interface Change {
  */
 export interface LocalStore {
   getBaseline(path: Buffer): FileState | undefined;
-  /** Baseline entries at or below a directory, in byte order. */
+  /** Baseline entries at or below a path, in the order of a depth-first walk with sorted entries. */
   baselineUnder(root: Buffer): Iterable<{ path: Buffer; state: FileState }>;
   baselineSize(): number;
   /** Atomically: baseline updated, each change numbered and queued. Returns the queued deltas. */
@@ -67,16 +68,17 @@ export function openLocalStore(path: string): LocalStore {
 
   return {
     getBaseline(p) {
-      const v = baseline.get(p);
+      const v = baseline.get(pathToKey(p));
       return v ? decodeState(v) : undefined;
     },
     *baselineUnder(root) {
-      const prefix = root.length > 1 && root[root.length - 1] === 0x2f ? root.subarray(0, -1) : root;
-      for (const { key, value } of baseline.getRange({ start: prefix })) {
+      const trimmed = root.length > 1 && root[root.length - 1] === 0x2f ? root.subarray(0, -1) : root;
+      const rootKey = pathToKey(trimmed);
+      // In key order (see path-key.ts) everything at or below root is one contiguous range.
+      for (const { key, value } of baseline.getRange({ start: rootKey })) {
         const k = key as Buffer;
-        if (!k.subarray(0, prefix.length).equals(prefix)) break;
-        const boundary = k.length === prefix.length || k[prefix.length] === 0x2f || (prefix.length === 1 && prefix[0] === 0x2f);
-        if (boundary) yield { path: k, state: decodeState(value) };
+        if (!keyIsUnder(k, rootKey)) break;
+        yield { path: keyToPath(k), state: decodeState(value) };
       }
     },
     baselineSize: () => baseline.getCount(),
@@ -86,8 +88,8 @@ export function openLocalStore(path: string): LocalStore {
         let seq = nextSeq();
         const out: FileDelta[] = [];
         for (const c of changes) {
-          if (c.state) baseline.putSync(c.path, encodeState(c.state));
-          else baseline.removeSync(c.path);
+          if (c.state) baseline.putSync(pathToKey(c.path), encodeState(c.state));
+          else baseline.removeSync(pathToKey(c.path));
           const d: FileDelta = { seq, path: c.path, kind: c.kind, state: c.state, detectedAt: c.detectedAt, source: c.source };
           queue.putSync(seq, Buffer.from(toBinary(FileDeltaSchema, deltaToPb(d))));
           out.push(d);
@@ -99,7 +101,7 @@ export function openLocalStore(path: string): LocalStore {
     },
     forget(paths) {
       env.transactionSync(() => {
-        for (const p of paths) baseline.removeSync(p);
+        for (const p of paths) baseline.removeSync(pathToKey(p));
       });
     },
     pending(afterSeq, limit) {

@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { openLocalStore } from './local-store.js';
 import { createMonitor } from './monitor.js';
+import { createHashPool } from './scan/hash-pool.js';
 
 describe('monitor', () => {
   const root = mkdtempSync(join(tmpdir(), 'vigil-mon-'));
@@ -18,7 +19,8 @@ describe('monitor', () => {
     writeFileSync(join(etc, 'ssl', 'cert.pem'), 'c');
     writeFileSync(join(etc, 'ssl', 'private', 'key.pem'), 'k');
     const store = openLocalStore(join(root, 'state'));
-    const monitor = createMonitor({ store, logger: pino({ level: 'silent' }), clock: () => new Date() });
+    const pool = createHashPool({ threads: 2 });
+    const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date() });
     try {
       await monitor.applyPolicy({
         version: 1,
@@ -36,6 +38,7 @@ describe('monitor', () => {
       assert.equal(again.changes, 0);
     } finally {
       await monitor.close();
+      await pool.close();
       await store.close();
     }
   });

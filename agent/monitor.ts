@@ -4,11 +4,13 @@ import type { ChangeSource, Policy } from '../proto/model.js';
 import { createRuleMatcher } from '../proto/policy-match.js';
 import { classifyChange, readFileState } from './file-state.js';
 import type { Change, LocalStore } from './local-store.js';
-import { scanState, walk } from './scanner.js';
+import type { HashPool } from './scan/hash-pool.js';
+import { scanTree, type ScanCounts } from './scan/scan-tree.js';
 import { watchRoots, type Watcher } from './watcher.js';
 
 export interface ScanSummary {
   readonly filesScanned: number;
+  readonly bytes: number;
   readonly changes: number;
   readonly errors: number;
   readonly startedAt: Date;
@@ -34,6 +36,8 @@ export interface Monitor extends EventEmitter {
 
 export interface MonitorDeps {
   readonly store: LocalStore;
+  /** Hashing threads, shared by every scan. */
+  readonly pool: HashPool;
   readonly logger: Logger;
   readonly clock: () => Date;
 }
@@ -73,39 +77,33 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   };
 
   /**
-   * Walks one root and compares with the baseline. `wasCovered` tells which paths the previous
-   * policy covered: a path it did not is a first baseline (source 'baseline', never alerted).
+   * Scans one root against the baseline (see scan/scan-tree.ts). `wasCovered` tells which paths
+   * the previous policy covered: a path it did not is a first baseline (source 'baseline').
    */
   async function scanRoot(
     root: Buffer,
     source: ChangeSource,
     fullHash: boolean,
     changes: Change[],
-    counts: { files: number; errors: number; changes: number },
-    wasCovered: (path: Buffer) => boolean = () => true,
+    counts: ScanCounts,
+    wasCovered?: (path: Buffer) => boolean,
   ) {
-    const seen = new Set<string>();
-    for await (const path of walk(root, (p) => !covers(p) && !isAncestorOfCovered(p))) {
-      if (!covers(path)) continue;
-      seen.add(path.toString('latin1'));
-      const before = store.getBaseline(path);
-      const after = await scanState(path, before, fullHash);
-      counts.files++;
-      if (after?.error) counts.errors++;
-      const kind = classifyChange(before ?? null, after);
-      if (kind) {
-        const first = kind === 'created' && !wasCovered(path);
-        changes.push({ path, kind, state: after, source: first ? 'baseline' : source, detectedAt: clock() });
-        counts.changes++;
-        if (changes.length >= RECORD_BATCH) flush(changes);
-      }
-    }
-    for (const { path } of store.baselineUnder(root)) {
-      if (seen.has(path.toString('latin1')) || !covers(path)) continue;
-      changes.push({ path, kind: 'deleted', state: null, source, detectedAt: clock() });
-      counts.changes++;
-      if (changes.length >= RECORD_BATCH) flush(changes);
-    }
+    flush(changes);
+    await scanTree(
+      root,
+      {
+        store,
+        pool: deps.pool,
+        clock,
+        covers,
+        enter: (p) => covers(p) || isAncestorOfCovered(p),
+        fullHash,
+        source,
+        ...(wasCovered ? { wasCovered } : {}),
+        record: (batch) => flush(batch),
+      },
+      counts,
+    );
   }
 
   // A directory above some rule's path must be walked even when another rule excludes it.
@@ -117,11 +115,11 @@ export function createMonitor(deps: MonitorDeps): Monitor {
 
   async function scanAll(source: 'scan' | 'rescan', fullHash: boolean, wasCovered?: (path: Buffer) => boolean): Promise<ScanSummary> {
     const startedAt = clock();
-    const counts = { files: 0, errors: 0, changes: 0 };
+    const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
     const changes: Change[] = [];
     for (const root of roots) await scanRoot(root, source, fullHash, changes, counts, wasCovered);
     flush(changes);
-    const summary = { filesScanned: counts.files, changes: counts.changes, errors: counts.errors, startedAt, finishedAt: clock(), policyVersion: policy?.version ?? 0 };
+    const summary = { filesScanned: counts.files, bytes: counts.bytes, changes: counts.changes, errors: counts.errors, startedAt, finishedAt: clock(), policyVersion: policy?.version ?? 0 };
     logger.info({ ...summary, source }, 'scan finished');
     return summary;
   }
@@ -165,7 +163,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       }
       if (after?.type === 'directory' && before?.type !== 'directory') {
         // A new directory: files may have landed in it before the watch on it existed.
-        const counts = { files: 0, errors: 0, changes: 0 };
+        const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
         flush(changes);
         await scanRoot(path, 'realtime', false, changes, counts);
         // Recorded now, so that later paths of this batch compare against the new baseline.
@@ -179,7 +177,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     const text = path.toString();
     const parent = Buffer.from(text.slice(0, Math.max(1, text.lastIndexOf('/'))));
     if (!covers(parent) && !roots.some((r) => r.equals(parent))) return;
-    const counts = { files: 0, errors: 0, changes: 0 };
+    const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
     flush(changes);
     await scanRoot(parent, 'realtime', false, changes, counts);
     flush(changes);

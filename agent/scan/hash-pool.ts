@@ -1,0 +1,29 @@
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { HashAlgorithm, HashResult, HashTask } from './hash-worker.js';
+
+/** Hashing on every core: piscina runs hash-worker.ts on one thread per core. */
+export interface HashPool {
+  hash(paths: readonly Buffer[], algorithm: HashAlgorithm, maxBytes: number): Promise<HashResult[]>;
+  readonly threads: number;
+  close(): Promise<void>;
+}
+
+export function createHashPool(opts: { threads?: number; niceIncrement?: number } = {}): HashPool {
+  const threads = opts.threads ?? availableParallelism();
+  const piscina = new Piscina({
+    filename: new URL('./hash-worker.js', import.meta.url).href,
+    minThreads: threads,
+    maxThreads: threads,
+    idleTimeout: 30_000,
+    ...(opts.niceIncrement ? { niceIncrement: opts.niceIncrement } : {}),
+  });
+  return {
+    threads,
+    hash(paths, algorithm, maxBytes) {
+      const task: HashTask = { paths: paths.map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength)), algorithm, maxBytes };
+      return piscina.run(task) as Promise<HashResult[]>;
+    },
+    close: () => piscina.destroy(),
+  };
+}

@@ -1,0 +1,25 @@
+/**
+ * Baseline keys: the path's bytes with every '/' replaced by a 0x00 byte (names never contain
+ * either). In this encoding, byte order is the order of a depth-first walk that visits each
+ * directory's entries sorted by name, so a scan can merge its walk with the baseline in one pass,
+ * without holding the tree in memory.
+ */
+export function pathToKey(path: Buffer): Buffer {
+  const key = Buffer.from(path);
+  for (let i = 0; i < key.length; i++) if (key[i] === 0x2f) key[i] = 0;
+  return key;
+}
+
+export function keyToPath(key: Buffer): Buffer {
+  const path = Buffer.from(key);
+  for (let i = 0; i < path.length; i++) if (path[i] === 0) path[i] = 0x2f;
+  return path;
+}
+
+/** True when key is root's key or a key below it. */
+export function keyIsUnder(key: Buffer, rootKey: Buffer): boolean {
+  if (key.length < rootKey.length || key.compare(rootKey, 0, rootKey.length, 0, rootKey.length) !== 0) return false;
+  if (key.length === rootKey.length) return true;
+  // '/' alone has the key 0x00: everything is below it.
+  return (rootKey.length === 1 && rootKey[0] === 0) || key[rootKey.length] === 0;
+}

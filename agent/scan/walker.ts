@@ -1,0 +1,66 @@
+import { lstatSync, readdirSync, type Dirent } from 'node:fs';
+
+export type EntryType = 'regular' | 'directory' | 'symlink' | 'other';
+
+export interface WalkEntry {
+  readonly path: Buffer;
+  /** From the directory entry (no stat): enough to route regular files to the hashers. */
+  readonly type: EntryType;
+  readonly depth: number;
+}
+
+export interface WalkOptions {
+  /** False: the path and what is below it are left out. */
+  include(path: Buffer): boolean;
+  /** False: a directory is yielded but not entered (depth limit, other file system, not covered). */
+  enter(path: Buffer, depth: number): boolean;
+}
+
+const SLASH = 0x2f;
+
+function joinPath(dir: Buffer, name: Buffer): Buffer {
+  return dir.length === 1 && dir[0] === SLASH ? Buffer.concat([dir, name]) : Buffer.concat([dir, Buffer.of(SLASH), name]);
+}
+
+function typeOf(d: Dirent | { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): EntryType {
+  if (d.isFile()) return 'regular';
+  if (d.isDirectory()) return 'directory';
+  if (d.isSymbolicLink()) return 'symlink';
+  return 'other';
+}
+
+function sortedEntries(dir: Buffer): Dirent[] {
+  try {
+    const entries = readdirSync(dir, { withFileTypes: true, encoding: 'buffer' }) as unknown as Dirent[];
+    return entries.sort((a, b) => Buffer.compare(a.name as unknown as Buffer, b.name as unknown as Buffer));
+  } catch {
+    return []; // unreadable or vanished: the directory's own state tells which
+  }
+}
+
+/**
+ * Every path at and below root, depth-first, each directory's entries sorted by name bytes: the
+ * order of the baseline's keys (see path-key.ts). Names are bytes. Symlinks are yielded, never
+ * followed, so loops cannot make the walk endless. Memory: one sorted listing per level.
+ */
+export function* walkSorted(root: Buffer, opts: WalkOptions): Generator<WalkEntry> {
+  const st = lstatSync(root, { throwIfNoEntry: false });
+  if (!st || !opts.include(root)) return;
+  const rootType = typeOf(st);
+  yield { path: root, type: rootType, depth: 0 };
+  if (rootType !== 'directory' || !opts.enter(root, 0)) return;
+  const stack: { dir: Buffer; entries: Dirent[]; i: number; depth: number }[] = [{ dir: root, entries: sortedEntries(root), i: 0, depth: 1 }];
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    if (top.i >= top.entries.length) {
+      stack.pop();
+      continue;
+    }
+    const e = top.entries[top.i++]!;
+    const path = joinPath(top.dir, e.name as unknown as Buffer);
+    if (!opts.include(path)) continue;
+    const type = typeOf(e);
+    yield { path, type, depth: top.depth };
+    if (type === 'directory' && opts.enter(path, top.depth)) stack.push({ dir: path, entries: sortedEntries(path), i: 0, depth: top.depth + 1 });
+  }
+}
