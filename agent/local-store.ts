@@ -1,7 +1,8 @@
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
-import { deltaFromPb, deltaToPb, fileStateFromPb, fileStateToPb, policyFromPb, policyToPb } from '../proto/convert.js';
-import { FileDeltaSchema, FileStateSchema, PolicySchema } from '../proto/gen/vigil/v1/types_pb.js';
+import { policyFromPb, policyToPb } from '../proto/convert.js';
+import { decodeDelta, decodeState, encodeDelta, encodeState } from './state-codec.js';
+import { PolicySchema } from '../proto/gen/vigil/v1/types_pb.js';
 import type { ChangeKind, ChangeSource, FileDelta, FileState, Policy } from '../proto/model.js';
 import { keyIsUnder, keyToPath, pathToKey } from './scan/path-key.js';
 
@@ -24,8 +25,11 @@ export interface LocalStore {
   /** Baseline entries at or below a path, in the order of a depth-first walk with sorted entries. */
   baselineUnder(root: Buffer): Iterable<{ path: Buffer; state: FileState }>;
   baselineSize(): number;
-  /** Atomically: baseline updated, each change numbered and queued. Returns the queued deltas. */
-  record(changes: readonly Change[]): FileDelta[];
+  /**
+   * Atomically: baseline updated, each change numbered and queued. Returns the deltas. With
+   * queue false (a local scan of a directory no controller hears about), only the baseline moves.
+   */
+  record(changes: readonly Change[], opts?: { queue: boolean }): FileDelta[];
   /** Forgets baseline entries without reporting (paths no longer covered by the policy). */
   forget(paths: readonly Buffer[]): void;
   /** Queued deltas with seq > afterSeq, oldest first. */
@@ -54,8 +58,6 @@ export function openLocalStore(path: string): LocalStore {
   const queue: Database<Buffer, number> = env.openDB({ name: 'queue', encoding: 'binary' });
   const meta: Database<Buffer, string> = env.openDB({ name: 'meta', encoding: 'binary' });
 
-  const decodeState = (b: Buffer) => fileStateFromPb(fromBinary(FileStateSchema, b));
-  const encodeState = (s: FileState) => Buffer.from(toBinary(FileStateSchema, fileStateToPb(s)));
   const nextSeq = () => {
     const v = meta.get(META_NEXT_SEQ);
     return v ? Number(v.readBigUInt64BE()) : 1;
@@ -82,7 +84,7 @@ export function openLocalStore(path: string): LocalStore {
       }
     },
     baselineSize: () => baseline.getCount(),
-    record(changes) {
+    record(changes, { queue: toQueue } = { queue: true }) {
       if (changes.length === 0) return [];
       return env.transactionSync(() => {
         let seq = nextSeq();
@@ -90,12 +92,14 @@ export function openLocalStore(path: string): LocalStore {
         for (const c of changes) {
           if (c.state) baseline.putSync(pathToKey(c.path), encodeState(c.state));
           else baseline.removeSync(pathToKey(c.path));
-          const d: FileDelta = { seq, path: c.path, kind: c.kind, state: c.state, detectedAt: c.detectedAt, source: c.source };
-          queue.putSync(seq, Buffer.from(toBinary(FileDeltaSchema, deltaToPb(d))));
+          const d: FileDelta = { seq: toQueue ? seq : 0, path: c.path, kind: c.kind, state: c.state, detectedAt: c.detectedAt, source: c.source };
+          if (toQueue) {
+            queue.putSync(seq, encodeDelta(d));
+            seq++;
+          }
           out.push(d);
-          seq++;
         }
-        meta.putSync(META_NEXT_SEQ, u64(seq));
+        if (toQueue) meta.putSync(META_NEXT_SEQ, u64(seq));
         return out;
       });
     },
@@ -106,7 +110,7 @@ export function openLocalStore(path: string): LocalStore {
     },
     pending(afterSeq, limit) {
       const out: FileDelta[] = [];
-      for (const { value } of queue.getRange({ start: afterSeq + 1, limit })) out.push(deltaFromPb(fromBinary(FileDeltaSchema, value)));
+      for (const { value } of queue.getRange({ start: afterSeq + 1, limit })) out.push(decodeDelta(value));
       return out;
     },
     ack(upToSeq) {
@@ -121,11 +125,11 @@ export function openLocalStore(path: string): LocalStore {
     },
     renumberAfter(afterSeq) {
       return env.transactionSync(() => {
-        const entries = [...queue.getRange({})].map(({ key, value }) => ({ key: key as number, delta: deltaFromPb(fromBinary(FileDeltaSchema, value)) }));
+        const entries = [...queue.getRange({})].map(({ key, value }) => ({ key: key as number, delta: decodeDelta(value) }));
         for (const e of entries) queue.removeSync(e.key);
         let seq = afterSeq + 1;
         for (const e of entries) {
-          queue.putSync(seq, Buffer.from(toBinary(FileDeltaSchema, deltaToPb({ ...e.delta, seq }))));
+          queue.putSync(seq, encodeDelta({ ...e.delta, seq }));
           seq++;
         }
         meta.putSync(META_NEXT_SEQ, u64(Math.max(seq, nextSeq())));

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { startAgent } from './agent.js';
 import { enrol } from './enrol.js';
+import { runScanCommand } from './scan-command.js';
 import { createAgentLogger } from './log.js';
 import { silenceIpServernameWarning } from './quiet-warnings.js';
 import { defaultStateDir } from './state-dir.js';
@@ -54,6 +55,32 @@ program
       logger.error({ err }, 'agent stopped');
       fail(err);
       process.exit(1);
+    }
+  });
+
+program
+  .command('scan')
+  .description('scan paths locally, without a controller: hashes every file; with --state-dir, reports what changed since the last scan')
+  .argument('[paths...]', 'files or directories to scan')
+  .option('--policy <file>', 'policy YAML whose rules (paths, excludes) to scan')
+  .option('--state-dir <dir>', 'compare against the baseline kept in DIR and update it')
+  .option('--full-hash', 'read every file again even when its stat data is unchanged')
+  .option('--json', 'print the states as a JSON array')
+  .option('--threads <n>', 'hashing threads (default: one per core)')
+  .action(async (paths: string[], o: { policy?: string; stateDir?: string; fullHash?: boolean; json?: boolean; threads?: string }) => {
+    try {
+      await runScanCommand({
+        paths,
+        ...(o.policy ? { policyFile: o.policy } : {}),
+        ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+        fullHash: Boolean(o.fullHash),
+        json: Boolean(o.json),
+        ...(o.threads ? { threads: Number(o.threads) } : {}),
+        out: process.stdout,
+        err: process.stderr,
+      });
+    } catch (err) {
+      fail(err);
     }
   });
 

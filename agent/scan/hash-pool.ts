@@ -21,7 +21,8 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number 
   return {
     threads,
     hash(paths, algorithm, maxBytes) {
-      const task: HashTask = { paths: paths.map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength)), algorithm, maxBytes };
+      // Not views of Buffers: posting a view copies its whole backing pool slab.
+      const task: HashTask = { paths: paths.map((p) => p.toString('latin1')), algorithm, maxBytes };
       return piscina.run(task) as Promise<HashResult[]>;
     },
     close: () => piscina.destroy(),

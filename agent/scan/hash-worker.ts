@@ -10,7 +10,8 @@ import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats }
 export type HashAlgorithm = 'sha256' | 'sha512' | 'blake2b512';
 
 export interface HashTask {
-  readonly paths: Uint8Array[];
+  /** Paths as latin1 strings (one char per byte): cheap to post, exact bytes restored here. */
+  readonly paths: string[];
   readonly algorithm: HashAlgorithm;
   /** Files larger than this are not read (state without a digest); 0: no limit. */
   readonly maxBytes: number;
@@ -52,11 +53,11 @@ function statOf(st: BigIntStats): HashedStat {
   };
 }
 
-export function hashOne(path: Uint8Array, algorithm: HashAlgorithm, maxBytes: number): HashResult {
+export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number): HashResult {
   for (let attempt = 1; ; attempt++) {
     let fd: number;
     try {
-      fd = openSync(Buffer.from(path.buffer, path.byteOffset, path.byteLength), FLAGS);
+      fd = openSync(path, FLAGS);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'vanished' };
@@ -87,5 +88,5 @@ export function hashOne(path: Uint8Array, algorithm: HashAlgorithm, maxBytes: nu
 }
 
 export default function hashBatch(task: HashTask): HashResult[] {
-  return task.paths.map((p) => hashOne(p, task.algorithm, task.maxBytes));
+  return task.paths.map((p) => hashOne(Buffer.from(p, 'latin1'), task.algorithm, task.maxBytes));
 }

@@ -35,9 +35,9 @@ export interface ScanTreeOptions {
   readonly maxHashBytes?: number;
 }
 
-const BATCH_FILES = 64;
+const BATCH_FILES = 256;
 const YIELD_EVERY = 512;
-const RECORD_EVERY = 500;
+const RECORD_EVERY = 2000;
 
 /** True when the stat data a re-check compares is unchanged. */
 export function sameStat(a: Omit<FileState, 'sha256' | 'symlinkTarget' | 'error'>, b: FileState): boolean {

@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import { ContractError } from '../../proto/convert.js';
+import { PolicyError } from '../../proto/policy-schema.js';
 import { PkiError } from '../../pki/index.js';
 import { ControllerError, type ControllerErrorCode } from '../errors.js';
 
@@ -19,7 +20,7 @@ const CODES: Record<ControllerErrorCode, Code> = {
 export function toConnectError(err: unknown, logger: Logger): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof ControllerError) return new ConnectError(err.message, CODES[err.code], undefined, undefined, err);
-  if (err instanceof PkiError || err instanceof ContractError) return new ConnectError(err.message, Code.InvalidArgument, undefined, undefined, err);
+  if (err instanceof PkiError || err instanceof ContractError || err instanceof PolicyError) return new ConnectError(err.message, Code.InvalidArgument, undefined, undefined, err);
   logger.error({ err }, 'internal error');
   return new ConnectError('internal error', Code.Internal, undefined, undefined, err);
 }

@@ -10,7 +10,7 @@ import { resolveHomeDir, vigilHome, type ControllerInfo } from '../home.js';
 import { createCsr, generateKeyPair, writePublicFile, writeSecretFile } from '../../pki/index.js';
 import { initHome } from '../init.js';
 import { parseHostPort } from '../listen-address.js';
-import { parsePolicyYaml } from '../policy/policy-schema.js';
+import { parsePolicyYaml } from '../../proto/policy-schema.js';
 import { stringify as toYaml } from 'yaml';
 import { createAdminClient, type AdminClient } from './admin-client.js';
 import type { CommandStatus } from '../../proto/gen/vigil/v1/admin_pb.js';

@@ -1,7 +1,12 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import type { PolicyRule } from '../../proto/model.js';
-import { ControllerError } from '../errors.js';
+import type { PolicyRule } from './model.js';
+import { VigilError } from '../pki/errors.js';
+
+/** A policy document or label set that does not fit the schema; the message names the field. */
+export class PolicyError extends VigilError<'invalid_policy'> {
+  override readonly name = 'PolicyError';
+}
 
 /**
  * The policy document, one schema for the operator's YAML and the wire:
@@ -24,7 +29,7 @@ export function validateLabels(labels: Record<string, string>): Record<string, s
   if (!res.success) {
     const issue = res.error.issues[0]!;
     const where = issue.path.length ? `label "${String(issue.path[0])}"` : 'labels';
-    throw new ControllerError('invalid_argument', `${where}: ${issue.message}`);
+    throw new PolicyError('invalid_policy', `${where}: ${issue.message}`);
   }
   return res.data;
 }
@@ -69,7 +74,7 @@ export function validatePolicy(doc: unknown, source = 'policy'): PolicyRule[] {
     let field = fieldName(issue.path);
     if (issue.code === 'unrecognized_keys') field = fieldName([...issue.path, issue.keys[0]!]);
     const what = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
-    throw new ControllerError('invalid_argument', `${source}: ${field || '(top level)'}: ${what}`);
+    throw new PolicyError('invalid_policy', `${source}: ${field || '(top level)'}: ${what}`);
   }
   return res.data.rules;
 }
@@ -81,7 +86,7 @@ export function parsePolicyYaml(text: string, source = 'policy'): PolicyRule[] {
     doc = parseYaml(text, { uniqueKeys: true });
   } catch (cause) {
     const where = cause instanceof YAMLParseError && cause.linePos ? ` line ${cause.linePos[0].line}` : '';
-    throw new ControllerError('invalid_argument', `${source}:${where}: not valid YAML`, { cause });
+    throw new PolicyError('invalid_policy', `${source}:${where}: not valid YAML`, { cause });
   }
   return validatePolicy(doc, source);
 }

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ControllerError } from '../errors.js';
-import { parsePolicyYaml } from './policy-schema.js';
+import { parsePolicyYaml, PolicyError } from './policy-schema.js';
 
 const fails = (yaml: string, pattern: RegExp) =>
-  assert.throws(() => parsePolicyYaml(yaml, 'p.yaml'), (e: unknown) => e instanceof ControllerError && e.code === 'invalid_argument' && pattern.test(e.message));
+  assert.throws(() => parsePolicyYaml(yaml, 'p.yaml'), (e: unknown) => e instanceof PolicyError && e.code === 'invalid_policy' && pattern.test(e.message));
 
 describe('policy YAML', () => {
   it('parses a valid policy with defaults', () => {

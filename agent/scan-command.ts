@@ -1,0 +1,169 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
+import cliProgress from 'cli-progress';
+import { displayPath, type ChangeKind, type FileState, type PolicyRule } from '../proto/model.js';
+import { parsePolicyYaml } from '../proto/policy-schema.js';
+import { createRuleMatcher } from '../proto/policy-match.js';
+import { AgentError } from './errors.js';
+import { openLocalStore, type LocalStore } from './local-store.js';
+import { createHashPool } from './scan/hash-pool.js';
+import { scanTree, type ScanCounts } from './scan/scan-tree.js';
+import { walkSorted } from './scan/walker.js';
+import { stateDir as stateDirLayout } from './state-dir.js';
+
+export interface ScanCommandOptions {
+  readonly paths: readonly string[];
+  readonly policyFile?: string;
+  readonly json: boolean;
+  /** Compare against (and update) the baseline kept here. */
+  readonly stateDir?: string;
+  readonly fullHash: boolean;
+  readonly threads?: number;
+  readonly out: Writable;
+  /** Progress and summary go here (a terminal shows a progress bar). */
+  readonly err: Writable & { isTTY?: boolean };
+}
+
+export interface ScanCommandResult extends ScanCounts {
+  readonly seconds: number;
+  readonly byKind: Record<ChangeKind, number>;
+}
+
+function stateJson(path: Buffer, s: FileState, change: ChangeKind | null) {
+  return {
+    path: displayPath(path),
+    pathBytes: path.toString('base64'),
+    type: s.type,
+    size: s.size,
+    mode: s.mode,
+    uid: s.uid,
+    gid: s.gid,
+    mtimeNs: s.mtimeNs.toString(),
+    ctimeNs: s.ctimeNs.toString(),
+    inode: s.inode.toString(),
+    nlink: s.nlink,
+    sha256: s.sha256?.toString('hex') ?? null,
+    symlinkTarget: s.symlinkTarget ? displayPath(s.symlinkTarget) : null,
+    error: s.error,
+    change,
+  };
+}
+
+async function rulesFor(opts: ScanCommandOptions): Promise<PolicyRule[]> {
+  const paths = opts.paths.map((p) => resolve(p));
+  if (!opts.policyFile) {
+    if (!paths.length) throw new AgentError('invalid_argument', 'give at least one PATH, or --policy FILE');
+    return [{ name: 'scan', paths, exclude: [], alert: false, selector: {} }];
+  }
+  const rules = parsePolicyYaml(await readFile(opts.policyFile, 'utf8'), opts.policyFile);
+  if (!paths.length) return rules;
+  // PATHs given with a policy: scanned with the policy's exclusions.
+  return [{ name: 'scan', paths, exclude: [...new Set(rules.flatMap((r) => r.exclude))], alert: false, selector: {} }];
+}
+
+const human = (bytes: number) => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${bytes} B`);
+
+/**
+ * `vigil-agent scan`: a local scan without a controller. Without --state-dir every path is new;
+ * with it, the scan compares against the baseline kept there and updates it (a second run over an
+ * unchanged tree is the stat-only re-check). When that directory belongs to an enrolled agent, the
+ * changes are queued for its controller too.
+ */
+export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanCommandResult> {
+  const rules = await rulesFor(opts);
+  const match = createRuleMatcher(rules);
+  const covers = (p: Buffer) => match(p) !== null;
+  const allPaths = rules.flatMap((r) => r.paths);
+  const enter = (p: Buffer) => {
+    if (covers(p)) return true;
+    const prefix = `${p.toString()}/`;
+    return allPaths.some((rp) => rp.startsWith(prefix));
+  };
+  const roots = [...new Set(allPaths)].filter((r) => !allPaths.some((o) => o !== r && r.startsWith(o.endsWith('/') ? o : `${o}/`))).map((r) => Buffer.from(r));
+
+  let tempDir: string | undefined;
+  let storeDir: string;
+  let queue = false;
+  if (opts.stateDir) {
+    const layout = stateDirLayout(opts.stateDir);
+    storeDir = layout.db;
+    queue = existsSync(layout.identity);
+  } else {
+    tempDir = mkdtempSync(join(tmpdir(), 'vigil-scan-'));
+    storeDir = tempDir;
+  }
+  const store: LocalStore = openLocalStore(storeDir);
+  const pool = createHashPool(opts.threads ? { threads: opts.threads } : {});
+  const changes = new Map<string, ChangeKind>();
+  const byKind: Record<ChangeKind, number> = { created: 0, modified: 0, deleted: 0, attributes: 0 };
+  const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
+  const bar = opts.err.isTTY && !opts.json ? new cliProgress.SingleBar({ format: ' {bar} {percentage}% | {value}/{total} paths | {size} | {rate} | ETA {eta_formatted}', hideCursor: true, stream: opts.err }, cliProgress.Presets.shades_classic) : null;
+  const t0 = process.hrtime.bigint();
+  try {
+    if (bar) {
+      // A quick count (directory listings only) so that the bar can say how long is left.
+      let total = 0;
+      for (const root of roots) for (const e of walkSorted(root, { include: () => true, enter })) if (covers(e.path)) total++;
+      bar.start(total, 0, { size: human(0), rate: '-' });
+    }
+    for (const root of roots) {
+      await scanTree(
+        root,
+        {
+          store,
+          pool,
+          clock: () => new Date(),
+          covers,
+          enter,
+          fullHash: opts.fullHash,
+          source: 'scan',
+          record: (batch) => {
+            for (const c of batch) {
+              byKind[c.kind]++;
+              if (opts.json) changes.set(c.path.toString('latin1'), c.kind);
+              else if (opts.stateDir && changes.size < 50) changes.set(c.path.toString('latin1'), c.kind);
+            }
+            store.record(batch, { queue });
+          },
+          onProgress: (c) => {
+            const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+            bar?.update(c.files, { size: human(c.bytes), rate: `${human(c.bytes / Math.max(secs, 0.001))}/s` });
+          },
+        },
+        counts,
+      );
+    }
+    bar?.update(counts.files);
+    bar?.stop();
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (opts.json) {
+      // Streamed: one state per line inside the array, never the whole tree in one string.
+      opts.out.write('[');
+      let first = true;
+      for (const root of roots) {
+        for (const { path, state } of store.baselineUnder(root)) {
+          opts.out.write(`${first ? '\n' : ',\n'}${JSON.stringify(stateJson(path, state, changes.get(path.toString('latin1')) ?? null))}`);
+          first = false;
+        }
+      }
+      for (const [p, kind] of changes) if (kind === 'deleted') opts.out.write(`${first ? '\n' : ',\n'}${JSON.stringify({ path: displayPath(Buffer.from(p, 'latin1')), change: 'deleted' })}`), (first = false);
+      opts.out.write('\n]\n');
+    } else {
+      if (opts.stateDir) for (const [p, kind] of changes) opts.out.write(`${kind.padEnd(10)} ${displayPath(Buffer.from(p, 'latin1'))}\n`);
+      const rate = human(counts.bytes / Math.max(seconds, 0.001));
+      opts.err.write(
+        `scanned ${counts.files} paths, ${human(counts.bytes)} read, in ${seconds.toFixed(2)} s (${rate}/s, ${pool.threads} hashing threads): ` +
+          `${byKind.created} created, ${byKind.modified} modified, ${byKind.deleted} deleted, ${byKind.attributes} attributes, ${counts.errors} errors\n`,
+      );
+    }
+    return { ...counts, seconds, byKind };
+  } finally {
+    bar?.stop();
+    await pool.close();
+    await store.close();
+    if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+  }
+}

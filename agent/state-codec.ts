@@ -1,0 +1,111 @@
+import { CHANGE_KINDS, CHANGE_SOURCES, FILE_TYPES, type FileDelta, type FileState } from '../proto/model.js';
+
+/**
+ * Compact binary encoding of the agent's LMDB values (baseline states and queued deltas). Written
+ * and read for every file of every scan, so it avoids the generic protobuf machinery: fixed-width
+ * header, then the optional parts. Version byte first, so the layout can change later.
+ */
+const VERSION = 1;
+const HAS_SHA = 1;
+const HAS_TARGET = 2;
+const HAS_ERROR = 4;
+const STATE_HEADER = 1 + 1 + 4 * 4 + 8 * 4 + 1;
+
+function stateLength(s: FileState): number {
+  return STATE_HEADER + (s.sha256 ? 32 : 0) + (s.symlinkTarget ? 4 + s.symlinkTarget.length : 0) + (s.error ? 2 + Buffer.byteLength(s.error) : 0);
+}
+
+function writeState(s: FileState, b: Buffer, at: number): number {
+  let o = at;
+  b[o++] = VERSION;
+  b[o++] = FILE_TYPES.indexOf(s.type);
+  o = b.writeUInt32LE(s.mode >>> 0, o);
+  o = b.writeUInt32LE(s.uid >>> 0, o);
+  o = b.writeUInt32LE(s.gid >>> 0, o);
+  o = b.writeUInt32LE(s.nlink >>> 0, o);
+  o = b.writeDoubleLE(s.size, o);
+  o = b.writeBigInt64LE(s.mtimeNs, o);
+  o = b.writeBigInt64LE(s.ctimeNs, o);
+  o = b.writeBigUInt64LE(s.inode, o);
+  b[o++] = (s.sha256 ? HAS_SHA : 0) | (s.symlinkTarget ? HAS_TARGET : 0) | (s.error ? HAS_ERROR : 0);
+  if (s.sha256) o += s.sha256.copy(b, o);
+  if (s.symlinkTarget) {
+    o = b.writeUInt32LE(s.symlinkTarget.length, o);
+    o += s.symlinkTarget.copy(b, o);
+  }
+  if (s.error) {
+    const len = Buffer.byteLength(s.error);
+    o = b.writeUInt16LE(len, o);
+    o += b.write(s.error, o);
+  }
+  return o;
+}
+
+function readState(b: Buffer, at: number): { state: FileState; end: number } {
+  let o = at;
+  if (b[o++] !== VERSION) throw new Error('unknown local state encoding');
+  const type = FILE_TYPES[b[o++]!] ?? 'unknown';
+  const mode = b.readUInt32LE(o);
+  const uid = b.readUInt32LE(o + 4);
+  const gid = b.readUInt32LE(o + 8);
+  const nlink = b.readUInt32LE(o + 12);
+  const size = b.readDoubleLE(o + 16);
+  const mtimeNs = b.readBigInt64LE(o + 24);
+  const ctimeNs = b.readBigInt64LE(o + 32);
+  const inode = b.readBigUInt64LE(o + 40);
+  o += 48;
+  const flags = b[o++]!;
+  let sha256: Buffer | null = null;
+  let symlinkTarget: Buffer | null = null;
+  let error: string | null = null;
+  if (flags & HAS_SHA) {
+    sha256 = Buffer.from(b.subarray(o, o + 32));
+    o += 32;
+  }
+  if (flags & HAS_TARGET) {
+    const len = b.readUInt32LE(o);
+    symlinkTarget = Buffer.from(b.subarray(o + 4, o + 4 + len));
+    o += 4 + len;
+  }
+  if (flags & HAS_ERROR) {
+    const len = b.readUInt16LE(o);
+    error = b.toString('utf8', o + 2, o + 2 + len);
+    o += 2 + len;
+  }
+  return { state: { type, size, mode, uid, gid, mtimeNs, ctimeNs, inode, nlink, sha256, symlinkTarget, error }, end: o };
+}
+
+export function encodeState(s: FileState): Buffer {
+  const b = Buffer.allocUnsafe(stateLength(s));
+  writeState(s, b, 0);
+  return b;
+}
+
+export function decodeState(b: Buffer): FileState {
+  return readState(b, 0).state;
+}
+
+/** seq (8) kind (1) source (1) detectedAt ms (8) path length (4) path, has state (1) [state]. */
+export function encodeDelta(d: FileDelta): Buffer {
+  const b = Buffer.allocUnsafe(8 + 1 + 1 + 8 + 4 + d.path.length + 1 + (d.state ? stateLength(d.state) : 0));
+  let o = b.writeDoubleLE(d.seq, 0);
+  b[o++] = CHANGE_KINDS.indexOf(d.kind);
+  b[o++] = CHANGE_SOURCES.indexOf(d.source);
+  o = b.writeDoubleLE(d.detectedAt.getTime(), o);
+  o = b.writeUInt32LE(d.path.length, o);
+  o += d.path.copy(b, o);
+  b[o++] = d.state ? 1 : 0;
+  if (d.state) writeState(d.state, b, o);
+  return b;
+}
+
+export function decodeDelta(b: Buffer): FileDelta {
+  const seq = b.readDoubleLE(0);
+  const kind = CHANGE_KINDS[b[8]!]!;
+  const source = CHANGE_SOURCES[b[9]!]!;
+  const detectedAt = new Date(b.readDoubleLE(10));
+  const len = b.readUInt32LE(18);
+  const path = Buffer.from(b.subarray(22, 22 + len));
+  const state = b[22 + len] ? readState(b, 23 + len).state : null;
+  return { seq, path, kind, state, detectedAt, source };
+}
