@@ -35,9 +35,9 @@ export interface ScanTreeOptions {
   readonly maxHashBytes?: number;
 }
 
-const BATCH_FILES = 256;
+const BATCH_FILES = 512;
 const YIELD_EVERY = 512;
-const RECORD_EVERY = 2000;
+const RECORD_EVERY = 5000;
 
 /** True when the stat data a re-check compares is unchanged. */
 export function sameStat(a: Omit<FileState, 'sha256' | 'symlinkTarget' | 'error'>, b: FileState): boolean {
@@ -62,7 +62,7 @@ export function sameStat(a: Omit<FileState, 'sha256' | 'symlinkTarget' | 'error'
 export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: ScanCounts): Promise<void> {
   const pending: Change[] = [];
   const inflight: Promise<void>[] = [];
-  const maxInflight = opts.pool.threads * 2;
+  const maxInflight = opts.pool.threads * 3;
   const maxBytes = opts.maxHashBytes ?? 0;
   let batch: { path: Buffer; known: FileState | undefined }[] = [];
 
