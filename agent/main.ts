@@ -1,8 +1,5 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { startAgent } from './agent.js';
-import { enrol } from './enrol.js';
-import { runScanCommand } from './scan-command.js';
 import { createAgentLogger } from './log.js';
 import { silenceIpServernameWarning } from './quiet-warnings.js';
 import { defaultStateDir } from './state-dir.js';
@@ -25,6 +22,7 @@ program
   .action(async (joinString: string, o: { stateDir: string }) => {
     const logger = createAgentLogger();
     try {
+      const { enrol } = await import('./enrol.js');
       const id = await enrol({ joinString, stateDir: o.stateDir, logger });
       process.stdout.write(`enrolled as agent ${id.agentId}; run: vigil-agent run --state-dir ${o.stateDir}\n`);
     } catch (err) {
@@ -40,6 +38,7 @@ program
   .action(async (o: { stateDir: string }) => {
     const logger = createAgentLogger();
     try {
+      const { startAgent } = await import('./agent.js');
       const agent = await startAgent({ stateDir: o.stateDir, logger });
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'stopping');
@@ -69,6 +68,8 @@ program
   .option('--threads <n>', 'hashing threads (default: one per core)')
   .action(async (paths: string[], o: { policy?: string; stateDir?: string; fullHash?: boolean; json?: boolean; threads?: string }) => {
     try {
+      // Loaded on demand: a local scan needs neither gRPC nor the controller client.
+      const { runScanCommand } = await import('./scan-command.js');
       await runScanCommand({
         paths,
         ...(o.policy ? { policyFile: o.policy } : {}),

@@ -11,20 +11,25 @@ export interface HashPool {
 
 export function createHashPool(opts: { threads?: number; niceIncrement?: number } = {}): HashPool {
   const threads = opts.threads ?? availableParallelism();
-  const piscina = new Piscina({
-    filename: new URL('./hash-worker.js', import.meta.url).href,
-    minThreads: threads,
-    maxThreads: threads,
-    idleTimeout: 30_000,
-    ...(opts.niceIncrement ? { niceIncrement: opts.niceIncrement } : {}),
-  });
+  // Started on first use: a re-check of an unchanged tree never needs a hashing thread.
+  let piscina: Piscina | null = null;
+  const pool = () =>
+    (piscina ??= new Piscina({
+      filename: new URL('./hash-worker.js', import.meta.url).href,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: 30_000,
+      ...(opts.niceIncrement ? { niceIncrement: opts.niceIncrement } : {}),
+    }));
   return {
     threads,
     hash(paths, algorithm, maxBytes) {
       // Not views of Buffers: posting a view copies its whole backing pool slab.
       const task: HashTask = { paths: paths.map((p) => p.toString('latin1')), algorithm, maxBytes };
-      return piscina.run(task) as Promise<HashResult[]>;
+      return pool().run(task) as Promise<HashResult[]>;
     },
-    close: () => piscina.destroy(),
+    close: async () => {
+      await piscina?.destroy();
+    },
   };
 }

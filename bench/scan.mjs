@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// Scan benchmark: alternates, in one run and on the same tree, `vigil-agent scan` (baseline into
+// a fresh state directory), ../shared/bench/reference-hash.mjs (the least work hashing can take
+// with Node.js) and `aide --init` (sha256); then an unchanged re-check: `vigil-agent scan
+// --state-dir` (stat-only) against `aide --check`. Prints every run as a JSON line, then the
+// ratios (medians). Wall times from this process; peak RSS from GNU time.
+//
+// usage: node bench/scan.mjs [TREE=/usr] [--rounds N=3] [--no-aide]
+// needs: npm run build; apt-get install aide time (for the AIDE columns and RSS)
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const tree = resolve(args.find((a) => !a.startsWith('--') && !/^\d+$/.test(a)) ?? '/usr');
+const rounds = Number(args[args.indexOf('--rounds') + 1]) || 3;
+const withAide = !args.includes('--no-aide') && spawnSync('aide', ['--version']).status === 0;
+const agent = join(here, '..', 'dist', 'agent', 'main.js');
+const reference = [join(here, '..', '..', 'shared', 'bench', 'reference-hash.mjs'), join(here, '..', 'shared', 'bench', 'reference-hash.mjs')].find(existsSync);
+if (!existsSync(agent)) throw new Error('run `npm run build` first');
+if (!reference) throw new Error('reference-hash.mjs not found in ../shared/bench');
+const gnuTime = existsSync('/usr/bin/time');
+const work = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+
+/** Runs a command, returns wall seconds and peak RSS (MB, when GNU time is there). */
+function timed(cmd, cmdArgs, okCodes = [0]) {
+  const full = gnuTime ? ['/usr/bin/time', ['-f', '%M', cmd, ...cmdArgs]] : [cmd, cmdArgs];
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(full[0], full[1], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (!okCodes.includes(r.status)) throw new Error(`${cmd} ${cmdArgs.join(' ')} exited ${r.status}: ${r.stderr.slice(-500)}`);
+  const rssKb = gnuTime ? Number(r.stderr.trim().split('\n').pop()) : NaN;
+  return { seconds, rssMb: Math.round(rssKb / 1024), stdout: r.stdout, stderr: r.stderr };
+}
+
+function aideConf(dir) {
+  const conf = join(dir, 'aide.conf');
+  writeFileSync(
+    conf,
+    [
+      `database_in=file:${join(dir, 'aide.db')}`,
+      `database_out=file:${join(dir, 'aide.db.new')}`,
+      'gzip_dbout=no',
+      'report_url=stdout',
+      'VigilRule = p+i+n+u+g+s+m+c+sha256',
+      `${tree} VigilRule`,
+      '',
+    ].join('\n'),
+  );
+  return conf;
+}
+
+const runs = [];
+const log = (r) => {
+  runs.push(r);
+  console.log(JSON.stringify(r));
+};
+for (let round = 1; round <= rounds; round++) {
+  const state = join(work, `state-${round}`);
+  const v = timed(process.execPath, [agent, 'scan', tree, '--state-dir', state]);
+  log({ round, tool: 'vigil-scan', phase: 'baseline', seconds: +v.seconds.toFixed(3), rssMb: v.rssMb });
+  const ref = timed(process.execPath, [reference, tree]);
+  log({ round, tool: 'reference-hash', phase: 'baseline', seconds: +ref.seconds.toFixed(3), rssMb: ref.rssMb, ...JSON.parse(ref.stdout) });
+  let conf;
+  if (withAide) {
+    const aideDir = join(work, `aide-${round}`);
+    spawnSync('mkdir', ['-p', aideDir]);
+    conf = aideConf(aideDir);
+    const a = timed('aide', ['--config', conf, '--init']);
+    renameSync(join(aideDir, 'aide.db.new'), join(aideDir, 'aide.db'));
+    log({ round, tool: 'aide', phase: 'baseline', seconds: +a.seconds.toFixed(3), rssMb: a.rssMb });
+  }
+  const rc = timed(process.execPath, [agent, 'scan', tree, '--state-dir', state]);
+  log({ round, tool: 'vigil-scan', phase: 'recheck', seconds: +rc.seconds.toFixed(3), rssMb: rc.rssMb, summary: rc.stderr.trim().split('\n').filter((l) => l.startsWith('scanned')).pop() });
+  if (withAide) {
+    const ac = timed('aide', ['--config', conf, '--check'], [0, 1, 2, 3, 4, 5, 6, 7]);
+    log({ round, tool: 'aide', phase: 'recheck', seconds: +ac.seconds.toFixed(3), rssMb: ac.rssMb });
+  }
+}
+rmSync(work, { recursive: true, force: true });
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const m = (tool, phase, key = 'seconds') => median(runs.filter((r) => r.tool === tool && r.phase === phase).map((r) => r[key]));
+const summary = {
+  tree,
+  rounds,
+  cpus: cpus().length,
+  node: process.version,
+  baseline: {
+    vigilSeconds: m('vigil-scan', 'baseline'),
+    referenceSeconds: m('reference-hash', 'baseline'),
+    vsReference: +(m('vigil-scan', 'baseline') / m('reference-hash', 'baseline')).toFixed(2),
+    ...(withAide ? { aideSeconds: m('aide', 'baseline'), fasterThanAide: +(m('aide', 'baseline') / m('vigil-scan', 'baseline')).toFixed(1) } : {}),
+    vigilPeakRssMb: Math.max(...runs.filter((r) => r.tool === 'vigil-scan' && r.phase === 'baseline').map((r) => r.rssMb)),
+  },
+  recheck: {
+    vigilSeconds: m('vigil-scan', 'recheck'),
+    ...(withAide ? { aideSeconds: m('aide', 'recheck'), fasterThanAide: +(m('aide', 'recheck') / m('vigil-scan', 'recheck')).toFixed(1) } : {}),
+    vigilPeakRssMb: Math.max(...runs.filter((r) => r.tool === 'vigil-scan' && r.phase === 'recheck').map((r) => r.rssMb)),
+  },
+  targets: 'baseline <= 1.25x reference, >= 5x faster than aide --init; recheck < 1.5 s and >= 40x faster than aide --check; RSS < 300 MB',
+};
+console.log(JSON.stringify(summary, null, 2));
