@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { appendFileSync, linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import { runScanCommand } from './scan-command.js';
+
+const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+
+async function scan(paths: string[], opts: { stateDir?: string; fullHash?: boolean; policyFile?: string } = {}) {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let text = '';
+  out.on('data', (d: Buffer) => (text += d.toString()));
+  const result = await runScanCommand({ paths, json: true, fullHash: Boolean(opts.fullHash), out, err, threads: 2, ...opts });
+  const states = JSON.parse(text) as { path: string; pathBytes?: string; type?: string; sha256?: string | null; change: string | null; nlink?: number; symlinkTarget?: string | null }[];
+  return { result, states, by: (p: string) => states.find((s) => s.path === p) };
+}
+
+describe('vigil-agent scan', () => {
+  const root = mkdtempSync(join(tmpdir(), 'vigil-scancmd-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('hashes every regular file (checked independently) and records the rest by type', async () => {
+    const t = join(root, 'one');
+    mkdirSync(join(t, 'sub'), { recursive: true });
+    writeFileSync(join(t, 'a.txt'), 'alpha');
+    writeFileSync(join(t, 'sub', 'b.bin'), Buffer.alloc(3 << 20, 7));
+    symlinkSync('a.txt', join(t, 'link'));
+    symlinkSync('loop2', join(t, 'loop1'));
+    symlinkSync('loop1', join(t, 'loop2'));
+    const odd = Buffer.concat([Buffer.from(`${t}/x`), Buffer.from([0xff, 0x0a]), Buffer.from('y')]);
+    writeFileSync(odd, 'odd');
+    const { result, states, by } = await scan([t]);
+    assert.equal(by(join(t, 'a.txt'))?.sha256, sha('alpha'));
+    assert.equal(by(join(t, 'sub', 'b.bin'))?.sha256, sha(Buffer.alloc(3 << 20, 7)));
+    assert.equal(by(join(t, 'link'))?.type, 'symlink');
+    assert.equal(by(join(t, 'link'))?.symlinkTarget, 'a.txt');
+    assert.equal(by(join(t, 'loop1'))?.type, 'symlink');
+    const oddState = states.find((s) => s.pathBytes === odd.toString('base64'));
+    assert.equal(oddState?.sha256, sha('odd'), 'a non-UTF-8 name round-trips to the same bytes');
+    assert.equal(oddState?.path, `${t}/x\\xff\\x0ay`);
+    assert.equal(result.files, states.length);
+    assert.ok(states.every((s) => s.change === 'created'));
+  });
+
+  it('re-checks against its state directory: unchanged is silent, and each kind of change is reported once', async () => {
+    const t = join(root, 'two');
+    const state = join(root, 'two-state');
+    mkdirSync(join(t, 'd1'), { recursive: true });
+    mkdirSync(join(t, 'd2'));
+    mkdirSync(join(t, 'turns-into-file'));
+    writeFileSync(join(t, 'turns-into-file', 'inner'), 'i');
+    writeFileSync(join(t, 'd1', 'moved'), 'm');
+    writeFileSync(join(t, 'grows.log'), 'line1\n');
+    writeFileSync(join(t, 'solo'), 's');
+    writeFileSync(join(t, 'gone'), 'g');
+    await scan([t], { stateDir: state });
+    const same = await scan([t], { stateDir: state });
+    assert.equal(same.result.changes, 0, 'an unchanged tree reports nothing');
+    assert.equal(same.result.bytes, 0, 'and reads no content');
+
+    renameSync(join(t, 'd1', 'moved'), join(t, 'd2', 'moved'));
+    appendFileSync(join(t, 'grows.log'), 'line2\n');
+    linkSync(join(t, 'solo'), join(t, 'solo-link'));
+    unlinkSync(join(t, 'gone'));
+    rmSync(join(t, 'turns-into-file'), { recursive: true });
+    writeFileSync(join(t, 'turns-into-file'), 'now a file');
+    const changed = await scan([t], { stateDir: state });
+    const kind = (p: string) => changed.by(join(t, p))?.change;
+    assert.equal(kind('d1/moved'), 'deleted');
+    assert.equal(kind('d2/moved'), 'created');
+    assert.equal(kind('grows.log'), 'modified');
+    assert.equal(changed.by(join(t, 'grows.log'))?.sha256, sha('line1\nline2\n'));
+    assert.equal(kind('solo'), 'attributes', 'a new hard link changes the link count');
+    assert.equal(changed.by(join(t, 'solo-link'))?.nlink, 2);
+    assert.equal(kind('gone'), 'deleted');
+    assert.equal(kind('turns-into-file'), 'modified', 'a directory replaced by a file');
+    assert.equal(kind('turns-into-file/inner'), 'deleted');
+    assert.equal(changed.by(join(t, 'turns-into-file'))?.type, 'regular');
+
+    // And back: the file becomes a directory again.
+    unlinkSync(join(t, 'turns-into-file'));
+    mkdirSync(join(t, 'turns-into-file'));
+    const back = await scan([t], { stateDir: state });
+    assert.equal(back.by(join(t, 'turns-into-file'))?.change, 'modified');
+    assert.equal(back.by(join(t, 'turns-into-file'))?.type, 'directory');
+  });
+
+  it('--full-hash reads every file again', async () => {
+    const t = join(root, 'three');
+    mkdirSync(t);
+    writeFileSync(join(t, 'f'), 'x'.repeat(1000));
+    const state = join(root, 'three-state');
+    await scan([t], { stateDir: state });
+    const full = await scan([t], { stateDir: state, fullHash: true });
+    assert.equal(full.result.bytes, 1000);
+    assert.equal(full.result.changes, 0);
+  });
+
+  it('applies a policy file: excluded paths are not scanned', async () => {
+    const t = join(root, 'four');
+    mkdirSync(t);
+    writeFileSync(join(t, 'keep.conf'), 'k');
+    writeFileSync(join(t, 'skip.swp'), 's');
+    const policy = join(root, 'four.yaml');
+    writeFileSync(policy, `rules:\n  - name: r\n    paths: [${t}]\n    exclude: ["**/*.swp"]\n`);
+    const { by } = await scan([], { policyFile: policy });
+    assert.ok(by(join(t, 'keep.conf')));
+    assert.equal(by(join(t, 'skip.swp')), undefined);
+  });
+});
