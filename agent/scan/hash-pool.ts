@@ -5,13 +5,15 @@ import type { HashAlgorithm, HashResult, HashTask } from './hash-worker.js';
 /** Hashing on every core: piscina runs hash-worker.ts on one thread per core. */
 export interface HashPool {
   hash(paths: readonly Buffer[], algorithm: HashAlgorithm, maxBytes: number): Promise<HashResult[]>;
+  /** lstat in the worker threads; STAT_SLOTS values per path (see hash-worker.ts). */
+  stat(paths: readonly Buffer[]): Promise<BigInt64Array>;
   readonly threads: number;
   close(): Promise<void>;
 }
 
 export function createHashPool(opts: { threads?: number; niceIncrement?: number } = {}): HashPool {
   const threads = opts.threads ?? availableParallelism();
-  // Started on first use: a re-check of an unchanged tree never needs a hashing thread.
+  // Started on first use (a scan of an empty tree needs no thread).
   let piscina: Piscina | null = null;
   const pool = () =>
     (piscina ??= new Piscina({
@@ -27,6 +29,9 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number 
       // Not views of Buffers: posting a view copies its whole backing pool slab.
       const task: HashTask = { paths: paths.map((p) => p.toString('latin1')), algorithm, maxBytes };
       return pool().run(task) as Promise<HashResult[]>;
+    },
+    stat(paths) {
+      return pool().run({ paths: paths.map((p) => p.toString('latin1')) }, { name: 'statBatch' }) as Promise<BigInt64Array>;
     },
     close: async () => {
       await piscina?.destroy();

@@ -5,7 +5,7 @@
  * path swapped for a symlink or FIFO since the walk can neither redirect nor block the read.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 
 export type HashAlgorithm = 'sha256' | 'sha512' | 'blake2b512';
 
@@ -85,6 +85,38 @@ export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number
       closeSync(fd);
     }
   }
+}
+
+/** Per path, 9 slots: present (1/0), type (0 regular, 1 other), size, mode, uid, gid, mtimeNs, ctimeNs, inode, nlink follow. */
+export const STAT_SLOTS = 10;
+
+/**
+ * lstat of many paths, for the stat-only re-check: system calls spread over the worker threads,
+ * results packed in one transferable array (no per-file objects crossing threads).
+ */
+export function statBatch(task: { paths: string[] }): BigInt64Array {
+  const out = new BigInt64Array(task.paths.length * STAT_SLOTS);
+  task.paths.forEach((p, i) => {
+    const o = i * STAT_SLOTS;
+    let st: BigIntStats | undefined;
+    try {
+      st = lstatSync(Buffer.from(p, 'latin1'), { bigint: true, throwIfNoEntry: false });
+    } catch {
+      st = undefined; // ENOTDIR and the like: gone as far as this path is concerned
+    }
+    if (!st) return;
+    out[o] = 1n;
+    out[o + 1] = st.isFile() ? 0n : 1n;
+    out[o + 2] = st.size;
+    out[o + 3] = st.mode;
+    out[o + 4] = st.uid;
+    out[o + 5] = st.gid;
+    out[o + 6] = st.mtimeNs;
+    out[o + 7] = st.ctimeNs;
+    out[o + 8] = st.ino;
+    out[o + 9] = st.nlink;
+  });
+  return out;
 }
 
 export default function hashBatch(task: HashTask): HashResult[] {

@@ -1,10 +1,9 @@
-import { lstatSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ChangeSource, FileState } from '../../proto/model.js';
 import { classifyChange, readStatStateSync, regularState } from '../file-state.js';
 import type { Change, LocalStore } from '../local-store.js';
 import type { HashPool } from './hash-pool.js';
-import type { HashResult } from './hash-worker.js';
+import { STAT_SLOTS, type HashResult } from './hash-worker.js';
 import { pathToKey } from './path-key.js';
 import { walkSorted, type WalkEntry } from './walker.js';
 
@@ -38,6 +37,7 @@ export interface ScanTreeOptions {
 const BATCH_FILES = 512;
 const YIELD_EVERY = 512;
 const RECORD_EVERY = 5000;
+const STAT_BATCH = 2048;
 
 /** True when the stat data a re-check compares is unchanged. */
 export function sameStat(a: Omit<FileState, 'sha256' | 'symlinkTarget' | 'error'>, b: FileState): boolean {
@@ -65,6 +65,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   const maxInflight = opts.pool.threads * 3;
   const maxBytes = opts.maxHashBytes ?? 0;
   let batch: { path: Buffer; known: FileState | undefined }[] = [];
+  let statJobs: { path: Buffer; known: FileState }[] = [];
 
   const change = (path: Buffer, before: FileState | undefined, after: FileState | null) => {
     if (after?.error) counts.errors++;
@@ -92,37 +93,66 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     }
   };
 
-  const dispatch = async () => {
+  const dispatch = async (wait = true) => {
     if (!batch.length) return;
     const jobs = batch;
     batch = [];
-    inflight.push(
+    await track(
       opts.pool.hash(jobs.map((j) => j.path), 'sha256', maxBytes).then((results) => {
         results.forEach((r, i) => settle(jobs[i]!.path, jobs[i]!.known, r));
         opts.onProgress?.(counts);
       }),
+      wait,
     );
-    if (inflight.length >= maxInflight) await inflight.shift();
+  };
+
+  // Work in flight on the pool, bounded: the walk waits for the oldest job when it is full.
+  // Jobs started from a job's own completion (stat → hash) never wait, or they could wait on
+  // themselves.
+  const track = async (p: Promise<void>, wait = true) => {
+    inflight.push(p);
+    if (wait && inflight.length >= maxInflight) await inflight.shift();
+  };
+
+  // Re-check: lstat in the workers; only files whose stat data changed are read.
+  const dispatchStats = async () => {
+    if (!statJobs.length) return;
+    const jobs = statJobs;
+    statJobs = [];
+    await track(
+      opts.pool.stat(jobs.map((j) => j.path)).then((st) => {
+        for (let i = 0; i < jobs.length; i++) {
+          const o = i * STAT_SLOTS;
+          const { path, known } = jobs[i]!;
+          if (st[o] === 0n) {
+            change(path, known, null);
+            continue;
+          }
+          const same =
+            st[o + 1] === 0n &&
+            Number(st[o + 2]) === known.size &&
+            Number(st[o + 3]) === known.mode &&
+            Number(st[o + 4]) === known.uid &&
+            Number(st[o + 5]) === known.gid &&
+            st[o + 6] === known.mtimeNs &&
+            st[o + 7] === known.ctimeNs &&
+            st[o + 8] === known.inode;
+          if (same) continue; // unchanged: not read
+          batch.push({ path, known });
+          if (batch.length >= BATCH_FILES) void dispatch(false);
+        }
+        opts.onProgress?.(counts);
+      }),
+    );
   };
 
   const visit = async (e: WalkEntry, known: FileState | undefined) => {
     counts.files++;
     if (e.type !== 'regular') return change(e.path, known, readStatStateSync(e.path));
     if (known && !opts.fullHash && known.type === 'regular' && known.sha256 && !known.error) {
-      const st = lstatSync(e.path, { bigint: true, throwIfNoEntry: false });
-      if (!st) return change(e.path, known, null);
-      const quick = {
-        type: st.isFile() ? ('regular' as const) : ('unknown' as const),
-        size: Number(st.size),
-        mode: Number(st.mode),
-        uid: Number(st.uid),
-        gid: Number(st.gid),
-        mtimeNs: st.mtimeNs,
-        ctimeNs: st.ctimeNs,
-        inode: st.ino,
-        nlink: Number(st.nlink),
-      };
-      if (sameStat(quick, known)) return; // unchanged: not read
+      statJobs.push({ path: e.path, known });
+      if (statJobs.length >= STAT_BATCH) await dispatchStats();
+      return;
     }
     batch.push({ path: e.path, known });
     if (batch.length >= BATCH_FILES) await dispatch();
@@ -151,8 +181,11 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     }
   }
   for (; !b.done; b = baseline.next()) if (opts.covers(b.value.path)) change(b.value.path, b.value.state, null);
+  await dispatchStats();
+  // Stat results may queue files to hash: drain until nothing is left in flight.
+  while (inflight.length) await inflight.shift();
   await dispatch();
-  await Promise.all(inflight);
+  while (inflight.length) await inflight.shift();
   opts.record(pending.splice(0));
   opts.onProgress?.(counts);
 }
