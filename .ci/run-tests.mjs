@@ -14,5 +14,9 @@ const files = readdirSync(dist, { withFileTypes: true, recursive: true })
   .sort();
 const filter = process.argv.slice(2);
 const chosen = filter.length ? files.filter((f) => filter.some((x) => f.includes(x))) : files;
+if (!chosen.length) {
+  console.error(`no test file matches ${filter.join(', ')}`);
+  process.exit(1);
+}
 const res = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...chosen], { stdio: 'inherit', cwd: root });
 process.exit(res.status ?? 1);

@@ -1,3 +1,4 @@
+import { DEFAULT_LIMITS, defineRule } from '../proto/policy-schema.js';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,9 +25,10 @@ describe('monitor', () => {
     try {
       await monitor.applyPolicy({
         version: 1,
+        limits: DEFAULT_LIMITS,
         rules: [
-          { name: 'etc', paths: [etc], exclude: [`${etc}/ssl/**`], alert: false, selector: {} },
-          { name: 'keys', paths: [join(etc, 'ssl', 'private')], exclude: [], alert: true, selector: {} },
+          defineRule({ name: 'etc', paths: [etc], exclude: [`${etc}/ssl/**`], alert: false, selector: {} }),
+          defineRule({ name: 'keys', paths: [join(etc, 'ssl', 'private')], exclude: [], alert: true, selector: {} }),
         ],
       });
       const paths = store.pending(0, 100).map((d) => d.path.toString());

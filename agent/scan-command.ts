@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import { displayPath, type ChangeKind, type FileState, type PolicyRule } from '../proto/model.js';
-import { parsePolicyYaml } from '../proto/policy-schema.js';
+import { defineRule, parsePolicyYaml } from '../proto/policy-schema.js';
 import { createRuleMatcher } from '../proto/policy-match.js';
 import { AgentError } from './errors.js';
 import { openLocalStore, type LocalStore } from './local-store.js';
@@ -56,12 +56,12 @@ async function rulesFor(opts: ScanCommandOptions): Promise<PolicyRule[]> {
   const paths = opts.paths.map((p) => resolve(p));
   if (!opts.policyFile) {
     if (!paths.length) throw new AgentError('invalid_argument', 'give at least one PATH, or --policy FILE');
-    return [{ name: 'scan', paths, exclude: [], alert: false, selector: {} }];
+    return [defineRule({ name: 'scan', paths })];
   }
-  const rules = parsePolicyYaml(await readFile(opts.policyFile, 'utf8'), opts.policyFile);
+  const { rules } = parsePolicyYaml(await readFile(opts.policyFile, 'utf8'), opts.policyFile);
   if (!paths.length) return rules;
   // PATHs given with a policy: scanned with the policy's exclusions.
-  return [{ name: 'scan', paths, exclude: [...new Set(rules.flatMap((r) => r.exclude))], alert: false, selector: {} }];
+  return [defineRule({ name: 'scan', paths, exclude: [...new Set(rules.flatMap((r) => r.exclude))] })];
 }
 
 const human = (bytes: number) => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${bytes} B`);

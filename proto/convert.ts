@@ -6,13 +6,14 @@ import {
   FileDeltaSchema,
   FileStateSchema,
   FileType as PbFileType,
+  PolicyLimitsSchema,
   PolicyRuleSchema,
   PolicySchema,
   type FileDelta as PbFileDelta,
   type FileState as PbFileState,
   type Policy as PbPolicy,
 } from './gen/vigil/v1/types_pb.js';
-import type { ChangeKind, ChangeSource, FileDelta, FileState, FileType, Policy } from './model.js';
+import type { Attribute, ChangeKind, ChangeSource, FileDelta, FileState, FileType, Policy } from './model.js';
 
 const FILE_TYPE_TO_PB: Record<FileType, PbFileType> = {
   regular: PbFileType.REGULAR,
@@ -116,13 +117,44 @@ export function deltaFromPb(d: PbFileDelta): FileDelta {
 export function policyToPb(p: Policy): PbPolicy {
   return create(PolicySchema, {
     version: BigInt(p.version),
-    rules: p.rules.map((r) => create(PolicyRuleSchema, { name: r.name, paths: [...r.paths], exclude: [...r.exclude], alert: r.alert, selector: { ...r.selector } })),
+    rules: p.rules.map((r) =>
+      create(PolicyRuleSchema, {
+        name: r.name,
+        paths: [...r.paths],
+        exclude: [...r.exclude],
+        alert: r.alert,
+        selector: { ...r.selector },
+        include: [...r.include],
+        ...(r.maxDepth !== null ? { maxDepth: r.maxDepth } : {}),
+        crossFileSystems: r.crossFileSystems,
+        attributes: [...r.attributes],
+        maxHashBytes: BigInt(r.maxHashBytes ?? 0),
+        recheckSeconds: r.recheckSeconds,
+        rehashSeconds: r.rehashSeconds,
+      }),
+    ),
+    limits: create(PolicyLimitsSchema, { maxFilesPerRule: BigInt(p.limits.maxFilesPerRule ?? 0), nice: p.limits.nice }),
   });
 }
 
+/** Maps a policy from the wire; values are checked by proto/policy-schema.ts (validatePolicy). */
 export function policyFromPb(p: PbPolicy): Policy {
   return {
     version: Number(p.version),
-    rules: p.rules.map((r) => ({ name: r.name, paths: [...r.paths], exclude: [...r.exclude], alert: r.alert, selector: { ...r.selector } })),
+    rules: p.rules.map((r) => ({
+      name: r.name,
+      paths: [...r.paths],
+      exclude: [...r.exclude],
+      alert: r.alert,
+      selector: { ...r.selector },
+      include: [...r.include],
+      maxDepth: r.maxDepth ?? null,
+      crossFileSystems: r.crossFileSystems,
+      attributes: r.attributes as Attribute[],
+      maxHashBytes: r.maxHashBytes > 0n ? Number(r.maxHashBytes) : null,
+      recheckSeconds: r.recheckSeconds,
+      rehashSeconds: r.rehashSeconds,
+    })),
+    limits: { maxFilesPerRule: p.limits && p.limits.maxFilesPerRule > 0n ? Number(p.limits.maxFilesPerRule) : null, nice: p.limits?.nice ?? 0 },
   };
 }

@@ -41,6 +41,10 @@ export interface FileDelta {
   readonly source: ChangeSource;
 }
 
+/** What a rule checks, as AIDE does (see proto/policy-schema.ts for the groups R, L, >, E). */
+export const ATTRIBUTES = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'growing', 'mtime', 'ctime', 'hash'] as const;
+export type Attribute = (typeof ATTRIBUTES)[number];
+
 export interface PolicyRule {
   readonly name: string;
   readonly paths: readonly string[];
@@ -48,12 +52,31 @@ export interface PolicyRule {
   readonly alert: boolean;
   /** Applies to agents whose labels include every pair; empty: every agent. */
   readonly selector: Readonly<Record<string, string>>;
+  /** Globs a path must match to be recorded; empty: every path. */
+  readonly include: readonly string[];
+  /** Levels walked below each path; null: no limit. */
+  readonly maxDepth: number | null;
+  /** Walk into other file systems mounted below a path. */
+  readonly crossFileSystems: boolean;
+  readonly attributes: readonly Attribute[];
+  /** Regular files larger than this are not hashed; null: no limit. */
+  readonly maxHashBytes: number | null;
+  readonly recheckSeconds: number;
+  readonly rehashSeconds: number;
+}
+
+export interface PolicyLimits {
+  /** Paths recorded per rule at most; null: no limit. */
+  readonly maxFilesPerRule: number | null;
+  /** Niceness of the hashing threads, 0-19. */
+  readonly nice: number;
 }
 
 export interface Policy {
   /** 0 for a policy that has not been stored yet. */
   readonly version: number;
   readonly rules: readonly PolicyRule[];
+  readonly limits: PolicyLimits;
 }
 
 /** Shows a path's bytes as text: valid UTF-8 as is, every other byte as \xNN, backslash as \\. */

@@ -26,5 +26,5 @@ export function selectorMatches(selector: Readonly<Record<string, string>>, labe
 
 /** The part of a policy that applies to an agent with these labels. */
 export function policyForLabels(policy: Policy, labels: Readonly<Record<string, string>>): Policy {
-  return { version: policy.version, rules: policy.rules.filter((r) => selectorMatches(r.selector, labels)) };
+  return { version: policy.version, rules: policy.rules.filter((r) => selectorMatches(r.selector, labels)), limits: policy.limits };
 }

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parsePolicyYaml, PolicyError } from './policy-schema.js';
+import { defineRule, expandAttributes, parsePolicyYaml, policyToDocument, PolicyError, validatePolicy } from './policy-schema.js';
 
 const fails = (yaml: string, pattern: RegExp) =>
   assert.throws(() => parsePolicyYaml(yaml, 'p.yaml'), (e: unknown) => e instanceof PolicyError && e.code === 'invalid_policy' && pattern.test(e.message));
 
 describe('policy YAML', () => {
   it('parses a valid policy with defaults', () => {
-    const rules = parsePolicyYaml('rules:\n  - name: etc\n    paths: [/etc]\n');
-    assert.deepEqual(rules, [{ name: 'etc', paths: ['/etc'], exclude: [], alert: false, selector: {} }]);
+    const { rules, limits } = parsePolicyYaml('rules:\n  - name: etc\n    paths: [/etc]\n');
+    assert.deepEqual(rules, [defineRule({ name: 'etc', paths: ['/etc'] })]);
+    assert.deepEqual(limits, { maxFilesPerRule: null, nice: 10 });
   });
 
   it('names the field of every error', () => {
@@ -27,5 +28,64 @@ describe('policy YAML, missing fields', () => {
   it('says a required field is missing', () => {
     fails('rules:\n  - paths: [/a]\n', /rules\[0\]\.name: missing \(required\)/);
     fails('{}\n', /rules: missing \(required\)/);
+  });
+});
+
+describe('policy options', () => {
+  it('parses depth, file systems, attribute groups, sizes, intervals and limits', () => {
+    const { rules, limits } = parsePolicyYaml(
+      [
+        'rules:',
+        '  - name: logs',
+        '    paths: [/var/log]',
+        '    include: ["**/*.log"]',
+        '    depth: 2',
+        '    one_filesystem: false',
+        '    attributes: ">"',
+        '    max_hash_size: 1GiB',
+        '    recheck: 30m',
+        '    rehash: 1d',
+        'limits:',
+        '  max_files_per_rule: 1000',
+        '  nice: 19',
+        '',
+      ].join('\n'),
+    );
+    assert.deepEqual(rules[0], {
+      name: 'logs',
+      paths: ['/var/log'],
+      include: ['**/*.log'],
+      exclude: [],
+      alert: false,
+      selector: {},
+      maxDepth: 2,
+      crossFileSystems: true,
+      attributes: ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'growing'],
+      maxHashBytes: 2 ** 30,
+      recheckSeconds: 1800,
+      rehashSeconds: 86400,
+    });
+    assert.deepEqual(limits, { maxFilesPerRule: 1000, nice: 19 });
+  });
+
+  it('expands AIDE-style attribute expressions', () => {
+    assert.deepEqual(expandAttributes('R-mtime-ctime'), ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'hash']);
+    assert.deepEqual(expandAttributes('L+s'), ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size']);
+    assert.deepEqual(expandAttributes(['p', 'u', 'g', 'sha256']), ['perm', 'owner', 'group', 'hash']);
+    assert.deepEqual(expandAttributes('E'), []);
+    assert.throws(() => expandAttributes('R+md5'), /unknown attribute or group "md5"/);
+  });
+
+  it('names the field of a bad option', () => {
+    fails('rules:\n  - name: a\n    paths: [/a]\n    attributes: R+xattrz\n', /rules\[0\]\.attributes: unknown attribute or group "xattrz"/);
+    fails('rules:\n  - name: a\n    paths: [/a]\n    recheck: soon\n', /rules\[0\]\.recheck: a duration/);
+    fails('rules:\n  - name: a\n    paths: [/a]\n    max_hash_size: lots\n', /rules\[0\]\.max_hash_size/);
+    fails('rules:\n  - name: a\n    paths: [/a]\n    depth: -1\n', /rules\[0\]\.depth/);
+    fails('rules: []\nlimits:\n  nice: 40\n', /limits\.nice/);
+  });
+
+  it('round-trips through the document form the wire is checked with', () => {
+    const parsed = parsePolicyYaml('rules:\n  - name: a\n    paths: [/a]\n    attributes: L\n    depth: 3\n    selector: {env: prod}\nlimits:\n  nice: 5\n');
+    assert.deepEqual(validatePolicy(policyToDocument(parsed)), parsed);
   });
 });

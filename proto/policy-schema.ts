@@ -1,6 +1,6 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import type { PolicyRule } from './model.js';
+import { ATTRIBUTES, type Attribute, type Policy, type PolicyLimits, type PolicyRule } from './model.js';
 import { VigilError } from '../pki/errors.js';
 
 /** A policy document or label set that does not fit the schema; the message names the field. */
@@ -9,17 +9,82 @@ export class PolicyError extends VigilError<'invalid_policy'> {
 }
 
 /**
- * The policy document, one schema for the operator's YAML and the wire:
+ * The policy document, one schema for the operator's YAML and the wire (the wire form is checked by
+ * turning it back into this document):
  *
  *   rules:
- *     - name: etc            # unique, [A-Za-z0-9._-]
- *       paths: [/etc]        # absolute paths, watched recursively
- *       exclude: ["**\/*.swp"]  # picomatch globs on the full path (optional)
- *       alert: true          # a change here posts an alert (default false)
- *       selector: {env: prod} # only agents with these labels (optional; default all)
+ *     - name: bin               # unique, [A-Za-z0-9._-]
+ *       paths: [/usr/bin]       # absolute; directories are walked, files checked alone
+ *       include: ["**"]         # picomatch globs a path must match to be recorded (default: all)
+ *       exclude: ["**\/*.pyc"]  # picomatch globs on the full path (default: none)
+ *       depth: 8                # levels walked below each path (default: no limit)
+ *       one_filesystem: true    # stay on each path's file system (default true)
+ *       attributes: R           # what a change is: a group or names joined with + and -,
+ *                               # e.g. "R-mtime", "L+size", or a list (default R)
+ *       max_hash_size: 1GiB     # bigger files are checked by stat only (default: no limit)
+ *       recheck: 12h            # stat-only re-check interval (default 12h)
+ *       rehash: 7d              # full re-hash interval (default 7d)
+ *       alert: true             # a change here posts an alert (default false)
+ *       selector: {env: prod}   # only agents with these labels (default: all)
+ *   limits:
+ *     max_files_per_rule: 2000000   # default: no limit
+ *     nice: 10                      # niceness of the hashing threads (default 10)
  *
+ * Groups (as AIDE's): R = type+perm+inode+nlink+owner+group+size+mtime+ctime+hash;
+ * L = type+perm+inode+nlink+owner+group; > = L+growing (a log: it may grow, not shrink);
+ * E = nothing but existence. AIDE's letters work too: p i n u g s m c S, and sha256 for hash.
  * Unknown keys are errors that name the key.
  */
+const GROUPS: Record<string, readonly Attribute[]> = {
+  R: ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'mtime', 'ctime', 'hash'],
+  L: ['type', 'perm', 'inode', 'nlink', 'owner', 'group'],
+  '>': ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'growing'],
+  E: [],
+};
+const LETTERS: Record<string, Attribute> = { p: 'perm', i: 'inode', n: 'nlink', u: 'owner', g: 'group', s: 'size', m: 'mtime', c: 'ctime', S: 'growing', sha256: 'hash', ftype: 'type' };
+
+/** Expands "R-mtime+growing" (or a list of such terms) into attribute names, in a fixed order. */
+export function expandAttributes(spec: string | readonly string[]): Attribute[] {
+  const out = new Set<Attribute>();
+  const terms = typeof spec === 'string' ? [spec] : spec;
+  for (const term of terms) {
+    const parts = term.replace(/\s+/g, '').match(/[+-]?[^+-]+|[+-]>/g) ?? [];
+    for (const raw of parts) {
+      const minus = raw.startsWith('-');
+      const name = raw.replace(/^[+-]/, '');
+      const expanded = GROUPS[name] ?? (LETTERS[name] ? [LETTERS[name]] : (ATTRIBUTES as readonly string[]).includes(name) ? [name as Attribute] : null);
+      if (!expanded) throw new PolicyError('invalid_policy', `unknown attribute or group "${name}" (groups R L > E; names ${ATTRIBUTES.join(' ')})`);
+      for (const a of expanded) minus ? out.delete(a) : out.add(a);
+    }
+  }
+  return ATTRIBUTES.filter((a) => out.has(a));
+}
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
+const Duration = z
+  .string()
+  .regex(/^\d+[smhd]$/, 'a duration like 30m, 12h or 7d')
+  .transform((t) => Number(t.slice(0, -1)) * UNITS[t.slice(-1)]!)
+  .refine((n) => n >= 60 && n <= 365 * 86400, 'between 1m and 365d');
+const Size = z
+  .union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$/, 'a size like 500MB or 1GiB')])
+  .transform((v) => {
+    if (typeof v === 'number') return v;
+    const m = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(v)!;
+    return Math.round(Number(m[1]) * SIZE_UNITS[m[2]!]!);
+  });
+const Attributes = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v, ctx) => {
+    try {
+      return expandAttributes(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
 export const LABEL_KEY = z.string().regex(/^[A-Za-z0-9._/-]{1,63}$/, 'label keys are 1-63 characters of A-Z a-z 0-9 . _ / -');
 export const LABEL_VALUE = z.string().regex(/^[A-Za-z0-9._-]{0,63}$/, 'label values are 0-63 characters of A-Z a-z 0-9 . _ -');
 
@@ -34,21 +99,38 @@ export function validateLabels(labels: Record<string, string>): Record<string, s
   return res.data;
 }
 
+const Glob = z.string().min(1).max(1024);
+
 const RuleSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -'),
     paths: z
       .array(z.string().startsWith('/', 'must be an absolute path').max(4096))
       .min(1, 'needs at least one path'),
-    exclude: z.array(z.string().min(1).max(1024)).default([]),
+    include: z.array(Glob).default([]),
+    exclude: z.array(Glob).default([]),
+    depth: z.number().int().min(0).max(4096).optional(),
+    one_filesystem: z.boolean().default(true),
+    attributes: Attributes.default(GROUPS.R as Attribute[]),
+    max_hash_size: Size.optional(),
+    recheck: Duration.default(12 * 3600),
+    rehash: Duration.default(7 * 86400),
     alert: z.boolean().default(false),
     selector: z.record(LABEL_KEY, LABEL_VALUE).default({}),
+  })
+  .strict();
+
+const LimitsSchema = z
+  .object({
+    max_files_per_rule: z.number().int().positive().optional(),
+    nice: z.number().int().min(0).max(19).default(10),
   })
   .strict();
 
 const PolicySchema = z
   .object({
     rules: z.array(RuleSchema).max(1000),
+    limits: LimitsSchema.default({ nice: 10 }),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -63,8 +145,27 @@ function fieldName(path: readonly PropertyKey[]): string {
   return path.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), '');
 }
 
-/** Validates a policy document (already parsed); the error names the field. */
-export function validatePolicy(doc: unknown, source = 'policy'): PolicyRule[] {
+export const DEFAULT_LIMITS: PolicyLimits = { maxFilesPerRule: null, nice: 10 };
+
+/** A rule with every option at its default, for code that builds policies. */
+export function defineRule(r: Pick<PolicyRule, 'name' | 'paths'> & Partial<PolicyRule>): PolicyRule {
+  return {
+    exclude: [],
+    alert: false,
+    selector: {},
+    include: [],
+    maxDepth: null,
+    crossFileSystems: false,
+    attributes: GROUPS.R!,
+    maxHashBytes: null,
+    recheckSeconds: 12 * 3600,
+    rehashSeconds: 7 * 86400,
+    ...r,
+  };
+}
+
+/** Validates a policy document (already parsed from YAML, or made by policyToDocument); the error names the field. */
+export function validatePolicy(doc: unknown, source = 'policy'): { rules: PolicyRule[]; limits: PolicyLimits } {
   const res = PolicySchema.safeParse(doc, {
     error: (iss) => (iss.code === 'invalid_type' && iss.input === undefined ? 'missing (required)' : undefined),
   });
@@ -76,11 +177,48 @@ export function validatePolicy(doc: unknown, source = 'policy'): PolicyRule[] {
     const what = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
     throw new PolicyError('invalid_policy', `${source}: ${field || '(top level)'}: ${what}`);
   }
-  return res.data.rules;
+  return {
+    rules: res.data.rules.map((r) => ({
+      name: r.name,
+      paths: r.paths,
+      exclude: r.exclude,
+      alert: r.alert,
+      selector: r.selector,
+      include: r.include,
+      maxDepth: r.depth ?? null,
+      crossFileSystems: !r.one_filesystem,
+      attributes: r.attributes,
+      maxHashBytes: r.max_hash_size ?? null,
+      recheckSeconds: r.recheck,
+      rehashSeconds: r.rehash,
+    })),
+    limits: { maxFilesPerRule: res.data.limits.max_files_per_rule ?? null, nice: res.data.limits.nice },
+  };
+}
+
+/** The document form of a policy (what YAML holds), so that wire input is checked by the same schema. */
+export function policyToDocument(p: Pick<Policy, 'rules' | 'limits'>): unknown {
+  return {
+    rules: p.rules.map((r) => ({
+      name: r.name,
+      paths: r.paths,
+      include: r.include,
+      exclude: r.exclude,
+      ...(r.maxDepth !== null ? { depth: r.maxDepth } : {}),
+      one_filesystem: !r.crossFileSystems,
+      attributes: [...r.attributes].join('+') || 'E',
+      ...(r.maxHashBytes !== null ? { max_hash_size: r.maxHashBytes } : {}),
+      recheck: `${r.recheckSeconds}s`,
+      rehash: `${r.rehashSeconds}s`,
+      alert: r.alert,
+      selector: r.selector,
+    })),
+    limits: { ...(p.limits.maxFilesPerRule !== null ? { max_files_per_rule: p.limits.maxFilesPerRule } : {}), nice: p.limits.nice },
+  };
 }
 
 /** Parses and validates a YAML policy file. */
-export function parsePolicyYaml(text: string, source = 'policy'): PolicyRule[] {
+export function parsePolicyYaml(text: string, source = 'policy'): { rules: PolicyRule[]; limits: PolicyLimits } {
   let doc: unknown;
   try {
     doc = parseYaml(text, { uniqueKeys: true });

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { DEFAULT_LIMITS, defineRule } from '../../proto/policy-schema.js';
 /**
  * `npm start`: Vigil on one machine, on the embedded default (PGlite). Starts a controller and one
  * local agent as real processes, enrols the agent with a real token, applies a policy that watches
@@ -108,7 +109,7 @@ if (!existsSync(resolve(agentDir, 'identity.json'))) {
 const current = (await client.getPolicy({})).policy;
 const wanted = [...dirs].sort().join('\n');
 if (!current || current.rules.flatMap((r) => r.paths).sort().join('\n') !== wanted) {
-  const res = await client.applyPolicy({ policy: policyToPb({ version: 0, rules: [{ name: 'quickstart', paths: dirs, exclude: ['**/*.swp', '**/*~'], alert: true, selector: {} }] }) });
+  const res = await client.applyPolicy({ policy: policyToPb({ version: 0, limits: DEFAULT_LIMITS, rules: [defineRule({ name: 'quickstart', paths: dirs, exclude: ['**/*.swp', '**/*~'], alert: true, selector: {} })] }) });
   say(`policy v${res.version}: watching ${dirs.join(', ')} (every change alerts)`);
 }
 

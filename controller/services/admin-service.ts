@@ -7,7 +7,7 @@ import { formatJoinString, generateToken } from '../../pki/index.js';
 import type { AgentHub } from '../agent-hub.js';
 import { ControllerError } from '../errors.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
-import { validatePolicy } from '../../proto/policy-schema.js';
+import { policyToDocument, validatePolicy } from '../../proto/policy-schema.js';
 import type { AgentStore, AuditStore, CertificateStore, Clock, CommandStore, EventStore, PolicyStore, TokenStore } from '../store/index.js';
 import type { Fanout } from '../fanout.js';
 import { pushPolicy } from '../policy/push-policy.js';
@@ -137,13 +137,14 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
     async applyPolicy(req, ctx) {
       const op = requireOperator(ctx, 'admin');
       if (!req.policy) throw new ControllerError('invalid_argument', 'policy: missing');
-      const rules = validatePolicy({ rules: policyFromPb(req.policy).rules });
-      const policy = await deps.policies.apply(rules, op.spiffeId);
+      // The wire form is checked by the same schema as the YAML file (errors name its fields).
+      const checked = validatePolicy(policyToDocument(policyFromPb(req.policy)));
+      const policy = await deps.policies.apply(checked, op.spiffeId);
       deps.policy.set(policy);
       const pushedTo = pushPolicy(deps.hub, deps.policy);
       // The other replicas push it to the agents connected to them.
       await deps.fanout.publish({ type: 'policy', version: policy.version });
-      await deps.audit.record({ actor: op.spiffeId, action: 'policies.apply', target: `v${policy.version}`, details: { rules: rules.length } });
+      await deps.audit.record({ actor: op.spiffeId, action: 'policies.apply', target: `v${policy.version}`, details: { rules: checked.rules.length } });
       log.info({ actor: op.spiffeId, version: policy.version, pushedTo }, 'policy applied');
       return { version: BigInt(policy.version), pushedTo };
     },

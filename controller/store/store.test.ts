@@ -1,3 +1,4 @@
+import { DEFAULT_LIMITS, defineRule } from '../../proto/policy-schema.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { generateToken } from '../../pki/index.js';
@@ -152,8 +153,8 @@ for (const kind of testDatabaseKinds()) {
     it('policies: each apply is a new version', async () => {
       const policies = createPolicyStore(db.sql, clock);
       assert.equal(await policies.current(), null);
-      const p1 = await policies.apply([{ name: 'etc', paths: ['/etc'], exclude: [], alert: true, selector: {} }], 'op');
-      const p2 = await policies.apply([{ name: 'www', paths: ['/var/www'], exclude: ['**/*.tmp'], alert: false, selector: {} }], 'op');
+      const p1 = await policies.apply({ rules: [defineRule({ name: 'etc', paths: ['/etc'], exclude: [], alert: true, selector: {} })], limits: DEFAULT_LIMITS }, 'op');
+      const p2 = await policies.apply({ rules: [defineRule({ name: 'www', paths: ['/var/www'], exclude: ['**/*.tmp'], alert: false, selector: {} })], limits: { maxFilesPerRule: 5, nice: 3 } }, 'op');
       assert.equal(p2.version, p1.version + 1);
       assert.deepEqual(await policies.current(), p2);
     });

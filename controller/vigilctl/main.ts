@@ -10,7 +10,7 @@ import { resolveHomeDir, vigilHome, type ControllerInfo } from '../home.js';
 import { createCsr, generateKeyPair, writePublicFile, writeSecretFile } from '../../pki/index.js';
 import { initHome } from '../init.js';
 import { parseHostPort } from '../listen-address.js';
-import { parsePolicyYaml } from '../../proto/policy-schema.js';
+import { parsePolicyYaml, policyToDocument } from '../../proto/policy-schema.js';
 import { stringify as toYaml } from 'yaml';
 import { createAdminClient, type AdminClient } from './admin-client.js';
 import type { CommandStatus } from '../../proto/gen/vigil/v1/admin_pb.js';
@@ -255,8 +255,8 @@ policies
   .requiredOption('-f, --file <path>', 'policy YAML file')
   .action((o: { file: string }) =>
     withClient(async (c) => {
-      const rules = parsePolicyYaml(await readFile(o.file, 'utf8'), o.file);
-      const res = await c.applyPolicy({ policy: policyToPb({ version: 0, rules }) });
+      const parsed = parsePolicyYaml(await readFile(o.file, 'utf8'), o.file);
+      const res = await c.applyPolicy({ policy: policyToPb({ version: 0, ...parsed }) });
       if (globals().json) printJson({ version: Number(res.version), pushedTo: res.pushedTo });
       else print(`policy v${res.version} applied; pushed to ${res.pushedTo} connected agent(s)`);
     }),
@@ -270,7 +270,7 @@ policies
       const policy = res.policy ? policyFromPb(res.policy) : null;
       if (globals().json) return printJson(policy);
       if (!policy) return print('no policy applied yet');
-      print(`# version ${policy.version}\n${toYaml({ rules: policy.rules })}`.trimEnd());
+      print(`# version ${policy.version}\n${toYaml(policyToDocument(policy))}`.trimEnd());
     }),
   );
 

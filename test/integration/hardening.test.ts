@@ -1,3 +1,4 @@
+import { DEFAULT_LIMITS, defineRule } from '../../proto/policy-schema.js';
 /**
  * Operators' roles, enrolment hardening (rate limit, CSR checks on the wire, a controller with
  * another CA in the middle) and the controller's start-up refusals.
@@ -102,10 +103,11 @@ describe('operators, enrolment hardening, start-up refusals', { timeout: 120_000
     await ctl.admin.applyPolicy({
       policy: policyToPb({
         version: 0,
+        limits: DEFAULT_LIMITS,
         rules: [
-          { name: 'everywhere', paths: ['/etc'], exclude: [], alert: true, selector: {} },
-          { name: 'prod-web', paths: ['/srv/www'], exclude: [], alert: true, selector: { env: 'prod', role: 'web' } },
-          { name: 'dev', paths: ['/home'], exclude: [], alert: false, selector: { env: 'dev' } },
+          defineRule({ name: 'everywhere', paths: ['/etc'], exclude: [], alert: true, selector: {} }),
+          defineRule({ name: 'prod-web', paths: ['/srv/www'], exclude: [], alert: true, selector: { env: 'prod', role: 'web' } }),
+          defineRule({ name: 'dev', paths: ['/home'], exclude: [], alert: false, selector: { env: 'dev' } }),
         ],
       }),
     });

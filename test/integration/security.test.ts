@@ -1,3 +1,4 @@
+import { DEFAULT_LIMITS, defineRule } from '../../proto/policy-schema.js';
 /**
  * Bad input at the enrolment and mutual-TLS boundaries, against a real controller (in process, real
  * listeners on port 0, real certificates): every refusal is clear and changes nothing.
@@ -197,7 +198,7 @@ describe('enrolment and transport refuse bad input', { timeout: 120_000 }, () =>
   });
 
   it('refuses a malformed policy with an error that names the field', async () => {
-    const bad = policyToPb({ version: 0, rules: [{ name: 'etc', paths: ['relative/path'], exclude: [], alert: false, selector: {} }] });
+    const bad = policyToPb({ version: 0, limits: DEFAULT_LIMITS, rules: [defineRule({ name: 'etc', paths: ['relative/path'], exclude: [], alert: false, selector: {} })] });
     await assert.rejects(admin.applyPolicy({ policy: bad }), (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument && /rules\[0\]\.paths\[0\]/.test(e.rawMessage));
     assert.equal((await admin.getPolicy({})).policy, undefined, 'nothing was stored');
   });

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vigil/v1/types.proto.
  */
 export const file_vigil_v1_types: GenFile = /*@__PURE__*/
-  fileDesc("ChR2aWdpbC92MS90eXBlcy5wcm90bxIIdmlnaWwudjEi3AEKCUZpbGVTdGF0ZRIgCgR0eXBlGAEgASgOMhIudmlnaWwudjEuRmlsZVR5cGUSDAoEc2l6ZRgCIAEoBBIMCgRtb2RlGAMgASgNEgsKA3VpZBgEIAEoDRILCgNnaWQYBSABKA0SEAoIbXRpbWVfbnMYBiABKAMSEAoIY3RpbWVfbnMYByABKAMSDQoFaW5vZGUYCCABKAQSDQoFbmxpbmsYCSABKA0SDgoGc2hhMjU2GAogASgMEhYKDnN5bWxpbmtfdGFyZ2V0GAsgASgMEg0KBWVycm9yGAwgASgJIscBCglGaWxlRGVsdGESCwoDc2VxGAEgASgEEgwKBHBhdGgYAiABKAwSIgoEa2luZBgDIAEoDjIULnZpZ2lsLnYxLkNoYW5nZUtpbmQSIgoFc3RhdGUYBCABKAsyEy52aWdpbC52MS5GaWxlU3RhdGUSLwoLZGV0ZWN0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBnNvdXJjZRgGIAEoDjIWLnZpZ2lsLnYxLkNoYW5nZVNvdXJjZSKwAQoKUG9saWN5UnVsZRIMCgRuYW1lGAEgASgJEg0KBXBhdGhzGAIgAygJEg8KB2V4Y2x1ZGUYAyADKAkSDQoFYWxlcnQYBCABKAgSNAoIc2VsZWN0b3IYBSADKAsyIi52aWdpbC52MS5Qb2xpY3lSdWxlLlNlbGVjdG9yRW50cnkaLwoNU2VsZWN0b3JFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIj4KBlBvbGljeRIPCgd2ZXJzaW9uGAEgASgEEiMKBXJ1bGVzGAIgAygLMhQudmlnaWwudjEuUG9saWN5UnVsZSrNAQoIRmlsZVR5cGUSGQoVRklMRV9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRRklMRV9UWVBFX1JFR1VMQVIQARIXChNGSUxFX1RZUEVfRElSRUNUT1JZEAISFQoRRklMRV9UWVBFX1NZTUxJTksQAxISCg5GSUxFX1RZUEVfRklGTxAEEhQKEEZJTEVfVFlQRV9TT0NLRVQQBRIZChVGSUxFX1RZUEVfQ0hBUl9ERVZJQ0UQBhIaChZGSUxFX1RZUEVfQkxPQ0tfREVWSUNFEAcqkQEKCkNoYW5nZUtpbmQSGwoXQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIXChNDSEFOR0VfS0lORF9DUkVBVEVEEAESGAoUQ0hBTkdFX0tJTkRfTU9ESUZJRUQQAhIXChNDSEFOR0VfS0lORF9ERUxFVEVEEAMSGgoWQ0hBTkdFX0tJTkRfQVRUUklCVVRFUxAEKpcBCgxDaGFuZ2VTb3VyY2USHQoZQ0hBTkdFX1NPVVJDRV9VTlNQRUNJRklFRBAAEhoKFkNIQU5HRV9TT1VSQ0VfUkVBTFRJTUUQARIWChJDSEFOR0VfU09VUkNFX1NDQU4QAhIYChRDSEFOR0VfU09VUkNFX1JFU0NBThADEhoKFkNIQU5HRV9TT1VSQ0VfQkFTRUxJTkUQBGIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChR2aWdpbC92MS90eXBlcy5wcm90bxIIdmlnaWwudjEi3AEKCUZpbGVTdGF0ZRIgCgR0eXBlGAEgASgOMhIudmlnaWwudjEuRmlsZVR5cGUSDAoEc2l6ZRgCIAEoBBIMCgRtb2RlGAMgASgNEgsKA3VpZBgEIAEoDRILCgNnaWQYBSABKA0SEAoIbXRpbWVfbnMYBiABKAMSEAoIY3RpbWVfbnMYByABKAMSDQoFaW5vZGUYCCABKAQSDQoFbmxpbmsYCSABKA0SDgoGc2hhMjU2GAogASgMEhYKDnN5bWxpbmtfdGFyZ2V0GAsgASgMEg0KBWVycm9yGAwgASgJIscBCglGaWxlRGVsdGESCwoDc2VxGAEgASgEEgwKBHBhdGgYAiABKAwSIgoEa2luZBgDIAEoDjIULnZpZ2lsLnYxLkNoYW5nZUtpbmQSIgoFc3RhdGUYBCABKAsyEy52aWdpbC52MS5GaWxlU3RhdGUSLwoLZGV0ZWN0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBnNvdXJjZRgGIAEoDjIWLnZpZ2lsLnYxLkNoYW5nZVNvdXJjZSLgAgoKUG9saWN5UnVsZRIMCgRuYW1lGAEgASgJEg0KBXBhdGhzGAIgAygJEg8KB2V4Y2x1ZGUYAyADKAkSDQoFYWxlcnQYBCABKAgSNAoIc2VsZWN0b3IYBSADKAsyIi52aWdpbC52MS5Qb2xpY3lSdWxlLlNlbGVjdG9yRW50cnkSDwoHaW5jbHVkZRgGIAMoCRIWCgltYXhfZGVwdGgYByABKA1IAIgBARIaChJjcm9zc19maWxlX3N5c3RlbXMYCCABKAgSEgoKYXR0cmlidXRlcxgJIAMoCRIWCg5tYXhfaGFzaF9ieXRlcxgKIAEoBBIXCg9yZWNoZWNrX3NlY29uZHMYCyABKA0SFgoOcmVoYXNoX3NlY29uZHMYDCABKA0aLwoNU2VsZWN0b3JFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCl9tYXhfZGVwdGgiOAoMUG9saWN5TGltaXRzEhoKEm1heF9maWxlc19wZXJfcnVsZRgBIAEoBBIMCgRuaWNlGAIgASgFImYKBlBvbGljeRIPCgd2ZXJzaW9uGAEgASgEEiMKBXJ1bGVzGAIgAygLMhQudmlnaWwudjEuUG9saWN5UnVsZRImCgZsaW1pdHMYAyABKAsyFi52aWdpbC52MS5Qb2xpY3lMaW1pdHMqzQEKCEZpbGVUeXBlEhkKFUZJTEVfVFlQRV9VTlNQRUNJRklFRBAAEhUKEUZJTEVfVFlQRV9SRUdVTEFSEAESFwoTRklMRV9UWVBFX0RJUkVDVE9SWRACEhUKEUZJTEVfVFlQRV9TWU1MSU5LEAMSEgoORklMRV9UWVBFX0ZJRk8QBBIUChBGSUxFX1RZUEVfU09DS0VUEAUSGQoVRklMRV9UWVBFX0NIQVJfREVWSUNFEAYSGgoWRklMRV9UWVBFX0JMT0NLX0RFVklDRRAHKpEBCgpDaGFuZ2VLaW5kEhsKF0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTQ0hBTkdFX0tJTkRfQ1JFQVRFRBABEhgKFENIQU5HRV9LSU5EX01PRElGSUVEEAISFwoTQ0hBTkdFX0tJTkRfREVMRVRFRBADEhoKFkNIQU5HRV9LSU5EX0FUVFJJQlVURVMQBCqXAQoMQ2hhbmdlU291cmNlEh0KGUNIQU5HRV9TT1VSQ0VfVU5TUEVDSUZJRUQQABIaChZDSEFOR0VfU09VUkNFX1JFQUxUSU1FEAESFgoSQ0hBTkdFX1NPVVJDRV9TQ0FOEAISGAoUQ0hBTkdFX1NPVVJDRV9SRVNDQU4QAxIaChZDSEFOR0VfU09VUkNFX0JBU0VMSU5FEARiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * FileState is everything the agent records about one path.
@@ -182,6 +182,53 @@ export type PolicyRule = Message<"vigil.v1.PolicyRule"> & {
    * @generated from field: map<string, string> selector = 5;
    */
   selector: { [key: string]: string };
+
+  /**
+   * Globs (picomatch) a path must match to be recorded; empty: every path.
+   *
+   * @generated from field: repeated string include = 6;
+   */
+  include: string[];
+
+  /**
+   * Levels below each path that are walked; unset: no limit.
+   *
+   * @generated from field: optional uint32 max_depth = 7;
+   */
+  maxDepth?: number | undefined;
+
+  /**
+   * Walk into other file systems mounted below a path (default: stay on the path's own).
+   *
+   * @generated from field: bool cross_file_systems = 8;
+   */
+  crossFileSystems: boolean;
+
+  /**
+   * What a change is (expanded names: type perm inode nlink owner group size growing mtime ctime hash).
+   *
+   * @generated from field: repeated string attributes = 9;
+   */
+  attributes: string[];
+
+  /**
+   * Regular files larger than this are recorded without a hash; 0: no limit.
+   *
+   * @generated from field: uint64 max_hash_bytes = 10;
+   */
+  maxHashBytes: bigint;
+
+  /**
+   * How often the agent re-checks the paths (stat only), and fully re-hashes them.
+   *
+   * @generated from field: uint32 recheck_seconds = 11;
+   */
+  recheckSeconds: number;
+
+  /**
+   * @generated from field: uint32 rehash_seconds = 12;
+   */
+  rehashSeconds: number;
 };
 
 /**
@@ -190,6 +237,34 @@ export type PolicyRule = Message<"vigil.v1.PolicyRule"> & {
  */
 export const PolicyRuleSchema: GenMessage<PolicyRule> = /*@__PURE__*/
   messageDesc(file_vigil_v1_types, 2);
+
+/**
+ * PolicyLimits keep a scan from starving the host.
+ *
+ * @generated from message vigil.v1.PolicyLimits
+ */
+export type PolicyLimits = Message<"vigil.v1.PolicyLimits"> & {
+  /**
+   * Paths recorded per rule at most; 0: no limit.
+   *
+   * @generated from field: uint64 max_files_per_rule = 1;
+   */
+  maxFilesPerRule: bigint;
+
+  /**
+   * Niceness of the hashing threads (0-19).
+   *
+   * @generated from field: int32 nice = 2;
+   */
+  nice: number;
+};
+
+/**
+ * Describes the message vigil.v1.PolicyLimits.
+ * Use `create(PolicyLimitsSchema)` to create a new message.
+ */
+export const PolicyLimitsSchema: GenMessage<PolicyLimits> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_types, 3);
 
 /**
  * @generated from message vigil.v1.Policy
@@ -206,6 +281,11 @@ export type Policy = Message<"vigil.v1.Policy"> & {
    * @generated from field: repeated vigil.v1.PolicyRule rules = 2;
    */
   rules: PolicyRule[];
+
+  /**
+   * @generated from field: vigil.v1.PolicyLimits limits = 3;
+   */
+  limits?: PolicyLimits | undefined;
 };
 
 /**
@@ -213,7 +293,7 @@ export type Policy = Message<"vigil.v1.Policy"> & {
  * Use `create(PolicySchema)` to create a new message.
  */
 export const PolicySchema: GenMessage<Policy> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_types, 3);
+  messageDesc(file_vigil_v1_types, 4);
 
 /**
  * FileType is what lstat() says a path is. Special files are recorded by type and never opened.
