@@ -4,6 +4,7 @@ import { loadCredentials, saveRenewed } from './credentials.js';
 import { openLocalStore } from './local-store.js';
 import { createMonitor } from './monitor.js';
 import { createHashPool } from './scan/hash-pool.js';
+import { DEFAULT_LIMITS } from '../proto/policy-schema.js';
 import { readIdentity, stateDir } from './state-dir.js';
 import { createStreamClient } from './stream-client.js';
 
@@ -28,7 +29,8 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
   // Fails now, clearly, when the certificate has expired: the agent must be enrolled again.
   await loadCredentials(dir, clock());
   const store = openLocalStore(dir.db);
-  const pool = createHashPool();
+  // Niceness from the last policy this agent had (a new one applies from the next start).
+  const pool = createHashPool({ niceIncrement: store.policy()?.limits.nice ?? DEFAULT_LIMITS.nice });
   const monitor = createMonitor({ store, pool, logger, clock });
   const stream = createStreamClient({
     address: identity.controller,

@@ -122,8 +122,18 @@ describe('classifyChange', () => {
     assert.equal(classifyChange(base, { ...base, sha256: sha('b') }), 'modified');
     assert.equal(classifyChange(base, { ...base, mode: 0o100600 }), 'attributes');
     assert.equal(classifyChange(base, { ...base, uid: 1000 }), 'attributes');
-    assert.equal(classifyChange(base, { ...base, ctimeNs: 2n }), null, 'ctime alone is not a change');
+    assert.equal(classifyChange(base, { ...base, ctimeNs: 2n }), 'attributes', 'ctime is in group R, as in AIDE');
+    assert.equal(classifyChange(base, { ...base, ctimeNs: 2n }, ['type', 'perm', 'owner', 'group', 'size', 'hash']), null, 'not when the rule leaves ctime out');
     assert.equal(classifyChange(base, { ...base, type: 'symlink' }), 'modified');
+    // L: no content; > (growing): a log may grow, not shrink.
+    const L = ['type', 'perm', 'inode', 'nlink', 'owner', 'group'] as const;
+    assert.equal(classifyChange(base, { ...base, sha256: sha('b'), size: 2 }, L), null);
+    assert.equal(classifyChange(base, { ...base, mode: 0o100600 }, L), 'attributes');
+    const grow = [...L, 'growing'] as const;
+    assert.equal(classifyChange(base, { ...base, size: 5, sha256: sha('longer') }, grow), null);
+    assert.equal(classifyChange({ ...base, size: 5 }, { ...base, size: 1 }, grow), 'modified', 'a log that shrank');
+    assert.equal(classifyChange(base, { ...base, sha256: null }, []), null, 'E: existence only');
+    assert.equal(classifyChange(base, null, []), 'deleted');
     const d = { ...base, type: 'directory' as const, sha256: null };
     assert.equal(classifyChange(d, { ...d, size: 4096, mtimeNs: 9n }), null, 'a directory changes with its entries');
   });

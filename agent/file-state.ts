@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { accessSync, constants, lstatSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { access, lstat, open, readlink } from 'node:fs/promises';
-import type { ChangeKind, FileState, FileType } from '../proto/model.js';
+import type { Attribute, ChangeKind, FileState, FileType } from '../proto/model.js';
 
 function fileType(st: BigIntStats): FileType {
   if (st.isFile()) return 'regular';
@@ -68,7 +68,7 @@ async function hashRegularFile(path: Buffer): Promise<{ sha256: Buffer; st: BigI
  * never opened. Null when the path does not exist (it vanished). A path that cannot be read gets
  * its lstat data and an error code instead of a hash.
  */
-export async function readFileState(path: Buffer, opts: { hash: boolean } = { hash: true }): Promise<FileState | null> {
+export async function readFileState(path: Buffer, opts: { hash: boolean; maxHashBytes?: number | null } = { hash: true }): Promise<FileState | null> {
   let st: BigIntStats;
   try {
     st = await lstat(path, { bigint: true });
@@ -81,7 +81,7 @@ export async function readFileState(path: Buffer, opts: { hash: boolean } = { ha
     if (st.isSymbolicLink()) return fromStats(st, { symlinkTarget: await readlink(path, { encoding: 'buffer' }) });
     // A directory the agent cannot list is an error state too: what is below it goes unseen.
     if (st.isDirectory()) await access(path, constants.R_OK | constants.X_OK);
-    if (st.isFile() && opts.hash) {
+    if (st.isFile() && opts.hash && !(opts.maxHashBytes != null && st.size > BigInt(opts.maxHashBytes))) {
       const res = await hashRegularFile(path);
       if ('changedType' in res) return readFileState(path, opts);
       return fromStats(res.st, { sha256: res.sha256 });
@@ -95,32 +95,39 @@ export async function readFileState(path: Buffer, opts: { hash: boolean } = { ha
   }
 }
 
-/** What kind of change takes `before` to `after`; null when nothing that Vigil tracks changed. */
-export function classifyChange(before: FileState | null, after: FileState | null): ChangeKind | null {
+const ALL_R: readonly Attribute[] = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'mtime', 'ctime', 'hash'];
+
+/**
+ * What kind of change takes `before` to `after`, judged on the rule's attributes (AIDE's way; the
+ * default is group R); null when nothing the rule checks changed. Existence and the file type
+ * always count. Content (hash, size, a symlink's target, becoming unreadable) is 'modified'; a
+ * file checked with 'growing' may grow but not shrink. Permissions, owner, group, mtime, ctime,
+ * inode and link count are 'attributes'. A directory's size, times and link count change with its
+ * entries, which are reported themselves, so only its permissions and owners count.
+ */
+export function classifyChange(before: FileState | null, after: FileState | null, attributes: readonly Attribute[] = ALL_R): ChangeKind | null {
   if (!before && !after) return null;
   if (!before) return 'created';
   if (!after) return 'deleted';
   if (before.type !== after.type) return 'modified';
-  if (before.type === 'directory') {
-    // A directory's size and times change with its entries; those show up as their own events.
-    return before.mode !== after.mode || before.uid !== after.uid || before.gid !== after.gid || before.error !== after.error
-      ? 'attributes'
-      : null;
+  const has = (a: Attribute) => attributes.includes(a);
+  if (before.error !== after.error) return 'modified';
+  const dir = before.type === 'directory';
+  if (!dir) {
+    if (!bufEq(before.symlinkTarget, after.symlinkTarget)) return 'modified';
+    if (has('hash') && !bufEq(before.sha256, after.sha256)) return 'modified';
+    if (has('size') && before.size !== after.size) return 'modified';
+    if (has('growing') && after.size < before.size) return 'modified';
   }
-  const sameContent =
-    before.size === after.size &&
-    bufEq(before.sha256, after.sha256) &&
-    bufEq(before.symlinkTarget, after.symlinkTarget) &&
-    before.error === after.error;
-  if (!sameContent) return 'modified';
-  const sameAttrs =
-    before.mode === after.mode &&
-    before.uid === after.uid &&
-    before.gid === after.gid &&
-    before.mtimeNs === after.mtimeNs &&
-    before.inode === after.inode &&
-    before.nlink === after.nlink;
-  return sameAttrs ? null : 'attributes';
+  const attrs =
+    (has('perm') && (before.mode & 0o7777) !== (after.mode & 0o7777)) ||
+    (has('owner') && before.uid !== after.uid) ||
+    (has('group') && before.gid !== after.gid) ||
+    (!dir && has('mtime') && before.mtimeNs !== after.mtimeNs) ||
+    (!dir && has('ctime') && before.ctimeNs !== after.ctimeNs) ||
+    (!dir && has('inode') && before.inode !== after.inode) ||
+    (!dir && has('nlink') && before.nlink !== after.nlink);
+  return attrs ? 'attributes' : null;
 }
 
 function bufEq(a: Buffer | null, b: Buffer | null): boolean {

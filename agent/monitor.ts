@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { ChangeSource, Policy } from '../proto/model.js';
-import { createRuleMatcher } from '../proto/policy-match.js';
+import { createPathRules, createRuleMatcher, type PathRules } from '../proto/policy-match.js';
 import { classifyChange, readFileState } from './file-state.js';
 import type { Change, LocalStore } from './local-store.js';
 import type { HashPool } from './scan/hash-pool.js';
@@ -48,7 +48,9 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   const { store, logger, clock } = deps;
   const emitter = new EventEmitter();
   let policy: Policy | null = null;
+  let pathRules: PathRules = createPathRules([]);
   let covers: (path: Buffer) => boolean = () => false;
+  let timers: NodeJS.Timeout[] = [];
   let roots: Buffer[] = [];
   let watcher: Watcher | null = null;
   // Everything that touches the baseline runs one at a time, so sequence numbers follow the disk.
@@ -67,8 +69,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
 
   const setPolicy = (p: Policy) => {
     policy = p;
-    const match = createRuleMatcher(p.rules);
-    covers = (path) => match(path) !== null;
+    pathRules = createPathRules(p.rules);
+    covers = (path) => pathRules.match(path) !== null;
     const all = p.rules.flatMap((r) => r.paths);
     // Roots below another root are covered by it.
     roots = [...new Set(all)]
@@ -95,8 +97,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
         store,
         pool: deps.pool,
         clock,
-        covers,
-        enter: (p) => covers(p) || isAncestorOfCovered(p),
+        rules: pathRules,
+        maxFilesPerRule: policy?.limits.maxFilesPerRule ?? null,
         fullHash,
         source,
         ...(wasCovered ? { wasCovered } : {}),
@@ -105,13 +107,6 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       counts,
     );
   }
-
-  // A directory above some rule's path must be walked even when another rule excludes it.
-  const isAncestorOfCovered = (p: Buffer) => {
-    const text = p.toString();
-    const prefix = text.endsWith('/') ? text : `${text}/`;
-    return (policy?.rules ?? []).some((r) => r.paths.some((rp) => rp.startsWith(prefix)));
-  };
 
   async function scanAll(source: 'scan' | 'rescan', fullHash: boolean, wasCovered?: (path: Buffer) => boolean): Promise<ScanSummary> {
     const startedAt = clock();
@@ -122,6 +117,22 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     const summary = { filesScanned: counts.files, bytes: counts.bytes, changes: counts.changes, errors: counts.errors, startedAt, finishedAt: clock(), policyVersion: policy?.version ?? 0 };
     logger.info({ ...summary, source }, 'scan finished');
     return summary;
+  }
+
+  /** The policy's schedules: stat-only re-checks and full re-hashes, at the shortest interval any rule asks for. */
+  function schedule(p: Policy) {
+    for (const t of timers) clearInterval(t);
+    timers = [];
+    if (!p.rules.length) return;
+    const every = (seconds: number, fullHash: boolean) => {
+      const t = setInterval(() => {
+        void serial(() => scanAll('scan', fullHash)).catch((err: unknown) => logger.error({ err, fullHash }, 'scheduled scan failed'));
+      }, seconds * 1000);
+      t.unref();
+      timers.push(t);
+    };
+    every(Math.min(...p.rules.map((r) => r.recheckSeconds)), false);
+    every(Math.min(...p.rules.map((r) => r.rehashSeconds)), true);
   }
 
   async function restartWatcher() {
@@ -149,10 +160,11 @@ export function createMonitor(deps: MonitorDeps): Monitor {
         await checkParentOfLossy(path, changes);
         continue;
       }
-      if (!covers(path)) continue;
+      const rule = pathRules.match(path)?.rule;
+      if (!rule) continue;
       const before = store.getBaseline(path);
-      const after = await readFileState(path);
-      const kind = classifyChange(before ?? null, after);
+      const after = await readFileState(path, { hash: true, maxHashBytes: rule.maxHashBytes });
+      const kind = classifyChange(before ?? null, after, rule.attributes);
       if (kind) changes.push({ path, kind, state: after, source: 'realtime', detectedAt: clock() });
       if (!after && before?.type === 'directory') {
         for (const child of store.baselineUnder(path)) {
@@ -198,6 +210,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
         if (drop.length) store.forget(drop);
         const summary = await scanAll('scan', false, oldCovers);
         await restartWatcher();
+        schedule(p);
         logger.info({ version: p.version, roots: roots.map((r) => r.toString()), dropped: drop.length }, 'policy applied');
         return summary;
       });
@@ -212,6 +225,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       return serial(async () => undefined);
     },
     async close() {
+      for (const t of timers) clearInterval(t);
+      timers = [];
       await serial(async () => undefined);
       await watcher?.close();
       watcher = null;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { appendFileSync, linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -110,5 +110,43 @@ describe('vigil-agent scan', () => {
     const { by } = await scan([], { policyFile: policy });
     assert.ok(by(join(t, 'keep.conf')));
     assert.equal(by(join(t, 'skip.swp')), undefined);
+  });
+
+  it('applies the rule options: depth, include, attribute groups, max hash size, file limit', async () => {
+    const t = join(root, 'five');
+    mkdirSync(join(t, 'a', 'b', 'c'), { recursive: true });
+    writeFileSync(join(t, 'top.log'), 'x');
+    writeFileSync(join(t, 'top.txt'), 'x');
+    writeFileSync(join(t, 'a', 'mid.log'), 'x');
+    writeFileSync(join(t, 'a', 'b', 'deep.log'), 'x');
+    writeFileSync(join(t, 'a', 'b', 'c', 'deeper.log'), 'x');
+    writeFileSync(join(t, 'big.log'), Buffer.alloc(2048, 1));
+    const policy = join(root, 'five.yaml');
+    const write = (extra: string, limits = '') =>
+      writeFileSync(policy, `rules:\n  - name: logs\n    paths: [${t}]\n${extra}${limits ? `limits:\n${limits}` : ''}`);
+
+    write('    depth: 2\n    include: ["**/*.log"]\n    max_hash_size: 1KiB\n');
+    const first = await scan([], { policyFile: policy });
+    const paths = first.states.map((s) => s.path.slice(t.length));
+    // depth 2: the directory's own entries (level 1) and one level below (level 2).
+    assert.deepEqual(paths.sort(), ['/a/mid.log', '/big.log', '/top.log'], 'depth 2 and *.log only');
+    assert.equal(first.by(join(t, 'big.log'))?.sha256, null, 'over max_hash_size: stat only');
+    assert.equal(first.by(join(t, 'top.log'))?.sha256, sha('x'));
+
+    // Group L checks no content: a rewrite of the same size is not a change; a chmod is.
+    const state = join(root, 'five-state');
+    write('    attributes: L\n');
+    await scan([], { policyFile: policy, stateDir: state });
+    writeFileSync(join(t, 'top.txt'), 'y');
+    const l1 = await scan([], { policyFile: policy, stateDir: state });
+    assert.equal(l1.by(join(t, 'top.txt'))?.change, null);
+    chmodSync(join(t, 'top.txt'), 0o600);
+    const l2 = await scan([], { policyFile: policy, stateDir: state });
+    assert.equal(l2.by(join(t, 'top.txt'))?.change, 'attributes');
+
+    write('', '  max_files_per_rule: 3\n');
+    const limited = await scan([], { policyFile: policy });
+    assert.equal(limited.result.files, 3);
+    assert.deepEqual(limited.result.limited, ['logs']);
   });
 });

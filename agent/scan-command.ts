@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
-import { displayPath, type ChangeKind, type FileState, type PolicyRule } from '../proto/model.js';
+import { displayPath, type ChangeKind, type FileState, type PolicyLimits, type PolicyRule } from '../proto/model.js';
 import { defineRule, parsePolicyYaml } from '../proto/policy-schema.js';
-import { createRuleMatcher } from '../proto/policy-match.js';
+import { createPathRules } from '../proto/policy-match.js';
 import { AgentError } from './errors.js';
 import { openLocalStore, type LocalStore } from './local-store.js';
 import { createHashPool } from './scan/hash-pool.js';
@@ -52,16 +52,18 @@ function stateJson(path: Buffer, s: FileState, change: ChangeKind | null) {
   };
 }
 
-async function rulesFor(opts: ScanCommandOptions): Promise<PolicyRule[]> {
+async function rulesFor(opts: ScanCommandOptions): Promise<{ rules: PolicyRule[]; limits: PolicyLimits }> {
   const paths = opts.paths.map((p) => resolve(p));
   if (!opts.policyFile) {
     if (!paths.length) throw new AgentError('invalid_argument', 'give at least one PATH, or --policy FILE');
-    return [defineRule({ name: 'scan', paths })];
+    // No policy: every attribute, no limits, and full CPU priority (a scan someone is waiting for).
+    return { rules: [defineRule({ name: 'scan', paths })], limits: { maxFilesPerRule: null, nice: 0 } };
   }
-  const { rules } = parsePolicyYaml(await readFile(opts.policyFile, 'utf8'), opts.policyFile);
-  if (!paths.length) return rules;
-  // PATHs given with a policy: scanned with the policy's exclusions.
-  return [defineRule({ name: 'scan', paths, exclude: [...new Set(rules.flatMap((r) => r.exclude))] })];
+  const policy = parsePolicyYaml(await readFile(opts.policyFile, 'utf8'), opts.policyFile);
+  if (!paths.length) return policy;
+  // PATHs given with a policy: scanned with the options of its first rule.
+  const first = policy.rules[0];
+  return { rules: [defineRule({ ...(first ?? {}), name: 'scan', paths })], limits: policy.limits };
 }
 
 const human = (bytes: number) => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${bytes} B`);
@@ -73,15 +75,11 @@ const human = (bytes: number) => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB
  * changes are queued for its controller too.
  */
 export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanCommandResult> {
-  const rules = await rulesFor(opts);
-  const match = createRuleMatcher(rules);
-  const covers = (p: Buffer) => match(p) !== null;
+  const { rules, limits } = await rulesFor(opts);
+  const pathRules = createPathRules(rules);
+  const covers = (p: Buffer) => pathRules.match(p) !== null;
+  const enter = (p: Buffer) => pathRules.enter(p);
   const allPaths = rules.flatMap((r) => r.paths);
-  const enter = (p: Buffer) => {
-    if (covers(p)) return true;
-    const prefix = `${p.toString()}/`;
-    return allPaths.some((rp) => rp.startsWith(prefix));
-  };
   const roots = [...new Set(allPaths)].filter((r) => !allPaths.some((o) => o !== r && r.startsWith(o.endsWith('/') ? o : `${o}/`))).map((r) => Buffer.from(r));
 
   let tempDir: string | undefined;
@@ -96,7 +94,7 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
     storeDir = tempDir;
   }
   const store: LocalStore = openLocalStore(storeDir);
-  const pool = createHashPool(opts.threads ? { threads: opts.threads } : {});
+  const pool = createHashPool({ ...(opts.threads ? { threads: opts.threads } : {}), niceIncrement: limits.nice });
   const changes = new Map<string, ChangeKind>();
   const byKind: Record<ChangeKind, number> = { created: 0, modified: 0, deleted: 0, attributes: 0 };
   const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
@@ -116,8 +114,8 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
           store,
           pool,
           clock: () => new Date(),
-          covers,
-          enter,
+          rules: pathRules,
+          maxFilesPerRule: limits.maxFilesPerRule,
           fullHash: opts.fullHash,
           source: 'scan',
           record: (batch) => {
@@ -154,6 +152,7 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
     } else {
       if (opts.stateDir) for (const [p, kind] of changes) opts.out.write(`${kind.padEnd(10)} ${displayPath(Buffer.from(p, 'latin1'))}\n`);
       const rate = human(counts.bytes / Math.max(seconds, 0.001));
+      if (counts.limited?.length) opts.err.write(`file limit reached for rule(s) ${counts.limited.join(', ')}: paths past it were not scanned\n`);
       opts.err.write(
         `scanned ${counts.files} paths, ${human(counts.bytes)} read, in ${seconds.toFixed(2)} s (${rate}/s, ${pool.threads} hashing threads): ` +
           `${byKind.created} created, ${byKind.modified} modified, ${byKind.deleted} deleted, ${byKind.attributes} attributes, ${counts.errors} errors\n`,

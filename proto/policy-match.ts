@@ -7,16 +7,68 @@ export function isUnder(path: string, root: string): boolean {
   return path === r || path.startsWith(r === '/' ? '/' : `${r}/`);
 }
 
-/** Finds the first rule that covers a path (under one of its paths, not excluded). */
-export function createRuleMatcher(rules: readonly PolicyRule[]): (path: Buffer) => PolicyRule | null {
-  const compiled = rules.map((rule) => ({ rule, excluded: picomatch(rule.exclude.length ? [...rule.exclude] : '\0never', { dot: true }) }));
-  return (path) => {
-    const text = displayPath(path);
-    for (const { rule, excluded } of compiled) {
-      if (rule.paths.some((root) => isUnder(text, root)) && !excluded(text)) return rule;
+/** Levels of path below root (0 for root itself). */
+export function levelsBelow(path: string, root: string): number {
+  const rest = path.slice(root === '/' ? 1 : root.replace(/\/$/, '').length + 1);
+  return rest ? rest.split('/').length : 0;
+}
+
+export interface RuleMatch {
+  readonly rule: PolicyRule;
+  /** The rule path the match is under. */
+  readonly root: string;
+}
+
+/** Where a path stands in a policy: which rule records it, and whether a walk goes into it. */
+export interface PathRules {
+  /** The first rule that records this path: under one of its paths, within its depth, included, not excluded. */
+  match(path: Buffer): RuleMatch | null;
+  /** A walk enters this directory: a rule covers it and its depth allows going below, or it lies above a rule's path. */
+  enter(dir: Buffer): boolean;
+}
+
+export function createPathRules(rules: readonly PolicyRule[]): PathRules {
+  const never = () => false;
+  const compiled = rules.map((rule) => ({
+    rule,
+    excluded: rule.exclude.length ? picomatch([...rule.exclude], { dot: true }) : never,
+    included: rule.include.length ? picomatch([...rule.include], { dot: true }) : () => true,
+  }));
+  const allPaths = rules.flatMap((r) => r.paths);
+  const within = (text: string) => {
+    for (const c of compiled) {
+      const root = c.rule.paths.find((r) => isUnder(text, r));
+      if (root === undefined || c.excluded(text)) continue;
+      if (c.rule.maxDepth !== null && levelsBelow(text, root) > c.rule.maxDepth) continue;
+      return { c, root };
     }
     return null;
   };
+  return {
+    match(path) {
+      const text = displayPath(path);
+      for (const c of compiled) {
+        const root = c.rule.paths.find((r) => isUnder(text, r));
+        if (root === undefined || c.excluded(text) || !c.included(text)) continue;
+        if (c.rule.maxDepth !== null && levelsBelow(text, root) > c.rule.maxDepth) continue;
+        return { rule: c.rule, root };
+      }
+      return null;
+    },
+    enter(dir) {
+      const text = displayPath(dir);
+      const w = within(text);
+      if (w && (w.c.rule.maxDepth === null || levelsBelow(text, w.root) < w.c.rule.maxDepth)) return true;
+      const prefix = text.endsWith('/') ? text : `${text}/`;
+      return allPaths.some((rp) => rp.startsWith(prefix));
+    },
+  };
+}
+
+/** Finds the first rule that records a path (see createPathRules). */
+export function createRuleMatcher(rules: readonly PolicyRule[]): (path: Buffer) => PolicyRule | null {
+  const rulesFor = createPathRules(rules);
+  return (path) => rulesFor.match(path)?.rule ?? null;
 }
 
 /** True when every selector pair is among the labels (an empty selector matches every agent). */

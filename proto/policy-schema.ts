@@ -17,7 +17,7 @@ export class PolicyError extends VigilError<'invalid_policy'> {
  *       paths: [/usr/bin]       # absolute; directories are walked, files checked alone
  *       include: ["**"]         # picomatch globs a path must match to be recorded (default: all)
  *       exclude: ["**\/*.pyc"]  # picomatch globs on the full path (default: none)
- *       depth: 8                # levels walked below each path (default: no limit)
+ *       depth: 8                # levels below each path: 1 = its own entries (default: no limit)
  *       one_filesystem: true    # stay on each path's file system (default true)
  *       attributes: R           # what a change is: a group or names joined with + and -,
  *                               # e.g. "R-mtime", "L+size", or a list (default R)

@@ -4,7 +4,8 @@ import type { HashAlgorithm, HashResult, HashTask } from './hash-worker.js';
 
 /** Hashing on every core: piscina runs hash-worker.ts on one thread per core. */
 export interface HashPool {
-  hash(paths: readonly Buffer[], algorithm: HashAlgorithm, maxBytes: number): Promise<HashResult[]>;
+  /** maxBytes per path: larger files are not read (0: no limit). */
+  hash(paths: readonly Buffer[], algorithm: HashAlgorithm, maxBytes: readonly number[]): Promise<HashResult[]>;
   /** lstat in the worker threads; STAT_SLOTS values per path (see hash-worker.ts). */
   stat(paths: readonly Buffer[]): Promise<BigInt64Array>;
   readonly threads: number;
@@ -27,7 +28,7 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number 
     threads,
     hash(paths, algorithm, maxBytes) {
       // Not views of Buffers: posting a view copies its whole backing pool slab.
-      const task: HashTask = { paths: paths.map((p) => p.toString('latin1')), algorithm, maxBytes };
+      const task: HashTask = { paths: paths.map((p) => p.toString('latin1')), algorithm, maxBytes: [...maxBytes] };
       return pool().run(task) as Promise<HashResult[]>;
     },
     stat(paths) {

@@ -13,8 +13,8 @@ export interface HashTask {
   /** Paths as latin1 strings (one char per byte): cheap to post, exact bytes restored here. */
   readonly paths: string[];
   readonly algorithm: HashAlgorithm;
-  /** Files larger than this are not read (state without a digest); 0: no limit. */
-  readonly maxBytes: number;
+  /** Per path: files larger than this are not read (state without a digest); 0: no limit. */
+  readonly maxBytes: number[];
 }
 
 export interface HashedStat {
@@ -120,5 +120,5 @@ export function statBatch(task: { paths: string[] }): BigInt64Array {
 }
 
 export default function hashBatch(task: HashTask): HashResult[] {
-  return task.paths.map((p) => hashOne(Buffer.from(p, 'latin1'), task.algorithm, task.maxBytes));
+  return task.paths.map((p, i) => hashOne(Buffer.from(p, 'latin1'), task.algorithm, task.maxBytes[i] ?? 0));
 }

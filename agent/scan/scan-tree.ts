@@ -1,5 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { ChangeSource, FileState } from '../../proto/model.js';
+import { lstatSync } from 'node:fs';
+import type { ChangeSource, FileState, PolicyRule } from '../../proto/model.js';
+import type { PathRules } from '../../proto/policy-match.js';
 import { classifyChange, readStatStateSync, regularState } from '../file-state.js';
 import type { Change, LocalStore } from '../local-store.js';
 import type { HashPool } from './hash-pool.js';
@@ -12,16 +14,18 @@ export interface ScanCounts {
   bytes: number;
   errors: number;
   changes: number;
+  /** Rules that reached the file limit in this scan (paths past it were not recorded). */
+  limited?: string[];
 }
 
 export interface ScanTreeOptions {
   readonly store: LocalStore;
   readonly pool: HashPool;
   readonly clock: () => Date;
-  /** The policy covers this path: it is recorded. */
-  covers(path: Buffer): boolean;
-  /** The walk goes into this directory (covered, or above a covered path). */
-  enter(path: Buffer, depth: number): boolean;
+  /** Which rule records a path, and which directories the walk enters. */
+  readonly rules: PathRules;
+  /** Paths recorded per rule at most (null: no limit). */
+  readonly maxFilesPerRule?: number | null;
   /** Read every file again instead of trusting unchanged stat data. */
   readonly fullHash: boolean;
   readonly source: ChangeSource;
@@ -30,8 +34,6 @@ export interface ScanTreeOptions {
   /** Receives changes in batches; records them (baseline + queue). */
   record(changes: Change[]): void;
   onProgress?(counts: Readonly<ScanCounts>): void;
-  /** Files larger than this are recorded without a hash; 0: no limit. */
-  readonly maxHashBytes?: number;
 }
 
 const BATCH_FILES = 512;
@@ -63,13 +65,23 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   const pending: Change[] = [];
   const inflight: Promise<void>[] = [];
   const maxInflight = opts.pool.threads * 3;
-  const maxBytes = opts.maxHashBytes ?? 0;
-  let batch: { path: Buffer; known: FileState | undefined }[] = [];
-  let statJobs: { path: Buffer; known: FileState }[] = [];
+  let batch: { path: Buffer; known: FileState | undefined; rule: PolicyRule }[] = [];
+  let statJobs: { path: Buffer; known: FileState; rule: PolicyRule }[] = [];
+  const perRule = new Map<string, number>();
+  const overLimit = new Set<string>();
+  const rootDev = lstatSync(root, { throwIfNoEntry: false })?.dev;
+  const covers = (p: Buffer) => opts.rules.match(p) !== null;
+  // Stay on the root's file system unless the rule says otherwise (like find -xdev): a mount
+  // point is recorded, not entered.
+  const enter = (p: Buffer) => {
+    if (!opts.rules.enter(p)) return false;
+    if (opts.rules.match(p)?.rule.crossFileSystems) return true;
+    return lstatSync(p, { throwIfNoEntry: false })?.dev === rootDev;
+  };
 
-  const change = (path: Buffer, before: FileState | undefined, after: FileState | null) => {
+  const change = (path: Buffer, before: FileState | undefined, after: FileState | null, rule: PolicyRule | undefined = opts.rules.match(path)?.rule) => {
     if (after?.error) counts.errors++;
-    const kind = classifyChange(before ?? null, after);
+    const kind = classifyChange(before ?? null, after, rule?.attributes);
     if (!kind) return;
     const first = kind === 'created' && opts.wasCovered !== undefined && !opts.wasCovered(path);
     pending.push({ path, kind, state: after, source: first ? 'baseline' : opts.source, detectedAt: opts.clock() });
@@ -77,18 +89,18 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     if (pending.length >= RECORD_EVERY) opts.record(pending.splice(0));
   };
 
-  const settle = (path: Buffer, known: FileState | undefined, r: HashResult) => {
+  const settle = (path: Buffer, known: FileState | undefined, rule: PolicyRule, r: HashResult) => {
     switch (r.kind) {
       case 'hashed':
         counts.bytes += r.bytes;
-        return change(path, known, regularState(r.stat, r.digest ? Buffer.from(r.digest) : null));
+        return change(path, known, regularState(r.stat, r.digest ? Buffer.from(r.digest) : null), rule);
       case 'vanished':
-        return change(path, known, null);
+        return change(path, known, null, rule);
       case 'not_regular':
-        return change(path, known, readStatStateSync(path));
+        return change(path, known, readStatStateSync(path), rule);
       case 'error': {
         const st = readStatStateSync(path);
-        return change(path, known, st ? { ...st, sha256: null, error: r.code } : null);
+        return change(path, known, st ? { ...st, sha256: null, error: r.code } : null, rule);
       }
     }
   };
@@ -98,8 +110,8 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     const jobs = batch;
     batch = [];
     await track(
-      opts.pool.hash(jobs.map((j) => j.path), 'sha256', maxBytes).then((results) => {
-        results.forEach((r, i) => settle(jobs[i]!.path, jobs[i]!.known, r));
+      opts.pool.hash(jobs.map((j) => j.path), 'sha256', jobs.map((j) => j.rule.maxHashBytes ?? 0)).then((results) => {
+        results.forEach((r, i) => settle(jobs[i]!.path, jobs[i]!.known, jobs[i]!.rule, r));
         opts.onProgress?.(counts);
       }),
       wait,
@@ -123,9 +135,9 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
       opts.pool.stat(jobs.map((j) => j.path)).then((st) => {
         for (let i = 0; i < jobs.length; i++) {
           const o = i * STAT_SLOTS;
-          const { path, known } = jobs[i]!;
+          const { path, known, rule } = jobs[i]!;
           if (st[o] === 0n) {
-            change(path, known, null);
+            change(path, known, null, rule);
             continue;
           }
           const same =
@@ -138,7 +150,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
             st[o + 7] === known.ctimeNs &&
             st[o + 8] === known.inode;
           if (same) continue; // unchanged: not read
-          batch.push({ path, known });
+          batch.push({ path, known, rule });
           if (batch.length >= BATCH_FILES) void dispatch(false);
         }
         opts.onProgress?.(counts);
@@ -146,26 +158,38 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     );
   };
 
-  const visit = async (e: WalkEntry, known: FileState | undefined) => {
+  const visit = async (e: WalkEntry, known: FileState | undefined, rule: PolicyRule) => {
+    const n = (perRule.get(rule.name) ?? 0) + 1;
+    perRule.set(rule.name, n);
+    if (opts.maxFilesPerRule && n > opts.maxFilesPerRule) {
+      overLimit.add(rule.name);
+      return;
+    }
     counts.files++;
-    if (e.type !== 'regular') return change(e.path, known, readStatStateSync(e.path));
-    if (known && !opts.fullHash && known.type === 'regular' && known.sha256 && !known.error) {
-      statJobs.push({ path: e.path, known });
+    if (e.type !== 'regular') return change(e.path, known, readStatStateSync(e.path), rule);
+    const stable = known && known.type === 'regular' && !known.error && (known.sha256 || rule.maxHashBytes !== null);
+    if (known && stable && !opts.fullHash) {
+      statJobs.push({ path: e.path, known, rule });
       if (statJobs.length >= STAT_BATCH) await dispatchStats();
       return;
     }
-    batch.push({ path: e.path, known });
+    batch.push({ path: e.path, known, rule });
     if (batch.length >= BATCH_FILES) await dispatch();
+  };
+  // A rule over its file limit is not fully seen: what is missing from it is not reported deleted.
+  const mayDelete = (p: Buffer) => {
+    const m = opts.rules.match(p);
+    return m !== null && !overLimit.has(m.rule.name);
   };
 
   const baseline = opts.store.baselineUnder(root)[Symbol.iterator]();
   let b = baseline.next();
   let steps = 0;
-  for (const e of walkSorted(root, { include: () => true, enter: (p, d) => opts.enter(p, d) })) {
+  for (const e of walkSorted(root, { include: () => true, enter })) {
     const key = pathToKey(e.path);
     // Baseline entries before this path in walk order were not found: deleted.
     while (!b.done && Buffer.compare(pathToKey(b.value.path), key) < 0) {
-      if (opts.covers(b.value.path)) change(b.value.path, b.value.state, null);
+      if (mayDelete(b.value.path)) change(b.value.path, b.value.state, null);
       b = baseline.next();
     }
     let known: FileState | undefined;
@@ -173,14 +197,16 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
       known = b.value.state;
       b = baseline.next();
     }
-    if (opts.covers(e.path)) await visit(e, known);
+    const rule = opts.rules.match(e.path)?.rule;
+    if (rule) await visit(e, known, rule);
     else if (known) change(e.path, known, null);
     if (++steps % YIELD_EVERY === 0) {
       opts.onProgress?.(counts);
       await yieldToLoop(); // let acks, commands and the watcher through
     }
   }
-  for (; !b.done; b = baseline.next()) if (opts.covers(b.value.path)) change(b.value.path, b.value.state, null);
+  for (; !b.done; b = baseline.next()) if (mayDelete(b.value.path)) change(b.value.path, b.value.state, null);
+  if (overLimit.size) counts.limited = [...new Set([...(counts.limited ?? []), ...overLimit])];
   await dispatchStats();
   // Stat results may queue files to hash: drain until nothing is left in flight.
   while (inflight.length) await inflight.shift();
