@@ -1,18 +1,7 @@
-import type { ChangeKind } from '../../proto/model.js';
+import type { PendingAlert } from '../store/alert-store.js';
 
-/** One alert, as a notifier sees it. */
-export interface Alert {
-  readonly id: number;
-  readonly agentId: string;
-  readonly hostname: string;
-  readonly rule: string;
-  readonly seq: number;
-  readonly kind: ChangeKind;
-  /** Display form of the path (non-UTF-8 bytes escaped). */
-  readonly path: string;
-  readonly sha256: string | null;
-  readonly detectedAt: Date;
-}
+/** One alert, as a notifier sees it: what the outbox holds (see store/alert-store.ts). */
+export type Alert = PendingAlert;
 
 /** Something about Vigil's own security an operator must see (e.g. a possibly stolen credential). */
 export interface SecurityEvent {

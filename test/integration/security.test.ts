@@ -18,8 +18,8 @@ import { enrol } from '../../agent/enrol.js';
 import { createAgentClient } from '../../agent/transport/agent-client.js';
 import { compileControllerConfig } from '../../controller/config.js';
 import { startController, type RunningController } from '../../controller/controller.js';
-import { vigilHome } from '../../controller/home.js';
-import { initHome } from '../../controller/init.js';
+import type { VigilHome } from '../../controller/home.js';
+import { makeHome } from '../support/controllers.js';
 import { createAdminClient, type AdminClient } from '../../controller/vigilctl/admin-client.js';
 import { formatJoinString, generateToken, parseJoinString, PkiError } from '../../pki/index.js';
 import { AdminService } from '../../proto/gen/vigil/v1/admin_pb.js';
@@ -28,19 +28,11 @@ import { policyToPb } from '../../proto/convert.js';
 import { createServerDatabase } from '../support/databases.js';
 
 const logger = pino({ level: 'silent' });
-const initOpts = {
-  serverNames: ['localhost', '127.0.0.1'],
-  trustDomain: 'vigil.test',
-  address: '127.0.0.1:8443',
-  enrolAddress: '127.0.0.1:8444',
-  operatorName: 'admin',
-  operatorLifetimeMs: 86_400_000,
-};
 
 describe('enrolment and transport refuse bad input', { timeout: 120_000 }, () => {
   const root = mkdtempSync(join(tmpdir(), 'vigil-sec-'));
-  const home = vigilHome(join(root, 'home'));
-  const foreign = vigilHome(join(root, 'foreign'));
+  let home: VigilHome;
+  let foreign: VigilHome;
   let now = Date.now();
   let controller: RunningController;
   let admin: AdminClient;
@@ -51,8 +43,8 @@ describe('enrolment and transport refuse bad input', { timeout: 120_000 }, () =>
   const agentCount = async () => (await admin.listAgents({})).agents.length;
 
   before(async () => {
-    await initHome(home, initOpts);
-    await initHome(foreign, initOpts);
+    home = await makeHome(root, 'home');
+    foreign = await makeHome(root, 'foreign');
     const env: NodeJS.ProcessEnv = {};
     if (process.env.DATABASE_URL) {
       const db = await createServerDatabase(process.env.DATABASE_URL);
