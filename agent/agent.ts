@@ -29,8 +29,9 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
   // Fails now, clearly, when the certificate has expired: the agent must be enrolled again.
   await loadCredentials(dir, clock());
   const store = openLocalStore(dir.db);
-  // Niceness from the last policy this agent had (a new one applies from the next start).
-  const pool = createHashPool({ niceIncrement: store.policy()?.limits.nice ?? DEFAULT_LIMITS.nice });
+  // Niceness and read rate from the last policy this agent had (new limits apply from the next start).
+  const limits = store.policy()?.limits ?? DEFAULT_LIMITS;
+  const pool = createHashPool({ niceIncrement: limits.nice, ioBytesPerSecond: limits.ioBytesPerSecond });
   const monitor = createMonitor({ store, pool, logger, clock });
   const stream = createStreamClient({
     address: identity.controller,

@@ -149,4 +149,18 @@ describe('vigil-agent scan', () => {
     assert.equal(limited.result.files, 3);
     assert.deepEqual(limited.result.limited, ['logs']);
   });
+
+  it('keeps hashing under the read-rate limit (a lower bound on time, never an upper one)', async () => {
+    const t = join(root, 'six');
+    mkdirSync(t);
+    writeFileSync(join(t, 'f'), Buffer.alloc(3 << 20, 1));
+    const policy = join(root, 'six.yaml');
+    writeFileSync(policy, `rules:\n  - name: r\n    paths: [${t}]\nlimits:\n  io_mb_per_s: 2\n`);
+    const t0 = process.hrtime.bigint();
+    const { by } = await scan([], { policyFile: policy });
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    assert.equal(by(join(t, 'f'))?.sha256, sha(Buffer.alloc(3 << 20, 1)));
+    // 3 MiB at 2 MB/s shared by two threads (one reads the file): at least 1.5 s.
+    assert.ok(seconds >= 1.5, `took ${seconds.toFixed(2)} s`);
+  });
 });

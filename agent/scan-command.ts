@@ -57,7 +57,7 @@ async function rulesFor(opts: ScanCommandOptions): Promise<{ rules: PolicyRule[]
   if (!opts.policyFile) {
     if (!paths.length) throw new AgentError('invalid_argument', 'give at least one PATH, or --policy FILE');
     // No policy: every attribute, no limits, and full CPU priority (a scan someone is waiting for).
-    return { rules: [defineRule({ name: 'scan', paths })], limits: { maxFilesPerRule: null, nice: 0 } };
+    return { rules: [defineRule({ name: 'scan', paths })], limits: { maxFilesPerRule: null, nice: 0, ioBytesPerSecond: null } };
   }
   const policy = parsePolicyYaml(await readFile(opts.policyFile, 'utf8'), opts.policyFile);
   if (!paths.length) return policy;
@@ -94,7 +94,7 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
     storeDir = tempDir;
   }
   const store: LocalStore = openLocalStore(storeDir);
-  const pool = createHashPool({ ...(opts.threads ? { threads: opts.threads } : {}), niceIncrement: limits.nice });
+  const pool = createHashPool({ ...(opts.threads ? { threads: opts.threads } : {}), niceIncrement: limits.nice, ioBytesPerSecond: limits.ioBytesPerSecond });
   const changes = new Map<string, ChangeKind>();
   const byKind: Record<ChangeKind, number> = { created: 0, modified: 0, deleted: 0, attributes: 0 };
   const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };

@@ -133,7 +133,11 @@ export function policyToPb(p: Policy): PbPolicy {
         rehashSeconds: r.rehashSeconds,
       }),
     ),
-    limits: create(PolicyLimitsSchema, { maxFilesPerRule: BigInt(p.limits.maxFilesPerRule ?? 0), nice: p.limits.nice }),
+    limits: create(PolicyLimitsSchema, {
+      maxFilesPerRule: BigInt(p.limits.maxFilesPerRule ?? 0),
+      nice: p.limits.nice,
+      ioBytesPerSecond: BigInt(p.limits.ioBytesPerSecond ?? 0),
+    }),
   });
 }
 
@@ -155,6 +159,10 @@ export function policyFromPb(p: PbPolicy): Policy {
       recheckSeconds: r.recheckSeconds,
       rehashSeconds: r.rehashSeconds,
     })),
-    limits: { maxFilesPerRule: p.limits && p.limits.maxFilesPerRule > 0n ? Number(p.limits.maxFilesPerRule) : null, nice: p.limits?.nice ?? 0 },
+    limits: {
+      maxFilesPerRule: p.limits && p.limits.maxFilesPerRule > 0n ? Number(p.limits.maxFilesPerRule) : null,
+      nice: p.limits?.nice ?? 0,
+      ioBytesPerSecond: p.limits && p.limits.ioBytesPerSecond > 0n ? Number(p.limits.ioBytesPerSecond) : null,
+    },
   };
 }

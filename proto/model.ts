@@ -70,6 +70,8 @@ export interface PolicyLimits {
   readonly maxFilesPerRule: number | null;
   /** Niceness of the hashing threads, 0-19. */
   readonly nice: number;
+  /** Bytes per second hashing reads at most, all threads together; null: no limit. */
+  readonly ioBytesPerSecond: number | null;
 }
 
 export interface Policy {

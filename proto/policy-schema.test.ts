@@ -9,7 +9,7 @@ describe('policy YAML', () => {
   it('parses a valid policy with defaults', () => {
     const { rules, limits } = parsePolicyYaml('rules:\n  - name: etc\n    paths: [/etc]\n');
     assert.deepEqual(rules, [defineRule({ name: 'etc', paths: ['/etc'] })]);
-    assert.deepEqual(limits, { maxFilesPerRule: null, nice: 10 });
+    assert.deepEqual(limits, { maxFilesPerRule: null, nice: 10, ioBytesPerSecond: null });
   });
 
   it('names the field of every error', () => {
@@ -48,6 +48,7 @@ describe('policy options', () => {
         'limits:',
         '  max_files_per_rule: 1000',
         '  nice: 19',
+        '  io_mb_per_s: 2.5',
         '',
       ].join('\n'),
     );
@@ -65,7 +66,7 @@ describe('policy options', () => {
       recheckSeconds: 1800,
       rehashSeconds: 86400,
     });
-    assert.deepEqual(limits, { maxFilesPerRule: 1000, nice: 19 });
+    assert.deepEqual(limits, { maxFilesPerRule: 1000, nice: 19, ioBytesPerSecond: 2_500_000 });
   });
 
   it('expands AIDE-style attribute expressions', () => {

@@ -29,6 +29,7 @@ export class PolicyError extends VigilError<'invalid_policy'> {
  *   limits:
  *     max_files_per_rule: 2000000   # default: no limit
  *     nice: 10                      # niceness of the hashing threads (default 10)
+ *     io_mb_per_s: 50               # read rate of hashing, all threads (default: no limit)
  *
  * Groups (as AIDE's): R = type+perm+inode+nlink+owner+group+size+mtime+ctime+hash;
  * L = type+perm+inode+nlink+owner+group; > = L+growing (a log: it may grow, not shrink);
@@ -124,6 +125,7 @@ const LimitsSchema = z
   .object({
     max_files_per_rule: z.number().int().positive().optional(),
     nice: z.number().int().min(0).max(19).default(10),
+    io_mb_per_s: z.number().positive().max(100_000).optional(),
   })
   .strict();
 
@@ -145,7 +147,7 @@ function fieldName(path: readonly PropertyKey[]): string {
   return path.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), '');
 }
 
-export const DEFAULT_LIMITS: PolicyLimits = { maxFilesPerRule: null, nice: 10 };
+export const DEFAULT_LIMITS: PolicyLimits = { maxFilesPerRule: null, nice: 10, ioBytesPerSecond: null };
 
 /** A rule with every option at its default, for code that builds policies. */
 export function defineRule(r: Pick<PolicyRule, 'name' | 'paths'> & Partial<PolicyRule>): PolicyRule {
@@ -192,7 +194,11 @@ export function validatePolicy(doc: unknown, source = 'policy'): { rules: Policy
       recheckSeconds: r.recheck,
       rehashSeconds: r.rehash,
     })),
-    limits: { maxFilesPerRule: res.data.limits.max_files_per_rule ?? null, nice: res.data.limits.nice },
+    limits: {
+      maxFilesPerRule: res.data.limits.max_files_per_rule ?? null,
+      nice: res.data.limits.nice,
+      ioBytesPerSecond: res.data.limits.io_mb_per_s ? Math.round(res.data.limits.io_mb_per_s * 1e6) : null,
+    },
   };
 }
 
@@ -213,7 +219,11 @@ export function policyToDocument(p: Pick<Policy, 'rules' | 'limits'>): unknown {
       alert: r.alert,
       selector: r.selector,
     })),
-    limits: { ...(p.limits.maxFilesPerRule !== null ? { max_files_per_rule: p.limits.maxFilesPerRule } : {}), nice: p.limits.nice },
+    limits: {
+      ...(p.limits.maxFilesPerRule !== null ? { max_files_per_rule: p.limits.maxFilesPerRule } : {}),
+      nice: p.limits.nice,
+      ...(p.limits.ioBytesPerSecond !== null ? { io_mb_per_s: p.limits.ioBytesPerSecond / 1e6 } : {}),
+    },
   };
 }
 

@@ -12,8 +12,9 @@ export interface HashPool {
   close(): Promise<void>;
 }
 
-export function createHashPool(opts: { threads?: number; niceIncrement?: number } = {}): HashPool {
+export function createHashPool(opts: { threads?: number; niceIncrement?: number; ioBytesPerSecond?: number | null } = {}): HashPool {
   const threads = opts.threads ?? availableParallelism();
+  const perThread = opts.ioBytesPerSecond ? opts.ioBytesPerSecond / threads : 0;
   // Started on first use (a scan of an empty tree needs no thread).
   let piscina: Piscina | null = null;
   const pool = () =>
@@ -28,7 +29,7 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number 
     threads,
     hash(paths, algorithm, maxBytes) {
       // Not views of Buffers: posting a view copies its whole backing pool slab.
-      const task: HashTask = { paths: paths.map((p) => p.toString('latin1')), algorithm, maxBytes: [...maxBytes] };
+      const task: HashTask = { paths: paths.map((p) => p.toString('latin1')), algorithm, maxBytes: [...maxBytes], bytesPerSecond: perThread };
       return pool().run(task) as Promise<HashResult[]>;
     },
     stat(paths) {

@@ -15,6 +15,25 @@ export interface HashTask {
   readonly algorithm: HashAlgorithm;
   /** Per path: files larger than this are not read (state without a digest); 0: no limit. */
   readonly maxBytes: number[];
+  /** This thread's share of the read rate limit, bytes per second; 0: no limit. */
+  readonly bytesPerSecond: number;
+}
+
+// Read-rate limiter of this thread: a window that restarts each second; a thread that read ahead
+// of its allowance sleeps (it is a worker thread, so blocking is what we want).
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+let windowStart = performance.now();
+let windowBytes = 0;
+function throttle(bytes: number, rate: number): void {
+  if (rate <= 0) return;
+  const now = performance.now();
+  if (now - windowStart > 1000) {
+    windowStart = now;
+    windowBytes = 0;
+  }
+  windowBytes += bytes;
+  const due = windowStart + (windowBytes / rate) * 1000;
+  if (due > now) Atomics.wait(sleeper, 0, 0, due - now);
 }
 
 export interface HashedStat {
@@ -53,7 +72,7 @@ function statOf(st: BigIntStats): HashedStat {
   };
 }
 
-export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number): HashResult {
+export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number, bytesPerSecond = 0): HashResult {
   for (let attempt = 1; ; attempt++) {
     let fd: number;
     try {
@@ -75,6 +94,7 @@ export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number
         if (n === 0) break;
         hash.update(buffer.subarray(0, n));
         bytes += n;
+        throttle(n, bytesPerSecond);
       }
       const after = fstatSync(fd, { bigint: true });
       const stable = after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
@@ -120,5 +140,5 @@ export function statBatch(task: { paths: string[] }): BigInt64Array {
 }
 
 export default function hashBatch(task: HashTask): HashResult[] {
-  return task.paths.map((p, i) => hashOne(Buffer.from(p, 'latin1'), task.algorithm, task.maxBytes[i] ?? 0));
+  return task.paths.map((p, i) => hashOne(Buffer.from(p, 'latin1'), task.algorithm, task.maxBytes[i] ?? 0, task.bytesPerSecond));
 }

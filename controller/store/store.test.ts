@@ -154,7 +154,7 @@ for (const kind of testDatabaseKinds()) {
       const policies = createPolicyStore(db.sql, clock);
       assert.equal(await policies.current(), null);
       const p1 = await policies.apply({ rules: [defineRule({ name: 'etc', paths: ['/etc'], exclude: [], alert: true, selector: {} })], limits: DEFAULT_LIMITS }, 'op');
-      const p2 = await policies.apply({ rules: [defineRule({ name: 'www', paths: ['/var/www'], exclude: ['**/*.tmp'], alert: false, selector: {} })], limits: { maxFilesPerRule: 5, nice: 3 } }, 'op');
+      const p2 = await policies.apply({ rules: [defineRule({ name: 'www', paths: ['/var/www'], exclude: ['**/*.tmp'], alert: false, selector: {} })], limits: { maxFilesPerRule: 5, nice: 3, ioBytesPerSecond: 2e6 } }, 'op');
       assert.equal(p2.version, p1.version + 1);
       assert.deepEqual(await policies.current(), p2);
     });
