@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { accessSync, constants, lstatSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { access, lstat, open, readlink } from 'node:fs/promises';
-import type { Attribute, ChangeKind, FileState, FileType } from '../proto/model.js';
+import type { Attribute, ChangeKind, FileState, FileType, HashAlgorithm } from '../proto/model.js';
 
 function fileType(st: BigIntStats): FileType {
   if (st.isFile()) return 'regular';
@@ -40,13 +40,13 @@ const MAX_HASH_ATTEMPTS = 3;
  * redirect nor block the read; fstat before and after: a file that changed while it was read is
  * read again.
  */
-async function hashRegularFile(path: Buffer): Promise<{ sha256: Buffer; st: BigIntStats } | { changedType: true }> {
+async function hashRegularFile(path: Buffer, algorithm: HashAlgorithm): Promise<{ sha256: Buffer; st: BigIntStats } | { changedType: true }> {
   for (let attempt = 1; ; attempt++) {
     const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
       const before = await fh.stat({ bigint: true });
       if (!before.isFile()) return { changedType: true };
-      const hash = createHash('sha256');
+      const hash = createHash(algorithm);
       const chunk = Buffer.allocUnsafe(HASH_CHUNK);
       for (;;) {
         const { bytesRead } = await fh.read(chunk, 0, HASH_CHUNK, null);
@@ -68,7 +68,10 @@ async function hashRegularFile(path: Buffer): Promise<{ sha256: Buffer; st: BigI
  * never opened. Null when the path does not exist (it vanished). A path that cannot be read gets
  * its lstat data and an error code instead of a hash.
  */
-export async function readFileState(path: Buffer, opts: { hash: boolean; maxHashBytes?: number | null } = { hash: true }): Promise<FileState | null> {
+export async function readFileState(
+  path: Buffer,
+  opts: { hash: boolean; maxHashBytes?: number | null; algorithm?: HashAlgorithm } = { hash: true },
+): Promise<FileState | null> {
   let st: BigIntStats;
   try {
     st = await lstat(path, { bigint: true });
@@ -82,9 +85,9 @@ export async function readFileState(path: Buffer, opts: { hash: boolean; maxHash
     // A directory the agent cannot list is an error state too: what is below it goes unseen.
     if (st.isDirectory()) await access(path, constants.R_OK | constants.X_OK);
     if (st.isFile() && opts.hash && !(opts.maxHashBytes != null && st.size > BigInt(opts.maxHashBytes))) {
-      const res = await hashRegularFile(path);
+      const res = await hashRegularFile(path, opts.algorithm ?? 'sha256');
       if ('changedType' in res) return readFileState(path, opts);
-      return fromStats(res.st, { sha256: res.sha256 });
+      return regularState(fromStats(res.st), res.sha256, opts.algorithm);
     }
     return fromStats(st);
   } catch (err) {
@@ -115,7 +118,10 @@ export function classifyChange(before: FileState | null, after: FileState | null
   const dir = before.type === 'directory';
   if (!dir) {
     if (!bufEq(before.symlinkTarget, after.symlinkTarget)) return 'modified';
-    if (has('hash') && !bufEq(before.sha256, after.sha256)) return 'modified';
+    // Digests made with different algorithms (the rule changed) are not compared.
+    if (has('hash') && digestAlgorithm(before) === digestAlgorithm(after)) {
+      if (!bufEq(before.sha256, after.sha256) || !bufEq(before.digest?.value ?? null, after.digest?.value ?? null)) return 'modified';
+    }
     if (has('size') && before.size !== after.size) return 'modified';
     if (has('growing') && after.size < before.size) return 'modified';
   }
@@ -160,7 +166,17 @@ export function readStatStateSync(path: Buffer): FileState | null {
   }
 }
 
-/** A regular file's state from the hashing worker's stat and digest. */
-export function regularState(stat: Omit<FileState, 'type' | 'sha256' | 'symlinkTarget' | 'error'>, sha256: Buffer | null, error: string | null = null): FileState {
-  return { type: 'regular', ...stat, sha256, symlinkTarget: null, error };
+/** A regular file's state from the hashing worker's stat and digest (SHA-256 in its own field). */
+export function regularState(
+  stat: Omit<FileState, 'type' | 'sha256' | 'symlinkTarget' | 'error' | 'digest'>,
+  digest: Buffer | null,
+  algorithm: HashAlgorithm = 'sha256',
+): FileState {
+  const hashed = !digest ? { sha256: null, digest: null } : algorithm === 'sha256' ? { sha256: digest, digest: null } : { sha256: null, digest: { algorithm, value: digest } };
+  return { type: 'regular', ...stat, ...hashed, symlinkTarget: null, error: null };
+}
+
+/** The algorithm a state's content digest was made with (null: not hashed). */
+export function digestAlgorithm(s: FileState): HashAlgorithm | null {
+  return s.sha256 ? 'sha256' : (s.digest?.algorithm ?? null);
 }

@@ -30,6 +30,12 @@ export interface LocalStore {
    * queue false (a local scan of a directory no controller hears about), only the baseline moves.
    */
   record(changes: readonly Change[], opts?: { queue: boolean }): FileDelta[];
+  /**
+   * Updates baseline entries without reporting: the state moved in ways the rule does not count
+   * as a change (a log that grew, a digest made with a new algorithm), so later checks compare
+   * against the state as it is.
+   */
+  refresh(entries: readonly { path: Buffer; state: FileState }[]): void;
   /** Forgets baseline entries without reporting (paths no longer covered by the policy). */
   forget(paths: readonly Buffer[]): void;
   /** Queued deltas with seq > afterSeq, oldest first. */
@@ -101,6 +107,12 @@ export function openLocalStore(path: string): LocalStore {
         }
         if (toQueue) meta.putSync(META_NEXT_SEQ, u64(seq));
         return out;
+      });
+    },
+    refresh(entries) {
+      if (!entries.length) return;
+      env.transactionSync(() => {
+        for (const e of entries) baseline.putSync(pathToKey(e.path), encodeState(e.state));
       });
     },
     forget(paths) {

@@ -163,7 +163,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       const rule = pathRules.match(path)?.rule;
       if (!rule) continue;
       const before = store.getBaseline(path);
-      const after = await readFileState(path, { hash: true, maxHashBytes: rule.maxHashBytes });
+      const after = await readFileState(path, { hash: true, maxHashBytes: rule.maxHashBytes, algorithm: rule.hashAlgorithm });
       const kind = classifyChange(before ?? null, after, rule.attributes);
       if (kind) changes.push({ path, kind, state: after, source: 'realtime', detectedAt: clock() });
       if (!after && before?.type === 'directory') {

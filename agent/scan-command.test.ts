@@ -15,7 +15,16 @@ async function scan(paths: string[], opts: { stateDir?: string; fullHash?: boole
   let text = '';
   out.on('data', (d: Buffer) => (text += d.toString()));
   const result = await runScanCommand({ paths, json: true, fullHash: Boolean(opts.fullHash), out, err, threads: 2, ...opts });
-  const states = JSON.parse(text) as { path: string; pathBytes?: string; type?: string; sha256?: string | null; change: string | null; nlink?: number; symlinkTarget?: string | null }[];
+  const states = JSON.parse(text) as {
+    path: string;
+    pathBytes?: string;
+    type?: string;
+    sha256?: string | null;
+    digest?: { algorithm: string; hex: string } | null;
+    change: string | null;
+    nlink?: number;
+    symlinkTarget?: string | null;
+  }[];
   return { result, states, by: (p: string) => states.find((s) => s.path === p) };
 }
 
@@ -162,5 +171,26 @@ describe('vigil-agent scan', () => {
     assert.equal(by(join(t, 'f'))?.sha256, sha(Buffer.alloc(3 << 20, 1)));
     // 3 MiB at 2 MB/s shared by two threads (one reads the file): at least 1.5 s.
     assert.ok(seconds >= 1.5, `took ${seconds.toFixed(2)} s`);
+  });
+
+  it('hashes with sha512 or blake2b512 when the rule asks, and switching algorithms is not a change', async () => {
+    const t = join(root, 'seven');
+    mkdirSync(t);
+    writeFileSync(join(t, 'f'), 'payload');
+    const policy = join(root, 'seven.yaml');
+    const state = join(root, 'seven-state');
+    const use = (hash: string) => writeFileSync(policy, `rules:\n  - name: r\n    paths: [${t}]\n    hash: ${hash}\n`);
+    const digest = (alg: string) => createHash(alg).update('payload').digest('hex');
+    use('sha512');
+    const a = await scan([], { policyFile: policy, stateDir: state });
+    assert.deepEqual(a.by(join(t, 'f'))?.digest, { algorithm: 'sha512', hex: digest('sha512') });
+    assert.equal(a.by(join(t, 'f'))?.sha256, null);
+    use('blake2b512');
+    const b = await scan([], { policyFile: policy, stateDir: state });
+    assert.equal(b.by(join(t, 'f'))?.change, null, 'a new algorithm is not a change');
+    assert.deepEqual(b.by(join(t, 'f'))?.digest, { algorithm: 'blake2b512', hex: digest('blake2b512') }, 'the baseline moved to it');
+    writeFileSync(join(t, 'f'), 'payloaX');
+    const c = await scan([], { policyFile: policy, stateDir: state });
+    assert.equal(c.by(join(t, 'f'))?.change, 'modified');
   });
 });

@@ -46,6 +46,7 @@ function stateJson(path: Buffer, s: FileState, change: ChangeKind | null) {
     inode: s.inode.toString(),
     nlink: s.nlink,
     sha256: s.sha256?.toString('hex') ?? null,
+    digest: s.digest ? { algorithm: s.digest.algorithm, hex: s.digest.value.toString('hex') } : null,
     symlinkTarget: s.symlinkTarget ? displayPath(s.symlinkTarget) : null,
     error: s.error,
     change,

@@ -1,4 +1,4 @@
-import { CHANGE_KINDS, CHANGE_SOURCES, FILE_TYPES, type FileDelta, type FileState } from '../proto/model.js';
+import { CHANGE_KINDS, CHANGE_SOURCES, FILE_TYPES, HASH_ALGORITHMS, type Digest, type FileDelta, type FileState } from '../proto/model.js';
 
 /**
  * Compact binary encoding of the agent's LMDB values (baseline states and queued deltas). Written
@@ -9,10 +9,17 @@ const VERSION = 1;
 const HAS_SHA = 1;
 const HAS_TARGET = 2;
 const HAS_ERROR = 4;
+const HAS_DIGEST = 8;
 const STATE_HEADER = 1 + 1 + 4 * 4 + 8 * 4 + 1;
 
 function stateLength(s: FileState): number {
-  return STATE_HEADER + (s.sha256 ? 32 : 0) + (s.symlinkTarget ? 4 + s.symlinkTarget.length : 0) + (s.error ? 2 + Buffer.byteLength(s.error) : 0);
+  return (
+    STATE_HEADER +
+    (s.sha256 ? 32 : 0) +
+    (s.symlinkTarget ? 4 + s.symlinkTarget.length : 0) +
+    (s.error ? 2 + Buffer.byteLength(s.error) : 0) +
+    (s.digest ? 2 + s.digest.value.length : 0)
+  );
 }
 
 function writeState(s: FileState, b: Buffer, at: number): number {
@@ -27,7 +34,7 @@ function writeState(s: FileState, b: Buffer, at: number): number {
   o = b.writeBigInt64LE(s.mtimeNs, o);
   o = b.writeBigInt64LE(s.ctimeNs, o);
   o = b.writeBigUInt64LE(s.inode, o);
-  b[o++] = (s.sha256 ? HAS_SHA : 0) | (s.symlinkTarget ? HAS_TARGET : 0) | (s.error ? HAS_ERROR : 0);
+  b[o++] = (s.sha256 ? HAS_SHA : 0) | (s.symlinkTarget ? HAS_TARGET : 0) | (s.error ? HAS_ERROR : 0) | (s.digest ? HAS_DIGEST : 0);
   if (s.sha256) o += s.sha256.copy(b, o);
   if (s.symlinkTarget) {
     o = b.writeUInt32LE(s.symlinkTarget.length, o);
@@ -37,6 +44,11 @@ function writeState(s: FileState, b: Buffer, at: number): number {
     const len = Buffer.byteLength(s.error);
     o = b.writeUInt16LE(len, o);
     o += b.write(s.error, o);
+  }
+  if (s.digest) {
+    b[o++] = HASH_ALGORITHMS.indexOf(s.digest.algorithm);
+    b[o++] = s.digest.value.length;
+    o += s.digest.value.copy(b, o);
   }
   return o;
 }
@@ -72,7 +84,14 @@ function readState(b: Buffer, at: number): { state: FileState; end: number } {
     error = b.toString('utf8', o + 2, o + 2 + len);
     o += 2 + len;
   }
-  return { state: { type, size, mode, uid, gid, mtimeNs, ctimeNs, inode, nlink, sha256, symlinkTarget, error }, end: o };
+  let digest: Digest | null = null;
+  if (flags & HAS_DIGEST) {
+    const algorithm = HASH_ALGORITHMS[b[o]!] as Digest['algorithm'];
+    const len = b[o + 1]!;
+    digest = { algorithm, value: Buffer.from(b.subarray(o + 2, o + 2 + len)) };
+    o += 2 + len;
+  }
+  return { state: { type, size, mode, uid, gid, mtimeNs, ctimeNs, inode, nlink, sha256, symlinkTarget, error, digest }, end: o };
 }
 
 export function encodeState(s: FileState): Buffer {

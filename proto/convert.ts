@@ -13,7 +13,7 @@ import {
   type FileState as PbFileState,
   type Policy as PbPolicy,
 } from './gen/vigil/v1/types_pb.js';
-import type { Attribute, ChangeKind, ChangeSource, FileDelta, FileState, FileType, Policy } from './model.js';
+import type { Attribute, HashAlgorithm, ChangeKind, ChangeSource, FileDelta, FileState, FileType, Policy } from './model.js';
 
 const FILE_TYPE_TO_PB: Record<FileType, PbFileType> = {
   regular: PbFileType.REGULAR,
@@ -65,6 +65,8 @@ export function fileStateToPb(s: FileState): PbFileState {
     sha256: s.sha256 ?? new Uint8Array(0),
     symlinkTarget: s.symlinkTarget ?? new Uint8Array(0),
     error: s.error ?? '',
+    digestAlgorithm: s.digest?.algorithm ?? '',
+    digest: s.digest?.value ?? new Uint8Array(0),
   });
 }
 
@@ -83,6 +85,7 @@ export function fileStateFromPb(s: PbFileState): FileState {
     sha256: s.sha256.length ? Buffer.from(s.sha256) : null,
     symlinkTarget: s.symlinkTarget.length ? Buffer.from(s.symlinkTarget) : null,
     error: s.error || null,
+    digest: s.digest.length && (s.digestAlgorithm === 'sha512' || s.digestAlgorithm === 'blake2b512') ? { algorithm: s.digestAlgorithm, value: Buffer.from(s.digest) } : null,
   };
 }
 
@@ -131,6 +134,7 @@ export function policyToPb(p: Policy): PbPolicy {
         maxHashBytes: BigInt(r.maxHashBytes ?? 0),
         recheckSeconds: r.recheckSeconds,
         rehashSeconds: r.rehashSeconds,
+        hashAlgorithm: r.hashAlgorithm,
       }),
     ),
     limits: create(PolicyLimitsSchema, {
@@ -158,6 +162,7 @@ export function policyFromPb(p: PbPolicy): Policy {
       maxHashBytes: r.maxHashBytes > 0n ? Number(r.maxHashBytes) : null,
       recheckSeconds: r.recheckSeconds,
       rehashSeconds: r.rehashSeconds,
+      hashAlgorithm: (r.hashAlgorithm || 'sha256') as HashAlgorithm,
     })),
     limits: {
       maxFilesPerRule: p.limits && p.limits.maxFilesPerRule > 0n ? Number(p.limits.maxFilesPerRule) : null,

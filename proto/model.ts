@@ -12,6 +12,15 @@ export type FileType = (typeof FILE_TYPES)[number];
 export const CHANGE_SOURCES = ['realtime', 'scan', 'rescan', 'baseline'] as const;
 export type ChangeSource = (typeof CHANGE_SOURCES)[number];
 
+export const HASH_ALGORITHMS = ['sha256', 'sha512', 'blake2b512'] as const;
+export type HashAlgorithm = (typeof HASH_ALGORITHMS)[number];
+
+/** A content digest other than SHA-256 (which has its own field, sha256). */
+export interface Digest {
+  readonly algorithm: Exclude<HashAlgorithm, 'sha256'>;
+  readonly value: Buffer;
+}
+
 export interface FileState {
   readonly type: FileType;
   readonly size: number;
@@ -28,6 +37,8 @@ export interface FileState {
   readonly symlinkTarget: Buffer | null;
   /** Why the path could not be read, e.g. `EACCES`; null when it was read. */
   readonly error: string | null;
+  /** Set instead of sha256 when the rule asks for sha512 or blake2b512. */
+  readonly digest?: Digest | null;
 }
 
 export interface FileDelta {
@@ -63,6 +74,7 @@ export interface PolicyRule {
   readonly maxHashBytes: number | null;
   readonly recheckSeconds: number;
   readonly rehashSeconds: number;
+  readonly hashAlgorithm: HashAlgorithm;
 }
 
 export interface PolicyLimits {

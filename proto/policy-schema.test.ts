@@ -65,6 +65,7 @@ describe('policy options', () => {
       maxHashBytes: 2 ** 30,
       recheckSeconds: 1800,
       rehashSeconds: 86400,
+      hashAlgorithm: 'sha256',
     });
     assert.deepEqual(limits, { maxFilesPerRule: 1000, nice: 19, ioBytesPerSecond: 2_500_000 });
   });
@@ -83,10 +84,11 @@ describe('policy options', () => {
     fails('rules:\n  - name: a\n    paths: [/a]\n    max_hash_size: lots\n', /rules\[0\]\.max_hash_size/);
     fails('rules:\n  - name: a\n    paths: [/a]\n    depth: -1\n', /rules\[0\]\.depth/);
     fails('rules: []\nlimits:\n  nice: 40\n', /limits\.nice/);
+    fails('rules:\n  - name: a\n    paths: [/a]\n    hash: md5\n', /rules\[0\]\.hash/);
   });
 
   it('round-trips through the document form the wire is checked with', () => {
-    const parsed = parsePolicyYaml('rules:\n  - name: a\n    paths: [/a]\n    attributes: L\n    depth: 3\n    selector: {env: prod}\nlimits:\n  nice: 5\n');
+    const parsed = parsePolicyYaml('rules:\n  - name: a\n    paths: [/a]\n    attributes: L\n    depth: 3\n    hash: blake2b512\n    selector: {env: prod}\nlimits:\n  nice: 5\n');
     assert.deepEqual(validatePolicy(policyToDocument(parsed)), parsed);
   });
 });

@@ -1,6 +1,6 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { ATTRIBUTES, type Attribute, type Policy, type PolicyLimits, type PolicyRule } from './model.js';
+import { ATTRIBUTES, HASH_ALGORITHMS, type Attribute, type Policy, type PolicyLimits, type PolicyRule } from './model.js';
 import { VigilError } from '../pki/errors.js';
 
 /** A policy document or label set that does not fit the schema; the message names the field. */
@@ -21,6 +21,7 @@ export class PolicyError extends VigilError<'invalid_policy'> {
  *       one_filesystem: true    # stay on each path's file system (default true)
  *       attributes: R           # what a change is: a group or names joined with + and -,
  *                               # e.g. "R-mtime", "L+size", or a list (default R)
+ *       hash: sha256            # sha256 (default), sha512 or blake2b512
  *       max_hash_size: 1GiB     # bigger files are checked by stat only (default: no limit)
  *       recheck: 12h            # stat-only re-check interval (default 12h)
  *       rehash: 7d              # full re-hash interval (default 7d)
@@ -113,6 +114,7 @@ const RuleSchema = z
     depth: z.number().int().min(0).max(4096).optional(),
     one_filesystem: z.boolean().default(true),
     attributes: Attributes.default(GROUPS.R as Attribute[]),
+    hash: z.enum(HASH_ALGORITHMS).default('sha256'),
     max_hash_size: Size.optional(),
     recheck: Duration.default(12 * 3600),
     rehash: Duration.default(7 * 86400),
@@ -162,6 +164,7 @@ export function defineRule(r: Pick<PolicyRule, 'name' | 'paths'> & Partial<Polic
     maxHashBytes: null,
     recheckSeconds: 12 * 3600,
     rehashSeconds: 7 * 86400,
+    hashAlgorithm: 'sha256',
     ...r,
   };
 }
@@ -193,6 +196,7 @@ export function validatePolicy(doc: unknown, source = 'policy'): { rules: Policy
       maxHashBytes: r.max_hash_size ?? null,
       recheckSeconds: r.recheck,
       rehashSeconds: r.rehash,
+      hashAlgorithm: r.hash,
     })),
     limits: {
       maxFilesPerRule: res.data.limits.max_files_per_rule ?? null,
@@ -213,6 +217,7 @@ export function policyToDocument(p: Pick<Policy, 'rules' | 'limits'>): unknown {
       ...(r.maxDepth !== null ? { depth: r.maxDepth } : {}),
       one_filesystem: !r.crossFileSystems,
       attributes: [...r.attributes].join('+') || 'E',
+      hash: r.hashAlgorithm,
       ...(r.maxHashBytes !== null ? { max_hash_size: r.maxHashBytes } : {}),
       recheck: `${r.recheckSeconds}s`,
       rehash: `${r.rehashSeconds}s`,

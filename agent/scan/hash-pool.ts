@@ -4,8 +4,8 @@ import type { HashAlgorithm, HashResult, HashTask } from './hash-worker.js';
 
 /** Hashing on every core: piscina runs hash-worker.ts on one thread per core. */
 export interface HashPool {
-  /** maxBytes per path: larger files are not read (0: no limit). */
-  hash(paths: readonly Buffer[], algorithm: HashAlgorithm, maxBytes: readonly number[]): Promise<HashResult[]>;
+  /** Per path: the algorithm, and maxBytes (larger files are not read; 0: no limit). */
+  hash(paths: readonly Buffer[], algorithms: readonly HashAlgorithm[], maxBytes: readonly number[]): Promise<HashResult[]>;
   /** lstat in the worker threads; STAT_SLOTS values per path (see hash-worker.ts). */
   stat(paths: readonly Buffer[]): Promise<BigInt64Array>;
   readonly threads: number;
@@ -27,9 +27,9 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
     }));
   return {
     threads,
-    hash(paths, algorithm, maxBytes) {
+    hash(paths, algorithms, maxBytes) {
       // Not views of Buffers: posting a view copies its whole backing pool slab.
-      const task: HashTask = { paths: paths.map((p) => p.toString('latin1')), algorithm, maxBytes: [...maxBytes], bytesPerSecond: perThread };
+      const task: HashTask = { paths: paths.map((p) => p.toString('latin1')), algorithms: [...algorithms], maxBytes: [...maxBytes], bytesPerSecond: perThread };
       return pool().run(task) as Promise<HashResult[]>;
     },
     stat(paths) {

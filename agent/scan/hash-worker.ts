@@ -7,12 +7,15 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 
-export type HashAlgorithm = 'sha256' | 'sha512' | 'blake2b512';
+import type { HashAlgorithm } from '../../proto/model.js';
+
+export type { HashAlgorithm };
 
 export interface HashTask {
   /** Paths as latin1 strings (one char per byte): cheap to post, exact bytes restored here. */
   readonly paths: string[];
-  readonly algorithm: HashAlgorithm;
+  /** Per path. */
+  readonly algorithms: HashAlgorithm[];
   /** Per path: files larger than this are not read (state without a digest); 0: no limit. */
   readonly maxBytes: number[];
   /** This thread's share of the read rate limit, bytes per second; 0: no limit. */
@@ -140,5 +143,5 @@ export function statBatch(task: { paths: string[] }): BigInt64Array {
 }
 
 export default function hashBatch(task: HashTask): HashResult[] {
-  return task.paths.map((p, i) => hashOne(Buffer.from(p, 'latin1'), task.algorithm, task.maxBytes[i] ?? 0, task.bytesPerSecond));
+  return task.paths.map((p, i) => hashOne(Buffer.from(p, 'latin1'), task.algorithms[i] ?? 'sha256', task.maxBytes[i] ?? 0, task.bytesPerSecond));
 }

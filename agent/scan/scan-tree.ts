@@ -2,7 +2,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { lstatSync } from 'node:fs';
 import type { ChangeSource, FileState, PolicyRule } from '../../proto/model.js';
 import type { PathRules } from '../../proto/policy-match.js';
-import { classifyChange, readStatStateSync, regularState } from '../file-state.js';
+import { classifyChange, digestAlgorithm, readStatStateSync, regularState } from '../file-state.js';
 import type { Change, LocalStore } from '../local-store.js';
 import type { HashPool } from './hash-pool.js';
 import { STAT_SLOTS, type HashResult } from './hash-worker.js';
@@ -79,10 +79,16 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     return lstatSync(p, { throwIfNoEntry: false })?.dev === rootDev;
   };
 
+  const refreshes: { path: Buffer; state: FileState }[] = [];
   const change = (path: Buffer, before: FileState | undefined, after: FileState | null, rule: PolicyRule | undefined = opts.rules.match(path)?.rule) => {
     if (after?.error) counts.errors++;
     const kind = classifyChange(before ?? null, after, rule?.attributes);
-    if (!kind) return;
+    if (!kind) {
+      // Not a change under the rule, but not the same state either: keep the baseline current.
+      if (before && after && !sameState(before, after)) refreshes.push({ path, state: after });
+      if (refreshes.length >= RECORD_EVERY) opts.store.refresh(refreshes.splice(0));
+      return;
+    }
     const first = kind === 'created' && opts.wasCovered !== undefined && !opts.wasCovered(path);
     pending.push({ path, kind, state: after, source: first ? 'baseline' : opts.source, detectedAt: opts.clock() });
     counts.changes++;
@@ -93,7 +99,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     switch (r.kind) {
       case 'hashed':
         counts.bytes += r.bytes;
-        return change(path, known, regularState(r.stat, r.digest ? Buffer.from(r.digest) : null), rule);
+        return change(path, known, regularState(r.stat, r.digest ? Buffer.from(r.digest) : null, rule.hashAlgorithm), rule);
       case 'vanished':
         return change(path, known, null, rule);
       case 'not_regular':
@@ -110,7 +116,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     const jobs = batch;
     batch = [];
     await track(
-      opts.pool.hash(jobs.map((j) => j.path), 'sha256', jobs.map((j) => j.rule.maxHashBytes ?? 0)).then((results) => {
+      opts.pool.hash(jobs.map((j) => j.path), jobs.map((j) => j.rule.hashAlgorithm), jobs.map((j) => j.rule.maxHashBytes ?? 0)).then((results) => {
         results.forEach((r, i) => settle(jobs[i]!.path, jobs[i]!.known, jobs[i]!.rule, r));
         opts.onProgress?.(counts);
       }),
@@ -167,7 +173,8 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     }
     counts.files++;
     if (e.type !== 'regular') return change(e.path, known, readStatStateSync(e.path), rule);
-    const stable = known && known.type === 'regular' && !known.error && (known.sha256 || rule.maxHashBytes !== null);
+    // Trust unchanged stat data only for a state hashed with the rule's algorithm (or not meant to be hashed).
+    const stable = known && known.type === 'regular' && !known.error && (digestAlgorithm(known) === rule.hashAlgorithm || rule.maxHashBytes !== null);
     if (known && stable && !opts.fullHash) {
       statJobs.push({ path: e.path, known, rule });
       if (statJobs.length >= STAT_BATCH) await dispatchStats();
@@ -213,5 +220,16 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   await dispatch();
   while (inflight.length) await inflight.shift();
   opts.record(pending.splice(0));
+  opts.store.refresh(refreshes.splice(0));
   opts.onProgress?.(counts);
+}
+
+function sameState(a: FileState, b: FileState): boolean {
+  return (
+    sameStat(a, b) &&
+    a.nlink === b.nlink &&
+    digestAlgorithm(a) === digestAlgorithm(b) &&
+    (a.sha256?.equals(b.sha256 ?? Buffer.alloc(0)) ?? b.sha256 === null) &&
+    (a.digest?.value.equals(b.digest?.value ?? Buffer.alloc(0)) ?? !b.digest)
+  );
 }

@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import { displayPath, type FileDelta, type FileState, type FileType, type ChangeKind, type ChangeSource } from '../../proto/model.js';
+import { displayPath, type Digest, type FileDelta, type FileState, type FileType, type ChangeKind, type ChangeSource } from '../../proto/model.js';
 import type { Clock } from './clock.js';
 import { buf, date, num, type Sql, type SqlQueryable } from './sql.js';
 
@@ -47,13 +47,31 @@ export interface EventStore {
   list(filter: EventFilter): Promise<StoredEvent[]>;
 }
 
-const STATE_COLUMNS = 'file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, symlink_target, error';
+const STATE_COLUMNS = 'file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, symlink_target, error, digest_algorithm, digest';
+const STATE_PARAMS = 14;
+/** $from, $from+1, ... for n parameters. */
+const placeholders = (from: number, n: number) => Array.from({ length: n }, (_, i) => `$${from + i}`).join(', ');
 const SELECT_EVENTS = `select agent_id, seq, path, kind, source, file_type, size, mode, uid, gid,
-  mtime_ns::text as mtime_ns, ctime_ns::text as ctime_ns, inode::text as inode, nlink, sha256, symlink_target, error,
+  mtime_ns::text as mtime_ns, ctime_ns::text as ctime_ns, inode::text as inode, nlink, sha256, symlink_target, error, digest_algorithm, digest,
   detected_at, committed_at from file_events`;
 
 function stateParams(s: FileState): unknown[] {
-  return [s.type, s.size, s.mode, s.uid, s.gid, s.mtimeNs.toString(), s.ctimeNs.toString(), s.inode.toString(), s.nlink, s.sha256, s.symlinkTarget, s.error];
+  return [
+    s.type,
+    s.size,
+    s.mode,
+    s.uid,
+    s.gid,
+    s.mtimeNs.toString(),
+    s.ctimeNs.toString(),
+    s.inode.toString(),
+    s.nlink,
+    s.sha256,
+    s.symlinkTarget,
+    s.error,
+    s.digest?.algorithm ?? null,
+    s.digest?.value ?? null,
+  ];
 }
 
 function toEvent(r: Record<string, unknown>): StoredEvent {
@@ -74,6 +92,7 @@ function toEvent(r: Record<string, unknown>): StoredEvent {
           sha256: buf(r.sha256),
           symlinkTarget: buf(r.symlink_target),
           error: (r.error as string | null) ?? null,
+          digest: r.digest_algorithm ? { algorithm: r.digest_algorithm as Digest['algorithm'], value: buf(r.digest)! } : null,
         };
   return {
     agentId: r.agent_id as string,
@@ -114,9 +133,9 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
           const s = d.state;
           const inserted = await tx.query(
             `insert into file_events (agent_id, seq, path, path_text, kind, source, ${STATE_COLUMNS}, detected_at, committed_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+             values (${placeholders(1, 6 + STATE_PARAMS + 2)})
              on conflict (agent_id, seq) do nothing returning seq`,
-            [agentId, d.seq, d.path, pathText, d.kind, d.source, ...(s ? stateParams(s) : Array(12).fill(null)), d.detectedAt, now],
+            [agentId, d.seq, d.path, pathText, d.kind, d.source, ...(s ? stateParams(s) : Array(STATE_PARAMS).fill(null)), d.detectedAt, now],
           );
           if (inserted.length === 0) continue;
           stored.push(d);
@@ -125,12 +144,13 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
           } else {
             await tx.query(
               `insert into file_state (agent_id, path, path_text, ${STATE_COLUMNS}, updated_seq)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+               values (${placeholders(1, 3 + STATE_PARAMS + 1)})
                on conflict (agent_id, path) do update set
                  file_type = excluded.file_type, size = excluded.size, mode = excluded.mode, uid = excluded.uid,
                  gid = excluded.gid, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, inode = excluded.inode,
                  nlink = excluded.nlink, sha256 = excluded.sha256, symlink_target = excluded.symlink_target,
-                 error = excluded.error, updated_seq = excluded.updated_seq`,
+                 error = excluded.error, digest_algorithm = excluded.digest_algorithm, digest = excluded.digest,
+                 updated_seq = excluded.updated_seq`,
               [agentId, d.path, pathText, ...stateParams(s), d.seq],
             );
           }

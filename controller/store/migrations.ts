@@ -153,4 +153,14 @@ alter table alerts add column claimed_until timestamptz;
 create index alerts_pending on alerts (id) where notified_at is null;
 `,
   },
+  {
+    version: 4,
+    name: 'digests other than sha256',
+    sql: `
+alter table file_events add column digest_algorithm text;
+alter table file_events add column digest bytea;
+alter table file_state add column digest_algorithm text;
+alter table file_state add column digest bytea;
+`,
+  },
 ];

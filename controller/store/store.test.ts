@@ -150,6 +150,16 @@ for (const kind of testDatabaseKinds()) {
       assert.equal((await events.list({ agentId: 'agent-4', pathGlob: '/etc/conf_d/**', limit: 10 })).length, 0, 'underscore is literal');
     });
 
+    it('events: a sha512 or blake2b512 digest round-trips', async () => {
+      const events = createEventStore(db.sql, clock);
+      const d = delta(1, '/opt/app.jar');
+      const withDigest = { ...d, state: { ...d.state!, sha256: null, digest: { algorithm: 'blake2b512' as const, value: Buffer.alloc(64, 9) } } };
+      await events.ingest('agent-5', [withDigest], () => null);
+      const [e] = await events.list({ agentId: 'agent-5', limit: 1 });
+      assert.equal(e!.delta.state?.sha256, null);
+      assert.deepEqual(e!.delta.state?.digest, { algorithm: 'blake2b512', value: Buffer.alloc(64, 9) });
+    });
+
     it('policies: each apply is a new version', async () => {
       const policies = createPolicyStore(db.sql, clock);
       assert.equal(await policies.current(), null);
