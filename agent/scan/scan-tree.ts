@@ -70,7 +70,6 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   const perRule = new Map<string, number>();
   const overLimit = new Set<string>();
   const rootDev = lstatSync(root, { throwIfNoEntry: false })?.dev;
-  const covers = (p: Buffer) => opts.rules.match(p) !== null;
   // Stay on the root's file system unless the rule says otherwise (like find -xdev): a mount
   // point is recorded, not entered.
   const enter = (p: Buffer) => {
