@@ -193,4 +193,25 @@ describe('vigil-agent scan', () => {
     const c = await scan([], { policyFile: policy, stateDir: state });
     assert.equal(c.by(join(t, 'f'))?.change, 'modified');
   });
+
+  it('follows symlinks to directories only when asked, and never loops', async () => {
+    const t = join(root, 'eight');
+    const elsewhere = join(root, 'eight-elsewhere');
+    mkdirSync(join(t, 'sub'), { recursive: true });
+    mkdirSync(elsewhere);
+    writeFileSync(join(elsewhere, 'target.conf'), 'tc');
+    symlinkSync(elsewhere, join(t, 'conf'));
+    symlinkSync('..', join(t, 'sub', 'up')); // a loop back to the top
+    const policy = join(root, 'eight.yaml');
+    writeFileSync(policy, `rules:\n  - name: r\n    paths: [${t}]\n`);
+    const plain = await scan([], { policyFile: policy });
+    assert.equal(plain.by(join(t, 'conf'))?.type, 'symlink');
+    assert.equal(plain.by(join(t, 'conf', 'target.conf')), undefined, 'not followed by default');
+    writeFileSync(policy, `rules:\n  - name: r\n    paths: [${t}]\n    follow_symlinks: true\n`);
+    const followed = await scan([], { policyFile: policy });
+    assert.equal(followed.by(join(t, 'conf'))?.type, 'symlink', 'the link itself is still recorded');
+    assert.equal(followed.by(join(t, 'conf', 'target.conf'))?.sha256, sha('tc'));
+    assert.equal(followed.by(join(t, 'sub', 'up'))?.type, 'symlink');
+    assert.equal(followed.by(join(t, 'sub', 'up', 'sub')), undefined, 'the loop is cut');
+  });
 });

@@ -135,6 +135,7 @@ export function policyToPb(p: Policy): PbPolicy {
         recheckSeconds: r.recheckSeconds,
         rehashSeconds: r.rehashSeconds,
         hashAlgorithm: r.hashAlgorithm,
+        followSymlinks: r.followSymlinks,
       }),
     ),
     limits: create(PolicyLimitsSchema, {
@@ -163,6 +164,7 @@ export function policyFromPb(p: PbPolicy): Policy {
       recheckSeconds: r.recheckSeconds,
       rehashSeconds: r.rehashSeconds,
       hashAlgorithm: (r.hashAlgorithm || 'sha256') as HashAlgorithm,
+      followSymlinks: r.followSymlinks,
     })),
     limits: {
       maxFilesPerRule: p.limits && p.limits.maxFilesPerRule > 0n ? Number(p.limits.maxFilesPerRule) : null,

@@ -75,6 +75,8 @@ export interface PolicyRule {
   readonly recheckSeconds: number;
   readonly rehashSeconds: number;
   readonly hashAlgorithm: HashAlgorithm;
+  /** Walk into directories symlinks point to (loops are detected); symlinks are always recorded. */
+  readonly followSymlinks: boolean;
 }
 
 export interface PolicyLimits {

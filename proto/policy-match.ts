@@ -21,6 +21,7 @@ export interface RuleMatch {
 
 /** Where a path stands in a policy: which rule records it, and whether a walk goes into it. */
 export interface PathRules {
+  readonly rules: readonly PolicyRule[];
   /** The first rule that records this path: under one of its paths, within its depth, included, not excluded. */
   match(path: Buffer): RuleMatch | null;
   /** A walk enters this directory: a rule covers it and its depth allows going below, or it lies above a rule's path. */
@@ -45,6 +46,7 @@ export function createPathRules(rules: readonly PolicyRule[]): PathRules {
     return null;
   };
   return {
+    rules,
     match(path) {
       const text = displayPath(path);
       for (const c of compiled) {

@@ -66,6 +66,7 @@ describe('policy options', () => {
       recheckSeconds: 1800,
       rehashSeconds: 86400,
       hashAlgorithm: 'sha256',
+      followSymlinks: false,
     });
     assert.deepEqual(limits, { maxFilesPerRule: 1000, nice: 19, ioBytesPerSecond: 2_500_000 });
   });

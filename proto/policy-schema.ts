@@ -19,6 +19,7 @@ export class PolicyError extends VigilError<'invalid_policy'> {
  *       exclude: ["**\/*.pyc"]  # picomatch globs on the full path (default: none)
  *       depth: 8                # levels below each path: 1 = its own entries (default: no limit)
  *       one_filesystem: true    # stay on each path's file system (default true)
+ *       follow_symlinks: false  # walk into directories symlinks point to (default false)
  *       attributes: R           # what a change is: a group or names joined with + and -,
  *                               # e.g. "R-mtime", "L+size", or a list (default R)
  *       hash: sha256            # sha256 (default), sha512 or blake2b512
@@ -113,6 +114,7 @@ const RuleSchema = z
     exclude: z.array(Glob).default([]),
     depth: z.number().int().min(0).max(4096).optional(),
     one_filesystem: z.boolean().default(true),
+    follow_symlinks: z.boolean().default(false),
     attributes: Attributes.default(GROUPS.R as Attribute[]),
     hash: z.enum(HASH_ALGORITHMS).default('sha256'),
     max_hash_size: Size.optional(),
@@ -165,6 +167,7 @@ export function defineRule(r: Pick<PolicyRule, 'name' | 'paths'> & Partial<Polic
     recheckSeconds: 12 * 3600,
     rehashSeconds: 7 * 86400,
     hashAlgorithm: 'sha256',
+    followSymlinks: false,
     ...r,
   };
 }
@@ -197,6 +200,7 @@ export function validatePolicy(doc: unknown, source = 'policy'): { rules: Policy
       recheckSeconds: r.recheck,
       rehashSeconds: r.rehash,
       hashAlgorithm: r.hash,
+      followSymlinks: r.follow_symlinks,
     })),
     limits: {
       maxFilesPerRule: res.data.limits.max_files_per_rule ?? null,
@@ -216,6 +220,7 @@ export function policyToDocument(p: Pick<Policy, 'rules' | 'limits'>): unknown {
       exclude: r.exclude,
       ...(r.maxDepth !== null ? { depth: r.maxDepth } : {}),
       one_filesystem: !r.crossFileSystems,
+      follow_symlinks: r.followSymlinks,
       attributes: [...r.attributes].join('+') || 'E',
       hash: r.hashAlgorithm,
       ...(r.maxHashBytes !== null ? { max_hash_size: r.maxHashBytes } : {}),

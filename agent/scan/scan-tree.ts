@@ -191,7 +191,12 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   const baseline = opts.store.baselineUnder(root)[Symbol.iterator]();
   let b = baseline.next();
   let steps = 0;
-  for (const e of walkSorted(root, { include: () => true, enter })) {
+  const walkOpts = {
+    include: () => true,
+    enter,
+    ...(anyFollows(opts.rules) ? { follow: (p: Buffer) => opts.rules.match(p)?.rule.followSymlinks === true } : {}),
+  };
+  for (const e of walkSorted(root, walkOpts)) {
     const key = pathToKey(e.path);
     // Baseline entries before this path in walk order were not found: deleted.
     while (!b.done && Buffer.compare(pathToKey(b.value.path), key) < 0) {
@@ -231,4 +236,8 @@ function sameState(a: FileState, b: FileState): boolean {
     (a.sha256?.equals(b.sha256 ?? Buffer.alloc(0)) ?? b.sha256 === null) &&
     (a.digest?.value.equals(b.digest?.value ?? Buffer.alloc(0)) ?? !b.digest)
   );
+}
+
+function anyFollows(rules: PathRules): boolean {
+  return rules.rules.some((r) => r.followSymlinks);
 }

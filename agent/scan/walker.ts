@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, type Dirent } from 'node:fs';
+import { lstatSync, readdirSync, statSync, type Dirent } from 'node:fs';
 
 export type EntryType = 'regular' | 'directory' | 'symlink' | 'other';
 
@@ -14,6 +14,8 @@ export interface WalkOptions {
   include(path: Buffer): boolean;
   /** False: a directory is yielded but not entered (depth limit, other file system, not covered). */
   enter(path: Buffer, depth: number): boolean;
+  /** True: a symlink to a directory is walked into as well (find -L); loops are cut. */
+  follow?(path: Buffer): boolean;
 }
 
 const SLASH = 0x2f;
@@ -49,7 +51,16 @@ export function* walkSorted(root: Buffer, opts: WalkOptions): Generator<WalkEntr
   const rootType = typeOf(st);
   yield { path: root, type: rootType, depth: 0 };
   if (rootType !== 'directory' || !opts.enter(root, 0)) return;
-  const stack: { dir: Buffer; entries: Dirent[]; i: number; depth: number }[] = [{ dir: root, entries: sortedEntries(root), i: 0, depth: 1 }];
+  // Identity (device:inode) of each directory on the current path, when symlinks may be followed:
+  // a link back to one of them would be a loop.
+  const tracking = opts.follow !== undefined;
+  const idOf = (p: Buffer) => {
+    const s = statSync(p, { throwIfNoEntry: false });
+    return s ? `${s.dev}:${s.ino}` : '';
+  };
+  const stack: { dir: Buffer; entries: Dirent[]; i: number; depth: number; id: string }[] = [
+    { dir: root, entries: sortedEntries(root), i: 0, depth: 1, id: tracking ? idOf(root) : '' },
+  ];
   while (stack.length) {
     const top = stack[stack.length - 1]!;
     if (top.i >= top.entries.length) {
@@ -61,6 +72,11 @@ export function* walkSorted(root: Buffer, opts: WalkOptions): Generator<WalkEntr
     if (!opts.include(path)) continue;
     const type = typeOf(e);
     yield { path, type, depth: top.depth };
-    if (type === 'directory' && opts.enter(path, top.depth)) stack.push({ dir: path, entries: sortedEntries(path), i: 0, depth: top.depth + 1 });
+    let into = type === 'directory' && opts.enter(path, top.depth);
+    if (type === 'symlink' && opts.follow?.(path)) into = statSync(path, { throwIfNoEntry: false })?.isDirectory() === true && opts.enter(path, top.depth);
+    if (!into) continue;
+    const id = tracking ? idOf(path) : '';
+    if (tracking && stack.some((f) => f.id === id)) continue; // a loop back to an ancestor
+    stack.push({ dir: path, entries: sortedEntries(path), i: 0, depth: top.depth + 1, id });
   }
 }
