@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { statFields } from './stat-fields.js';
 import { accessSync, constants, lstatSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { access, lstat, open, readlink } from 'node:fs/promises';
 import type { Attribute, ChangeKind, FileState, FileType, HashAlgorithm } from '../proto/model.js';
@@ -17,14 +18,7 @@ function fileType(st: BigIntStats): FileType {
 function fromStats(st: BigIntStats, extra: Partial<Pick<FileState, 'sha256' | 'symlinkTarget' | 'error'>> = {}): FileState {
   return {
     type: fileType(st),
-    size: Number(st.size),
-    mode: Number(st.mode),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    mtimeNs: st.mtimeNs,
-    ctimeNs: st.ctimeNs,
-    inode: st.ino,
-    nlink: Number(st.nlink),
+    ...statFields(st),
     sha256: extra.sha256 ?? null,
     symlinkTarget: extra.symlinkTarget ?? null,
     error: extra.error ?? null,

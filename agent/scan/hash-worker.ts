@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 
 import type { HashAlgorithm } from '../../proto/model.js';
+import { statFields, type StatFields } from '../stat-fields.js';
 
 export type { HashAlgorithm };
 
@@ -39,16 +40,7 @@ function throttle(bytes: number, rate: number): void {
   if (due > now) Atomics.wait(sleeper, 0, 0, due - now);
 }
 
-export interface HashedStat {
-  readonly size: number;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly mtimeNs: bigint;
-  readonly ctimeNs: bigint;
-  readonly inode: bigint;
-  readonly nlink: number;
-}
+export type HashedStat = StatFields;
 
 export type HashResult =
   | { readonly kind: 'hashed'; readonly stat: HashedStat; readonly digest: Uint8Array | null; readonly bytes: number }
@@ -61,19 +53,6 @@ export type HashResult =
 const CHUNK = 1 << 20;
 const buffer = Buffer.allocUnsafe(CHUNK);
 const FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-
-function statOf(st: BigIntStats): HashedStat {
-  return {
-    size: Number(st.size),
-    mode: Number(st.mode),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    mtimeNs: st.mtimeNs,
-    ctimeNs: st.ctimeNs,
-    inode: st.ino,
-    nlink: Number(st.nlink),
-  };
-}
 
 export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number, bytesPerSecond = 0): HashResult {
   for (let attempt = 1; ; attempt++) {
@@ -89,7 +68,7 @@ export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number
     try {
       const before = fstatSync(fd, { bigint: true });
       if (!before.isFile()) return { kind: 'not_regular' };
-      if (maxBytes > 0 && before.size > BigInt(maxBytes)) return { kind: 'hashed', stat: statOf(before), digest: null, bytes: 0 };
+      if (maxBytes > 0 && before.size > BigInt(maxBytes)) return { kind: 'hashed', stat: statFields(before), digest: null, bytes: 0 };
       const hash = createHash(algorithm);
       let bytes = 0;
       for (;;) {
@@ -101,7 +80,7 @@ export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number
       }
       const after = fstatSync(fd, { bigint: true });
       const stable = after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
-      if (stable || attempt >= 3) return { kind: 'hashed', stat: statOf(after), digest: hash.digest(), bytes };
+      if (stable || attempt >= 3) return { kind: 'hashed', stat: statFields(after), digest: hash.digest(), bytes };
     } catch (err) {
       return { kind: 'error', code: (err as NodeJS.ErrnoException).code ?? 'EIO' };
     } finally {
