@@ -5,7 +5,7 @@ import { createPathRules, createRuleMatcher, type PathRules } from '../proto/pol
 import { classifyChange, readFileState } from './file-state.js';
 import type { Change, LocalStore } from './local-store.js';
 import type { HashPool } from './scan/hash-pool.js';
-import { scanTree, type ScanCounts } from './scan/scan-tree.js';
+import { sameState, scanTree, type ScanCounts } from './scan/scan-tree.js';
 import { watchRoots, type Watcher } from './watcher.js';
 
 export interface ScanSummary {
@@ -166,6 +166,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       const after = await readFileState(path, { hash: true, maxHashBytes: rule.maxHashBytes, algorithm: rule.hashAlgorithm });
       const kind = classifyChange(before ?? null, after, rule.attributes);
       if (kind) changes.push({ path, kind, state: after, source: 'realtime', detectedAt: clock() });
+      // Not a change under the rule (a log that grew), but the baseline follows the disk.
+      else if (before && after && !sameState(before, after)) store.refresh([{ path, state: after }]);
       if (!after && before?.type === 'directory') {
         for (const child of store.baselineUnder(path)) {
           if (!child.path.equals(path) && !unique.has(child.path.toString('latin1'))) {

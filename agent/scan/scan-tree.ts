@@ -228,7 +228,8 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   opts.onProgress?.(counts);
 }
 
-function sameState(a: FileState, b: FileState): boolean {
+/** Same stat data, link count and digest: nothing for the baseline to learn. */
+export function sameState(a: FileState, b: FileState): boolean {
   return (
     sameStat(a, b) &&
     a.nlink === b.nlink &&
