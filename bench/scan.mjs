@@ -3,7 +3,8 @@
 // a fresh state directory), ../shared/bench/reference-hash.mjs (the least work hashing can take
 // with Node.js) and `aide --init` (sha256); then an unchanged re-check: `vigil-agent scan
 // --state-dir` (stat-only) against `aide --check`. Prints every run as a JSON line, then the
-// ratios (medians). Wall times from this process; peak RSS from GNU time.
+// ratios (medians). Wall times from this process; peak RSS from GNU time. One uncounted warm-up
+// pass first, so that every tool reads from a warm page cache.
 //
 // usage: node bench/scan.mjs [TREE=/usr] [--rounds N=3] [--no-aide]
 // needs: npm run build; apt-get install aide time (for the AIDE columns and RSS)
@@ -52,6 +53,9 @@ function aideConf(dir) {
   );
   return conf;
 }
+
+// Warm-up, not counted: bring the tree into the page cache so round 1 is not a cold read.
+timed(process.execPath, [reference, tree]);
 
 const runs = [];
 const log = (r) => {
