@@ -4,7 +4,7 @@ import { loadCredentials, saveRenewed } from './credentials.js';
 import { openLocalStore } from './local-store.js';
 import { createMonitor } from './monitor.js';
 import { createHashPool } from './scan/hash-pool.js';
-import { DEFAULT_LIMITS } from '../proto/policy-schema.js';
+import { DEFAULT_LIMITS } from '../proto/policy-defaults.js';
 import { readIdentity, stateDir } from './state-dir.js';
 import { createStreamClient } from './stream-client.js';
 

@@ -1,8 +1,5 @@
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
-import { policyFromPb, policyToPb } from '../proto/convert.js';
 import { decodeDelta, decodeState, encodeDelta, encodeState } from './state-codec.js';
-import { PolicySchema } from '../proto/gen/vigil/v1/types_pb.js';
 import type { ChangeKind, ChangeSource, FileDelta, FileState, Policy } from '../proto/model.js';
 import { keyIsUnder, keyToPath, pathToKey } from './scan/path-key.js';
 
@@ -152,10 +149,16 @@ export function openLocalStore(path: string): LocalStore {
     lastSeq: () => nextSeq() - 1,
     policy() {
       const v = meta.get(META_POLICY);
-      return v ? policyFromPb(fromBinary(PolicySchema, v)) : null;
+      if (!v) return null;
+      try {
+        return JSON.parse(v.toString('utf8')) as Policy;
+      } catch {
+        return null; // an older encoding: the controller sends the policy again on connect
+      }
     },
     setPolicy(p) {
-      meta.putSync(META_POLICY, Buffer.from(toBinary(PolicySchema, policyToPb(p))));
+      // Plain data (no bigint): JSON keeps the store free of the protobuf runtime.
+      meta.putSync(META_POLICY, Buffer.from(JSON.stringify(p)));
     },
     async close() {
       await env.close();

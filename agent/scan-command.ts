@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import { displayPath, type ChangeKind, type FileState, type PolicyLimits, type PolicyRule } from '../proto/model.js';
-import { defineRule, parsePolicyYaml } from '../proto/policy-schema.js';
+import { defineRule } from '../proto/policy-defaults.js';
 import { createPathRules } from '../proto/policy-match.js';
 import { AgentError } from './errors.js';
 import { openLocalStore, type LocalStore } from './local-store.js';
@@ -60,6 +60,8 @@ async function rulesFor(opts: ScanCommandOptions): Promise<{ rules: PolicyRule[]
     // No policy: every attribute, no limits, and full CPU priority (a scan someone is waiting for).
     return { rules: [defineRule({ name: 'scan', paths })], limits: { maxFilesPerRule: null, nice: 0, ioBytesPerSecond: null } };
   }
+  // The schema (zod, yaml) loads only when there is a policy to read.
+  const { parsePolicyYaml } = await import('../proto/policy-schema.js');
   const policy = parsePolicyYaml(await readFile(opts.policyFile, 'utf8'), opts.policyFile);
   if (!paths.length) return policy;
   // PATHs given with a policy: scanned with the options of its first rule.

@@ -2,6 +2,9 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ATTRIBUTES, HASH_ALGORITHMS, type Attribute, type Policy, type PolicyLimits, type PolicyRule } from './model.js';
 import { VigilError } from '../pki/errors.js';
+import { DEFAULT_LIMITS, defineRule, GROUP_R } from './policy-defaults.js';
+
+export { DEFAULT_LIMITS, defineRule };
 
 /** A policy document or label set that does not fit the schema; the message names the field. */
 export class PolicyError extends VigilError<'invalid_policy'> {
@@ -39,7 +42,7 @@ export class PolicyError extends VigilError<'invalid_policy'> {
  * Unknown keys are errors that name the key.
  */
 const GROUPS: Record<string, readonly Attribute[]> = {
-  R: ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'mtime', 'ctime', 'hash'],
+  R: GROUP_R,
   L: ['type', 'perm', 'inode', 'nlink', 'owner', 'group'],
   '>': ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'growing'],
   E: [],
@@ -149,27 +152,6 @@ const PolicySchema = z
 
 function fieldName(path: readonly PropertyKey[]): string {
   return path.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), '');
-}
-
-export const DEFAULT_LIMITS: PolicyLimits = { maxFilesPerRule: null, nice: 10, ioBytesPerSecond: null };
-
-/** A rule with every option at its default, for code that builds policies. */
-export function defineRule(r: Pick<PolicyRule, 'name' | 'paths'> & Partial<PolicyRule>): PolicyRule {
-  return {
-    exclude: [],
-    alert: false,
-    selector: {},
-    include: [],
-    maxDepth: null,
-    crossFileSystems: false,
-    attributes: GROUPS.R!,
-    maxHashBytes: null,
-    recheckSeconds: 12 * 3600,
-    rehashSeconds: 7 * 86400,
-    hashAlgorithm: 'sha256',
-    followSymlinks: false,
-    ...r,
-  };
 }
 
 /** Validates a policy document (already parsed from YAML, or made by policyToDocument); the error names the field. */
