@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import type { HashAlgorithm, HashResult, HashTask } from './hash-worker.js';
+import { unpackResults, type HashAlgorithm, type HashResult, type HashTask, type PackedResults } from './hash-worker.js';
 
 /** Hashing on every core: piscina runs hash-worker.ts on one thread per core. */
 export interface HashPool {
@@ -30,7 +30,7 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
     hash(paths, algorithms, maxBytes) {
       // Not views of Buffers: posting a view copies its whole backing pool slab.
       const task: HashTask = { paths: paths.map((p) => p.toString('latin1')), algorithms: [...algorithms], maxBytes: [...maxBytes], bytesPerSecond: perThread };
-      return pool().run(task) as Promise<HashResult[]>;
+      return (pool().run(task) as Promise<PackedResults>).then(unpackResults);
     },
     stat(paths) {
       return pool().run({ paths: paths.map((p) => p.toString('latin1')) }, { name: 'statBatch' }) as Promise<BigInt64Array>;

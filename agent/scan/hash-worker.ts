@@ -121,6 +121,81 @@ export function statBatch(task: { paths: string[] }): BigInt64Array {
   return out;
 }
 
-export default function hashBatch(task: HashTask): HashResult[] {
-  return task.paths.map((p, i) => hashOne(Buffer.from(p, 'latin1'), task.algorithms[i] ?? 'sha256', task.maxBytes[i] ?? 0, task.bytesPerSecond));
+/**
+ * A batch's results packed for the trip back to the main thread: per path, HASH_SLOTS values
+ * (kind, size, mode, uid, gid, mtimeNs, ctimeNs, inode, nlink, bytes read, digest length), the digests side by
+ * side in one byte array, and error codes by index. One structured clone of three arrays instead
+ * of an object and a buffer per file.
+ */
+export interface PackedResults {
+  readonly slots: BigInt64Array;
+  readonly digests: Uint8Array;
+  readonly digestLength: number;
+  readonly errors: Record<number, string>;
+}
+
+export const HASH_SLOTS = 11;
+const KIND_CODE = { hashed: 0n, vanished: 1n, not_regular: 2n, error: 3n } as const;
+const DIGEST_LENGTH: Record<HashAlgorithm, number> = { sha256: 32, sha512: 64, blake2b512: 64 };
+
+export function packResults(results: readonly HashResult[], digestLength: number): PackedResults {
+  const slots = new BigInt64Array(results.length * HASH_SLOTS);
+  const digests = new Uint8Array(results.length * digestLength);
+  const errors: Record<number, string> = {};
+  results.forEach((r, i) => {
+    const o = i * HASH_SLOTS;
+    slots[o] = KIND_CODE[r.kind];
+    if (r.kind === 'error') errors[i] = r.code;
+    if (r.kind !== 'hashed') return;
+    const st = r.stat;
+    slots[o + 1] = BigInt(st.size);
+    slots[o + 2] = BigInt(st.mode);
+    slots[o + 3] = BigInt(st.uid);
+    slots[o + 4] = BigInt(st.gid);
+    slots[o + 5] = st.mtimeNs;
+    slots[o + 6] = st.ctimeNs;
+    slots[o + 7] = st.inode;
+    slots[o + 8] = BigInt(st.nlink);
+    slots[o + 9] = r.digest ? BigInt(r.bytes) : -1n; // -1: not hashed (over max_hash_size)
+    slots[o + 10] = BigInt(r.digest?.length ?? 0);
+    if (r.digest) digests.set(r.digest, i * digestLength);
+  });
+  return { slots, digests, digestLength, errors };
+}
+
+export function unpackResults(p: PackedResults): HashResult[] {
+  const n = p.slots.length / HASH_SLOTS;
+  const out: HashResult[] = new Array(n);
+  const digests = Buffer.from(p.digests.buffer, p.digests.byteOffset, p.digests.byteLength);
+  for (let i = 0; i < n; i++) {
+    const o = i * HASH_SLOTS;
+    const kind = p.slots[o];
+    if (kind === KIND_CODE.vanished) out[i] = { kind: 'vanished' };
+    else if (kind === KIND_CODE.not_regular) out[i] = { kind: 'not_regular' };
+    else if (kind === KIND_CODE.error) out[i] = { kind: 'error', code: p.errors[i] ?? 'EIO' };
+    else {
+      const read = p.slots[o + 9]!;
+      out[i] = {
+        kind: 'hashed',
+        stat: {
+          size: Number(p.slots[o + 1]),
+          mode: Number(p.slots[o + 2]),
+          uid: Number(p.slots[o + 3]),
+          gid: Number(p.slots[o + 4]),
+          mtimeNs: p.slots[o + 5]!,
+          ctimeNs: p.slots[o + 6]!,
+          inode: p.slots[o + 7]!,
+          nlink: Number(p.slots[o + 8]),
+        },
+        digest: read >= 0n ? digests.subarray(i * p.digestLength, i * p.digestLength + Number(p.slots[o + 10])) : null,
+        bytes: read >= 0n ? Number(read) : 0,
+      };
+    }
+  }
+  return out;
+}
+
+export default function hashBatch(task: HashTask): PackedResults {
+  const results = task.paths.map((p, i) => hashOne(Buffer.from(p, 'latin1'), task.algorithms[i] ?? 'sha256', task.maxBytes[i] ?? 0, task.bytesPerSecond));
+  return packResults(results, Math.max(32, ...task.algorithms.map((a) => DIGEST_LENGTH[a])));
 }
