@@ -1,11 +1,11 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
 import { AdminService } from '../proto/gen/vigil/v1/admin_pb.js';
 import { AgentService } from '../proto/gen/vigil/v1/agent_pb.js';
-import { createCertificateAuthority, readSecretFile } from '../pki/index.js';
+import { createCertificateAuthority, readSecretFile, spkiFingerprint } from '../pki/index.js';
 import { createAgentHub } from './agent-hub.js';
 import { createAlertDispatcher } from './alerts/alert-dispatcher.js';
 import { createLogNotifier } from './alerts/log-notifier.js';
@@ -254,7 +254,7 @@ async function recordHomeOperator(path: string, certificates: ReturnType<typeof 
     serial: cert.serialNumber.toLowerCase(),
     agentId: null,
     subject: uri,
-    keyFingerprint: `sha256:${createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`,
+    keyFingerprint: spkiFingerprint(cert.publicKey),
     tokenId: null,
     notBefore: new Date(cert.validFrom),
     notAfter: new Date(cert.validTo),

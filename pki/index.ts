@@ -1,6 +1,6 @@
 export { PkiError, VigilError, type PkiErrorCode } from './errors.js';
 export { generateKeyPair, type KeyPairPem } from './keys.js';
-export { spkiPin, isValidPin } from './pin.js';
+export { spkiPin, spkiFingerprint, isValidPin } from './pin.js';
 export { agentSpiffeId, adminSpiffeId, parseSpiffeId, isValidName, type Identity } from './spiffe.js';
 export { generateToken, formatToken, parseToken, hashTokenSecret, tokenSecretMatches, type Token } from './token.js';
 export { formatJoinString, parseJoinString, type JoinInfo } from './join-string.js';

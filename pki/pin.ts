@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { PkiError } from './errors.js';
 
 /** `sha256:<hex>` of a certificate's SubjectPublicKeyInfo, as kubeadm's discovery-token-ca-cert-hash. */
@@ -9,8 +9,13 @@ export function spkiPin(certPem: string | Buffer): string {
   } catch (cause) {
     throw new PkiError('invalid_pem', 'not a PEM or DER certificate', { cause });
   }
-  const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
-  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
+  return spkiFingerprint(cert.publicKey);
+}
+
+/** `sha256:<hex>` of a public key's SubjectPublicKeyInfo: CA pins and the key fingerprints recorded per certificate. */
+export function spkiFingerprint(publicKey: KeyObject | string): string {
+  const key = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;
+  return `sha256:${createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex')}`;
 }
 
 const PIN_RE = /^sha256:[0-9a-f]{64}$/;

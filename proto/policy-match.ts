@@ -36,10 +36,11 @@ export function createPathRules(rules: readonly PolicyRule[]): PathRules {
     included: rule.include.length ? picomatch([...rule.include], { dot: true }) : () => true,
   }));
   const allPaths = rules.flatMap((r) => r.paths);
-  const within = (text: string) => {
+  // The first rule a path is under, within its depth and not excluded; recording also needs include.
+  const within = (text: string, recording: boolean) => {
     for (const c of compiled) {
       const root = c.rule.paths.find((r) => isUnder(text, r));
-      if (root === undefined || c.excluded(text)) continue;
+      if (root === undefined || c.excluded(text) || (recording && !c.included(text))) continue;
       if (c.rule.maxDepth !== null && levelsBelow(text, root) > c.rule.maxDepth) continue;
       return { c, root };
     }
@@ -48,18 +49,12 @@ export function createPathRules(rules: readonly PolicyRule[]): PathRules {
   return {
     rules,
     match(path) {
-      const text = displayPath(path);
-      for (const c of compiled) {
-        const root = c.rule.paths.find((r) => isUnder(text, r));
-        if (root === undefined || c.excluded(text) || !c.included(text)) continue;
-        if (c.rule.maxDepth !== null && levelsBelow(text, root) > c.rule.maxDepth) continue;
-        return { rule: c.rule, root };
-      }
-      return null;
+      const w = within(displayPath(path), true);
+      return w ? { rule: w.c.rule, root: w.root } : null;
     },
     enter(dir) {
       const text = displayPath(dir);
-      const w = within(text);
+      const w = within(text, false);
       if (w && (w.c.rule.maxDepth === null || levelsBelow(text, w.root) < w.c.rule.maxDepth)) return true;
       const prefix = text.endsWith('/') ? text : `${text}/`;
       return allPaths.some((rp) => rp.startsWith(prefix));

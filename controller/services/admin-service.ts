@@ -3,7 +3,6 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import { deltaToPb, policyFromPb, policyToPb } from '../../proto/convert.js';
 import { AdminService } from '../../proto/gen/vigil/v1/admin_pb.js';
-import { formatJoinString, generateToken } from '../../pki/index.js';
 import type { AgentHub } from '../agent-hub.js';
 import { ControllerError } from '../errors.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
@@ -12,8 +11,7 @@ import type { AgentStore, AuditStore, CertificateStore, Clock, CommandStore, Eve
 import type { Fanout } from '../fanout.js';
 import { pushPolicy } from '../policy/push-policy.js';
 import { validateLabels } from '../../proto/policy-schema.js';
-import { adminSpiffeId, isValidName, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
-import { createHash, createPublicKey } from 'node:crypto';
+import { adminSpiffeId, formatJoinString, generateToken, isValidName, spkiFingerprint, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
 import type { DownMessage } from './connect-service.js';
 import { requireOperator } from './peer-identity.js';
 
@@ -229,12 +227,11 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       const publicKeyPem = verifyCsr(req.csrPem);
       const spiffeId = adminSpiffeId(deps.ca.trustDomain, req.name);
       const issued = deps.ca.issueClient({ publicKeyPem, spiffeId, lifetimeMs: deps.operatorCertLifetimeMs, role: req.role });
-      const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
       await deps.certificates.record({
         serial: issued.serial,
         agentId: null,
         subject: spiffeId,
-        keyFingerprint: `sha256:${createHash('sha256').update(der).digest('hex')}`,
+        keyFingerprint: spkiFingerprint(publicKeyPem),
         tokenId: null,
         notBefore: issued.notBefore,
         notAfter: issued.notAfter,

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { deltaFromPb, policyToPb } from '../../proto/convert.js';
 import { AgentService, type ConnectRequest, type ConnectResponseSchema } from '../../proto/gen/vigil/v1/agent_pb.js';
 import { displayPath, type FileDelta } from '../../proto/model.js';
-import { agentSpiffeId, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
+import { agentSpiffeId, spkiFingerprint, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
 import type { AgentHub } from '../agent-hub.js';
 import type { AlertDispatcher } from '../alerts/alert-dispatcher.js';
 import type { Alert } from '../alerts/notifier.js';
@@ -130,12 +130,11 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
         const publicKeyPem = verifyCsr(csrPem);
         const spiffeId = agentSpiffeId(deps.ca.trustDomain, peer.id);
         const issued = deps.ca.issueClient({ publicKeyPem, spiffeId, lifetimeMs: deps.agentCertLifetimeMs });
-        const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
         await deps.certificates.record({
           serial: issued.serial,
           agentId: peer.id,
           subject: spiffeId,
-          keyFingerprint: `sha256:${createHash('sha256').update(der).digest('hex')}`,
+          keyFingerprint: spkiFingerprint(publicKeyPem),
           tokenId: null,
           notBefore: issued.notBefore,
           notAfter: issued.notAfter,

@@ -1,8 +1,8 @@
-import { createHash, createPublicKey, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import { AgentService } from '../../proto/gen/vigil/v1/agent_pb.js';
-import { agentSpiffeId, parseToken, PkiError, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
+import { agentSpiffeId, parseToken, PkiError, spkiFingerprint, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
 import { ControllerError } from '../errors.js';
 import type { FailureLimiter } from '../enrol-rate-limit.js';
 import { remoteAddressKey } from './peer-identity.js';
@@ -35,11 +35,6 @@ const REFUSALS: Record<ConsumeRefusal, string> = {
   revoked: 'token was revoked',
   used_up: 'token has no uses left',
 };
-
-function keyFingerprint(publicKeyPem: string): string {
-  const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
-  return `sha256:${createHash('sha256').update(der).digest('hex')}`;
-}
 
 /** Enroll: token + CSR in, a short-lived agent certificate out. The CSR's subject is ignored. */
 export function createEnrollService(deps: EnrollDeps): Pick<ServiceImpl<typeof AgentService>, 'enroll'> {
@@ -82,7 +77,7 @@ export function createEnrollService(deps: EnrollDeps): Pick<ServiceImpl<typeof A
           serial: issued.serial,
           agentId,
           subject: spiffeId,
-          keyFingerprint: keyFingerprint(publicKeyPem),
+          keyFingerprint: spkiFingerprint(publicKeyPem),
           tokenId: token.id,
           notBefore: issued.notBefore,
           notAfter: issued.notAfter,
