@@ -4,6 +4,7 @@ import { appendFileSync, chmodSync, linkSync, mkdirSync, mkdtempSync, renameSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { execFileSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { runScanCommand } from './scan-command.js';
 
@@ -213,5 +214,40 @@ describe('vigil-agent scan', () => {
     assert.equal(followed.by(join(t, 'conf', 'target.conf'))?.sha256, sha('tc'));
     assert.equal(followed.by(join(t, 'sub', 'up'))?.type, 'symlink');
     assert.equal(followed.by(join(t, 'sub', 'up', 'sub')), undefined, 'the loop is cut');
+  });
+
+  // Needs the right to mount (root in a container that allows it): skipped where it is missing.
+  const canMount = (() => {
+    const probe = mkdtempSync(join(tmpdir(), 'vigil-mount-probe-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', 'none', probe], { stdio: 'ignore' });
+      execFileSync('umount', [probe]);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      rmSync(probe, { recursive: true, force: true });
+    }
+  })();
+
+  it('stays on one file system unless the rule says one_filesystem: false', { skip: !canMount && 'cannot mount here' }, async () => {
+    const t = join(root, 'nine');
+    mkdirSync(join(t, 'mnt'), { recursive: true });
+    writeFileSync(join(t, 'here.conf'), 'h');
+    execFileSync('mount', ['-t', 'tmpfs', 'none', join(t, 'mnt')]);
+    try {
+      writeFileSync(join(t, 'mnt', 'there.conf'), 'th');
+      const policy = join(root, 'nine.yaml');
+      writeFileSync(policy, `rules:\n  - name: r\n    paths: [${t}]\n`);
+      const stay = await scan([], { policyFile: policy });
+      assert.equal(stay.by(join(t, 'here.conf'))?.sha256, sha('h'));
+      assert.equal(stay.by(join(t, 'mnt'))?.type, 'directory', 'the mount point itself is recorded');
+      assert.equal(stay.by(join(t, 'mnt', 'there.conf')), undefined, 'not entered');
+      writeFileSync(policy, `rules:\n  - name: r\n    paths: [${t}]\n    one_filesystem: false\n`);
+      const cross = await scan([], { policyFile: policy });
+      assert.equal(cross.by(join(t, 'mnt', 'there.conf'))?.sha256, sha('th'));
+    } finally {
+      execFileSync('umount', [join(t, 'mnt')]);
+    }
   });
 });

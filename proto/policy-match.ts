@@ -1,18 +1,6 @@
 import picomatch from 'picomatch';
 import { displayPath, type Policy, type PolicyRule } from './model.js';
 
-/** True when path is root itself or below it. */
-export function isUnder(path: string, root: string): boolean {
-  const r = root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root;
-  return path === r || path.startsWith(r === '/' ? '/' : `${r}/`);
-}
-
-/** Levels of path below root (0 for root itself). */
-export function levelsBelow(path: string, root: string): number {
-  const rest = path.slice(root === '/' ? 1 : root.replace(/\/$/, '').length + 1);
-  return rest ? rest.split('/').length : 0;
-}
-
 export interface RuleMatch {
   readonly rule: PolicyRule;
   /** The rule path the match is under. */
@@ -28,36 +16,66 @@ export interface PathRules {
   enter(dir: Buffer): boolean;
 }
 
+const SLASH = 0x2f;
+
+/** Rule paths as bytes, without a trailing slash ('/' stays '/'). */
+function rootBytes(root: string): Buffer {
+  return Buffer.from(root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root);
+}
+
+/** True when path is root itself or below it (bytes: names need not be UTF-8). */
+function isUnderBytes(path: Buffer, root: Buffer): boolean {
+  if (root.length === 1 && root[0] === SLASH) return path[0] === SLASH;
+  if (path.length < root.length || path.compare(root, 0, root.length, 0, root.length) !== 0) return false;
+  return path.length === root.length || path[root.length] === SLASH;
+}
+
+/** Levels of path below root (0 for root itself); path must be under root. */
+function levelsBelowBytes(path: Buffer, root: Buffer): number {
+  const start = root.length === 1 && root[0] === SLASH ? 1 : root.length + 1;
+  if (path.length <= start) return 0;
+  let levels = 1;
+  for (let i = start; i < path.length; i++) if (path[i] === SLASH) levels++;
+  return levels;
+}
+
+/**
+ * Called for every path a scan meets, so the paths and depths are checked on bytes; the path's
+ * text (for the globs) is made only when a rule has globs.
+ */
 export function createPathRules(rules: readonly PolicyRule[]): PathRules {
-  const never = () => false;
   const compiled = rules.map((rule) => ({
     rule,
-    excluded: rule.exclude.length ? picomatch([...rule.exclude], { dot: true }) : never,
-    included: rule.include.length ? picomatch([...rule.include], { dot: true }) : () => true,
+    roots: rule.paths.map(rootBytes),
+    excluded: rule.exclude.length ? picomatch([...rule.exclude], { dot: true }) : null,
+    included: rule.include.length ? picomatch([...rule.include], { dot: true }) : null,
   }));
-  const allPaths = rules.flatMap((r) => r.paths);
+  const allRoots = compiled.flatMap((c) => c.roots);
   // The first rule a path is under, within its depth and not excluded; recording also needs include.
-  const within = (text: string, recording: boolean) => {
+  const within = (path: Buffer, recording: boolean) => {
+    let text: string | undefined;
     for (const c of compiled) {
-      const root = c.rule.paths.find((r) => isUnder(text, r));
-      if (root === undefined || c.excluded(text) || (recording && !c.included(text))) continue;
-      if (c.rule.maxDepth !== null && levelsBelow(text, root) > c.rule.maxDepth) continue;
-      return { c, root };
+      const at = c.roots.findIndex((r) => isUnderBytes(path, r));
+      if (at < 0) continue;
+      if (c.excluded && c.excluded((text ??= displayPath(path)))) continue;
+      if (recording && c.included && !c.included((text ??= displayPath(path)))) continue;
+      if (c.rule.maxDepth !== null && levelsBelowBytes(path, c.roots[at]!) > c.rule.maxDepth) continue;
+      return { c, at };
     }
     return null;
   };
   return {
     rules,
     match(path) {
-      const w = within(displayPath(path), true);
-      return w ? { rule: w.c.rule, root: w.root } : null;
+      const w = within(path, true);
+      return w ? { rule: w.c.rule, root: w.c.rule.paths[w.at]! } : null;
     },
     enter(dir) {
-      const text = displayPath(dir);
-      const w = within(text, false);
-      if (w && (w.c.rule.maxDepth === null || levelsBelow(text, w.root) < w.c.rule.maxDepth)) return true;
-      const prefix = text.endsWith('/') ? text : `${text}/`;
-      return allPaths.some((rp) => rp.startsWith(prefix));
+      const w = within(dir, false);
+      if (w && (w.c.rule.maxDepth === null || levelsBelowBytes(dir, w.c.roots[w.at]!) < w.c.rule.maxDepth)) return true;
+      // Above a rule's path: the walk goes through to reach it.
+      const isRoot = dir.length === 1 && dir[0] === SLASH;
+      return allRoots.some((r) => r.length > dir.length && r.compare(dir, 0, dir.length, 0, dir.length) === 0 && (isRoot || r[dir.length] === SLASH));
     },
   };
 }

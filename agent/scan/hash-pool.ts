@@ -1,11 +1,15 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { packPaths, transferablesOf } from './path-batch.js';
 import { unpackResults, type HashAlgorithm, type HashResult, type HashTask, type PackedResults } from './hash-worker.js';
 
 /** Hashing on every core: piscina runs hash-worker.ts on one thread per core. */
 export interface HashPool {
-  /** Per path: the algorithm, and maxBytes (larger files are not read; 0: no limit). */
-  hash(paths: readonly Buffer[], algorithms: readonly HashAlgorithm[], maxBytes: readonly number[]): Promise<HashResult[]>;
+  /**
+   * Per path: the algorithm, maxBytes (larger files are not read; 0: no limit), and whether the
+   * walk saw a regular file (others are only lstat'ed, never opened).
+   */
+  hash(paths: readonly Buffer[], algorithms: readonly HashAlgorithm[], maxBytes: readonly number[], regular: readonly boolean[]): Promise<HashResult[]>;
   /** lstat in the worker threads; STAT_SLOTS values per path (see hash-worker.ts). */
   stat(paths: readonly Buffer[]): Promise<BigInt64Array>;
   readonly threads: number;
@@ -27,13 +31,20 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
     }));
   return {
     threads,
-    hash(paths, algorithms, maxBytes) {
-      // Not views of Buffers: posting a view copies its whole backing pool slab.
-      const task: HashTask = { paths: paths.map((p) => p.toString('latin1')), algorithms: [...algorithms], maxBytes: [...maxBytes], bytesPerSecond: perThread };
-      return (pool().run(task) as Promise<PackedResults>).then(unpackResults);
+    hash(paths, algorithms, maxBytes, regular) {
+      const packed = packPaths(paths);
+      const task: HashTask = {
+        paths: packed,
+        algorithms: [...algorithms],
+        maxBytes: [...maxBytes],
+        regular: regular.map((r) => (r ? 1 : 0)),
+        bytesPerSecond: perThread,
+      };
+      return (pool().run(task, { transferList: transferablesOf(packed) }) as Promise<PackedResults>).then(unpackResults);
     },
     stat(paths) {
-      return pool().run({ paths: paths.map((p) => p.toString('latin1')) }, { name: 'statBatch' }) as Promise<BigInt64Array>;
+      const packed = packPaths(paths);
+      return pool().run({ paths: packed }, { name: 'statBatch', transferList: transferablesOf(packed) }) as Promise<BigInt64Array>;
     },
     close: async () => {
       await piscina?.destroy();

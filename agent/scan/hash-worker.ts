@@ -3,22 +3,28 @@
  * reused buffer, so memory stays flat whatever the file size; fstat before and after: a file that
  * changed while it was read is read again (up to three times). Opened O_NOFOLLOW|O_NONBLOCK: a
  * path swapped for a symlink or FIFO since the walk can neither redirect nor block the read.
+ * Paths the walk did not see as regular files are only lstat'ed (FIFOs and devices are never
+ * opened), so every system call of a scan but the directory listings runs here, off the main thread.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 
-import type { HashAlgorithm } from '../../proto/model.js';
+import { FILE_TYPES, type FileState, type HashAlgorithm } from '../../proto/model.js';
+import { readStatStateSync } from '../file-state.js';
 import { statFields, type StatFields } from '../stat-fields.js';
+import { pathAt, pathCount, type PathBatch } from './path-batch.js';
 
 export type { HashAlgorithm };
 
 export interface HashTask {
-  /** Paths as latin1 strings (one char per byte): cheap to post, exact bytes restored here. */
-  readonly paths: string[];
+  /** The paths, packed (transferred, not copied). */
+  readonly paths: PathBatch;
   /** Per path. */
   readonly algorithms: HashAlgorithm[];
   /** Per path: files larger than this are not read (state without a digest); 0: no limit. */
   readonly maxBytes: number[];
+  /** Per path: 1 when the walk saw a regular file (opened and hashed), 0 otherwise (lstat only, never opened). */
+  readonly regular: number[];
   /** This thread's share of the read rate limit, bytes per second; 0: no limit. */
   readonly bytesPerSecond: number;
 }
@@ -46,9 +52,25 @@ export type HashResult =
   | { readonly kind: 'hashed'; readonly stat: HashedStat; readonly digest: Uint8Array | null; readonly bytes: number }
   /** Gone (ENOENT/ENOTDIR): not an error. */
   | { readonly kind: 'vanished' }
-  /** No longer a regular file, or a symlink now: the caller reads it again by type. */
-  | { readonly kind: 'not_regular' }
-  | { readonly kind: 'error'; readonly code: string };
+  /** Not hashed: not a regular file (any more), or unreadable (the state carries the error code). */
+  | { readonly kind: 'state'; readonly state: FileState };
+
+/** The lstat state of a path that is not (or no longer) a regular file, or could not be read. */
+function statOnly(path: Buffer, error?: string): HashResult {
+  let state: FileState | null;
+  try {
+    state = readStatStateSync(path);
+  } catch (err) {
+    return { kind: 'state', state: unreadable((err as NodeJS.ErrnoException).code ?? 'EIO') };
+  }
+  if (!state) return { kind: 'vanished' };
+  return { kind: 'state', state: error && state.type === 'regular' ? { ...state, sha256: null, error } : state };
+}
+
+/** A path whose lstat itself failed (EACCES on a parent, EIO): known only by its error. */
+function unreadable(code: string): FileState {
+  return { type: 'unknown', size: 0, mode: 0, uid: 0, gid: 0, mtimeNs: 0n, ctimeNs: 0n, inode: 0n, nlink: 0, sha256: null, symlinkTarget: null, error: code };
+}
 
 const CHUNK = 1 << 20;
 const buffer = Buffer.allocUnsafe(CHUNK);
@@ -62,30 +84,35 @@ export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'vanished' };
-      if (code === 'ELOOP') return { kind: 'not_regular' };
-      return { kind: 'error', code };
+      if (code === 'ELOOP') return statOnly(path); // a symlink now
+      return statOnly(path, code);
     }
+    let failed: string | null = null;
     try {
       const before = fstatSync(fd, { bigint: true });
-      if (!before.isFile()) return { kind: 'not_regular' };
-      if (maxBytes > 0 && before.size > BigInt(maxBytes)) return { kind: 'hashed', stat: statFields(before), digest: null, bytes: 0 };
-      const hash = createHash(algorithm);
-      let bytes = 0;
-      for (;;) {
-        const n = readSync(fd, buffer, 0, CHUNK, null);
-        if (n === 0) break;
-        hash.update(buffer.subarray(0, n));
-        bytes += n;
-        throttle(n, bytesPerSecond);
+      if (!before.isFile()) failed = '';
+      else if (maxBytes > 0 && before.size > BigInt(maxBytes)) return { kind: 'hashed', stat: statFields(before), digest: null, bytes: 0 };
+      else {
+        const hash = createHash(algorithm);
+        let bytes = 0;
+        for (;;) {
+          const n = readSync(fd, buffer, 0, CHUNK, null);
+          if (n === 0) break;
+          hash.update(buffer.subarray(0, n));
+          bytes += n;
+          throttle(n, bytesPerSecond);
+        }
+        const after = fstatSync(fd, { bigint: true });
+        const stable = after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
+        if (stable || attempt >= 3) return { kind: 'hashed', stat: statFields(after), digest: hash.digest(), bytes };
       }
-      const after = fstatSync(fd, { bigint: true });
-      const stable = after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
-      if (stable || attempt >= 3) return { kind: 'hashed', stat: statFields(after), digest: hash.digest(), bytes };
     } catch (err) {
-      return { kind: 'error', code: (err as NodeJS.ErrnoException).code ?? 'EIO' };
+      failed = (err as NodeJS.ErrnoException).code ?? 'EIO';
     } finally {
       closeSync(fd);
     }
+    // Not a regular file any more (''), or reading failed (EIO, EISDIR…): its lstat state.
+    if (failed !== null) return statOnly(path, failed || undefined);
   }
 }
 
@@ -96,17 +123,18 @@ export const STAT_SLOTS = 10;
  * lstat of many paths, for the stat-only re-check: system calls spread over the worker threads,
  * results packed in one transferable array (no per-file objects crossing threads).
  */
-export function statBatch(task: { paths: string[] }): BigInt64Array {
-  const out = new BigInt64Array(task.paths.length * STAT_SLOTS);
-  task.paths.forEach((p, i) => {
+export function statBatch(task: { paths: PathBatch }): BigInt64Array {
+  const n = pathCount(task.paths);
+  const out = new BigInt64Array(n * STAT_SLOTS);
+  for (let i = 0; i < n; i++) {
     const o = i * STAT_SLOTS;
     let st: BigIntStats | undefined;
     try {
-      st = lstatSync(Buffer.from(p, 'latin1'), { bigint: true, throwIfNoEntry: false });
+      st = lstatSync(pathAt(task.paths, i), { bigint: true, throwIfNoEntry: false });
     } catch {
       st = undefined; // ENOTDIR and the like: gone as far as this path is concerned
     }
-    if (!st) return;
+    if (!st) continue;
     out[o] = 1n;
     out[o + 1] = st.isFile() ? 0n : 1n;
     out[o + 2] = st.size;
@@ -117,7 +145,7 @@ export function statBatch(task: { paths: string[] }): BigInt64Array {
     out[o + 7] = st.ctimeNs;
     out[o + 8] = st.ino;
     out[o + 9] = st.nlink;
-  });
+  }
   return out;
 }
 
@@ -131,23 +159,25 @@ export interface PackedResults {
   readonly slots: BigInt64Array;
   readonly digests: Uint8Array;
   readonly digestLength: number;
+  /** By index, for 'state' results: the error code, the symlink target. */
   readonly errors: Record<number, string>;
+  readonly targets: Record<number, Uint8Array>;
 }
 
 export const HASH_SLOTS = 11;
-const KIND_CODE = { hashed: 0n, vanished: 1n, not_regular: 2n, error: 3n } as const;
+const KIND_CODE = { hashed: 0n, vanished: 1n, state: 2n } as const;
 const DIGEST_LENGTH: Record<HashAlgorithm, number> = { sha256: 32, sha512: 64, blake2b512: 64 };
 
 export function packResults(results: readonly HashResult[], digestLength: number): PackedResults {
   const slots = new BigInt64Array(results.length * HASH_SLOTS);
   const digests = new Uint8Array(results.length * digestLength);
   const errors: Record<number, string> = {};
+  const targets: Record<number, Uint8Array> = {};
   results.forEach((r, i) => {
     const o = i * HASH_SLOTS;
     slots[o] = KIND_CODE[r.kind];
-    if (r.kind === 'error') errors[i] = r.code;
-    if (r.kind !== 'hashed') return;
-    const st = r.stat;
+    if (r.kind === 'vanished') return;
+    const st = r.kind === 'hashed' ? r.stat : r.state;
     slots[o + 1] = BigInt(st.size);
     slots[o + 2] = BigInt(st.mode);
     slots[o + 3] = BigInt(st.uid);
@@ -156,11 +186,17 @@ export function packResults(results: readonly HashResult[], digestLength: number
     slots[o + 6] = st.ctimeNs;
     slots[o + 7] = st.inode;
     slots[o + 8] = BigInt(st.nlink);
+    if (r.kind === 'state') {
+      slots[o + 9] = BigInt(FILE_TYPES.indexOf(r.state.type));
+      if (r.state.error) errors[i] = r.state.error;
+      if (r.state.symlinkTarget) targets[i] = new Uint8Array(r.state.symlinkTarget); // a copy: a view would post its whole pool slab
+      return;
+    }
     slots[o + 9] = r.digest ? BigInt(r.bytes) : -1n; // -1: not hashed (over max_hash_size)
     slots[o + 10] = BigInt(r.digest?.length ?? 0);
     if (r.digest) digests.set(r.digest, i * digestLength);
   });
-  return { slots, digests, digestLength, errors };
+  return { slots, digests, digestLength, errors, targets };
 }
 
 export function unpackResults(p: PackedResults): HashResult[] {
@@ -171,9 +207,26 @@ export function unpackResults(p: PackedResults): HashResult[] {
     const o = i * HASH_SLOTS;
     const kind = p.slots[o];
     if (kind === KIND_CODE.vanished) out[i] = { kind: 'vanished' };
-    else if (kind === KIND_CODE.not_regular) out[i] = { kind: 'not_regular' };
-    else if (kind === KIND_CODE.error) out[i] = { kind: 'error', code: p.errors[i] ?? 'EIO' };
-    else {
+    else if (kind === KIND_CODE.state) {
+      const target = p.targets[i];
+      out[i] = {
+        kind: 'state',
+        state: {
+          type: FILE_TYPES[Number(p.slots[o + 9])] ?? 'unknown',
+          size: Number(p.slots[o + 1]),
+          mode: Number(p.slots[o + 2]),
+          uid: Number(p.slots[o + 3]),
+          gid: Number(p.slots[o + 4]),
+          mtimeNs: p.slots[o + 5]!,
+          ctimeNs: p.slots[o + 6]!,
+          inode: p.slots[o + 7]!,
+          nlink: Number(p.slots[o + 8]),
+          sha256: null,
+          symlinkTarget: target ? Buffer.from(target.buffer, target.byteOffset, target.byteLength) : null,
+          error: p.errors[i] ?? null,
+        },
+      };
+    } else {
       const read = p.slots[o + 9]!;
       out[i] = {
         kind: 'hashed',
@@ -196,6 +249,9 @@ export function unpackResults(p: PackedResults): HashResult[] {
 }
 
 export default function hashBatch(task: HashTask): PackedResults {
-  const results = task.paths.map((p, i) => hashOne(Buffer.from(p, 'latin1'), task.algorithms[i] ?? 'sha256', task.maxBytes[i] ?? 0, task.bytesPerSecond));
+  const results = Array.from({ length: pathCount(task.paths) }, (_, i) => {
+    const path = pathAt(task.paths, i);
+    return task.regular[i] === 0 ? statOnly(path) : hashOne(path, task.algorithms[i] ?? 'sha256', task.maxBytes[i] ?? 0, task.bytesPerSecond);
+  });
   return packResults(results, Math.max(32, ...task.algorithms.map((a) => DIGEST_LENGTH[a])));
 }

@@ -23,3 +23,17 @@ export function keyIsUnder(key: Buffer, rootKey: Buffer): boolean {
   // '/' alone has the key 0x00: everything is below it.
   return (rootKey.length === 1 && rootKey[0] === 0) || key[rootKey.length] === 0;
 }
+
+/**
+ * Orders two paths as their keys would be ordered (pathToKey), without building the keys: the
+ * first differing byte decides, '/' counting as 0x00; a path that is a prefix of the other comes first.
+ */
+export function comparePathKeys(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x !== y) return (x === 0x2f ? 0 : x) - (y === 0x2f ? 0 : y);
+  }
+  return a.length - b.length;
+}

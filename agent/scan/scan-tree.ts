@@ -2,11 +2,12 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { lstatSync } from 'node:fs';
 import type { ChangeSource, FileState, PolicyRule } from '../../proto/model.js';
 import type { PathRules } from '../../proto/policy-match.js';
-import { classifyChange, digestAlgorithm, readStatStateSync, regularState } from '../file-state.js';
+import { classifyChange, digestAlgorithm, regularState } from '../file-state.js';
 import type { Change, LocalStore } from '../local-store.js';
 import type { HashPool } from './hash-pool.js';
 import { STAT_SLOTS, type HashResult } from './hash-worker.js';
-import { pathToKey } from './path-key.js';
+import { readMountPoints } from './mount-points.js';
+import { comparePathKeys } from './path-key.js';
 import { walkSorted, type WalkEntry } from './walker.js';
 
 export interface ScanCounts {
@@ -63,21 +64,26 @@ export function sameStat(a: Omit<FileState, 'sha256' | 'symlinkTarget' | 'error'
  */
 export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: ScanCounts): Promise<void> {
   const pending: Change[] = [];
-  const inflight: Promise<void>[] = [];
+  const inflight = new Set<Promise<void>>();
   const maxInflight = opts.pool.threads * 3;
-  let batch: { path: Buffer; known: FileState | undefined; rule: PolicyRule }[] = [];
+  let batch: { path: Buffer; known: FileState | undefined; rule: PolicyRule; regular: boolean }[] = [];
   let statJobs: { path: Buffer; known: FileState; rule: PolicyRule }[] = [];
   const perRule = new Map<string, number>();
   const overLimit = new Set<string>();
   const rootDev = lstatSync(root, { throwIfNoEntry: false })?.dev;
   // Stay on the root's file system unless the rule says otherwise (like find -xdev): a mount
-  // point is recorded, not entered.
+  // point is recorded, not entered. Only mount points can lead to another device, so only they
+  // are stat'ed (every directory when the mount list is unreadable).
+  const mountPoints = readMountPoints();
   const enter = (p: Buffer) => {
     if (!opts.rules.enter(p)) return false;
+    if (mountPoints && !mountPoints.has(p.toString('latin1'))) return true;
     if (opts.rules.match(p)?.rule.crossFileSystems) return true;
     return lstatSync(p, { throwIfNoEntry: false })?.dev === rootDev;
   };
 
+  // When changes were detected: read once per batch of results, not per file.
+  let now = opts.clock();
   const refreshes: { path: Buffer; state: FileState }[] = [];
   const change = (path: Buffer, before: FileState | undefined, after: FileState | null, rule: PolicyRule | undefined = opts.rules.match(path)?.rule) => {
     if (after?.error) counts.errors++;
@@ -89,7 +95,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
       return;
     }
     const first = kind === 'created' && opts.wasCovered !== undefined && !opts.wasCovered(path);
-    pending.push({ path, kind, state: after, source: first ? 'baseline' : opts.source, detectedAt: opts.clock() });
+    pending.push({ path, kind, state: after, source: first ? 'baseline' : opts.source, detectedAt: now });
     counts.changes++;
     if (pending.length >= RECORD_EVERY) opts.record(pending.splice(0));
   };
@@ -101,12 +107,8 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
         return change(path, known, regularState(r.stat, r.digest ? Buffer.from(r.digest) : null, rule.hashAlgorithm), rule);
       case 'vanished':
         return change(path, known, null, rule);
-      case 'not_regular':
-        return change(path, known, readStatStateSync(path), rule);
-      case 'error': {
-        const st = readStatStateSync(path);
-        return change(path, known, st ? { ...st, sha256: null, error: r.code } : null, rule);
-      }
+      case 'state':
+        return change(path, known, r.state, rule);
     }
   };
 
@@ -115,7 +117,8 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     const jobs = batch;
     batch = [];
     await track(
-      opts.pool.hash(jobs.map((j) => j.path), jobs.map((j) => j.rule.hashAlgorithm), jobs.map((j) => j.rule.maxHashBytes ?? 0)).then((results) => {
+      opts.pool.hash(jobs.map((j) => j.path), jobs.map((j) => j.rule.hashAlgorithm), jobs.map((j) => j.rule.maxHashBytes ?? 0), jobs.map((j) => j.regular)).then((results) => {
+        now = opts.clock();
         results.forEach((r, i) => settle(jobs[i]!.path, jobs[i]!.known, jobs[i]!.rule, r));
         opts.onProgress?.(counts);
       }),
@@ -123,12 +126,27 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     );
   };
 
-  // Work in flight on the pool, bounded: the walk waits for the oldest job when it is full.
+  // Work in flight on the pool, bounded: when it is full the walk waits for whichever job ends
+  // first (not the oldest: a batch holding a large file would leave the other threads idle).
   // Jobs started from a job's own completion (stat → hash) never wait, or they could wait on
   // themselves.
+  // A failed job fails the scan at the next wait (never an unhandled rejection).
+  let failure: { error: unknown } | null = null;
   const track = async (p: Promise<void>, wait = true) => {
-    inflight.push(p);
-    if (wait && inflight.length >= maxInflight) await inflight.shift();
+    const tracked: Promise<void> = p.then(
+      () => void inflight.delete(tracked),
+      (error: unknown) => {
+        inflight.delete(tracked);
+        failure ??= { error };
+      },
+    );
+    inflight.add(tracked);
+    if (wait && inflight.size >= maxInflight) await Promise.race(inflight);
+    if (failure) throw failure.error;
+  };
+  const drain = async () => {
+    while (inflight.size) await Promise.race(inflight);
+    if (failure) throw failure.error;
   };
 
   // Re-check: lstat in the workers; only files whose stat data changed are read.
@@ -138,6 +156,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     statJobs = [];
     await track(
       opts.pool.stat(jobs.map((j) => j.path)).then((st) => {
+        now = opts.clock();
         for (let i = 0; i < jobs.length; i++) {
           const o = i * STAT_SLOTS;
           const { path, known, rule } = jobs[i]!;
@@ -155,7 +174,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
             st[o + 7] === known.ctimeNs &&
             st[o + 8] === known.inode;
           if (same) continue; // unchanged: not read
-          batch.push({ path, known, rule });
+          batch.push({ path, known, rule, regular: true });
           if (batch.length >= BATCH_FILES) void dispatch(false);
         }
         opts.onProgress?.(counts);
@@ -171,7 +190,12 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
       return;
     }
     counts.files++;
-    if (e.type !== 'regular') return change(e.path, known, readStatStateSync(e.path), rule);
+    // Directories, symlinks and special files: lstat (and readlink) in the workers, never opened.
+    if (e.type !== 'regular') {
+      batch.push({ path: e.path, known, rule, regular: false });
+      if (batch.length >= BATCH_FILES) await dispatch();
+      return;
+    }
     // Trust unchanged stat data only for a state hashed with the rule's algorithm (or not meant to be hashed).
     const stable = known && known.type === 'regular' && !known.error && (digestAlgorithm(known) === rule.hashAlgorithm || rule.maxHashBytes !== null);
     if (known && stable && !opts.fullHash) {
@@ -179,7 +203,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
       if (statJobs.length >= STAT_BATCH) await dispatchStats();
       return;
     }
-    batch.push({ path: e.path, known, rule });
+    batch.push({ path: e.path, known, rule, regular: true });
     if (batch.length >= BATCH_FILES) await dispatch();
   };
   // A rule over its file limit is not fully seen: what is missing from it is not reported deleted.
@@ -197,9 +221,8 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     ...(anyFollows(opts.rules) ? { follow: (p: Buffer) => opts.rules.match(p)?.rule.followSymlinks === true } : {}),
   };
   for (const e of walkSorted(root, walkOpts)) {
-    const key = pathToKey(e.path);
     // Baseline entries before this path in walk order were not found: deleted.
-    while (!b.done && Buffer.compare(pathToKey(b.value.path), key) < 0) {
+    while (!b.done && comparePathKeys(b.value.path, e.path) < 0) {
       if (mayDelete(b.value.path)) change(b.value.path, b.value.state, null);
       b = baseline.next();
     }
@@ -213,6 +236,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     else if (known) change(e.path, known, null);
     if (++steps % YIELD_EVERY === 0) {
       opts.onProgress?.(counts);
+      now = opts.clock();
       await yieldToLoop(); // let acks, commands and the watcher through
     }
   }
@@ -220,9 +244,9 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   if (overLimit.size) counts.limited = [...new Set([...(counts.limited ?? []), ...overLimit])];
   await dispatchStats();
   // Stat results may queue files to hash: drain until nothing is left in flight.
-  while (inflight.length) await inflight.shift();
+  await drain();
   await dispatch();
-  while (inflight.length) await inflight.shift();
+  await drain();
   opts.record(pending.splice(0));
   opts.store.refresh(refreshes.splice(0));
   opts.onProgress?.(counts);
