@@ -1,14 +1,13 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { lstatSync } from 'node:fs';
 import type { ChangeSource, FileState, PolicyRule } from '../../proto/model.js';
 import type { PathRules } from '../../proto/policy-match.js';
 import { classifyChange, digestAlgorithm, regularState } from '../file-state.js';
 import type { Change, LocalStore } from '../local-store.js';
 import type { HashPool } from './hash-pool.js';
 import { STAT_SLOTS, type HashResult } from './hash-worker.js';
-import { readMountPoints } from './mount-points.js';
 import { comparePathKeys } from './path-key.js';
-import { walkSorted, type WalkEntry } from './walker.js';
+import { walkInThread } from './walk-in-thread.js';
+import type { WalkEntry } from './walker.js';
 
 export interface ScanCounts {
   files: number;
@@ -70,18 +69,6 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   let statJobs: { path: Buffer; known: FileState; rule: PolicyRule }[] = [];
   const perRule = new Map<string, number>();
   const overLimit = new Set<string>();
-  const rootDev = lstatSync(root, { throwIfNoEntry: false })?.dev;
-  // Stay on the root's file system unless the rule says otherwise (like find -xdev): a mount
-  // point is recorded, not entered. Only mount points can lead to another device, so only they
-  // are stat'ed (every directory when the mount list is unreadable).
-  const mountPoints = readMountPoints();
-  const enter = (p: Buffer) => {
-    if (!opts.rules.enter(p)) return false;
-    if (mountPoints && !mountPoints.has(p.toString('latin1'))) return true;
-    if (opts.rules.match(p)?.rule.crossFileSystems) return true;
-    return lstatSync(p, { throwIfNoEntry: false })?.dev === rootDev;
-  };
-
   // When changes were detected: read once per batch of results, not per file.
   let now = opts.clock();
   const refreshes: { path: Buffer; state: FileState }[] = [];
@@ -215,12 +202,8 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   const baseline = opts.store.baselineUnder(root)[Symbol.iterator]();
   let b = baseline.next();
   let steps = 0;
-  const walkOpts = {
-    include: () => true,
-    enter,
-    ...(anyFollows(opts.rules) ? { follow: (p: Buffer) => opts.rules.match(p)?.rule.followSymlinks === true } : {}),
-  };
-  for (const e of walkSorted(root, walkOpts)) {
+  // The walk (directory listings, sorted) runs on its own thread, ahead of this loop.
+  for await (const chunk of walkInThread(root, opts.rules.rules)) for (const e of chunk) {
     // Baseline entries before this path in walk order were not found: deleted.
     while (!b.done && comparePathKeys(b.value.path, e.path) < 0) {
       if (mayDelete(b.value.path)) change(b.value.path, b.value.state, null);
@@ -261,8 +244,4 @@ export function sameState(a: FileState, b: FileState): boolean {
     (a.sha256?.equals(b.sha256 ?? Buffer.alloc(0)) ?? b.sha256 === null) &&
     (a.digest?.value.equals(b.digest?.value ?? Buffer.alloc(0)) ?? !b.digest)
   );
-}
-
-function anyFollows(rules: PathRules): boolean {
-  return rules.rules.some((r) => r.followSymlinks);
 }
