@@ -3,8 +3,8 @@
 // a fresh state directory), ../shared/bench/reference-hash.mjs (the least work hashing can take
 // with Node.js) and `aide --init` (sha256); then an unchanged re-check: `vigil-agent scan
 // --state-dir` (stat-only) against `aide --check`. Prints every run as a JSON line, then the
-// ratios (medians). Wall times from this process; peak RSS from GNU time. One uncounted warm-up
-// pass first, so that every tool reads from a warm page cache.
+// ratios (medians). Wall times from this process; peak RSS from GNU time. An uncounted warm-up
+// pass before each round, so that every tool reads from a warm page cache.
 //
 // usage: node bench/scan.mjs [TREE=/usr] [--rounds N=3] [--no-aide]
 // needs: npm run build; apt-get install aide time (for the AIDE columns and RSS)
@@ -54,8 +54,10 @@ function aideConf(dir) {
   return conf;
 }
 
-// Warm-up, not counted: bring the tree into the page cache so round 1 is not a cold read.
-timed(process.execPath, [reference, tree]);
+// Warm-up, not counted, before every round: bring the tree back into the page cache. Virtual
+// machines that reclaim cold pages (DAMON) evict part of it during the long AIDE runs, and the
+// first tool of the next round would pay for the cold reads.
+const warmUp = () => timed(process.execPath, [reference, tree]);
 
 const runs = [];
 const log = (r) => {
@@ -63,6 +65,7 @@ const log = (r) => {
   console.log(JSON.stringify(r));
 };
 for (let round = 1; round <= rounds; round++) {
+  warmUp();
   const state = join(work, `state-${round}`);
   const v = timed(process.execPath, [agent, 'scan', tree, '--state-dir', state]);
   log({ round, tool: 'vigil-scan', phase: 'baseline', seconds: +v.seconds.toFixed(3), rssMb: v.rssMb });
