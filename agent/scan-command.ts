@@ -11,6 +11,7 @@ import { AgentError } from './errors.js';
 import { openLocalStore, type LocalStore } from './local-store.js';
 import { createHashPool } from './scan/hash-pool.js';
 import { scanTree, type ScanCounts } from './scan/scan-tree.js';
+import { walkScope } from './scan/walk-scope.js';
 import { walkSorted } from './scan/walker.js';
 import { stateDir as stateDirLayout } from './state-dir.js';
 
@@ -81,7 +82,6 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
   const { rules, limits } = await rulesFor(opts);
   const pathRules = createPathRules(rules);
   const covers = (p: Buffer) => pathRules.match(p) !== null;
-  const enter = (p: Buffer) => pathRules.enter(p);
   const allPaths = rules.flatMap((r) => r.paths);
   const roots = [...new Set(allPaths)].filter((r) => !allPaths.some((o) => o !== r && r.startsWith(o.endsWith('/') ? o : `${o}/`))).map((r) => Buffer.from(r));
 
@@ -107,7 +107,7 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
     if (bar) {
       // A quick count (directory listings only) so that the bar can say how long is left.
       let total = 0;
-      for (const root of roots) for (const e of walkSorted(root, { include: () => true, enter })) if (covers(e.path)) total++;
+      for (const root of roots) for (const e of walkSorted(root, walkScope(root, pathRules))) if (covers(e.path)) total++;
       bar.start(total, 0, { size: human(0), rate: '-' });
     }
     for (const root of roots) {

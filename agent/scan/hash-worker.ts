@@ -168,6 +168,31 @@ export const HASH_SLOTS = 11;
 const KIND_CODE = { hashed: 0n, vanished: 1n, state: 2n } as const;
 const DIGEST_LENGTH: Record<HashAlgorithm, number> = { sha256: 32, sha512: 64, blake2b512: 64 };
 
+/** Slots o+1 … o+8 of a result: the stat fields. */
+function putStat(slots: BigInt64Array, o: number, st: StatFields): void {
+  slots[o + 1] = BigInt(st.size);
+  slots[o + 2] = BigInt(st.mode);
+  slots[o + 3] = BigInt(st.uid);
+  slots[o + 4] = BigInt(st.gid);
+  slots[o + 5] = st.mtimeNs;
+  slots[o + 6] = st.ctimeNs;
+  slots[o + 7] = st.inode;
+  slots[o + 8] = BigInt(st.nlink);
+}
+
+function statAt(slots: BigInt64Array, o: number): StatFields {
+  return {
+    size: Number(slots[o + 1]),
+    mode: Number(slots[o + 2]),
+    uid: Number(slots[o + 3]),
+    gid: Number(slots[o + 4]),
+    mtimeNs: slots[o + 5]!,
+    ctimeNs: slots[o + 6]!,
+    inode: slots[o + 7]!,
+    nlink: Number(slots[o + 8]),
+  };
+}
+
 export function packResults(results: readonly HashResult[], digestLength: number): PackedResults {
   const slots = new BigInt64Array(results.length * HASH_SLOTS);
   const digests = new Uint8Array(results.length * digestLength);
@@ -178,14 +203,7 @@ export function packResults(results: readonly HashResult[], digestLength: number
     slots[o] = KIND_CODE[r.kind];
     if (r.kind === 'vanished') return;
     const st = r.kind === 'hashed' ? r.stat : r.state;
-    slots[o + 1] = BigInt(st.size);
-    slots[o + 2] = BigInt(st.mode);
-    slots[o + 3] = BigInt(st.uid);
-    slots[o + 4] = BigInt(st.gid);
-    slots[o + 5] = st.mtimeNs;
-    slots[o + 6] = st.ctimeNs;
-    slots[o + 7] = st.inode;
-    slots[o + 8] = BigInt(st.nlink);
+    putStat(slots, o, st);
     if (r.kind === 'state') {
       slots[o + 9] = BigInt(FILE_TYPES.indexOf(r.state.type));
       if (r.state.error) errors[i] = r.state.error;
@@ -213,14 +231,7 @@ export function unpackResults(p: PackedResults): HashResult[] {
         kind: 'state',
         state: {
           type: FILE_TYPES[Number(p.slots[o + 9])] ?? 'unknown',
-          size: Number(p.slots[o + 1]),
-          mode: Number(p.slots[o + 2]),
-          uid: Number(p.slots[o + 3]),
-          gid: Number(p.slots[o + 4]),
-          mtimeNs: p.slots[o + 5]!,
-          ctimeNs: p.slots[o + 6]!,
-          inode: p.slots[o + 7]!,
-          nlink: Number(p.slots[o + 8]),
+          ...statAt(p.slots, o),
           sha256: null,
           symlinkTarget: target ? Buffer.from(target.buffer, target.byteOffset, target.byteLength) : null,
           error: p.errors[i] ?? null,
@@ -230,16 +241,7 @@ export function unpackResults(p: PackedResults): HashResult[] {
       const read = p.slots[o + 9]!;
       out[i] = {
         kind: 'hashed',
-        stat: {
-          size: Number(p.slots[o + 1]),
-          mode: Number(p.slots[o + 2]),
-          uid: Number(p.slots[o + 3]),
-          gid: Number(p.slots[o + 4]),
-          mtimeNs: p.slots[o + 5]!,
-          ctimeNs: p.slots[o + 6]!,
-          inode: p.slots[o + 7]!,
-          nlink: Number(p.slots[o + 8]),
-        },
+        stat: statAt(p.slots, o),
         digest: read >= 0n ? digests.subarray(i * p.digestLength, i * p.digestLength + Number(p.slots[o + 10])) : null,
         bytes: read >= 0n ? Number(read) : 0,
       };

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { PolicyRule } from '../../proto/model.js';
+import { pathAt, pathCount } from './path-batch.js';
 import { ENTRY_TYPES, type WalkChunk, type WalkWorkerData } from './walk-worker.js';
 import type { WalkEntry } from './walker.js';
 
@@ -32,13 +33,5 @@ export async function* walkInThread(root: Buffer, rules: readonly PolicyRule[]):
 }
 
 function unpack(c: WalkChunk): WalkEntry[] {
-  const bytes = Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength);
-  const out: WalkEntry[] = new Array(c.ends.length);
-  let start = 0;
-  for (let i = 0; i < c.ends.length; i++) {
-    const end = c.ends[i]!;
-    out[i] = { path: bytes.subarray(start, end), type: ENTRY_TYPES[c.types[i]!]!, depth: c.depths[i]! };
-    start = end;
-  }
-  return out;
+  return Array.from({ length: pathCount(c.paths) }, (_, i) => ({ path: pathAt(c.paths, i), type: ENTRY_TYPES[c.types[i]!]!, depth: c.depths[i]! }));
 }

@@ -7,6 +7,7 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type { PolicyRule } from '../../proto/model.js';
 import { createPathRules } from '../../proto/policy-match.js';
+import { packPaths, transferablesOf, type PathBatch } from './path-batch.js';
 import { walkScope } from './walk-scope.js';
 import { walkSorted, type EntryType } from './walker.js';
 
@@ -20,8 +21,7 @@ export interface WalkWorkerData {
 }
 
 export interface WalkChunk {
-  readonly bytes: Uint8Array;
-  readonly ends: Uint32Array;
+  readonly paths: PathBatch;
   /** Index in ENTRY_TYPES. */
   readonly types: Uint8Array;
   readonly depths: Uint16Array;
@@ -38,19 +38,14 @@ function run({ root, rules, ahead, port }: WalkWorkerData): void {
   let entries: { path: Buffer; type: number; depth: number }[] = [];
   const post = (done: boolean) => {
     while (Atomics.load(ahead, 0) >= MAX_AHEAD) Atomics.wait(ahead, 0, MAX_AHEAD, 1000);
-    let total = 0;
-    for (const e of entries) total += e.path.length;
-    const chunk = { bytes: new Uint8Array(total), ends: new Uint32Array(entries.length), types: new Uint8Array(entries.length), depths: new Uint16Array(entries.length), done };
-    let o = 0;
-    entries.forEach((e, i) => {
-      chunk.bytes.set(e.path, o);
-      o += e.path.length;
-      chunk.ends[i] = o;
-      chunk.types[i] = e.type;
-      chunk.depths[i] = Math.min(e.depth, 0xffff);
-    });
+    const chunk: WalkChunk = {
+      paths: packPaths(entries.map((e) => e.path)),
+      types: Uint8Array.from(entries, (e) => e.type),
+      depths: Uint16Array.from(entries, (e) => Math.min(e.depth, 0xffff)),
+      done,
+    };
     Atomics.add(ahead, 0, 1);
-    port.postMessage(chunk, [chunk.bytes.buffer, chunk.ends.buffer, chunk.types.buffer, chunk.depths.buffer]);
+    port.postMessage(chunk, [...transferablesOf(chunk.paths), chunk.types.buffer as ArrayBuffer, chunk.depths.buffer as ArrayBuffer]);
     entries = [];
   };
   for (const e of walk) {
