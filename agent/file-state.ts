@@ -4,7 +4,7 @@ import { accessSync, constants, lstatSync, readlinkSync, type BigIntStats } from
 import { access, lstat, open, readlink } from 'node:fs/promises';
 import type { Attribute, ChangeKind, FileState, FileType, HashAlgorithm } from '../proto/model.js';
 
-function fileType(st: BigIntStats): FileType {
+export function fileType(st: BigIntStats): FileType {
   if (st.isFile()) return 'regular';
   if (st.isDirectory()) return 'directory';
   if (st.isSymbolicLink()) return 'symlink';
@@ -99,7 +99,7 @@ const ALL_R: readonly Attribute[] = ['type', 'perm', 'inode', 'nlink', 'owner', 
  * default is group R); null when nothing the rule checks changed. Existence and the file type
  * always count. Content (hash, size, a symlink's target, becoming unreadable) is 'modified'; a
  * file checked with 'growing' may grow but not shrink. Permissions, owner, group, mtime, ctime,
- * inode and link count are 'attributes'. A directory's size, times and link count change with its
+ * inode, link count and extended attributes are 'attributes'. A directory's size, times and link count change with its
  * entries, which are reported themselves, so only its permissions and owners count.
  */
 export function classifyChange(before: FileState | null, after: FileState | null, attributes: readonly Attribute[] = ALL_R): ChangeKind | null {
@@ -126,7 +126,9 @@ export function classifyChange(before: FileState | null, after: FileState | null
     (!dir && has('mtime') && before.mtimeNs !== after.mtimeNs) ||
     (!dir && has('ctime') && before.ctimeNs !== after.ctimeNs) ||
     (!dir && has('inode') && before.inode !== after.inode) ||
-    (!dir && has('nlink') && before.nlink !== after.nlink);
+    (!dir && has('nlink') && before.nlink !== after.nlink) ||
+    // Not read on one side (getfattr missing, or the rule just started to ask): not a change.
+    (has('xattrs') && !!before.xattrs && !!after.xattrs && !before.xattrs.equals(after.xattrs));
   return attrs ? 'attributes' : null;
 }
 
@@ -173,4 +175,30 @@ export function regularState(
 /** The algorithm a state's content digest was made with (null: not hashed). */
 export function digestAlgorithm(s: FileState): HashAlgorithm | null {
   return s.sha256 ? 'sha256' : (s.digest?.algorithm ?? null);
+}
+
+/** True when the stat data a re-check compares is unchanged. */
+export function sameStat(a: Pick<FileState, 'type' | 'size' | 'mode' | 'uid' | 'gid' | 'mtimeNs' | 'ctimeNs' | 'inode'>, b: FileState): boolean {
+  return (
+    a.type === b.type &&
+    a.size === b.size &&
+    a.mtimeNs === b.mtimeNs &&
+    a.ctimeNs === b.ctimeNs &&
+    a.inode === b.inode &&
+    a.mode === b.mode &&
+    a.uid === b.uid &&
+    a.gid === b.gid
+  );
+}
+
+/** Same stat data, link count and digest: nothing for the baseline to learn. */
+export function sameState(a: FileState, b: FileState): boolean {
+  return (
+    sameStat(a, b) &&
+    a.nlink === b.nlink &&
+    digestAlgorithm(a) === digestAlgorithm(b) &&
+    (a.sha256?.equals(b.sha256 ?? Buffer.alloc(0)) ?? b.sha256 === null) &&
+    (a.digest?.value.equals(b.digest?.value ?? Buffer.alloc(0)) ?? !b.digest) &&
+    (a.xattrs?.equals(b.xattrs ?? Buffer.alloc(0)) ?? !b.xattrs)
+  );
 }

@@ -21,6 +21,12 @@ export interface LocalStore {
   getBaseline(path: Buffer): FileState | undefined;
   /** Baseline entries at or below a path, in the order of a depth-first walk with sorted entries. */
   baselineUnder(root: Buffer): Iterable<{ path: Buffer; state: FileState }>;
+  /**
+   * The same entries undecoded: the key (path-key.ts) and the encoded state (state-codec.ts), for
+   * the scan, which decodes only what it needs and leaves the rest to its worker threads. Both
+   * are copies, the caller's to keep (lmdb-js hands out views of buffers it reuses).
+   */
+  encodedBaselineUnder(root: Buffer): Iterable<{ key: Buffer; value: Buffer }>;
   baselineSize(): number;
   /**
    * Atomically: baseline updated, each change numbered and queued. Returns the deltas. With
@@ -77,13 +83,16 @@ export function openLocalStore(path: string): LocalStore {
       return v ? decodeState(v) : undefined;
     },
     *baselineUnder(root) {
+      for (const { key, value } of this.encodedBaselineUnder(root)) yield { path: keyToPath(key), state: decodeState(value) };
+    },
+    *encodedBaselineUnder(root) {
       const trimmed = root.length > 1 && root[root.length - 1] === 0x2f ? root.subarray(0, -1) : root;
       const rootKey = pathToKey(trimmed);
       // In key order (see path-key.ts) everything at or below root is one contiguous range.
       for (const { key, value } of baseline.getRange({ start: rootKey })) {
         const k = key as Buffer;
         if (!keyIsUnder(k, rootKey)) break;
-        yield { path: keyToPath(k), state: decodeState(value) };
+        yield { key: Buffer.from(k), value: Buffer.from(value) };
       }
     },
     baselineSize: () => baseline.getCount(),

@@ -2,10 +2,11 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { ChangeSource, Policy } from '../proto/model.js';
 import { createPathRules, createRuleMatcher, type PathRules } from '../proto/policy-match.js';
-import { classifyChange, readFileState } from './file-state.js';
+import { classifyChange, readFileState, sameState } from './file-state.js';
+import { readXattrs } from './xattrs.js';
 import type { Change, LocalStore } from './local-store.js';
 import type { HashPool } from './scan/hash-pool.js';
-import { sameState, scanTree, type ScanCounts } from './scan/scan-tree.js';
+import { scanTree, type ScanCounts } from './scan/scan-tree.js';
 import { watchRoots, type Watcher } from './watcher.js';
 
 export interface ScanSummary {
@@ -163,7 +164,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       const rule = pathRules.match(path)?.rule;
       if (!rule) continue;
       const before = store.getBaseline(path);
-      const after = await readFileState(path, { hash: true, maxHashBytes: rule.maxHashBytes, algorithm: rule.hashAlgorithm });
+      const read = await readFileState(path, { hash: true, maxHashBytes: rule.maxHashBytes, algorithm: rule.hashAlgorithm });
+      const after = read && rule.attributes.includes('xattrs') ? { ...read, xattrs: (await readXattrs([path]))[0] ?? null } : read;
       const kind = classifyChange(before ?? null, after, rule.attributes);
       if (kind) changes.push({ path, kind, state: after, source: 'realtime', detectedAt: clock() });
       // Not a change under the rule (a log that grew), but the baseline follows the disk.

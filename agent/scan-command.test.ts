@@ -25,6 +25,7 @@ async function scan(paths: string[], opts: { stateDir?: string; fullHash?: boole
     change: string | null;
     nlink?: number;
     symlinkTarget?: string | null;
+    xattrsSha256?: string | null;
   }[];
   return { result, states, by: (p: string) => states.find((s) => s.path === p) };
 }
@@ -158,6 +159,28 @@ describe('vigil-agent scan', () => {
     const limited = await scan([], { policyFile: policy });
     assert.equal(limited.result.files, 3);
     assert.deepEqual(limited.result.limited, ['logs']);
+  });
+
+  it('checks extended attributes when the rule asks (xattrs), and only then', async () => {
+    const t = join(root, 'xattrs');
+    mkdirSync(t);
+    writeFileSync(join(t, 'bin'), 'payload');
+    const policy = join(root, 'xattrs.yaml');
+    const state = join(root, 'xattrs-state');
+    // Without ctime, which any attribute change moves: only the xattrs check can see it.
+    const use = (attributes: string) => writeFileSync(policy, `rules:\n  - name: r\n    paths: [${t}]\n    attributes: ${attributes}\n`);
+    use('R-ctime+xattrs');
+    const a = await scan([], { policyFile: policy, stateDir: state });
+    assert.equal(a.by(join(t, 'bin'))?.xattrsSha256, sha(''), 'no attributes yet: the digest of the empty list');
+    execFileSync('setfattr', ['-n', 'user.origin', '-v', 'vendor', join(t, 'bin')]);
+    const b = await scan([], { policyFile: policy, stateDir: state });
+    assert.equal(b.by(join(t, 'bin'))?.change, 'attributes');
+    assert.notEqual(b.by(join(t, 'bin'))?.xattrsSha256, sha(''));
+    use('R-ctime');
+    execFileSync('setfattr', ['-n', 'user.origin', '-v', 'patched', join(t, 'bin')]);
+    const c = await scan([], { policyFile: policy, stateDir: state });
+    assert.equal(c.by(join(t, 'bin'))?.change, null, 'not checked: not a change');
+    assert.equal(c.by(join(t, 'bin'))?.xattrsSha256, null);
   });
 
   it('keeps hashing under the read-rate limit (a lower bound on time, never an upper one)', async () => {

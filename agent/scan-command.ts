@@ -48,6 +48,7 @@ function stateJson(path: Buffer, s: FileState, change: ChangeKind | null) {
     nlink: s.nlink,
     sha256: s.sha256?.toString('hex') ?? null,
     digest: s.digest ? { algorithm: s.digest.algorithm, hex: s.digest.value.toString('hex') } : null,
+    xattrsSha256: s.xattrs?.toString('hex') ?? null,
     symlinkTarget: s.symlinkTarget ? displayPath(s.symlinkTarget) : null,
     error: s.error,
     change,
@@ -70,7 +71,8 @@ async function rulesFor(opts: ScanCommandOptions): Promise<{ rules: PolicyRule[]
   return { rules: [defineRule({ ...(first ?? {}), name: 'scan', paths })], limits: policy.limits };
 }
 
-const human = (bytes: number) => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${bytes} B`);
+const human = (bytes: number) =>
+  bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : bytes >= 1e3 ? `${(bytes / 1e3).toFixed(1)} kB` : `${Math.round(bytes)} B`;
 
 /**
  * `vigil-agent scan`: a local scan without a controller. Without --state-dir every path is new;

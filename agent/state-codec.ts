@@ -10,6 +10,7 @@ const HAS_SHA = 1;
 const HAS_TARGET = 2;
 const HAS_ERROR = 4;
 const HAS_DIGEST = 8;
+const HAS_XATTRS = 16;
 const STATE_HEADER = 1 + 1 + 4 * 4 + 8 * 4 + 1;
 
 function stateLength(s: FileState): number {
@@ -18,7 +19,8 @@ function stateLength(s: FileState): number {
     (s.sha256 ? 32 : 0) +
     (s.symlinkTarget ? 4 + s.symlinkTarget.length : 0) +
     (s.error ? 2 + Buffer.byteLength(s.error) : 0) +
-    (s.digest ? 2 + s.digest.value.length : 0)
+    (s.digest ? 2 + s.digest.value.length : 0) +
+    (s.xattrs ? 32 : 0)
   );
 }
 
@@ -34,7 +36,7 @@ function writeState(s: FileState, b: Buffer, at: number): number {
   o = b.writeBigInt64LE(s.mtimeNs, o);
   o = b.writeBigInt64LE(s.ctimeNs, o);
   o = b.writeBigUInt64LE(s.inode, o);
-  b[o++] = (s.sha256 ? HAS_SHA : 0) | (s.symlinkTarget ? HAS_TARGET : 0) | (s.error ? HAS_ERROR : 0) | (s.digest ? HAS_DIGEST : 0);
+  b[o++] = (s.sha256 ? HAS_SHA : 0) | (s.symlinkTarget ? HAS_TARGET : 0) | (s.error ? HAS_ERROR : 0) | (s.digest ? HAS_DIGEST : 0) | (s.xattrs ? HAS_XATTRS : 0);
   if (s.sha256) o += s.sha256.copy(b, o);
   if (s.symlinkTarget) {
     o = b.writeUInt32LE(s.symlinkTarget.length, o);
@@ -50,6 +52,7 @@ function writeState(s: FileState, b: Buffer, at: number): number {
     b[o++] = s.digest.value.length;
     o += s.digest.value.copy(b, o);
   }
+  if (s.xattrs) o += s.xattrs.copy(b, o);
   return o;
 }
 
@@ -91,7 +94,12 @@ function readState(b: Buffer, at: number): { state: FileState; end: number } {
     digest = { algorithm, value: Buffer.from(b.subarray(o + 2, o + 2 + len)) };
     o += 2 + len;
   }
-  return { state: { type, size, mode, uid, gid, mtimeNs, ctimeNs, inode, nlink, sha256, symlinkTarget, error, digest }, end: o };
+  let xattrs: Buffer | null = null;
+  if (flags & HAS_XATTRS) {
+    xattrs = Buffer.from(b.subarray(o, o + 32));
+    o += 32;
+  }
+  return { state: { type, size, mode, uid, gid, mtimeNs, ctimeNs, inode, nlink, sha256, symlinkTarget, error, digest, xattrs }, end: o };
 }
 
 export function encodeState(s: FileState): Buffer {

@@ -67,11 +67,13 @@ export function fileStateToPb(s: FileState): PbFileState {
     error: s.error ?? '',
     digestAlgorithm: s.digest?.algorithm ?? '',
     digest: s.digest?.value ?? new Uint8Array(0),
+    xattrsSha256: s.xattrs ?? new Uint8Array(0),
   });
 }
 
 export function fileStateFromPb(s: PbFileState): FileState {
   if (s.sha256.length !== 0 && s.sha256.length !== 32) throw new ContractError('sha256 must be 32 bytes');
+  if (s.xattrsSha256.length !== 0 && s.xattrsSha256.length !== 32) throw new ContractError('xattrs_sha256 must be 32 bytes');
   return {
     type: FILE_TYPE_FROM_PB.get(s.type) ?? 'unknown',
     size: Number(s.size),
@@ -86,6 +88,7 @@ export function fileStateFromPb(s: PbFileState): FileState {
     symlinkTarget: s.symlinkTarget.length ? Buffer.from(s.symlinkTarget) : null,
     error: s.error || null,
     digest: s.digest.length && (s.digestAlgorithm === 'sha512' || s.digestAlgorithm === 'blake2b512') ? { algorithm: s.digestAlgorithm, value: Buffer.from(s.digest) } : null,
+    xattrs: s.xattrsSha256.length ? Buffer.from(s.xattrsSha256) : null,
   };
 }
 

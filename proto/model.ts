@@ -39,6 +39,11 @@ export interface FileState {
   readonly error: string | null;
   /** Set instead of sha256 when the rule asks for sha512 or blake2b512. */
   readonly digest?: Digest | null;
+  /**
+   * SHA-256 over the extended attributes (agent/xattrs.ts), when the rule checks `xattrs`; the
+   * digest of the empty list for a path without any; null or absent: not read.
+   */
+  readonly xattrs?: Buffer | null;
 }
 
 export interface FileDelta {
@@ -53,7 +58,7 @@ export interface FileDelta {
 }
 
 /** What a rule checks, as AIDE does (see proto/policy-schema.ts for the groups R, L, >, E). */
-export const ATTRIBUTES = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'growing', 'mtime', 'ctime', 'hash'] as const;
+export const ATTRIBUTES = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'growing', 'mtime', 'ctime', 'hash', 'xattrs'] as const;
 export type Attribute = (typeof ATTRIBUTES)[number];
 
 export interface PolicyRule {

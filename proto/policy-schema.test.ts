@@ -76,6 +76,8 @@ describe('policy options', () => {
     assert.deepEqual(expandAttributes('L+s'), ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size']);
     assert.deepEqual(expandAttributes(['p', 'u', 'g', 'sha256']), ['perm', 'owner', 'group', 'hash']);
     assert.deepEqual(expandAttributes('E'), []);
+    assert.deepEqual(expandAttributes('L+X'), ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'xattrs']);
+    assert.deepEqual(expandAttributes('R+xattrs'), ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'mtime', 'ctime', 'hash', 'xattrs']);
     assert.throws(() => expandAttributes('R+md5'), /unknown attribute or group "md5"/);
   });
 

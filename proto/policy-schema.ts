@@ -38,7 +38,8 @@ export class PolicyError extends VigilError<'invalid_policy'> {
  *
  * Groups (as AIDE's): R = type+perm+inode+nlink+owner+group+size+mtime+ctime+hash;
  * L = type+perm+inode+nlink+owner+group; > = L+growing (a log: it may grow, not shrink);
- * E = nothing but existence. AIDE's letters work too: p i n u g s m c S, and sha256 for hash.
+ * E = nothing but existence. AIDE's letters work too: p i n u g s m c S, sha256 for hash, and X
+ * for xattrs (every extended attribute: ACLs, SELinux labels and file capabilities included).
  * Unknown keys are errors that name the key.
  */
 const GROUPS: Record<string, readonly Attribute[]> = {
@@ -47,7 +48,7 @@ const GROUPS: Record<string, readonly Attribute[]> = {
   '>': ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'growing'],
   E: [],
 };
-const LETTERS: Record<string, Attribute> = { p: 'perm', i: 'inode', n: 'nlink', u: 'owner', g: 'group', s: 'size', m: 'mtime', c: 'ctime', S: 'growing', sha256: 'hash', ftype: 'type' };
+const LETTERS: Record<string, Attribute> = { p: 'perm', i: 'inode', n: 'nlink', u: 'owner', g: 'group', s: 'size', m: 'mtime', c: 'ctime', S: 'growing', sha256: 'hash', ftype: 'type', X: 'xattrs' };
 
 /** Expands "R-mtime+growing" (or a list of such terms) into attribute names, in a fixed order. */
 export function expandAttributes(spec: string | readonly string[]): Attribute[] {

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { packPaths, transferablesOf } from './path-batch.js';
-import { unpackResults, type HashAlgorithm, type HashResult, type HashTask, type PackedResults } from './hash-worker.js';
+import { unpackResults, type CompareTask, type HashAlgorithm, type HashResult, type HashTask, type PackedResults } from './hash-worker.js';
 
 /** Hashing on every core: piscina runs hash-worker.ts on one thread per core. */
 export interface HashPool {
@@ -9,9 +9,12 @@ export interface HashPool {
    * Per path: the algorithm, maxBytes (larger files are not read; 0: no limit), and whether the
    * walk saw a regular file (others are only lstat'ed, never opened).
    */
-  hash(paths: readonly Buffer[], algorithms: readonly HashAlgorithm[], maxBytes: readonly number[], regular: readonly boolean[]): Promise<HashResult[]>;
-  /** lstat in the worker threads; STAT_SLOTS values per path (see hash-worker.ts). */
-  stat(paths: readonly Buffer[]): Promise<BigInt64Array>;
+  hash(paths: readonly Buffer[], algorithms: readonly HashAlgorithm[], maxBytes: readonly number[], regular: readonly boolean[], xattrs?: readonly boolean[]): Promise<HashResult[]>;
+  /**
+   * The stat-only re-check, in the worker threads: per path a verdict (SAME, DIFFERENT or GONE, see
+   * compareBatch in hash-worker.ts) against its encoded baseline state.
+   */
+  compare(paths: readonly Buffer[], known: readonly Buffer[], algorithms: readonly (HashAlgorithm | '')[]): Promise<Uint8Array>;
   readonly threads: number;
   close(): Promise<void>;
 }
@@ -23,7 +26,8 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
   let piscina: Piscina | null = null;
   const pool = () =>
     (piscina ??= new Piscina({
-      filename: new URL('./hash-worker.js', import.meta.url).href,
+      // A CommonJS entry that import()s hash-worker.js: see hash-worker-entry.cts for why.
+      filename: new URL('./hash-worker-entry.cjs', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: 30_000,
@@ -31,20 +35,21 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
     }));
   return {
     threads,
-    hash(paths, algorithms, maxBytes, regular) {
+    hash(paths, algorithms, maxBytes, regular, xattrs = []) {
       const packed = packPaths(paths);
       const task: HashTask = {
         paths: packed,
         algorithms: [...algorithms],
         maxBytes: [...maxBytes],
         regular: regular.map((r) => (r ? 1 : 0)),
+        xattrs: paths.map((_, i) => (xattrs[i] ? 1 : 0)),
         bytesPerSecond: perThread,
       };
       return (pool().run(task, { transferList: transferablesOf(packed) }) as Promise<PackedResults>).then(unpackResults);
     },
-    stat(paths) {
-      const packed = packPaths(paths);
-      return pool().run({ paths: packed }, { name: 'statBatch', transferList: transferablesOf(packed) }) as Promise<BigInt64Array>;
+    compare(paths, known, algorithms) {
+      const task: CompareTask = { paths: packPaths(paths), known: packPaths(known), algorithms: [...algorithms] };
+      return pool().run(task, { name: 'compareBatch', transferList: [...transferablesOf(task.paths), ...transferablesOf(task.known)] }) as Promise<Uint8Array>;
     },
     close: async () => {
       await piscina?.destroy();

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import hashBatch, { unpackResults } from './hash-worker.js';
+import { encodeState } from '../state-codec.js';
+import { readStatStateSync } from '../file-state.js';
+import hashBatch, { compareBatch, DIFFERENT, GONE, SAME, unpackResults } from './hash-worker.js';
 import { packPaths } from './path-batch.js';
 
 const mkfifo = (path: string) => execFileSync('mkfifo', [path]);
@@ -20,7 +22,7 @@ describe('hashing worker batches', () => {
     writeFileSync(join(dir, 'big'), 'x'.repeat(100));
     const paths = [join(dir, 'a'), join(dir, 'b'), join(dir, 'gone'), dir, join(dir, 'big')].map((p) => Buffer.from(p));
     const results = unpackResults(
-      hashBatch({ paths: packPaths(paths), algorithms: ['sha256', 'blake2b512', 'sha256', 'sha256', 'sha512'], maxBytes: [0, 0, 0, 0, 10], regular: [1, 1, 1, 1, 1], bytesPerSecond: 0 }),
+      hashBatch({ paths: packPaths(paths), algorithms: ['sha256', 'blake2b512', 'sha256', 'sha256', 'sha512'], maxBytes: [0, 0, 0, 0, 10], regular: [1, 1, 1, 1, 1], xattrs: [0, 0, 0, 0, 0], bytesPerSecond: 0 }),
     );
     const [a, b, gone, aDir, big] = results;
     assert.ok(a?.kind === 'hashed' && b?.kind === 'hashed' && big?.kind === 'hashed');
@@ -40,10 +42,52 @@ describe('hashing worker batches', () => {
     symlinkSync(join(dir, 'a'), join(dir, 'was-file'));
     const paths = packPaths(['fifo', 'link', 'was-file'].map((n) => Buffer.from(join(dir, n))));
     // Opening the FIFO would block this thread: the test would hang instead of failing.
-    const [fifo, link, wasFile] = unpackResults(hashBatch({ paths, algorithms: ['sha256', 'sha256', 'sha256'], maxBytes: [0, 0, 0], regular: [0, 0, 1], bytesPerSecond: 0 }));
+    const [fifo, link, wasFile] = unpackResults(hashBatch({ paths, algorithms: ['sha256', 'sha256', 'sha256'], maxBytes: [0, 0, 0], regular: [0, 0, 1], xattrs: [0, 0, 0], bytesPerSecond: 0 }));
     assert.ok(fifo?.kind === 'state' && fifo.state.type === 'fifo');
     assert.ok(link?.kind === 'state' && link.state.type === 'symlink');
     assert.deepEqual(link.state.symlinkTarget, Buffer.from(join(dir, 'a')));
     assert.ok(wasFile?.kind === 'state' && wasFile.state.type === 'symlink' && wasFile.state.sha256 === null);
+  });
+
+  it('reads extended attributes where the rule asks, once per batch, digested as documented', () => {
+    const file = join(dir, 'with-xattr');
+    writeFileSync(file, 'x');
+    execFileSync('setfattr', ['-n', 'user.vigil', '-v', 'v1', file]);
+    const paths = packPaths([Buffer.from(file), Buffer.from(dir), Buffer.from(file)]);
+    const [hashed, directory, notAsked] = unpackResults(
+      hashBatch({ paths, algorithms: ['sha256', 'sha256', 'sha256'], maxBytes: [0, 0, 0], regular: [1, 0, 1], xattrs: [1, 1, 0], bytesPerSecond: 0 }),
+    );
+    // Independently: SHA-256 over (u32 BE name length, name, u32 BE value length, value).
+    const u32 = (n: number) => Buffer.from([0, 0, 0, n]);
+    const expected = createHash('sha256').update(Buffer.concat([u32(10), Buffer.from('user.vigil'), u32(2), Buffer.from('v1')])).digest();
+    assert.ok(hashed?.kind === 'hashed');
+    assert.deepEqual(hashed.xattrs, expected);
+    assert.ok(directory?.kind === 'state');
+    assert.deepEqual(directory.state.xattrs, createHash('sha256').digest(), 'no attributes: the digest of the empty list');
+    assert.ok(notAsked?.kind === 'hashed');
+    assert.equal(notAsked.xattrs ?? null, null, 'not asked: not read');
+  });
+
+  it('compares lstat with the encoded baseline: same, different, gone, and never same for an error or another algorithm', () => {
+    const paths = ['same', 'touched', 'chmod', 'gone', 'errored', 'other-algo', 'replaced'].map((n) => join(dir, 'cmp-' + n));
+    for (const p of paths) writeFileSync(p, 'content');
+    const known = paths.map((p) => readStatStateSync(Buffer.from(p))!);
+    // Make the states say what the baseline would: hashed with sha256, one with an error, one with blake2b512.
+    const encoded = known.map((k, i) =>
+      encodeState({ ...k, sha256: i === 5 ? null : Buffer.alloc(32, 1), digest: i === 5 ? { algorithm: 'blake2b512', value: Buffer.alloc(64, 2) } : null, error: i === 4 ? 'EACCES' : null }),
+    );
+    writeFileSync(paths[1]!, 'content, longer');
+    chmodSync(paths[2]!, 0o600);
+    unlinkSync(paths[3]!);
+    writeFileSync(paths[6]! + '.new', 'content');
+    renameSync(paths[6]! + '.new', paths[6]!); // another inode
+    const verdicts = compareBatch({
+      paths: packPaths(paths.map((p) => Buffer.from(p))),
+      known: packPaths(encoded),
+      algorithms: paths.map(() => 'sha256'),
+    });
+    assert.deepEqual([...verdicts], [SAME, DIFFERENT, DIFFERENT, GONE, DIFFERENT, DIFFERENT, DIFFERENT]);
+    const trusting = compareBatch({ paths: packPaths([Buffer.from(paths[5]!)]), known: packPaths([encoded[5]!]), algorithms: [''] });
+    assert.deepEqual([...trusting], [SAME], 'a rule with max_hash_size trusts any digest');
   });
 });

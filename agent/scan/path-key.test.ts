@@ -12,6 +12,8 @@ describe('path keys', () => {
       const b = i % 7 === 0 ? Buffer.concat([a, randomPath()]) : randomPath();
       const expected = Math.sign(Buffer.compare(pathToKey(a), pathToKey(b)));
       assert.equal(Math.sign(comparePathKeys(a, b)), expected, `${a.toString('hex')} vs ${b.toString('hex')}`);
+      // A stored key against a walked path (the scan's merge with its baseline): the same order.
+      assert.equal(Math.sign(comparePathKeys(pathToKey(a), b)), expected, `key ${a.toString('hex')} vs ${b.toString('hex')}`);
       assert.deepEqual(keyToPath(pathToKey(a)), a);
     }
   });

@@ -25,15 +25,16 @@ export function keyIsUnder(key: Buffer, rootKey: Buffer): boolean {
 }
 
 /**
- * Orders two paths as their keys would be ordered (pathToKey), without building the keys: the
- * first differing byte decides, '/' counting as 0x00; a path that is a prefix of the other comes first.
+ * Orders two paths, or a key and a path, as their keys would be ordered (pathToKey), without
+ * building the keys: the first differing byte decides, '/' counting as 0x00; one that is a prefix
+ * of the other comes first.
  */
 export function comparePathKeys(a: Buffer, b: Buffer): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (x !== y) return (x === 0x2f ? 0 : x) - (y === 0x2f ? 0 : y);
+    const x = a[i] === 0x2f ? 0 : a[i]!;
+    const y = b[i] === 0x2f ? 0 : b[i]!;
+    if (x !== y) return x - y;
   }
   return a.length - b.length;
 }

@@ -1,11 +1,12 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ChangeSource, FileState, PolicyRule } from '../../proto/model.js';
 import type { PathRules } from '../../proto/policy-match.js';
-import { classifyChange, digestAlgorithm, regularState } from '../file-state.js';
+import { classifyChange, regularState, sameState } from '../file-state.js';
+import { decodeState } from '../state-codec.js';
 import type { Change, LocalStore } from '../local-store.js';
 import type { HashPool } from './hash-pool.js';
-import { STAT_SLOTS, type HashResult } from './hash-worker.js';
-import { comparePathKeys } from './path-key.js';
+import { GONE, SAME, type HashResult } from './hash-worker.js';
+import { comparePathKeys, keyToPath } from './path-key.js';
 import { walkInThread } from './walk-in-thread.js';
 import type { WalkEntry } from './walker.js';
 
@@ -41,20 +42,6 @@ const YIELD_EVERY = 512;
 const RECORD_EVERY = 5000;
 const STAT_BATCH = 2048;
 
-/** True when the stat data a re-check compares is unchanged. */
-export function sameStat(a: Omit<FileState, 'sha256' | 'symlinkTarget' | 'error'>, b: FileState): boolean {
-  return (
-    a.type === b.type &&
-    a.size === b.size &&
-    a.mtimeNs === b.mtimeNs &&
-    a.ctimeNs === b.ctimeNs &&
-    a.inode === b.inode &&
-    a.mode === b.mode &&
-    a.uid === b.uid &&
-    a.gid === b.gid
-  );
-}
-
 /**
  * Scans one root against the baseline in a single pass: the sorted walk and the baseline (same
  * order) are merged, so deletions are found without a set of seen paths and memory stays flat
@@ -66,7 +53,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   const inflight = new Set<Promise<void>>();
   const maxInflight = opts.pool.threads * 3;
   let batch: { path: Buffer; known: FileState | undefined; rule: PolicyRule; regular: boolean }[] = [];
-  let statJobs: { path: Buffer; known: FileState; rule: PolicyRule }[] = [];
+  let statJobs: { path: Buffer; known: Buffer; rule: PolicyRule; regular: boolean }[] = [];
   const perRule = new Map<string, number>();
   const overLimit = new Set<string>();
   // When changes were detected: read once per batch of results, not per file.
@@ -91,7 +78,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     switch (r.kind) {
       case 'hashed':
         counts.bytes += r.bytes;
-        return change(path, known, regularState(r.stat, r.digest ? Buffer.from(r.digest) : null, rule.hashAlgorithm), rule);
+        return change(path, known, { ...regularState(r.stat, r.digest ? Buffer.from(r.digest) : null, rule.hashAlgorithm), xattrs: r.xattrs ?? null }, rule);
       case 'vanished':
         return change(path, known, null, rule);
       case 'state':
@@ -104,11 +91,19 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     const jobs = batch;
     batch = [];
     await track(
-      opts.pool.hash(jobs.map((j) => j.path), jobs.map((j) => j.rule.hashAlgorithm), jobs.map((j) => j.rule.maxHashBytes ?? 0), jobs.map((j) => j.regular)).then((results) => {
-        now = opts.clock();
-        results.forEach((r, i) => settle(jobs[i]!.path, jobs[i]!.known, jobs[i]!.rule, r));
-        opts.onProgress?.(counts);
-      }),
+      opts.pool
+        .hash(
+          jobs.map((j) => j.path),
+          jobs.map((j) => j.rule.hashAlgorithm),
+          jobs.map((j) => j.rule.maxHashBytes ?? 0),
+          jobs.map((j) => j.regular),
+          jobs.map((j) => j.rule.attributes.includes('xattrs')),
+        )
+        .then((results) => {
+          now = opts.clock();
+          results.forEach((r, i) => settle(jobs[i]!.path, jobs[i]!.known, jobs[i]!.rule, r));
+          opts.onProgress?.(counts);
+        }),
       wait,
     );
   };
@@ -136,32 +131,25 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     if (failure) throw failure.error;
   };
 
-  // Re-check: lstat in the workers; only files whose stat data changed are read.
+  // Re-check: lstat and the comparison with the encoded baseline state run in the workers; only
+  // paths whose stat data changed are decoded here and read again.
   const dispatchStats = async () => {
     if (!statJobs.length) return;
     const jobs = statJobs;
     statJobs = [];
+    const algorithms = jobs.map((j) => (j.rule.maxHashBytes !== null ? '' : j.rule.hashAlgorithm));
     await track(
-      opts.pool.stat(jobs.map((j) => j.path)).then((st) => {
+      opts.pool.compare(jobs.map((j) => j.path), jobs.map((j) => j.known), algorithms).then((verdicts) => {
         now = opts.clock();
         for (let i = 0; i < jobs.length; i++) {
-          const o = i * STAT_SLOTS;
-          const { path, known, rule } = jobs[i]!;
-          if (st[o] === 0n) {
-            change(path, known, null, rule);
+          const verdict = verdicts[i];
+          if (verdict === SAME) continue; // unchanged: not read
+          const { path, known, rule, regular } = jobs[i]!;
+          if (verdict === GONE) {
+            change(path, decodeState(known), null, rule);
             continue;
           }
-          const same =
-            st[o + 1] === 0n &&
-            Number(st[o + 2]) === known.size &&
-            Number(st[o + 3]) === known.mode &&
-            Number(st[o + 4]) === known.uid &&
-            Number(st[o + 5]) === known.gid &&
-            st[o + 6] === known.mtimeNs &&
-            st[o + 7] === known.ctimeNs &&
-            st[o + 8] === known.inode;
-          if (same) continue; // unchanged: not read
-          batch.push({ path, known, rule, regular: true });
+          batch.push({ path, known: decodeState(known), rule, regular });
           if (batch.length >= BATCH_FILES) void dispatch(false);
         }
         opts.onProgress?.(counts);
@@ -169,7 +157,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     );
   };
 
-  const visit = async (e: WalkEntry, known: FileState | undefined, rule: PolicyRule) => {
+  const visit = async (e: WalkEntry, known: Buffer | undefined, rule: PolicyRule) => {
     const n = (perRule.get(rule.name) ?? 0) + 1;
     perRule.set(rule.name, n);
     if (opts.maxFilesPerRule && n > opts.maxFilesPerRule) {
@@ -177,20 +165,15 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
       return;
     }
     counts.files++;
-    // Directories, symlinks and special files: lstat (and readlink) in the workers, never opened.
-    if (e.type !== 'regular') {
-      batch.push({ path: e.path, known, rule, regular: false });
-      if (batch.length >= BATCH_FILES) await dispatch();
-      return;
-    }
-    // Trust unchanged stat data only for a state hashed with the rule's algorithm (or not meant to be hashed).
-    const stable = known && known.type === 'regular' && !known.error && (digestAlgorithm(known) === rule.hashAlgorithm || rule.maxHashBytes !== null);
-    if (known && stable && !opts.fullHash) {
-      statJobs.push({ path: e.path, known, rule });
+    const regular = e.type === 'regular';
+    if (known && !opts.fullHash) {
+      statJobs.push({ path: e.path, known, rule, regular });
       if (statJobs.length >= STAT_BATCH) await dispatchStats();
       return;
     }
-    batch.push({ path: e.path, known, rule, regular: true });
+    // New paths (and a full re-hash): regular files are read; directories, symlinks and special
+    // files are lstat'ed (and readlink'ed) in the workers, never opened.
+    batch.push({ path: e.path, known: known && decodeState(known), rule, regular });
     if (batch.length >= BATCH_FILES) await dispatch();
   };
   // A rule over its file limit is not fully seen: what is missing from it is not reported deleted.
@@ -198,32 +181,39 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     const m = opts.rules.match(p);
     return m !== null && !overLimit.has(m.rule.name);
   };
+  const deleted = (key: Buffer, value: Buffer) => {
+    const path = keyToPath(key);
+    if (mayDelete(path)) change(path, decodeState(value), null);
+  };
 
-  const baseline = opts.store.baselineUnder(root)[Symbol.iterator]();
+  // The baseline stays encoded here: keys compare with walk paths byte for byte (comparePathKeys
+  // treats '/' as the key's 0x00), states are decoded only for paths that changed.
+  const baseline = opts.store.encodedBaselineUnder(root)[Symbol.iterator]();
   let b = baseline.next();
   let steps = 0;
   // The walk (directory listings, sorted) runs on its own thread, ahead of this loop.
   for await (const chunk of walkInThread(root, opts.rules.rules)) for (const e of chunk) {
     // Baseline entries before this path in walk order were not found: deleted.
-    while (!b.done && comparePathKeys(b.value.path, e.path) < 0) {
-      if (mayDelete(b.value.path)) change(b.value.path, b.value.state, null);
+    let order = -1;
+    while (!b.done && (order = comparePathKeys(b.value.key, e.path)) < 0) {
+      deleted(b.value.key, b.value.value);
       b = baseline.next();
     }
-    let known: FileState | undefined;
-    if (!b.done && b.value.path.equals(e.path)) {
-      known = b.value.state;
+    let known: Buffer | undefined;
+    if (!b.done && order === 0) {
+      known = b.value.value;
       b = baseline.next();
     }
     const rule = opts.rules.match(e.path)?.rule;
     if (rule) await visit(e, known, rule);
-    else if (known) change(e.path, known, null);
+    else if (known) change(e.path, decodeState(known), null);
     if (++steps % YIELD_EVERY === 0) {
       opts.onProgress?.(counts);
       now = opts.clock();
       await yieldToLoop(); // let acks, commands and the watcher through
     }
   }
-  for (; !b.done; b = baseline.next()) if (mayDelete(b.value.path)) change(b.value.path, b.value.state, null);
+  for (; !b.done; b = baseline.next()) deleted(b.value.key, b.value.value);
   if (overLimit.size) counts.limited = [...new Set([...(counts.limited ?? []), ...overLimit])];
   await dispatchStats();
   // Stat results may queue files to hash: drain until nothing is left in flight.
@@ -233,15 +223,4 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   opts.record(pending.splice(0));
   opts.store.refresh(refreshes.splice(0));
   opts.onProgress?.(counts);
-}
-
-/** Same stat data, link count and digest: nothing for the baseline to learn. */
-export function sameState(a: FileState, b: FileState): boolean {
-  return (
-    sameStat(a, b) &&
-    a.nlink === b.nlink &&
-    digestAlgorithm(a) === digestAlgorithm(b) &&
-    (a.sha256?.equals(b.sha256 ?? Buffer.alloc(0)) ?? b.sha256 === null) &&
-    (a.digest?.value.equals(b.digest?.value ?? Buffer.alloc(0)) ?? !b.digest)
-  );
 }

@@ -47,12 +47,12 @@ export interface EventStore {
   list(filter: EventFilter): Promise<StoredEvent[]>;
 }
 
-const STATE_COLUMNS = 'file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, symlink_target, error, digest_algorithm, digest';
-const STATE_PARAMS = 14;
+const STATE_COLUMNS = 'file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, symlink_target, error, digest_algorithm, digest, xattrs_sha256';
+const STATE_PARAMS = 15;
 /** $from, $from+1, ... for n parameters. */
 const placeholders = (from: number, n: number) => Array.from({ length: n }, (_, i) => `$${from + i}`).join(', ');
 const SELECT_EVENTS = `select agent_id, seq, path, kind, source, file_type, size, mode, uid, gid,
-  mtime_ns::text as mtime_ns, ctime_ns::text as ctime_ns, inode::text as inode, nlink, sha256, symlink_target, error, digest_algorithm, digest,
+  mtime_ns::text as mtime_ns, ctime_ns::text as ctime_ns, inode::text as inode, nlink, sha256, symlink_target, error, digest_algorithm, digest, xattrs_sha256,
   detected_at, committed_at from file_events`;
 
 function stateParams(s: FileState): unknown[] {
@@ -71,6 +71,7 @@ function stateParams(s: FileState): unknown[] {
     s.error,
     s.digest?.algorithm ?? null,
     s.digest?.value ?? null,
+    s.xattrs ?? null,
   ];
 }
 
@@ -93,6 +94,7 @@ function toEvent(r: Record<string, unknown>): StoredEvent {
           symlinkTarget: buf(r.symlink_target),
           error: (r.error as string | null) ?? null,
           digest: r.digest_algorithm ? { algorithm: r.digest_algorithm as Digest['algorithm'], value: buf(r.digest)! } : null,
+          xattrs: buf(r.xattrs_sha256),
         };
   return {
     agentId: r.agent_id as string,
@@ -150,6 +152,7 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
                  gid = excluded.gid, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, inode = excluded.inode,
                  nlink = excluded.nlink, sha256 = excluded.sha256, symlink_target = excluded.symlink_target,
                  error = excluded.error, digest_algorithm = excluded.digest_algorithm, digest = excluded.digest,
+                 xattrs_sha256 = excluded.xattrs_sha256,
                  updated_seq = excluded.updated_seq`,
               [agentId, d.path, pathText, ...stateParams(s), d.seq],
             );

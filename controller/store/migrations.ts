@@ -163,4 +163,12 @@ alter table file_state add column digest_algorithm text;
 alter table file_state add column digest bytea;
 `,
   },
+  {
+    version: 5,
+    name: 'extended attributes digest',
+    sql: `
+alter table file_events add column xattrs_sha256 bytea;
+alter table file_state add column xattrs_sha256 bytea;
+`,
+  },
 ];

@@ -29,6 +29,7 @@ export function eventJson(e: Event) {
     type: s?.type ?? null,
     sha256: s?.sha256 ? s.sha256.toString('hex') : null,
     digest: s?.digest ? { algorithm: s.digest.algorithm, hex: s.digest.value.toString('hex') } : null,
+    xattrsSha256: s?.xattrs ? s.xattrs.toString('hex') : null,
     size: s ? s.size : null,
     mode: s ? s.mode : null,
     uid: s ? s.uid : null,
