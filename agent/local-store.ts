@@ -18,6 +18,8 @@ export interface Change {
  * number. A change updates the baseline, numbers the delta and queues it in one transaction.
  */
 export interface LocalStore {
+  /** The LMDB directory; scan threads open it read-only with openBaselineRanges. */
+  readonly location: string;
   getBaseline(path: Buffer): FileState | undefined;
   /** Baseline entries at or below a path, in the order of a depth-first walk with sorted entries. */
   baselineUnder(root: Buffer): Iterable<{ path: Buffer; state: FileState }>;
@@ -61,9 +63,30 @@ export interface LocalStore {
 const META_NEXT_SEQ = 'nextSeq';
 const META_POLICY = 'policy';
 
+const openEnv = (path: string): RootDatabase => openLmdb({ path, compression: false });
+const openBaseline = (env: RootDatabase): Database<Buffer, Buffer> => env.openDB({ name: 'baseline', keyEncoding: 'binary', encoding: 'binary' });
+
+/** Baseline entries by key range, for a scan's worker threads (LMDB is shared by the threads of a process). */
+export interface BaselineRanges {
+  /** Keys in [start, end), in key order, with their encoded states; both copies, the caller's to keep. */
+  range(start: Buffer, end: Buffer): Iterable<{ key: Buffer; value: Buffer }>;
+  close(): Promise<void>;
+}
+
+export function openBaselineRanges(path: string): BaselineRanges {
+  const env = openEnv(path);
+  const baseline = openBaseline(env);
+  return {
+    *range(start, end) {
+      for (const { key, value } of baseline.getRange({ start, end })) yield { key: Buffer.from(key as Buffer), value: Buffer.from(value) };
+    },
+    close: () => env.close(),
+  };
+}
+
 export function openLocalStore(path: string): LocalStore {
-  const env: RootDatabase = openLmdb({ path, compression: false });
-  const baseline: Database<Buffer, Buffer> = env.openDB({ name: 'baseline', keyEncoding: 'binary', encoding: 'binary' });
+  const env = openEnv(path);
+  const baseline = openBaseline(env);
   const queue: Database<Buffer, number> = env.openDB({ name: 'queue', encoding: 'binary' });
   const meta: Database<Buffer, string> = env.openDB({ name: 'meta', encoding: 'binary' });
 
@@ -78,6 +101,7 @@ export function openLocalStore(path: string): LocalStore {
   };
 
   return {
+    location: path,
     getBaseline(p) {
       const v = baseline.get(pathToKey(p));
       return v ? decodeState(v) : undefined;

@@ -16,6 +16,9 @@ export interface HashPool {
    */
   compare(paths: readonly Buffer[], known: readonly Buffer[], algorithms: readonly (HashAlgorithm | '')[]): Promise<Uint8Array>;
   readonly threads: number;
+  /** What the pool's threads run with; a sharded scan's threads (scan-shards.ts) take the same. */
+  readonly niceIncrement: number;
+  readonly bytesPerSecondPerThread: number;
   close(): Promise<void>;
 }
 
@@ -35,6 +38,8 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
     }));
   return {
     threads,
+    niceIncrement: opts.niceIncrement ?? 0,
+    bytesPerSecondPerThread: perThread,
     hash(paths, algorithms, maxBytes, regular, xattrs = []) {
       const packed = packPaths(paths);
       const task: HashTask = {

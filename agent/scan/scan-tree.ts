@@ -5,9 +5,14 @@ import { classifyChange, regularState, sameState } from '../file-state.js';
 import { decodeState } from '../state-codec.js';
 import type { Change, LocalStore } from '../local-store.js';
 import type { HashPool } from './hash-pool.js';
-import { GONE, SAME, type HashResult } from './hash-worker.js';
+import { GONE, SAME, unpackResults, type HashResult } from './hash-worker.js';
+import { pathAt, pathCount, type PathBatch } from './path-batch.js';
 import { comparePathKeys, keyToPath } from './path-key.js';
+import { runShards } from './scan-shards.js';
+import { planShards } from './shard-plan.js';
+import { NO_RULE, REMOVED_DELETED, REMOVED_GONE, type ShardChunk } from './shard-worker.js';
 import { walkInThread } from './walk-in-thread.js';
+import { walkScope } from './walk-scope.js';
 import type { WalkEntry } from './walker.js';
 
 export interface ScanCounts {
@@ -35,6 +40,13 @@ export interface ScanTreeOptions {
   /** Receives changes in batches; records them (baseline + queue). */
   record(changes: Change[]): void;
   onProgress?(counts: Readonly<ScanCounts>): void;
+  /**
+   * Sharded (default: whenever it can be): the tree is split into subtrees that scan threads walk,
+   * re-check and hash side by side (scan-shards.ts). Not with a per-rule file limit (which paths
+   * are over it depends on walk order) nor with a rule that follows symlinks (loop detection needs
+   * the whole path from the root): those scans walk in order on one thread.
+   */
+  readonly sharded?: boolean;
 }
 
 const BATCH_FILES = 512;
@@ -185,6 +197,50 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     const path = keyToPath(key);
     if (mayDelete(path)) change(path, decodeState(value), null);
   };
+
+  const shardable = !opts.maxFilesPerRule && !opts.rules.rules.some((r) => r.followSymlinks);
+  if ((opts.sharded ?? true) && shardable) {
+    const onChunk = (c: ShardChunk) => {
+      counts.files += c.files;
+      now = opts.clock();
+      const ruleAt = (i: number) => (i === NO_RULE ? undefined : opts.rules.rules[i]);
+      // An empty known state: none (a new path).
+      const knownAt = (known: PathBatch, i: number) => {
+        const k = pathAt(known, i);
+        return k.length ? decodeState(k) : undefined;
+      };
+      if (c.hashed) {
+        const results = unpackResults(c.hashed.results);
+        results.forEach((r, i) => settle(Buffer.from(pathAt(c.hashed!.paths, i)), knownAt(c.hashed!.known, i), ruleAt(c.hashed!.rules[i]!)!, r));
+      }
+      if (c.removed) {
+        for (let i = 0, n = pathCount(c.removed.paths); i < n; i++) {
+          const path = Buffer.from(pathAt(c.removed.paths, i));
+          const kind = c.removed.kinds[i];
+          if (kind === REMOVED_DELETED && !mayDelete(path)) continue;
+          change(path, knownAt(c.removed.known, i), null, kind === REMOVED_GONE ? ruleAt(c.removed.rules[i]!) : undefined);
+        }
+      }
+      opts.onProgress?.(counts);
+    };
+    await runShards(
+      {
+        root,
+        units: planShards(root, walkScope(root, opts.rules)),
+        rules: opts.rules.rules,
+        store: opts.store.location,
+        fullHash: opts.fullHash,
+        threads: opts.pool.threads,
+        bytesPerSecondPerThread: opts.pool.bytesPerSecondPerThread,
+        niceIncrement: opts.pool.niceIncrement,
+      },
+      onChunk,
+    );
+    opts.record(pending.splice(0));
+    opts.store.refresh(refreshes.splice(0));
+    opts.onProgress?.(counts);
+    return;
+  }
 
   // The baseline stays encoded here: keys compare with walk paths byte for byte (comparePathKeys
   // treats '/' as the key's 0x00), states are decoded only for paths that changed.

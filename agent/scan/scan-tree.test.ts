@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync, chmodSync, appendFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { defineRule } from '../../proto/policy-defaults.js';
+import { createPathRules } from '../../proto/policy-match.js';
+import { openLocalStore, type Change } from '../local-store.js';
+import { createHashPool } from './hash-pool.js';
+import { pathToKey } from './path-key.js';
+import { scanTree, type ScanCounts } from './scan-tree.js';
+import { planShards } from './shard-plan.js';
+import { walkScope } from './walk-scope.js';
+import { walkSorted } from './walker.js';
+
+/** A tree with subtrees at the shard depth and below, more entries near the root than one unit holds, and odd names. */
+function makeTree(root: string): void {
+  for (let a = 0; a < 3; a++) {
+    for (let b = 0; b < 4; b++) {
+      const dir = join(root, `d${a}`, `s${b}`);
+      mkdirSync(join(dir, 'deep'), { recursive: true });
+      for (let f = 0; f < 5; f++) writeFileSync(join(dir, `f${f}`), `${a}/${b}/${f}`);
+      writeFileSync(join(dir, 'deep', 'x'), `deep ${a} ${b}`);
+    }
+    for (let f = 0; f < 120; f++) writeFileSync(join(root, `d${a}`, `top${f}`), `top ${a} ${f}`);
+  }
+  writeFileSync(join(root, 'rootfile'), 'r');
+  writeFileSync(Buffer.concat([Buffer.from(join(root, 'd1', 'odd')), Buffer.from([0xff, 0x0a])]), 'odd');
+  symlinkSync('rootfile', join(root, 'link'));
+}
+
+describe('sharded scan', () => {
+  const base = mkdtempSync(join(tmpdir(), 'vigil-shard-'));
+  after(() => rmSync(base, { recursive: true, force: true }));
+
+  it('plans units that cover the root key range in order and together walk exactly what one walk does', () => {
+    const root = join(base, 'plan');
+    makeTree(root);
+    const rootBuf = Buffer.from(root);
+    const rules = createPathRules([defineRule({ name: 'r', paths: [root] })]);
+    const scope = walkScope(rootBuf, rules);
+    const units = planShards(rootBuf, scope, 2, 50);
+    assert.ok(units.filter((u) => u.subtree).length === 12, 'one unit per depth-2 directory');
+    assert.ok(units.filter((u) => !u.subtree).length > 3, 'the entries near the root are split into groups');
+    assert.deepEqual(units[0]!.start, pathToKey(rootBuf));
+    assert.deepEqual(units.at(-1)!.end, Buffer.concat([pathToKey(rootBuf), Buffer.of(1)]));
+    for (let i = 1; i < units.length; i++) assert.deepEqual(units[i]!.start, units[i - 1]!.end, `unit ${i} starts where unit ${i - 1} ends`);
+    const together = units.flatMap((u) => (u.subtree ? [...walkSorted(u.subtree, scope)].slice(1).map((e) => e.path) : u.entries.map((e) => e.path)));
+    const whole = [...walkSorted(rootBuf, scope)].map((e) => e.path);
+    assert.deepEqual(together, whole);
+    for (const u of units) for (const e of u.entries) {
+      const k = pathToKey(e.path);
+      assert.ok(Buffer.compare(u.start, k) <= 0 && Buffer.compare(k, u.end) < 0, 'each entry lies in its unit key range');
+    }
+  });
+
+  it('finds the same changes and leaves the same baseline as the ordered scan', async () => {
+    const root = join(base, 'tree');
+    makeTree(root);
+    const rule = defineRule({ name: 'r', paths: [root] });
+    const rules = createPathRules([rule]);
+    const pool = createHashPool({ threads: 2 });
+    after(() => pool.close());
+    const scan = async (dir: string, sharded: boolean, fullHash = false) => {
+      const store = openLocalStore(dir);
+      const changes: Change[] = [];
+      const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
+      await scanTree(Buffer.from(root), { store, pool, clock: () => new Date(0), rules, fullHash, source: 'scan', sharded, record: (c) => (changes.push(...c), store.record(c)) }, counts);
+      const baseline = [...store.encodedBaselineUnder(Buffer.from(root))].map((e) => [e.key.toString('hex'), e.value.toString('hex')]);
+      await store.close();
+      const sorted = changes.map((c) => `${c.kind} ${c.path.toString('hex')} ${c.state?.sha256?.toString('hex') ?? ''}`).sort();
+      return { changes: sorted, baseline, counts };
+    };
+    const ordered = join(base, 'ordered');
+    const first = await scan(ordered, false);
+    assert.equal(first.changes.length, first.baseline.length, 'the first scan records every path');
+    const sharded = join(base, 'sharded');
+    const firstSharded = await scan(sharded, true);
+    assert.deepEqual(firstSharded.changes, first.changes);
+    assert.deepEqual(firstSharded.baseline, first.baseline);
+    assert.equal(firstSharded.counts.files, first.counts.files);
+    assert.equal(firstSharded.counts.bytes, first.counts.bytes);
+
+    // Every kind of change, in units of each kind: near the root, inside subtrees, whole subtrees.
+    appendFileSync(join(root, 'd0', 's1', 'f2'), ' more');
+    chmodSync(join(root, 'd2', 'top7'), 0o600);
+    unlinkSync(join(root, 'd1', 'top3'));
+    rmSync(join(root, 'd1', 's2'), { recursive: true });
+    writeFileSync(join(root, 'd1', 's2'), 'a file where a directory was');
+    mkdirSync(join(root, 'd2', 'new', 'deeper'), { recursive: true });
+    writeFileSync(join(root, 'd2', 'new', 'deeper', 'n'), 'new');
+    writeFileSync(join(root, 'd0', 's3', 'deep', 'x.new'), 'moved');
+    renameSync(join(root, 'd0', 's3', 'deep', 'x.new'), join(root, 'd0', 's3', 'deep', 'x'));
+    writeFileSync(join(root, 'zz-last'), 'after every unit');
+    rmSync(join(root, 'd0', 's0'), { recursive: true });
+    unlinkSync(join(root, 'd0', 's1', 'f4')); // the last entry of its subtree
+    const beforeOrdered = join(base, 'ordered-copy');
+    cpSync(ordered, beforeOrdered, { recursive: true });
+
+    const again = await scan(ordered, false);
+    const againSharded = await scan(sharded, true);
+    assert.ok(again.changes.length >= 10, `the ordered scan saw the changes (${again.changes.length})`);
+    assert.ok(again.changes.some((c) => c === `deleted ${Buffer.from(join(root, 'd0', 's1', 'f4')).toString('hex')} `));
+    assert.deepEqual(againSharded.changes, again.changes);
+    assert.deepEqual(againSharded.baseline, again.baseline);
+    assert.equal(againSharded.counts.files, again.counts.files);
+
+    // A full re-hash finds nothing more, either way.
+    assert.deepEqual((await scan(sharded, true, true)).changes, []);
+    assert.deepEqual((await scan(ordered, false, true)).changes, []);
+  });
+});

@@ -1,0 +1,56 @@
+import { pathToKey } from './path-key.js';
+import { walkSorted, type EntryType, type WalkOptions } from './walker.js';
+
+/**
+ * One piece of a sharded scan (scan-shards.ts): a subtree walked by a scan thread, or a short run
+ * of explicit entries near the root; either way merged with the baseline keys in [start, end).
+ * The units of a plan, in order, cover the root's whole key range without overlap, so every
+ * baseline entry is merged by exactly one unit and every walk entry is seen exactly once.
+ */
+export interface ShardUnit {
+  /** Walk below this directory (the directory itself is an entry of the unit before), or null. */
+  readonly subtree: Buffer | null;
+  /** With no subtree: the unit's walk entries, in walk order. */
+  readonly entries: readonly { readonly path: Buffer; readonly type: EntryType }[];
+  readonly start: Buffer;
+  readonly end: Buffer;
+}
+
+/** Directories this deep below the root become subtree units (for /usr: /usr/share/doc, /usr/lib/x86_64-linux-gnu…). */
+export const SHARD_DEPTH = 2;
+/** Explicit entries per unit at most (the files near the root: /usr/bin/*). */
+export const SHARD_GROUP = 256;
+
+const withByte = (key: Buffer, byte: number) => Buffer.concat([key, Buffer.of(byte)]);
+
+/**
+ * Splits the walk of root (under scope, the same scope the walk of each unit uses) into units:
+ * lists the directories down to depth, in walk order. Keys below a directory d are exactly
+ * [d‖0x00, d‖0x01) (path-key.ts), and root's whole range is [root, root‖0x01) ('/': [0x00, 0x01)).
+ */
+export function planShards(root: Buffer, scope: WalkOptions, depth = SHARD_DEPTH, groupSize = SHARD_GROUP): ShardUnit[] {
+  const trimmed = root.length > 1 && root[root.length - 1] === 0x2f ? root.subarray(0, -1) : root;
+  const rootKey = pathToKey(trimmed);
+  const units: ShardUnit[] = [];
+  let group: { path: Buffer; type: EntryType }[] = [];
+  let start = rootKey;
+  const close = (end: Buffer) => {
+    units.push({ subtree: null, entries: group, start, end });
+    group = [];
+    start = end;
+  };
+  const shallow = walkSorted(trimmed, { ...scope, enter: (p, d) => d < depth && scope.enter(p, d) });
+  for (const e of shallow) {
+    if (group.length >= groupSize) close(pathToKey(e.path));
+    group.push({ path: e.path, type: e.type });
+    if (e.depth === depth && e.type === 'directory' && scope.enter(e.path, depth)) {
+      const key = pathToKey(e.path);
+      close(withByte(key, 0));
+      units.push({ subtree: e.path, entries: [], start, end: withByte(key, 1) });
+      start = withByte(key, 1);
+    }
+  }
+  // '/' has the key 0x00 and its children 0x00‖name: its range is [0x00, 0x01).
+  close(rootKey.length === 1 && rootKey[0] === 0 ? Buffer.of(1) : withByte(rootKey, 1));
+  return units;
+}

@@ -1,0 +1,206 @@
+/**
+ * One scan thread of a sharded scan (scan-shards.ts). Takes units (shard-plan.ts) from a counter
+ * shared with the other scan threads, walks each one sorted, merges it with the unit's key range of
+ * the baseline (opened read-only here), re-checks known paths by lstat (compareBatch), reads new
+ * and changed files (hashBatch), and posts only what the scanning thread must record: hashed
+ * results and removed paths. Unchanged paths never leave this thread, so a re-check costs the
+ * scanning thread almost nothing. Backpressure: at most MAX_AHEAD chunks unread.
+ */
+import { getPriority, setPriority } from 'node:os';
+import { isMainThread, workerData, type MessagePort } from 'node:worker_threads';
+import type { PolicyRule } from '../../proto/model.js';
+import { createPathRules } from '../../proto/policy-match.js';
+import { openBaselineRanges } from '../local-store.js';
+import hashBatch, { compareBatch, DIFFERENT, GONE, type PackedResults } from './hash-worker.js';
+import { packPaths, transferablesOf, type PathBatch } from './path-batch.js';
+import { comparePathKeys, keyToPath } from './path-key.js';
+import { walkScope } from './walk-scope.js';
+import { walkSorted, type EntryType } from './walker.js';
+
+export const ENTRY_TYPES: readonly EntryType[] = ['regular', 'directory', 'symlink', 'other'];
+
+export interface ShardUnitData {
+  readonly subtree: Uint8Array | null;
+  readonly entries: readonly { readonly path: Uint8Array; readonly type: number }[];
+  readonly start: Uint8Array;
+  readonly end: Uint8Array;
+}
+
+export interface ShardWorkerData {
+  /** The scan's root (the walk scope's file system is the root's). */
+  readonly root: Uint8Array;
+  readonly units: readonly ShardUnitData[];
+  /** Shared by every scan thread: [0] the next unit to take. */
+  readonly next: Int32Array;
+  /** This thread's: [0] chunks posted and not yet read. */
+  readonly ahead: Int32Array;
+  readonly port: MessagePort;
+  readonly rules: PolicyRule[];
+  /** The local store's directory, or null: no baseline (everything is new). */
+  readonly store: string | null;
+  readonly fullHash: boolean;
+  /** This thread's share of the read rate limit; 0: none. */
+  readonly bytesPerSecond: number;
+  /** Added to this thread's nice value (Linux: per thread). */
+  readonly niceIncrement: number;
+}
+
+/** Why a path is removed from the baseline. */
+export const REMOVED_GONE = 0; // known, covered, and the re-check found it gone
+export const REMOVED_DELETED = 1; // in the baseline, not met by the walk
+export const REMOVED_UNCOVERED = 2; // met by the walk, in the baseline, no rule covers it now
+export const NO_RULE = 0xffff;
+
+export interface ShardChunk {
+  /** Walk entries a rule covers, since the last chunk. */
+  readonly files: number;
+  /** Read (or lstat'ed) paths, with their baseline states (empty: none) and rule indexes. */
+  readonly hashed: { readonly paths: PathBatch; readonly known: PathBatch; readonly rules: Uint16Array; readonly results: PackedResults } | null;
+  readonly removed: { readonly paths: PathBatch; readonly known: PathBatch; readonly kinds: Uint8Array; readonly rules: Uint16Array } | null;
+  /** The last chunk of this thread. */
+  readonly done: boolean;
+}
+
+export const MAX_AHEAD = 8;
+const HASH_BATCH = 512;
+const COMPARE_BATCH = 2048;
+const REMOVED_BATCH = 2048;
+/** Covered entries after which a chunk is posted even if empty, so progress moves. */
+const PROGRESS_EVERY = 16384;
+const NONE = Buffer.alloc(0);
+
+interface Pending {
+  readonly path: Buffer;
+  readonly known: Buffer | undefined;
+  readonly rule: number;
+  readonly regular: boolean;
+}
+
+async function run(d: ShardWorkerData): Promise<void> {
+  if (d.niceIncrement) {
+    try {
+      setPriority(Math.min(19, getPriority() + d.niceIncrement));
+    } catch {
+      // Not permitted: scan at the current priority.
+    }
+  }
+  const rules = createPathRules(d.rules);
+  const root = Buffer.from(d.root);
+  const scope = walkScope(root, rules);
+  const baseline = d.store ? openBaselineRanges(d.store) : null;
+
+  let files = 0;
+  let toCompare: Pending[] = [];
+  let toHash: Pending[] = [];
+  let removed: { path: Buffer; known: Buffer; kind: number; rule: number }[] = [];
+
+  const post = (hashed: ShardChunk['hashed'], done: boolean) => {
+    while (Atomics.load(d.ahead, 0) >= MAX_AHEAD) Atomics.wait(d.ahead, 0, MAX_AHEAD, 1000);
+    const gone = removed.length
+      ? { paths: packPaths(removed.map((r) => r.path)), known: packPaths(removed.map((r) => r.known)), kinds: Uint8Array.from(removed, (r) => r.kind), rules: Uint16Array.from(removed, (r) => r.rule) }
+      : null;
+    const chunk: ShardChunk = { files, hashed, removed: gone, done };
+    const transfer: ArrayBuffer[] = [];
+    if (hashed) transfer.push(...transferablesOf(hashed.paths), ...transferablesOf(hashed.known), hashed.rules.buffer as ArrayBuffer, hashed.results.slots.buffer as ArrayBuffer, hashed.results.digests.buffer as ArrayBuffer);
+    if (gone) transfer.push(...transferablesOf(gone.paths), ...transferablesOf(gone.known), gone.kinds.buffer as ArrayBuffer, gone.rules.buffer as ArrayBuffer);
+    Atomics.add(d.ahead, 0, 1);
+    d.port.postMessage(chunk, transfer);
+    files = 0;
+    removed = [];
+  };
+  const remove = (path: Buffer, known: Buffer, kind: number, rule: number) => {
+    removed.push({ path, known, kind, rule });
+    if (removed.length >= REMOVED_BATCH) post(null, false);
+  };
+
+  const flushHash = () => {
+    if (!toHash.length) return;
+    const jobs = toHash;
+    toHash = [];
+    const paths = packPaths(jobs.map((j) => j.path));
+    const ruleOf = (j: Pending) => d.rules[j.rule]!;
+    const results = hashBatch({
+      paths,
+      algorithms: jobs.map((j) => ruleOf(j).hashAlgorithm),
+      maxBytes: jobs.map((j) => ruleOf(j).maxHashBytes ?? 0),
+      regular: jobs.map((j) => (j.regular ? 1 : 0)),
+      xattrs: jobs.map((j) => (ruleOf(j).attributes.includes('xattrs') ? 1 : 0)),
+      bytesPerSecond: d.bytesPerSecond,
+    });
+    post({ paths, known: packPaths(jobs.map((j) => j.known ?? NONE)), rules: Uint16Array.from(jobs, (j) => j.rule), results }, false);
+  };
+  const hash = (p: Pending) => {
+    toHash.push(p);
+    if (toHash.length >= HASH_BATCH) flushHash();
+  };
+
+  // A rule with max_hash_size trusts any digest (''), others only their own algorithm's.
+  const compareAlgorithms = d.rules.map((r) => (r.maxHashBytes !== null ? '' : r.hashAlgorithm));
+  const flushCompare = () => {
+    if (!toCompare.length) return;
+    const jobs = toCompare;
+    toCompare = [];
+    const verdicts = compareBatch({
+      paths: packPaths(jobs.map((j) => j.path)),
+      known: packPaths(jobs.map((j) => j.known!)),
+      algorithms: jobs.map((j) => compareAlgorithms[j.rule]!),
+    });
+    jobs.forEach((j, i) => {
+      if (verdicts[i] === GONE) remove(j.path, j.known!, REMOVED_GONE, j.rule);
+      else if (verdicts[i] === DIFFERENT) hash(j);
+    });
+  };
+
+  const ruleIndex = new Map(d.rules.map((r, i) => [r, i]));
+  const scanUnit = (u: ShardUnitData) => {
+    const entries = u.subtree
+      ? skipFirst(walkSorted(Buffer.from(u.subtree), scope)) // the subtree's directory is an entry of the unit before
+      : u.entries.map((e) => ({ path: Buffer.from(e.path), type: ENTRY_TYPES[e.type]! }));
+    const known = baseline ? baseline.range(Buffer.from(u.start), Buffer.from(u.end))[Symbol.iterator]() : [][Symbol.iterator]();
+    let b = known.next();
+    for (const e of entries) {
+      // Baseline entries before this path in walk order were not met: deleted.
+      let order = -1;
+      while (!b.done && (order = comparePathKeys(b.value.key, e.path)) < 0) {
+        remove(keyToPath(b.value.key), b.value.value, REMOVED_DELETED, NO_RULE);
+        b = known.next();
+      }
+      let state: Buffer | undefined;
+      if (!b.done && order === 0) {
+        state = b.value.value;
+        b = known.next();
+      }
+      const m = rules.match(e.path);
+      if (!m) {
+        if (state) remove(e.path, state, REMOVED_UNCOVERED, NO_RULE);
+        continue;
+      }
+      const job = { path: e.path, known: state, rule: ruleIndex.get(m.rule)!, regular: e.type === 'regular' };
+      if (state && !d.fullHash) {
+        toCompare.push(job);
+        if (toCompare.length >= COMPARE_BATCH) flushCompare();
+      } else hash(job);
+      if (++files >= PROGRESS_EVERY) post(null, false);
+    }
+    for (; !b.done; b = known.next()) remove(keyToPath(b.value.key), b.value.value, REMOVED_DELETED, NO_RULE);
+  };
+
+  try {
+    for (let u = Atomics.add(d.next, 0, 1); u < d.units.length; u = Atomics.add(d.next, 0, 1)) scanUnit(d.units[u]!);
+    flushCompare();
+    flushHash();
+    post(null, true);
+  } finally {
+    await baseline?.close();
+  }
+}
+
+function* skipFirst<T>(it: Iterable<T>): Generator<T> {
+  let first = true;
+  for (const x of it) {
+    if (first) first = false;
+    else yield x;
+  }
+}
+
+if (!isMainThread && (workerData as Partial<ShardWorkerData> | null)?.units) await run(workerData as ShardWorkerData);
