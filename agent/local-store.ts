@@ -68,7 +68,10 @@ const openBaseline = (env: RootDatabase): Database<Buffer, Buffer> => env.openDB
 
 /** Baseline entries by key range, for a scan's worker threads (LMDB is shared by the threads of a process). */
 export interface BaselineRanges {
-  /** Keys in [start, end), in key order, with their encoded states; both copies, the caller's to keep. */
+  /**
+   * Keys in [start, end), in key order, with their encoded states: views that are valid only until
+   * the next step (lmdb-js reuses its buffers); copy what must be kept.
+   */
   range(start: Buffer, end: Buffer): Iterable<{ key: Buffer; value: Buffer }>;
   close(): Promise<void>;
 }
@@ -77,9 +80,7 @@ export function openBaselineRanges(path: string): BaselineRanges {
   const env = openEnv(path);
   const baseline = openBaseline(env);
   return {
-    *range(start, end) {
-      for (const { key, value } of baseline.getRange({ start, end })) yield { key: Buffer.from(key as Buffer), value: Buffer.from(value) };
-    },
+    range: (start, end) => baseline.getRange({ start, end }) as Iterable<{ key: Buffer; value: Buffer }>,
     close: () => env.close(),
   };
 }

@@ -1,4 +1,5 @@
-import { CHANGE_KINDS, CHANGE_SOURCES, FILE_TYPES, HASH_ALGORITHMS, type Digest, type FileDelta, type FileState } from '../proto/model.js';
+import type { BigIntStats } from 'node:fs';
+import { CHANGE_KINDS, CHANGE_SOURCES, FILE_TYPES, HASH_ALGORITHMS, type Digest, type FileDelta, type FileState, type FileType, type HashAlgorithm } from '../proto/model.js';
 
 /**
  * Compact binary encoding of the agent's LMDB values (baseline states and queued deltas). Written
@@ -100,6 +101,36 @@ function readState(b: Buffer, at: number): { state: FileState; end: number } {
     o += 32;
   }
   return { state: { type, size, mode, uid, gid, mtimeNs, ctimeNs, inode, nlink, sha256, symlinkTarget, error, digest, xattrs }, end: o };
+}
+
+/**
+ * What a stat-only re-check asks of an encoded baseline state, read in place (a re-check asks it of
+ * every path, and decoding would allocate a state per path): does it hold the same type, size,
+ * mode, owner, group, mtime, ctime and inode as st? Same fields as sameStat in file-state.ts.
+ */
+export function encodedSameStat(b: Buffer, type: FileType, st: BigIntStats): boolean {
+  return (
+    b[0] === VERSION &&
+    FILE_TYPES[b[1]!] === type &&
+    b.readUInt32LE(2) === Number(st.mode) >>> 0 &&
+    b.readUInt32LE(6) === Number(st.uid) >>> 0 &&
+    b.readUInt32LE(10) === Number(st.gid) >>> 0 &&
+    b.readDoubleLE(18) === Number(st.size) &&
+    b.readBigInt64LE(26) === st.mtimeNs &&
+    b.readBigInt64LE(34) === st.ctimeNs &&
+    b.readBigUInt64LE(42) === st.ino
+  );
+}
+
+/** The encoded state's digest algorithm (null: none) and whether it records an error, read in place. */
+export function encodedDigestAndError(b: Buffer): { algorithm: HashAlgorithm | null; error: boolean } {
+  const flags = b[STATE_HEADER - 1]!;
+  if (flags & HAS_SHA) return { algorithm: 'sha256', error: (flags & HAS_ERROR) !== 0 };
+  if (!(flags & HAS_DIGEST)) return { algorithm: null, error: (flags & HAS_ERROR) !== 0 };
+  let o = STATE_HEADER;
+  if (flags & HAS_TARGET) o += 4 + b.readUInt32LE(o);
+  if (flags & HAS_ERROR) o += 2 + b.readUInt16LE(o);
+  return { algorithm: (HASH_ALGORITHMS[b[o]!] as HashAlgorithm | undefined) ?? null, error: (flags & HAS_ERROR) !== 0 };
 }
 
 export function encodeState(s: FileState): Buffer {

@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 
 import { FILE_TYPES, type FileState, type HashAlgorithm } from '../../proto/model.js';
-import { digestAlgorithm, fileType, readStatStateSync, sameStat } from '../file-state.js';
-import { decodeState } from '../state-codec.js';
+import { fileType, readStatStateSync } from '../file-state.js';
+import { encodedDigestAndError, encodedSameStat } from '../state-codec.js';
 import { readXattrsSync } from '../xattrs.js';
 import { statFields, type StatFields } from '../stat-fields.js';
 import { pathAt, pathCount, type PathBatch } from './path-batch.js';
@@ -147,25 +147,25 @@ export interface CompareTask {
 export function compareBatch(task: CompareTask): Uint8Array {
   const n = pathCount(task.paths);
   const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const known = decodeState(pathAt(task.known, i));
-    let st: BigIntStats | undefined;
-    try {
-      st = lstatSync(pathAt(task.paths, i), { bigint: true, throwIfNoEntry: false });
-    } catch (err) {
-      // ENOTDIR: a parent became a file; anything else (EACCES…) is read again and recorded.
-      out[i] = (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? GONE : DIFFERENT;
-      continue;
-    }
-    if (!st) {
-      out[i] = GONE;
-      continue;
-    }
-    const algorithm = task.algorithms[i];
-    const trusted = !known.error && (known.type !== 'regular' || !algorithm || digestAlgorithm(known) === algorithm);
-    out[i] = trusted && sameStat({ type: fileType(st), ...statFields(st) }, known) ? SAME : DIFFERENT;
-  }
+  for (let i = 0; i < n; i++) out[i] = recheckOne(pathAt(task.paths, i), pathAt(task.known, i), task.algorithms[i] ?? '');
   return out;
+}
+
+/** compareBatch for one path, against its encoded state (read in place, never decoded). */
+export function recheckOne(path: Buffer, known: Buffer, algorithm: HashAlgorithm | ''): number {
+  let st: BigIntStats | undefined;
+  try {
+    st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  } catch (err) {
+    // ENOTDIR: a parent became a file; anything else (EACCES…) is read again and recorded.
+    return (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? GONE : DIFFERENT;
+  }
+  if (!st) return GONE;
+  const type = fileType(st);
+  if (!encodedSameStat(known, type, st)) return DIFFERENT;
+  const { algorithm: made, error } = encodedDigestAndError(known);
+  const trusted = !error && (type !== 'regular' || !algorithm || made === algorithm);
+  return trusted ? SAME : DIFFERENT;
 }
 
 /**

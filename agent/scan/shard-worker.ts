@@ -1,7 +1,7 @@
 /**
  * One scan thread of a sharded scan (scan-shards.ts). Takes units (shard-plan.ts) from a counter
  * shared with the other scan threads, walks each one sorted, merges it with the unit's key range of
- * the baseline (opened read-only here), re-checks known paths by lstat (compareBatch), reads new
+ * the baseline (opened read-only here), re-checks known paths by lstat (recheckOne), reads new
  * and changed files (hashBatch), and posts only what the scanning thread must record: hashed
  * results and removed paths. Unchanged paths never leave this thread, so a re-check costs the
  * scanning thread almost nothing. Backpressure: at most MAX_AHEAD chunks unread.
@@ -11,7 +11,7 @@ import { isMainThread, workerData, type MessagePort } from 'node:worker_threads'
 import type { PolicyRule } from '../../proto/model.js';
 import { createPathRules } from '../../proto/policy-match.js';
 import { openBaselineRanges } from '../local-store.js';
-import hashBatch, { compareBatch, DIFFERENT, GONE, type PackedResults } from './hash-worker.js';
+import hashBatch, { DIFFERENT, GONE, recheckOne, type PackedResults } from './hash-worker.js';
 import { packPaths, transferablesOf, type PathBatch } from './path-batch.js';
 import { comparePathKeys, keyToPath } from './path-key.js';
 import { walkScope } from './walk-scope.js';
@@ -63,7 +63,6 @@ export interface ShardChunk {
 
 export const MAX_AHEAD = 8;
 const HASH_BATCH = 512;
-const COMPARE_BATCH = 2048;
 const REMOVED_BATCH = 2048;
 /** Covered entries after which a chunk is posted even if empty, so progress moves. */
 const PROGRESS_EVERY = 16384;
@@ -90,7 +89,6 @@ async function run(d: ShardWorkerData): Promise<void> {
   const baseline = d.store ? openBaselineRanges(d.store) : null;
 
   let files = 0;
-  let toCompare: Pending[] = [];
   let toHash: Pending[] = [];
   let removed: { path: Buffer; known: Buffer; kind: number; rule: number }[] = [];
 
@@ -136,70 +134,45 @@ async function run(d: ShardWorkerData): Promise<void> {
 
   // A rule with max_hash_size trusts any digest (''), others only their own algorithm's.
   const compareAlgorithms = d.rules.map((r) => (r.maxHashBytes !== null ? '' : r.hashAlgorithm));
-  const flushCompare = () => {
-    if (!toCompare.length) return;
-    const jobs = toCompare;
-    toCompare = [];
-    const verdicts = compareBatch({
-      paths: packPaths(jobs.map((j) => j.path)),
-      known: packPaths(jobs.map((j) => j.known!)),
-      algorithms: jobs.map((j) => compareAlgorithms[j.rule]!),
-    });
-    jobs.forEach((j, i) => {
-      if (verdicts[i] === GONE) remove(j.path, j.known!, REMOVED_GONE, j.rule);
-      else if (verdicts[i] === DIFFERENT) hash(j);
-    });
-  };
 
   const ruleIndex = new Map(d.rules.map((r, i) => [r, i]));
   const scanUnit = (u: ShardUnitData) => {
     const entries = u.subtree
-      ? skipFirst(walkSorted(Buffer.from(u.subtree), scope)) // the subtree's directory is an entry of the unit before
+      ? walkSorted(Buffer.from(u.subtree), { ...scope, skipRoot: true }) // the subtree's directory is an entry of the unit before
       : u.entries.map((e) => ({ path: Buffer.from(e.path), type: ENTRY_TYPES[e.type]! }));
     const known = baseline ? baseline.range(Buffer.from(u.start), Buffer.from(u.end))[Symbol.iterator]() : [][Symbol.iterator]();
     let b = known.next();
     for (const e of entries) {
-      // Baseline entries before this path in walk order were not met: deleted.
+      // Baseline entries before this path in walk order were not met: deleted. (Keys and states
+      // are views until the next step: copied only when kept.)
       let order = -1;
       while (!b.done && (order = comparePathKeys(b.value.key, e.path)) < 0) {
-        remove(keyToPath(b.value.key), b.value.value, REMOVED_DELETED, NO_RULE);
+        remove(keyToPath(b.value.key), Buffer.from(b.value.value), REMOVED_DELETED, NO_RULE);
         b = known.next();
       }
-      let state: Buffer | undefined;
-      if (!b.done && order === 0) {
-        state = b.value.value;
-        b = known.next();
-      }
+      const state = !b.done && order === 0 ? b.value.value : undefined;
       const m = rules.match(e.path);
       if (!m) {
-        if (state) remove(e.path, state, REMOVED_UNCOVERED, NO_RULE);
-        continue;
+        if (state) remove(e.path, Buffer.from(state), REMOVED_UNCOVERED, NO_RULE);
+      } else {
+        const rule = ruleIndex.get(m.rule)!;
+        const regular = e.type === 'regular';
+        const verdict = state && !d.fullHash ? recheckOne(e.path, state, compareAlgorithms[rule]!) : DIFFERENT;
+        if (verdict === GONE) remove(e.path, Buffer.from(state!), REMOVED_GONE, rule);
+        else if (verdict === DIFFERENT) hash({ path: e.path, known: state && Buffer.from(state), rule, regular });
+        if (++files >= PROGRESS_EVERY) post(null, false);
       }
-      const job = { path: e.path, known: state, rule: ruleIndex.get(m.rule)!, regular: e.type === 'regular' };
-      if (state && !d.fullHash) {
-        toCompare.push(job);
-        if (toCompare.length >= COMPARE_BATCH) flushCompare();
-      } else hash(job);
-      if (++files >= PROGRESS_EVERY) post(null, false);
+      if (state) b = known.next();
     }
-    for (; !b.done; b = known.next()) remove(keyToPath(b.value.key), b.value.value, REMOVED_DELETED, NO_RULE);
+    for (; !b.done; b = known.next()) remove(keyToPath(b.value.key), Buffer.from(b.value.value), REMOVED_DELETED, NO_RULE);
   };
 
   try {
     for (let u = Atomics.add(d.next, 0, 1); u < d.units.length; u = Atomics.add(d.next, 0, 1)) scanUnit(d.units[u]!);
-    flushCompare();
     flushHash();
     post(null, true);
   } finally {
     await baseline?.close();
-  }
-}
-
-function* skipFirst<T>(it: Iterable<T>): Generator<T> {
-  let first = true;
-  for (const x of it) {
-    if (first) first = false;
-    else yield x;
   }
 }
 

@@ -16,13 +16,11 @@ export interface WalkOptions {
   enter(path: Buffer, depth: number): boolean;
   /** True: a symlink to a directory is walked into as well (find -L); loops are cut. */
   follow?(path: Buffer): boolean;
+  /** True: root itself is not yielded, only what is below it. */
+  skipRoot?: boolean;
 }
 
 const SLASH = 0x2f;
-
-function joinPath(dir: Buffer, name: Buffer): Buffer {
-  return dir.length === 1 && dir[0] === SLASH ? Buffer.concat([dir, name]) : Buffer.concat([dir, Buffer.of(SLASH), name]);
-}
 
 function typeOf(d: Dirent | { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): EntryType {
   if (d.isFile()) return 'regular';
@@ -31,10 +29,15 @@ function typeOf(d: Dirent | { isFile(): boolean; isDirectory(): boolean; isSymbo
   return 'other';
 }
 
+/**
+ * A directory's entries sorted by name bytes. Names are read as latin1 strings, one character per
+ * byte (exact for any name, UTF-8 or not): a Buffer per name would cost a native allocation each,
+ * which is most of what a listing costs. String order is then byte order.
+ */
 function sortedEntries(dir: Buffer): Dirent[] {
   try {
-    const entries = readdirSync(dir, { withFileTypes: true, encoding: 'buffer' }) as unknown as Dirent[];
-    return entries.sort((a, b) => Buffer.compare(a.name as unknown as Buffer, b.name as unknown as Buffer));
+    const entries = readdirSync(dir, { withFileTypes: true, encoding: 'latin1' });
+    return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   } catch {
     return []; // unreadable or vanished: the directory's own state tells which
   }
@@ -49,7 +52,7 @@ export function* walkSorted(root: Buffer, opts: WalkOptions): Generator<WalkEntr
   const st = lstatSync(root, { throwIfNoEntry: false });
   if (!st || !opts.include(root)) return;
   const rootType = typeOf(st);
-  yield { path: root, type: rootType, depth: 0 };
+  if (!opts.skipRoot) yield { path: root, type: rootType, depth: 0 };
   if (rootType !== 'directory' || !opts.enter(root, 0)) return;
   // Identity (device:inode) of each directory on the current path, when symlinks may be followed:
   // a link back to one of them would be a loop.
@@ -58,8 +61,10 @@ export function* walkSorted(root: Buffer, opts: WalkOptions): Generator<WalkEntr
     const s = statSync(p, { throwIfNoEntry: false });
     return s ? `${s.dev}:${s.ino}` : '';
   };
-  const stack: { dir: Buffer; entries: Dirent[]; i: number; depth: number; id: string }[] = [
-    { dir: root, entries: sortedEntries(root), i: 0, depth: 1, id: tracking ? idOf(root) : '' },
+  // Each frame's path also as its latin1 text plus '/', the prefix of its entries' paths.
+  const prefix = (dir: Buffer) => (dir.length === 1 && dir[0] === SLASH ? '/' : dir.toString('latin1') + '/');
+  const stack: { prefix: string; entries: Dirent[]; i: number; depth: number; id: string }[] = [
+    { prefix: prefix(root), entries: sortedEntries(root), i: 0, depth: 1, id: tracking ? idOf(root) : '' },
   ];
   while (stack.length) {
     const top = stack[stack.length - 1]!;
@@ -68,7 +73,8 @@ export function* walkSorted(root: Buffer, opts: WalkOptions): Generator<WalkEntr
       continue;
     }
     const e = top.entries[top.i++]!;
-    const path = joinPath(top.dir, e.name as unknown as Buffer);
+    const text = top.prefix + e.name;
+    const path = Buffer.from(text, 'latin1');
     if (!opts.include(path)) continue;
     const type = typeOf(e);
     yield { path, type, depth: top.depth };
@@ -77,6 +83,6 @@ export function* walkSorted(root: Buffer, opts: WalkOptions): Generator<WalkEntr
     if (!into) continue;
     const id = tracking ? idOf(path) : '';
     if (tracking && stack.some((f) => f.id === id)) continue; // a loop back to an ancestor
-    stack.push({ dir: path, entries: sortedEntries(path), i: 0, depth: top.depth + 1, id });
+    stack.push({ prefix: text + '/', entries: sortedEntries(path), i: 0, depth: top.depth + 1, id });
   }
 }
