@@ -1,4 +1,4 @@
-import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
+import { open as openLmdb, type Database, type DatabaseOptions, type RootDatabase } from 'lmdb';
 import { decodeDelta, decodeState, encodeDelta, encodeState } from './state-codec.js';
 import type { ChangeKind, ChangeSource, FileDelta, FileState, Policy } from '../proto/model.js';
 import { keyIsUnder, keyToPath, pathToKey } from './scan/path-key.js';
@@ -76,9 +76,19 @@ export interface BaselineRanges {
   close(): Promise<void>;
 }
 
+// The reader hands out views of lmdb-js's own read buffers instead of a copy of every key and
+// value (two native allocations per entry, a good part of a re-check's cost): its key and value
+// codecs return subarrays. The bytes are the same as the store's binary encoding.
+const viewKeys = {
+  writeKey: (key: Buffer, target: Buffer, start: number) => start + key.copy(target, start),
+  readKey: (source: Buffer, start: number, end: number) => source.subarray(start, end),
+};
+const viewValues = { encode: (value: Buffer) => value, decode: (source: Buffer, size: number) => source.subarray(0, size) };
+
 export function openBaselineRanges(path: string): BaselineRanges {
   const env = openEnv(path);
-  const baseline = openBaseline(env);
+  // lmdb-js takes keyEncoder and encoder per database; its typings list them on the root only.
+  const baseline: Database<Buffer, Buffer> = env.openDB('baseline', { keyEncoder: viewKeys, encoder: viewValues } as DatabaseOptions);
   return {
     range: (start, end) => baseline.getRange({ start, end }) as Iterable<{ key: Buffer; value: Buffer }>,
     close: () => env.close(),

@@ -122,15 +122,20 @@ export function encodedSameStat(b: Buffer, type: FileType, st: BigIntStats): boo
   );
 }
 
-/** The encoded state's digest algorithm (null: none) and whether it records an error, read in place. */
-export function encodedDigestAndError(b: Buffer): { algorithm: HashAlgorithm | null; error: boolean } {
+/** True when the encoded state records an error (read in place). */
+export function encodedHasError(b: Buffer): boolean {
+  return (b[STATE_HEADER - 1]! & HAS_ERROR) !== 0;
+}
+
+/** The encoded state's digest algorithm, null when it has none (read in place). */
+export function encodedDigestAlgorithm(b: Buffer): HashAlgorithm | null {
   const flags = b[STATE_HEADER - 1]!;
-  if (flags & HAS_SHA) return { algorithm: 'sha256', error: (flags & HAS_ERROR) !== 0 };
-  if (!(flags & HAS_DIGEST)) return { algorithm: null, error: (flags & HAS_ERROR) !== 0 };
+  if (flags & HAS_SHA) return 'sha256';
+  if (!(flags & HAS_DIGEST)) return null;
   let o = STATE_HEADER;
   if (flags & HAS_TARGET) o += 4 + b.readUInt32LE(o);
   if (flags & HAS_ERROR) o += 2 + b.readUInt16LE(o);
-  return { algorithm: (HASH_ALGORITHMS[b[o]!] as HashAlgorithm | undefined) ?? null, error: (flags & HAS_ERROR) !== 0 };
+  return (HASH_ALGORITHMS[b[o]!] as HashAlgorithm | undefined) ?? null;
 }
 
 export function encodeState(s: FileState): Buffer {

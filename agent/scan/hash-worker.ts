@@ -11,7 +11,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Bi
 
 import { FILE_TYPES, type FileState, type HashAlgorithm } from '../../proto/model.js';
 import { fileType, readStatStateSync } from '../file-state.js';
-import { encodedDigestAndError, encodedSameStat } from '../state-codec.js';
+import { encodedDigestAlgorithm, encodedHasError, encodedSameStat } from '../state-codec.js';
 import { readXattrsSync } from '../xattrs.js';
 import { statFields, type StatFields } from '../stat-fields.js';
 import { pathAt, pathCount, type PathBatch } from './path-batch.js';
@@ -163,8 +163,7 @@ export function recheckOne(path: Buffer, known: Buffer, algorithm: HashAlgorithm
   if (!st) return GONE;
   const type = fileType(st);
   if (!encodedSameStat(known, type, st)) return DIFFERENT;
-  const { algorithm: made, error } = encodedDigestAndError(known);
-  const trusted = !error && (type !== 'regular' || !algorithm || made === algorithm);
+  const trusted = !encodedHasError(known) && (type !== 'regular' || !algorithm || encodedDigestAlgorithm(known) === algorithm);
   return trusted ? SAME : DIFFERENT;
 }
 
