@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, truncateSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { encodeState } from '../state-codec.js';
 import { readStatStateSync } from '../file-state.js';
-import hashBatch, { compareBatch, DIFFERENT, GONE, SAME, unpackResults } from './hash-worker.js';
+import hashBatch, { compareBatch, DIFFERENT, GONE, hashOne, SAME, unpackResults } from './hash-worker.js';
 import { packPaths } from './path-batch.js';
 
 const mkfifo = (path: string) => execFileSync('mkfifo', [path]);
@@ -66,6 +66,33 @@ describe('hashing worker batches', () => {
     assert.deepEqual(directory.state.xattrs, createHash('sha256').digest(), 'no attributes: the digest of the empty list');
     assert.ok(notAsked?.kind === 'hashed');
     assert.equal(notAsked.xattrs ?? null, null, 'not asked: not read');
+  });
+
+  it('reads exactly the size fstat gives, or to the end when it says 0 (procfs), and counts every byte', () => {
+    const sizes = [0, 1, 256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 3 * 256 * 1024];
+    for (const size of sizes) {
+      const p = join(dir, `sized-${size}`);
+      writeFileSync(p, Buffer.alloc(size, size % 251));
+      const r = hashOne(Buffer.from(p), 'sha256', 0);
+      assert.ok(r.kind === 'hashed', `${size}: ${r.kind}`);
+      assert.equal(r.bytes, size);
+      assert.deepEqual(Buffer.from(r.digest!), createHash('sha256').update(Buffer.alloc(size, size % 251)).digest(), `digest of ${size} bytes`);
+    }
+    // A sparse file: its holes read as zeros.
+    const sparse = join(dir, 'sparse');
+    writeFileSync(sparse, '');
+    truncateSync(sparse, 5 << 20);
+    const s = hashOne(Buffer.from(sparse), 'sha256', 0);
+    assert.ok(s.kind === 'hashed' && s.bytes === 5 << 20);
+    assert.deepEqual(Buffer.from(s.digest!), createHash('sha256').update(Buffer.alloc(5 << 20)).digest());
+    const proc = '/proc/self/cmdline';
+    assert.equal(statSync(proc).size, 0, 'procfs reports size 0');
+    const r = hashOne(Buffer.from(proc), 'sha256', 0);
+    assert.ok(r.kind === 'hashed');
+    const content = readFileSync(proc);
+    assert.ok(content.length > 0);
+    assert.equal(r.bytes, content.length);
+    assert.deepEqual(Buffer.from(r.digest!), createHash('sha256').update(content).digest());
   });
 
   it('compares lstat with the encoded baseline: same, different, gone, and never same for an error or another algorithm', () => {

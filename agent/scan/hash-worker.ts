@@ -98,9 +98,13 @@ export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number
       else if (maxBytes > 0 && before.size > BigInt(maxBytes)) return { kind: 'hashed', stat: statFields(before), digest: null, bytes: 0 };
       else {
         const hash = createHash(algorithm);
+        // Read up to the size fstat gave, not on to a read that returns 0: one system call less
+        // per file. A file that grew or shrank meanwhile fails the check below and is read again.
+        // Size 0 may be a pseudo-file with content (procfs): read to the end.
+        const size = Number(before.size) || Infinity;
         let bytes = 0;
-        for (;;) {
-          const n = readSync(fd, buffer, 0, CHUNK, null);
+        while (bytes < size) {
+          const n = readSync(fd, buffer, 0, Math.min(CHUNK, size - bytes), null);
           if (n === 0) break;
           hash.update(buffer.subarray(0, n));
           bytes += n;
