@@ -167,9 +167,26 @@ export function regularState(
   stat: Omit<FileState, 'type' | 'sha256' | 'symlinkTarget' | 'error' | 'digest'>,
   digest: Buffer | null,
   algorithm: HashAlgorithm = 'sha256',
+  xattrs: Buffer | null = stat.xattrs ?? null,
 ): FileState {
-  const hashed = !digest ? { sha256: null, digest: null } : algorithm === 'sha256' ? { sha256: digest, digest: null } : { sha256: null, digest: { algorithm, value: digest } };
-  return { type: 'regular', ...stat, ...hashed, symlinkTarget: null, error: null };
+  // One object literal, always the same shape: a scan builds one per file read.
+  const sha256 = algorithm === 'sha256' ? digest : null;
+  return {
+    type: 'regular',
+    size: stat.size,
+    mode: stat.mode,
+    uid: stat.uid,
+    gid: stat.gid,
+    mtimeNs: stat.mtimeNs,
+    ctimeNs: stat.ctimeNs,
+    inode: stat.inode,
+    nlink: stat.nlink,
+    sha256,
+    symlinkTarget: null,
+    error: null,
+    digest: digest && algorithm !== 'sha256' ? { algorithm, value: digest } : null,
+    xattrs,
+  };
 }
 
 /** The algorithm a state's content digest was made with (null: not hashed). */

@@ -90,7 +90,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     switch (r.kind) {
       case 'hashed':
         counts.bytes += r.bytes;
-        return change(path, known, { ...regularState(r.stat, r.digest ? Buffer.from(r.digest) : null, rule.hashAlgorithm), xattrs: r.xattrs ?? null }, rule);
+        return change(path, known, regularState(r.stat, r.digest ? Buffer.from(r.digest) : null, rule.hashAlgorithm, r.xattrs ?? null), rule);
       case 'vanished':
         return change(path, known, null, rule);
       case 'state':
