@@ -1,7 +1,8 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { PolicyRule } from '../../proto/model.js';
 import type { ShardUnit } from './shard-plan.js';
-import { ENTRY_TYPES, type ShardChunk, type ShardWorkerData } from './shard-worker.js';
+import type { ShardChunk, ShardWorkerData } from './shard-chunk.js';
+import { ENTRY_TYPES } from './walker.js';
 
 export interface ShardRunOptions {
   readonly root: Buffer;

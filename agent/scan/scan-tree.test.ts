@@ -39,7 +39,8 @@ describe('sharded scan', () => {
     const rootBuf = Buffer.from(root);
     const rules = createPathRules([defineRule({ name: 'r', paths: [root] })]);
     const scope = walkScope(rootBuf, rules);
-    const units = planShards(rootBuf, scope, 2, 50);
+    const units = planShards(rootBuf, scope, 2, 50)!;
+    assert.equal(planShards(rootBuf, scope, 2, 50, 100), null, 'too many entries near the root: no plan');
     assert.ok(units.filter((u) => u.subtree).length === 12, 'one unit per depth-2 directory');
     assert.ok(units.filter((u) => !u.subtree).length > 3, 'the entries near the root are split into groups');
     assert.deepEqual(units[0]!.start, pathToKey(rootBuf));

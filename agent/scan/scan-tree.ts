@@ -10,7 +10,7 @@ import { pathAt, pathCount, type PathBatch } from './path-batch.js';
 import { comparePathKeys, keyToPath } from './path-key.js';
 import { runShards } from './scan-shards.js';
 import { planShards } from './shard-plan.js';
-import { NO_RULE, REMOVED_DELETED, REMOVED_GONE, type ShardChunk } from './shard-worker.js';
+import { NO_RULE, REMOVED_DELETED, REMOVED_GONE, type ShardChunk } from './shard-chunk.js';
 import { walkInThread } from './walk-in-thread.js';
 import { walkScope } from './walk-scope.js';
 import type { WalkEntry } from './walker.js';
@@ -44,7 +44,8 @@ export interface ScanTreeOptions {
    * Sharded (default: whenever it can be): the tree is split into subtrees that scan threads walk,
    * re-check and hash side by side (scan-shards.ts). Not with a per-rule file limit (which paths
    * are over it depends on walk order) nor with a rule that follows symlinks (loop detection needs
-   * the whole path from the root): those scans walk in order on one thread.
+   * the whole path from the root), nor when the entries near the root are too many to plan
+   * (shard-plan.ts, MAX_PLANNED): those scans walk in order on one thread.
    */
   readonly sharded?: boolean;
 }
@@ -199,7 +200,8 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   };
 
   const shardable = !opts.maxFilesPerRule && !opts.rules.rules.some((r) => r.followSymlinks);
-  if ((opts.sharded ?? true) && shardable) {
+  const units = (opts.sharded ?? true) && shardable ? planShards(root, walkScope(root, opts.rules)) : null;
+  if (units) {
     const onChunk = (c: ShardChunk) => {
       counts.files += c.files;
       now = opts.clock();
@@ -226,7 +228,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     await runShards(
       {
         root,
-        units: planShards(root, walkScope(root, opts.rules)),
+        units,
         rules: opts.rules.rules,
         store: opts.store.location,
         fullHash: opts.fullHash,

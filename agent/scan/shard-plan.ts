@@ -20,15 +20,21 @@ export interface ShardUnit {
 export const SHARD_DEPTH = 2;
 /** Explicit entries per unit at most (the files near the root: /usr/bin/*). */
 export const SHARD_GROUP = 256;
+/**
+ * Entries near the root a plan holds at most. The plan is made on the scanning thread and every
+ * scan thread gets a copy: a huge flat directory near the root (a mail spool) is not split up
+ * front; planShards gives up and the scan walks in order instead, in flat memory.
+ */
+export const MAX_PLANNED = 65_536;
 
 const withByte = (key: Buffer, byte: number) => Buffer.concat([key, Buffer.of(byte)]);
 
 /**
  * Splits the walk of root (under scope, the same scope the walk of each unit uses) into units:
- * lists the directories down to depth, in walk order. Keys below a directory d are exactly
+ * lists the directories down to depth, in walk order. Null: more than maxPlanned entries down there. Keys below a directory d are exactly
  * [d‖0x00, d‖0x01) (path-key.ts), and root's whole range is [root, root‖0x01) ('/': [0x00, 0x01)).
  */
-export function planShards(root: Buffer, scope: WalkOptions, depth = SHARD_DEPTH, groupSize = SHARD_GROUP): ShardUnit[] {
+export function planShards(root: Buffer, scope: WalkOptions, depth = SHARD_DEPTH, groupSize = SHARD_GROUP, maxPlanned = MAX_PLANNED): ShardUnit[] | null {
   const trimmed = root.length > 1 && root[root.length - 1] === 0x2f ? root.subarray(0, -1) : root;
   const rootKey = pathToKey(trimmed);
   const units: ShardUnit[] = [];
@@ -40,7 +46,9 @@ export function planShards(root: Buffer, scope: WalkOptions, depth = SHARD_DEPTH
     start = end;
   };
   const shallow = walkSorted(trimmed, { ...scope, enter: (p, d) => d < depth && scope.enter(p, d) });
+  let planned = 0;
   for (const e of shallow) {
+    if (++planned > maxPlanned) return null;
     if (group.length >= groupSize) close(pathToKey(e.path));
     group.push({ path: e.path, type: e.type });
     if (e.depth === depth && e.type === 'directory' && scope.enter(e.path, depth)) {

@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { PolicyRule } from '../../proto/model.js';
 import { pathAt, pathCount } from './path-batch.js';
-import { ENTRY_TYPES, type WalkChunk, type WalkWorkerData } from './walk-worker.js';
-import type { WalkEntry } from './walker.js';
+import type { WalkChunk, WalkWorkerData } from './walk-worker.js';
+import { ENTRY_TYPES, type WalkEntry } from './walker.js';
 
 /**
  * The sorted walk of root under the rules' scope, made on its own thread (walk-worker.ts) and read

@@ -9,7 +9,7 @@ import type { PolicyRule } from '../../proto/model.js';
 import { createPathRules } from '../../proto/policy-match.js';
 import { packPaths, transferablesOf, type PathBatch } from './path-batch.js';
 import { walkScope } from './walk-scope.js';
-import { walkSorted, type EntryType } from './walker.js';
+import { ENTRY_TYPES, walkSorted } from './walker.js';
 
 export interface WalkWorkerData {
   readonly root: Uint8Array;
@@ -28,7 +28,6 @@ export interface WalkChunk {
   readonly done: boolean;
 }
 
-export const ENTRY_TYPES: readonly EntryType[] = ['regular', 'directory', 'symlink', 'other'];
 export const MAX_AHEAD = 8;
 const CHUNK_ENTRIES = 2048;
 

@@ -2,6 +2,9 @@ import { lstatSync, readdirSync, statSync, type Dirent } from 'node:fs';
 
 export type EntryType = 'regular' | 'directory' | 'symlink' | 'other';
 
+/** Entry types by index, for posting entries between threads as one byte each. */
+export const ENTRY_TYPES: readonly EntryType[] = ['regular', 'directory', 'symlink', 'other'];
+
 export interface WalkEntry {
   readonly path: Buffer;
   /** From the directory entry (no stat): enough to route regular files to the hashers. */
