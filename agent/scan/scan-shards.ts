@@ -37,6 +37,12 @@ export async function runShards(opts: ShardRunOptions, onChunk: (chunk: ShardChu
   try {
     await new Promise<void>((resolve, reject) => {
       let running = threads;
+      // After a failure, chunks still in flight from the other threads are dropped, not recorded.
+      let failed = false;
+      const fail = (err: unknown) => {
+        failed = true;
+        reject(err);
+      };
       for (let t = 0; t < threads; t++) {
         const ahead = new Int32Array(new SharedArrayBuffer(4));
         const { port1: port, port2 } = new MessageChannel();
@@ -55,15 +61,16 @@ export async function runShards(opts: ShardRunOptions, onChunk: (chunk: ShardChu
         const worker = new Worker(new URL('./shard-worker.js', import.meta.url), { workerData: data, transferList: [port2] });
         workers.push(worker);
         exits.push(new Promise((r) => worker.once('exit', r)));
-        worker.once('error', reject);
+        worker.once('error', fail);
         worker.once('exit', (code) => {
-          if (code !== 0) reject(new Error(`scan thread exited with code ${code}`));
+          if (code !== 0) fail(new Error(`scan thread exited with code ${code}`));
         });
         port.on('message', (chunk: ShardChunk) => {
+          if (failed) return;
           try {
             onChunk(chunk);
           } catch (err) {
-            reject(err);
+            fail(err);
             return;
           }
           Atomics.sub(ahead, 0, 1);

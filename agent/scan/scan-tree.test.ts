@@ -9,6 +9,7 @@ import { openLocalStore, type Change } from '../local-store.js';
 import { createHashPool } from './hash-pool.js';
 import { pathToKey } from './path-key.js';
 import { scanTree, type ScanCounts } from './scan-tree.js';
+import { runShards } from './scan-shards.js';
 import { planShards } from './shard-plan.js';
 import { walkScope } from './walk-scope.js';
 import { walkSorted } from './walker.js';
@@ -109,5 +110,22 @@ describe('sharded scan', () => {
     // A full re-hash finds nothing more, either way.
     assert.deepEqual((await scan(sharded, true, true)).changes, []);
     assert.deepEqual((await scan(ordered, false, true)).changes, []);
+  });
+
+  it('stops its threads and rejects when recording a chunk fails', async () => {
+    const root = join(base, 'failing');
+    makeTree(root);
+    const rules = createPathRules([defineRule({ name: 'r', paths: [root] })]);
+    const units = planShards(Buffer.from(root), walkScope(Buffer.from(root), rules))!;
+    let chunks = 0;
+    const failure = new Error('disk full');
+    await assert.rejects(
+      runShards({ root: Buffer.from(root), units, rules: rules.rules, store: null, fullHash: false, threads: 2, bytesPerSecondPerThread: 0, niceIncrement: 0 }, () => {
+        chunks++;
+        throw failure;
+      }),
+      (err) => err === failure,
+    );
+    assert.equal(chunks, 1, 'no chunk is handled after the failure');
   });
 });
