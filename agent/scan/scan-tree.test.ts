@@ -128,4 +128,37 @@ describe('sharded scan', () => {
     );
     assert.equal(chunks, 1, 'no chunk is handled after the failure');
   });
+
+  it('agrees with the ordered scan when the root is a file, and when the root is gone', async () => {
+    const pool = createHashPool({ threads: 2 });
+    after(() => pool.close());
+    const run = async (root: string, dir: string, sharded: boolean) => {
+      const rules = createPathRules([defineRule({ name: 'r', paths: [root] })]);
+      const store = openLocalStore(dir);
+      const changes: string[] = [];
+      const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
+      await scanTree(Buffer.from(root), { store, pool, clock: () => new Date(0), rules, fullHash: false, source: 'scan', sharded, record: (c) => (changes.push(...c.map((x) => `${x.kind} ${x.path.toString('latin1')}`)), store.record(c)) }, counts);
+      await store.close();
+      return changes.sort();
+    };
+    const file = join(base, 'single-file');
+    writeFileSync(file, 'one');
+    const tree = join(base, 'vanishing');
+    makeTree(tree);
+    for (const sharded of [false, true]) {
+      const dir = join(base, `roots-${sharded}`);
+      assert.deepEqual(await run(file, dir, sharded), [`created ${file}`]);
+      assert.equal((await run(tree, dir, sharded)).length > 400, true);
+    }
+    appendFileSync(file, ' more');
+    rmSync(tree, { recursive: true });
+    for (const sharded of [false, true]) {
+      const dir = join(base, `roots-${sharded}`);
+      assert.deepEqual(await run(file, dir, sharded), [`modified ${file}`], `sharded: ${sharded}`);
+    }
+    const ordered = await run(tree, join(base, 'roots-false'), false);
+    const shardedGone = await run(tree, join(base, 'roots-true'), true);
+    assert.ok(ordered.length > 400 && ordered.every((c) => c.startsWith('deleted ')), 'every path of a removed root is deleted');
+    assert.deepEqual(shardedGone, ordered);
+  });
 });
