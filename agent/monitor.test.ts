@@ -1,6 +1,8 @@
 import { DEFAULT_LIMITS, defineRule } from '../proto/policy-schema.js';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { FileDelta } from '../proto/model.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -38,6 +40,42 @@ describe('monitor', () => {
       // A re-scan of an unchanged tree finds nothing (no false deletions).
       const again = await monitor.rescan(false);
       assert.equal(again.changes, 0);
+    } finally {
+      await monitor.close();
+      await pool.close();
+      await store.close();
+    }
+  });
+
+  it('reads extended attributes in real time when the rule checks them', async () => {
+    const dir = join(root, 'xattrs-live');
+    mkdirSync(dir);
+    const file = join(dir, 'bin');
+    writeFileSync(file, 'binary');
+    const store = openLocalStore(join(root, 'xattrs-state'));
+    const pool = createHashPool({ threads: 2 });
+    const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date() });
+    try {
+      // Without ctime (which setfattr moves): only the extended attributes can show the change.
+      const attributes = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'mtime', 'hash', 'xattrs'] as const;
+      await monitor.applyPolicy({ version: 1, limits: DEFAULT_LIMITS, rules: [defineRule({ name: 'live', paths: [dir], attributes: [...attributes], alert: false, selector: {} })] });
+      const before = store.getBaseline(Buffer.from(file));
+      assert.ok(before?.xattrs, 'the baseline holds the attributes digest');
+      const seen = new Promise<FileDelta>((resolve) => {
+        const onQueued = (deltas: FileDelta[]) => {
+          const d = deltas.find((x) => x.path.toString() === file);
+          if (d) {
+            monitor.off('queued', onQueued);
+            resolve(d);
+          }
+        };
+        monitor.on('queued', onQueued);
+      });
+      execFileSync('setfattr', ['-n', 'user.vigil', '-v', 'tampered', file]);
+      const d = await seen;
+      assert.equal(d.kind, 'attributes');
+      assert.equal(d.source, 'realtime');
+      assert.ok(d.state?.xattrs && !d.state.xattrs.equals(before.xattrs), 'a new attributes digest');
     } finally {
       await monitor.close();
       await pool.close();
