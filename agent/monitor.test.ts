@@ -47,7 +47,7 @@ describe('monitor', () => {
     }
   });
 
-  it('reads extended attributes in real time when the rule checks them', async () => {
+  it('reads extended attributes in real time when the rule checks them', { timeout: 20_000 }, async () => {
     const dir = join(root, 'xattrs-live');
     mkdirSync(dir);
     const file = join(dir, 'bin');
