@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,8 +72,11 @@ describe('readFileState on odd files', () => {
     assert.deepEqual(s?.sha256, sha('odd'));
   });
 
-  it('streams a sparse file over 4 GiB without holding it in memory', async () => {
-    const big = join(dir, 'sparse');
+  it('streams a sparse file over 4 GiB without holding it in memory', async (t) => {
+    // On tmpfs when there is one: reading 4 GiB of holes takes 0.3 s there against 7–20 s on ext4.
+    const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/vigil-test-') : null;
+    t.after(() => shm && rmSync(shm, { recursive: true, force: true }));
+    const big = join(shm ?? dir, 'sparse');
     writeFileSync(big, '');
     truncateSync(big, 2 ** 32 + 4096); // past 4 GiB: sizes and offsets must not wrap at 32 bits
     const before = process.memoryUsage().rss;
