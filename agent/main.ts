@@ -65,7 +65,7 @@ program
   .option('--state-dir <dir>', 'compare against the baseline kept in DIR and update it')
   .option('--full-hash', 'read every file again even when its stat data is unchanged')
   .option('--json', 'print the states as a JSON array')
-  .option('--threads <n>', 'hashing threads (default: one per core)')
+  .option('--threads <n>', 'scan threads, which walk, compare and hash (default: one per core)')
   .action(async (paths: string[], o: { policy?: string; stateDir?: string; fullHash?: boolean; json?: boolean; threads?: string }) => {
     try {
       // Loaded on demand: a local scan needs neither gRPC nor the controller client.

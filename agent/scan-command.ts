@@ -159,7 +159,7 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
       const rate = human(counts.bytes / Math.max(seconds, 0.001));
       if (counts.limited?.length) opts.err.write(`file limit reached for rule(s) ${counts.limited.join(', ')}: paths past it were not scanned\n`);
       opts.err.write(
-        `scanned ${counts.files} paths, ${human(counts.bytes)} read, in ${seconds.toFixed(2)} s (${rate}/s, ${pool.threads} hashing threads): ` +
+        `scanned ${counts.files} paths, ${human(counts.bytes)} read, in ${seconds.toFixed(2)} s (${rate}/s, ${pool.threads} scan threads): ` +
           `${byKind.created} created, ${byKind.modified} modified, ${byKind.deleted} deleted, ${byKind.attributes} attributes, ${counts.errors} errors\n`,
       );
     }
