@@ -1,10 +1,11 @@
 /**
- * Hashing worker (run by piscina, one per core). Reads each regular file in 1 MiB chunks with one
- * reused buffer, so memory stays flat whatever the file size; fstat before and after: a file that
- * changed while it was read is read again (up to three times). Opened O_NOFOLLOW|O_NONBLOCK: a
- * path swapped for a symlink or FIFO since the walk can neither redirect nor block the read.
- * Paths the walk did not see as regular files are only lstat'ed (FIFOs and devices are never
- * opened), so every system call of a scan but the directory listings runs here, off the main thread.
+ * Hashing, run by piscina for ordered scans and called by the sharded scan's threads. Reads each
+ * regular file in 256 KiB chunks with one reused buffer, so memory stays flat whatever the file
+ * size; fstat before and after: a file that changed while it was read is read again (up to three
+ * times). Opened O_NOFOLLOW|O_NONBLOCK: a path swapped for a symlink or FIFO since the walk can
+ * neither redirect nor block the read. Paths the walk did not see as regular files are only
+ * lstat'ed (FIFOs and devices are never opened), so every system call of a scan but the
+ * directory listings runs here, off the main thread.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
