@@ -32,17 +32,39 @@ function typeOf(d: Dirent | { isFile(): boolean; isDirectory(): boolean; isSymbo
   return 'other';
 }
 
+/** A directory entry: its name as latin1 text (one character per byte) and its type. */
+interface NamedEntry {
+  readonly name: string;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}
+
 /**
  * A directory's entries sorted by name bytes. Names are read as latin1 strings, one character per
  * byte (exact for any name, UTF-8 or not): a Buffer per name would cost a native allocation each,
  * which is most of what a listing costs. String order is then byte order.
  */
-function sortedEntries(dir: Buffer): Dirent[] {
+function sortedEntries(dir: Buffer): NamedEntry[] {
+  let entries: NamedEntry[];
   try {
-    const entries = readdirSync(dir, { withFileTypes: true, encoding: 'latin1' });
-    return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries = readdirSync(dir, { withFileTypes: true, encoding: 'latin1' });
+  } catch (err) {
+    // A file system that gives no entry types (ext2 without filetype, XFS without ftype, some
+    // NFS and FUSE) makes Node lstat each entry, joining the directory (bytes) with the name
+    // (text), which it refuses: list with byte names instead (slower, and only here).
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_INVALID_ARG_TYPE') return []; // unreadable or vanished: the directory's own state tells which
+    entries = entriesWithByteNames(dir);
+  }
+  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+function entriesWithByteNames(dir: Buffer): NamedEntry[] {
+  try {
+    const raw = readdirSync(dir, { withFileTypes: true, encoding: 'buffer' }) as unknown as (Dirent & { name: Buffer })[];
+    return raw.map((d) => ({ name: d.name.toString('latin1'), isFile: () => d.isFile(), isDirectory: () => d.isDirectory(), isSymbolicLink: () => d.isSymbolicLink() }));
   } catch {
-    return []; // unreadable or vanished: the directory's own state tells which
+    return [];
   }
 }
 
@@ -66,7 +88,7 @@ export function* walkSorted(root: Buffer, opts: WalkOptions): Generator<WalkEntr
   };
   // Each frame's path also as its latin1 text plus '/', the prefix of its entries' paths.
   const prefix = (dir: Buffer) => (dir.length === 1 && dir[0] === SLASH ? '/' : dir.toString('latin1') + '/');
-  const stack: { prefix: string; entries: Dirent[]; i: number; depth: number; id: string }[] = [
+  const stack: { prefix: string; entries: NamedEntry[]; i: number; depth: number; id: string }[] = [
     { prefix: prefix(root), entries: sortedEntries(root), i: 0, depth: 1, id: tracking ? idOf(root) : '' },
   ];
   while (stack.length) {
