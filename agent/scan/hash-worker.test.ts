@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, truncateSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,14 @@ import hashBatch, { compareBatch, DIFFERENT, GONE, hashOne, SAME, unpackResults 
 import { packPaths } from './path-batch.js';
 
 const mkfifo = (path: string) => execFileSync('mkfifo', [path]);
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
 
 describe('hashing worker batches', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-hw-'));
@@ -68,7 +76,7 @@ describe('hashing worker batches', () => {
     assert.equal(notAsked.xattrs ?? null, null, 'not asked: not read');
   });
 
-  it('reads exactly the size fstat gives, or to the end when it says 0 (procfs), and counts every byte', () => {
+  it('reads every byte to the end, whatever the size fstat gives (0 on procfs)', () => {
     const sizes = [0, 1, 256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 3 * 256 * 1024];
     for (const size of sizes) {
       const p = join(dir, `sized-${size}`);
@@ -114,6 +122,26 @@ describe('hashing worker batches', () => {
     for (let left = 2 ** 32 + 4096; left > 0; left -= zeros.length) expected.update(left >= zeros.length ? zeros : zeros.subarray(0, left));
     assert.deepEqual(Buffer.from(r.digest!), expected.digest());
     assert.ok(grown < 64 * 1024 * 1024, `RSS grew by ${grown} bytes`);
+  });
+
+  it('a file that never stops growing is read three times at most, and read again by the next re-check', async () => {
+    const grow = join(dir, 'growing');
+    writeFileSync(grow, Buffer.alloc(32 << 20, 1));
+    // Another process appends without pause while the file is read (three tries).
+    const writer = spawn('sh', ['-c', `while :; do printf x >> '${grow}'; done`], { stdio: 'ignore' });
+    try {
+      await waitFor(() => statSync(grow).size > 32 << 20);
+      const r = hashOne(Buffer.from(grow), 'sha256', 0);
+      assert.ok(r.kind === 'hashed');
+      writer.kill('SIGKILL');
+      await new Promise((resolve) => writer.once('exit', resolve));
+      const state = encodeState({ ...readStatStateSync(Buffer.from(grow))!, ...r.stat, sha256: Buffer.from(r.digest!) });
+      assert.ok(r.stat.size < statSync(grow).size, 'the recorded size is from before a read, not the final one');
+      const [verdict] = compareBatch({ paths: packPaths([Buffer.from(grow)]), known: packPaths([state]), algorithms: ['sha256'] });
+      assert.equal(verdict, DIFFERENT, 'the next re-check reads it again');
+    } finally {
+      writer.kill('SIGKILL');
+    }
   });
 
   it('compares lstat with the encoded baseline: same, different, gone, and never same for an error or another algorithm', () => {

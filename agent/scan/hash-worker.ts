@@ -99,13 +99,11 @@ export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number
       else if (maxBytes > 0 && before.size > BigInt(maxBytes)) return { kind: 'hashed', stat: statFields(before), digest: null, bytes: 0 };
       else {
         const hash = createHash(algorithm);
-        // Read up to the size fstat gave, not on to a read that returns 0: one system call less
-        // per file. A file that grew or shrank meanwhile fails the check below and is read again.
-        // Size 0 may be a pseudo-file with content (procfs): read to the end.
-        const size = Number(before.size) || Infinity;
+        // To the end, whatever fstat said: procfs files say 0, and some FUSE and network file
+        // systems report a stale size.
         let bytes = 0;
-        while (bytes < size) {
-          const n = readSync(fd, buffer, 0, Math.min(CHUNK, size - bytes), null);
+        for (;;) {
+          const n = readSync(fd, buffer, 0, CHUNK, null);
           if (n === 0) break;
           hash.update(buffer.subarray(0, n));
           bytes += n;
@@ -113,7 +111,11 @@ export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number
         }
         const after = fstatSync(fd, { bigint: true });
         const stable = after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
-        if (stable || attempt >= 3) return { kind: 'hashed', stat: statFields(after), digest: hash.digest(), bytes };
+        if (stable) return { kind: 'hashed', stat: statFields(after), digest: hash.digest(), bytes };
+        // Still changing on the last try: record the stat from before the read, which the file no
+        // longer has, so the next stat-only re-check reads it again instead of trusting a digest
+        // of content it never had.
+        if (attempt >= 3) return { kind: 'hashed', stat: statFields(before), digest: hash.digest(), bytes };
       }
     } catch (err) {
       failed = (err as NodeJS.ErrnoException).code ?? 'EIO';
