@@ -1,7 +1,7 @@
 import { open as openLmdb, type Database, type DatabaseOptions, type RootDatabase } from 'lmdb';
 import { decodeDelta, decodeState, encodeDelta, encodeState } from './state-codec.js';
 import type { ChangeKind, ChangeSource, FileDelta, FileState, Policy } from '../proto/model.js';
-import { keyIsUnder, keyToPath, pathToKey } from './scan/path-key.js';
+import { keyIsUnder, keyToPath, pathToKey, withoutTrailingSlashes } from './scan/path-key.js';
 
 /** One change to record: the new baseline entry and the delta that reports it. */
 export interface Change {
@@ -121,8 +121,7 @@ export function openLocalStore(path: string): LocalStore {
       for (const { key, value } of this.encodedBaselineUnder(root)) yield { path: keyToPath(key), state: decodeState(value) };
     },
     *encodedBaselineUnder(root) {
-      const trimmed = root.length > 1 && root[root.length - 1] === 0x2f ? root.subarray(0, -1) : root;
-      const rootKey = pathToKey(trimmed);
+      const rootKey = pathToKey(withoutTrailingSlashes(root));
       // In key order (see path-key.ts) everything at or below root is one contiguous range.
       for (const { key, value } of baseline.getRange({ start: rootKey })) {
         const k = key as Buffer;

@@ -18,9 +18,9 @@ export interface PathRules {
 
 const SLASH = 0x2f;
 
-/** Rule paths as bytes, without a trailing slash ('/' stays '/'). */
+/** Rule paths as bytes, without trailing slashes ('/' stays '/'). */
 function rootBytes(root: string): Buffer {
-  return Buffer.from(root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root);
+  return Buffer.from(root.replace(/\/+$/, '') || '/');
 }
 
 /** True when path is root itself or below it (bytes: names need not be UTF-8). */

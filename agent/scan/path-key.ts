@@ -4,6 +4,13 @@
  * directory's entries sorted by name, so a scan can merge its walk with the baseline in one pass,
  * without holding the tree in memory.
  */
+/** The path without trailing slashes ('/etc//' → '/etc'; '/' stays '/'): how a scan root is walked and keyed. */
+export function withoutTrailingSlashes(path: Buffer): Buffer {
+  let end = path.length;
+  while (end > 1 && path[end - 1] === 0x2f) end--;
+  return end === path.length ? path : path.subarray(0, end);
+}
+
 export function pathToKey(path: Buffer): Buffer {
   const key = Buffer.from(path);
   for (let i = 0; i < key.length; i++) if (key[i] === 0x2f) key[i] = 0;

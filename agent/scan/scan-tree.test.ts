@@ -7,7 +7,10 @@ import { defineRule } from '../../proto/policy-defaults.js';
 import { createPathRules } from '../../proto/policy-match.js';
 import { openLocalStore, type Change } from '../local-store.js';
 import { createHashPool } from './hash-pool.js';
+import { pathAt } from './path-batch.js';
 import { pathToKey } from './path-key.js';
+import { REMOVED_DELETED } from './shard-chunk.js';
+import { readStatStateSync } from '../file-state.js';
 import { scanTree, type ScanCounts } from './scan-tree.js';
 import { runShards } from './scan-shards.js';
 import { planShards } from './shard-plan.js';
@@ -160,5 +163,60 @@ describe('sharded scan', () => {
     const shardedGone = await run(tree, join(base, 'roots-true'), true);
     assert.ok(ordered.length > 400 && ordered.every((c) => c.startsWith('deleted ')), 'every path of a removed root is deleted');
     assert.deepEqual(shardedGone, ordered);
+  });
+
+  it('walks a root given with trailing slashes as the root without them, either way', async () => {
+    const root = join(base, 'slashed');
+    makeTree(root);
+    const pool = createHashPool({ threads: 2 });
+    after(() => pool.close());
+    const run = async (dir: string, sharded: boolean) => {
+      const rules = createPathRules([defineRule({ name: 'r', paths: [root + '//'] })]);
+      const store = openLocalStore(dir);
+      const paths: string[] = [];
+      await scanTree(Buffer.from(root + '//'), { store, pool, clock: () => new Date(0), rules, fullHash: false, source: 'scan', sharded, record: (c) => (paths.push(...c.map((x) => x.path.toString('latin1'))), store.record(c)) }, { files: 0, bytes: 0, errors: 0, changes: 0 });
+      const again: string[] = [];
+      await scanTree(Buffer.from(root + '/'), { store, pool, clock: () => new Date(0), rules, fullHash: false, source: 'scan', sharded, record: (c) => (again.push(...c.map((x) => x.path.toString('latin1'))), store.record(c)) }, { files: 0, bytes: 0, errors: 0, changes: 0 });
+      await store.close();
+      return { paths: paths.sort(), again };
+    };
+    const ordered = await run(join(base, 'slashed-ordered'), false);
+    const sharded = await run(join(base, 'slashed-sharded'), true);
+    assert.ok(ordered.paths.includes(root) && ordered.paths.every((p) => !p.includes('//')), 'no doubled slashes');
+    assert.deepEqual(sharded.paths, ordered.paths);
+    assert.deepEqual(ordered.again, [], 'the same root with one slash finds nothing new');
+    assert.deepEqual(sharded.again, []);
+  });
+
+  it('walks a unit whose directory became a file as empty: what was below it is deleted, the scan goes on', async () => {
+    const root = join(base, 'replaced');
+    mkdirSync(root);
+    writeFileSync(join(root, 'was-a-dir'), 'now a file');
+    const gone = Buffer.from(join(root, 'was-a-dir', 'sub', 'x'));
+    const store = openLocalStore(join(base, 'replaced-state'));
+    try {
+      store.record([{ path: gone, kind: 'created', state: readStatStateSync(Buffer.from(root))!, source: 'scan', detectedAt: new Date(0) }]);
+      const sub = pathToKey(Buffer.from(join(root, 'was-a-dir', 'sub')));
+      const rules = createPathRules([defineRule({ name: 'r', paths: [root] })]);
+      const removed: string[] = [];
+      await runShards(
+        {
+          root: Buffer.from(root),
+          units: [{ subtree: Buffer.from(join(root, 'was-a-dir', 'sub')), entries: [], start: Buffer.concat([sub, Buffer.of(0)]), end: Buffer.concat([sub, Buffer.of(1)]) }],
+          rules: rules.rules,
+          store: store.location,
+          fullHash: false,
+          threads: 1,
+          bytesPerSecondPerThread: 0,
+          niceIncrement: 0,
+        },
+        (c) => {
+          for (let i = 0; c.removed && i < c.removed.kinds.length; i++) removed.push(`${c.removed.kinds[i]} ${pathAt(c.removed.paths, i).toString()}`);
+        },
+      );
+      assert.deepEqual(removed, [`${REMOVED_DELETED} ${gone.toString()}`]);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { pathToKey } from './path-key.js';
+import { pathToKey, withoutTrailingSlashes } from './path-key.js';
 import { walkSorted, type EntryType, type WalkOptions } from './walker.js';
 
 /**
@@ -35,7 +35,7 @@ const withByte = (key: Buffer, byte: number) => Buffer.concat([key, Buffer.of(by
  * [d‖0x00, d‖0x01) (path-key.ts), and root's whole range is [root, root‖0x01) ('/': [0x00, 0x01)).
  */
 export function planShards(root: Buffer, scope: WalkOptions, depth = SHARD_DEPTH, groupSize = SHARD_GROUP, maxPlanned = MAX_PLANNED): ShardUnit[] | null {
-  const trimmed = root.length > 1 && root[root.length - 1] === 0x2f ? root.subarray(0, -1) : root;
+  const trimmed = withoutTrailingSlashes(root);
   const rootKey = pathToKey(trimmed);
   const units: ShardUnit[] = [];
   let group: { path: Buffer; type: EntryType }[] = [];

@@ -1,4 +1,5 @@
 import { lstatSync, readdirSync, statSync, type Dirent } from 'node:fs';
+import { withoutTrailingSlashes } from './path-key.js';
 
 export type EntryType = 'regular' | 'directory' | 'symlink' | 'other';
 
@@ -19,7 +20,10 @@ export interface WalkOptions {
   enter(path: Buffer, depth: number): boolean;
   /** True: a symlink to a directory is walked into as well (find -L); loops are cut. */
   follow?(path: Buffer): boolean;
-  /** True: root itself is not yielded, only what is below it. */
+  /**
+   * True: root itself is not yielded, only what is below it, and a root that cannot be lstat'ed is
+   * walked as empty (a unit of a sharded scan).
+   */
   skipRoot?: boolean;
 }
 
@@ -73,8 +77,19 @@ function entriesWithByteNames(dir: Buffer): NamedEntry[] {
  * order of the baseline's keys (see path-key.ts). Names are bytes. Symlinks are yielded, never
  * followed, so loops cannot make the walk endless. Memory: one sorted listing per level.
  */
-export function* walkSorted(root: Buffer, opts: WalkOptions): Generator<WalkEntry> {
-  const st = lstatSync(root, { throwIfNoEntry: false });
+export function* walkSorted(given: Buffer, opts: WalkOptions): Generator<WalkEntry> {
+  // '/etc/' walks as '/etc': its entries are '/etc/x', never '/etc//x'.
+  const root = withoutTrailingSlashes(given);
+  let st: ReturnType<typeof lstatSync>;
+  try {
+    st = lstatSync(root, { throwIfNoEntry: false });
+  } catch (err) {
+    // A sharded scan's subtree whose directory became a file (ENOTDIR) or cannot be looked at
+    // (EACCES): walked as empty, like a directory the walk cannot list; its own entry, with its
+    // error, belongs to another unit.
+    if (opts.skipRoot) return;
+    throw err;
+  }
   if (!st || !opts.include(root)) return;
   const rootType = typeOf(st);
   if (!opts.skipRoot) yield { path: root, type: rootType, depth: 0 };
