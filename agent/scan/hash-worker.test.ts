@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, truncateSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, truncateSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -9,16 +9,10 @@ import { encodeState } from '../state-codec.js';
 import { readStatStateSync } from '../file-state.js';
 import hashBatch, { compareBatch, DIFFERENT, GONE, hashOne, SAME, unpackResults } from './hash-worker.js';
 import { packPaths } from './path-batch.js';
+import { waitFor } from '../../test/support/processes.js';
+import { HUGE_SIZE, hugeSparseFile } from '../../test/support/sparse-files.js';
 
 const mkfifo = (path: string) => execFileSync('mkfifo', [path]);
-
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 describe('hashing worker batches', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-hw-'));
@@ -104,22 +98,17 @@ describe('hashing worker batches', () => {
   });
 
   it('streams a sparse file over 4 GiB in the scan path, in flat memory', (t) => {
-    // On tmpfs when there is one: reading 4 GiB of holes takes 0.3 s there against 7–20 s on ext4.
-    const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/vigil-test-') : null;
-    t.after(() => shm && rmSync(shm, { recursive: true, force: true }));
-    const big = join(shm ?? dir, 'huge');
-    writeFileSync(big, '');
-    truncateSync(big, 2 ** 32 + 4096); // past 4 GiB: sizes and offsets must not wrap at 32 bits
+    const big = hugeSparseFile(t, dir);
     const before = process.memoryUsage().rss;
     const r = hashOne(Buffer.from(big), 'sha256', 0);
     const grown = process.memoryUsage().rss - before;
     assert.ok(r.kind === 'hashed');
-    assert.equal(r.bytes, 2 ** 32 + 4096);
-    assert.equal(r.stat.size, 2 ** 32 + 4096);
+    assert.equal(r.bytes, HUGE_SIZE);
+    assert.equal(r.stat.size, HUGE_SIZE);
     // SHA-256 of as many zeros, fed from memory (no file, no read loop).
     const zeros = Buffer.alloc(1 << 24);
     const expected = createHash('sha256');
-    for (let left = 2 ** 32 + 4096; left > 0; left -= zeros.length) expected.update(left >= zeros.length ? zeros : zeros.subarray(0, left));
+    for (let left = HUGE_SIZE; left > 0; left -= zeros.length) expected.update(left >= zeros.length ? zeros : zeros.subarray(0, left));
     assert.deepEqual(Buffer.from(r.digest!), expected.digest());
     assert.ok(grown < 64 * 1024 * 1024, `RSS grew by ${grown} bytes`);
   });
@@ -130,7 +119,7 @@ describe('hashing worker batches', () => {
     // Another process appends without pause while the file is read (three tries).
     const writer = spawn('sh', ['-c', `while :; do printf x >> '${grow}'; done`], { stdio: 'ignore' });
     try {
-      await waitFor(() => statSync(grow).size > 32 << 20);
+      await waitFor('the writer to append', () => statSync(grow).size > 32 << 20, 10_000, 5);
       const r = hashOne(Buffer.from(grow), 'sha256', 0);
       assert.ok(r.kind === 'hashed');
       writer.kill('SIGKILL');

@@ -32,7 +32,7 @@ export async function runShards(opts: ShardRunOptions, onChunk: (chunk: ShardChu
   const next = new Int32Array(new SharedArrayBuffer(4));
   const threads = Math.max(1, Math.min(opts.threads, units.length));
   const workers: Worker[] = [];
-  const exits: Promise<unknown>[] = [];
+  const exits: Promise<void>[] = [];
   let ok = false;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -60,11 +60,15 @@ export async function runShards(opts: ShardRunOptions, onChunk: (chunk: ShardChu
         };
         const worker = new Worker(new URL('./shard-worker.js', import.meta.url), { workerData: data, transferList: [port2] });
         workers.push(worker);
-        exits.push(new Promise((r) => worker.once('exit', r)));
         worker.once('error', fail);
-        worker.once('exit', (code) => {
-          if (code !== 0) fail(new Error(`scan thread exited with code ${code}`));
-        });
+        exits.push(
+          new Promise<void>((exited) =>
+            worker.once('exit', (code) => {
+              if (code !== 0) fail(new Error(`scan thread exited with code ${code}`));
+              exited();
+            }),
+          ),
+        );
         port.on('message', (chunk: ShardChunk) => {
           if (failed) return;
           try {

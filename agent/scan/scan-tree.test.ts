@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { defineRule } from '../../proto/policy-defaults.js';
 import { createPathRules } from '../../proto/policy-match.js';
 import { openLocalStore, type Change } from '../local-store.js';
-import { createHashPool } from './hash-pool.js';
+import { createHashPool, type HashPool } from './hash-pool.js';
 import { pathAt } from './path-batch.js';
 import { pathToKey } from './path-key.js';
 import { REMOVED_DELETED } from './shard-chunk.js';
@@ -33,9 +33,27 @@ function makeTree(root: string): void {
   symlinkSync('rootfile', join(root, 'link'));
 }
 
+/** One scan of root (rule path: rulePath, default root) into the store in stateDir: its changes, counts and resulting baseline. */
+async function scanOnce(pool: HashPool, root: string, stateDir: string, opts: { sharded: boolean; fullHash?: boolean; rulePath?: string }) {
+  const rules = createPathRules([defineRule({ name: 'r', paths: [opts.rulePath ?? root] })]);
+  const store = openLocalStore(stateDir);
+  try {
+    const changes: Change[] = [];
+    const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
+    const record = (c: Change[]) => (changes.push(...c), store.record(c));
+    await scanTree(Buffer.from(root), { store, pool, clock: () => new Date(0), rules, fullHash: opts.fullHash ?? false, source: 'scan', sharded: opts.sharded, record }, counts);
+    const baseline = [...store.encodedBaselineUnder(Buffer.from(root))].map((e) => [e.key.toString('hex'), e.value.toString('hex')]);
+    return { changes, counts, baseline };
+  } finally {
+    await store.close();
+  }
+}
+
 describe('sharded scan', () => {
   const base = mkdtempSync(join(tmpdir(), 'vigil-shard-'));
   after(() => rmSync(base, { recursive: true, force: true }));
+  const pool = createHashPool({ threads: 2 });
+  after(() => pool.close());
 
   it('plans units that cover the root key range in order and together walk exactly what one walk does', () => {
     const root = join(base, 'plan');
@@ -62,17 +80,8 @@ describe('sharded scan', () => {
   it('finds the same changes and leaves the same baseline as the ordered scan', async () => {
     const root = join(base, 'tree');
     makeTree(root);
-    const rule = defineRule({ name: 'r', paths: [root] });
-    const rules = createPathRules([rule]);
-    const pool = createHashPool({ threads: 2 });
-    after(() => pool.close());
     const scan = async (dir: string, sharded: boolean, fullHash = false) => {
-      const store = openLocalStore(dir);
-      const changes: Change[] = [];
-      const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
-      await scanTree(Buffer.from(root), { store, pool, clock: () => new Date(0), rules, fullHash, source: 'scan', sharded, record: (c) => (changes.push(...c), store.record(c)) }, counts);
-      const baseline = [...store.encodedBaselineUnder(Buffer.from(root))].map((e) => [e.key.toString('hex'), e.value.toString('hex')]);
-      await store.close();
+      const { changes, baseline, counts } = await scanOnce(pool, root, dir, { sharded, fullHash });
       const sorted = changes.map((c) => `${c.kind} ${c.path.toString('hex')} ${c.state?.sha256?.toString('hex') ?? ''}`).sort();
       return { changes: sorted, baseline, counts };
     };
@@ -133,17 +142,8 @@ describe('sharded scan', () => {
   });
 
   it('agrees with the ordered scan when the root is a file, and when the root is gone', async () => {
-    const pool = createHashPool({ threads: 2 });
-    after(() => pool.close());
-    const run = async (root: string, dir: string, sharded: boolean) => {
-      const rules = createPathRules([defineRule({ name: 'r', paths: [root] })]);
-      const store = openLocalStore(dir);
-      const changes: string[] = [];
-      const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
-      await scanTree(Buffer.from(root), { store, pool, clock: () => new Date(0), rules, fullHash: false, source: 'scan', sharded, record: (c) => (changes.push(...c.map((x) => `${x.kind} ${x.path.toString('latin1')}`)), store.record(c)) }, counts);
-      await store.close();
-      return changes.sort();
-    };
+    const run = async (root: string, dir: string, sharded: boolean) =>
+      (await scanOnce(pool, root, dir, { sharded })).changes.map((x) => `${x.kind} ${x.path.toString('latin1')}`).sort();
     const file = join(base, 'single-file');
     writeFileSync(file, 'one');
     const tree = join(base, 'vanishing');
@@ -168,17 +168,11 @@ describe('sharded scan', () => {
   it('walks a root given with trailing slashes as the root without them, either way', async () => {
     const root = join(base, 'slashed');
     makeTree(root);
-    const pool = createHashPool({ threads: 2 });
-    after(() => pool.close());
+    const paths = (changes: Change[]) => changes.map((x) => x.path.toString('latin1'));
     const run = async (dir: string, sharded: boolean) => {
-      const rules = createPathRules([defineRule({ name: 'r', paths: [root + '//'] })]);
-      const store = openLocalStore(dir);
-      const paths: string[] = [];
-      await scanTree(Buffer.from(root + '//'), { store, pool, clock: () => new Date(0), rules, fullHash: false, source: 'scan', sharded, record: (c) => (paths.push(...c.map((x) => x.path.toString('latin1'))), store.record(c)) }, { files: 0, bytes: 0, errors: 0, changes: 0 });
-      const again: string[] = [];
-      await scanTree(Buffer.from(root + '/'), { store, pool, clock: () => new Date(0), rules, fullHash: false, source: 'scan', sharded, record: (c) => (again.push(...c.map((x) => x.path.toString('latin1'))), store.record(c)) }, { files: 0, bytes: 0, errors: 0, changes: 0 });
-      await store.close();
-      return { paths: paths.sort(), again };
+      const first = await scanOnce(pool, root + '//', dir, { sharded, rulePath: root + '//' });
+      const again = await scanOnce(pool, root + '/', dir, { sharded, rulePath: root + '//' });
+      return { paths: paths(first.changes).sort(), again: paths(again.changes) };
     };
     const ordered = await run(join(base, 'slashed-ordered'), false);
     const sharded = await run(join(base, 'slashed-sharded'), true);

@@ -29,7 +29,7 @@ export interface WalkOptions {
 
 const SLASH = 0x2f;
 
-function typeOf(d: Dirent | { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): EntryType {
+function typeOf(d: Pick<NamedEntry, 'isFile' | 'isDirectory' | 'isSymbolicLink'>): EntryType {
   if (d.isFile()) return 'regular';
   if (d.isDirectory()) return 'directory';
   if (d.isSymbolicLink()) return 'symlink';
