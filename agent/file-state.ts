@@ -15,6 +15,28 @@ export function fileType(st: BigIntStats): FileType {
   return 'unknown';
 }
 
+/** fileType from the mode bits alone (S_IFMT), for stat fields that come without a Stats object. */
+export function fileTypeOfMode(mode: number): FileType {
+  switch (mode & 0o170000) {
+    case 0o100000:
+      return 'regular';
+    case 0o040000:
+      return 'directory';
+    case 0o120000:
+      return 'symlink';
+    case 0o010000:
+      return 'fifo';
+    case 0o140000:
+      return 'socket';
+    case 0o020000:
+      return 'char_device';
+    case 0o060000:
+      return 'block_device';
+    default:
+      return 'unknown';
+  }
+}
+
 function fromStats(st: BigIntStats, extra: Partial<Pick<FileState, 'sha256' | 'symlinkTarget' | 'error'>> = {}): FileState {
   return {
     type: fileType(st),

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { createAgentLogger } from './log.js';
 import { silenceIpServernameWarning } from './quiet-warnings.js';
 import { defaultStateDir } from './state-dir.js';
 
@@ -20,6 +19,8 @@ program
   .argument('<join-string>', 'vigil://HOST:PORT?token=...&pin=sha256:...')
   .option('--state-dir <dir>', 'where the agent keeps its key, certificate and queue', defaultStateDir())
   .action(async (joinString: string, o: { stateDir: string }) => {
+    // Loaded on demand, as every command's own modules: `scan` needs no logger.
+    const { createAgentLogger } = await import('./log.js');
     const logger = createAgentLogger();
     try {
       const { enrol } = await import('./enrol.js');
@@ -36,6 +37,7 @@ program
   .description('run the agent: watch the policy paths and stream changes to the controller')
   .option('--state-dir <dir>', 'the directory given to enrol', defaultStateDir())
   .action(async (o: { stateDir: string }) => {
+    const { createAgentLogger } = await import('./log.js');
     const logger = createAgentLogger();
     try {
       const { startAgent } = await import('./agent.js');

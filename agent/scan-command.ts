@@ -3,12 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import cliProgress from 'cli-progress';
 import { displayPath, type ChangeKind, type FileState, type PolicyLimits, type PolicyRule } from '../proto/model.js';
 import { defineRule } from '../proto/policy-defaults.js';
 import { createPathRules } from '../proto/policy-match.js';
 import { AgentError } from './errors.js';
-import { openLocalStore, type LocalStore } from './local-store.js';
+import type { LocalStore } from './local-store.js';
 import { createHashPool } from './scan/hash-pool.js';
 import { scanTree, type ScanCounts } from './scan/scan-tree.js';
 import { walkScope } from './scan/walk-scope.js';
@@ -87,6 +86,9 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
   const allPaths = rules.flatMap((r) => r.paths);
   const roots = [...new Set(allPaths)].filter((r) => !allPaths.some((o) => o !== r && r.startsWith(o.endsWith('/') ? o : `${o}/`))).map((r) => Buffer.from(r));
 
+  const pool = createHashPool({ ...(opts.threads ? { threads: opts.threads } : {}), niceIncrement: limits.nice, ioBytesPerSecond: limits.ioBytesPerSecond });
+  // The scan threads start now and load their modules while this thread loads the store's.
+  pool.shards.start();
   let tempDir: string | undefined;
   let storeDir: string;
   let queue = false;
@@ -98,18 +100,26 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
     tempDir = mkdtempSync(join(tmpdir(), 'vigil-scan-'));
     storeDir = tempDir;
   }
-  const store: LocalStore = openLocalStore(storeDir);
-  const pool = createHashPool({ ...(opts.threads ? { threads: opts.threads } : {}), niceIncrement: limits.nice, ioBytesPerSecond: limits.ioBytesPerSecond });
+  let store: LocalStore;
+  try {
+    const { openLocalStore } = await import('./local-store.js');
+    store = openLocalStore(storeDir);
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
   const changes = new Map<string, ChangeKind>();
   const byKind: Record<ChangeKind, number> = { created: 0, modified: 0, deleted: 0, attributes: 0 };
   const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
-  const bar = opts.err.isTTY && !opts.json ? new cliProgress.SingleBar({ format: ' {bar} {percentage}% | {value}/{total} paths | {size} | {rate} | ETA {eta_formatted}', hideCursor: true, stream: opts.err }, cliProgress.Presets.shades_classic) : null;
+  // The bar's module loads only for a terminal.
+  const cliProgress = opts.err.isTTY && !opts.json ? (await import('cli-progress')).default : null;
+  const bar = cliProgress ? new cliProgress.SingleBar({ format: ' {bar} {percentage}% | {value}/{total} paths | {size} | {rate} | ETA {eta_formatted}', hideCursor: true, stream: opts.err }, cliProgress.Presets.shades_classic) : null;
   const t0 = process.hrtime.bigint();
   try {
     if (bar) {
       // A quick count (directory listings only) so that the bar can say how long is left.
       let total = 0;
-      for (const root of roots) for (const e of walkSorted(root, walkScope(root, pathRules))) if (covers(e.path)) total++;
+      for (const root of roots) for (const e of walkSorted(root, { ...walkScope(root, pathRules), listDirectory: null })) if (covers(e.path)) total++;
       bar.start(total, 0, { size: human(0), rate: '-' });
     }
     for (const root of roots) {

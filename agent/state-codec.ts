@@ -1,4 +1,5 @@
 import type { BigIntStats } from 'node:fs';
+import { SLOT_CTIME, SLOT_GID, SLOT_INO, SLOT_MODE, SLOT_MTIME, SLOT_SIZE, SLOT_UID } from './scan/listing.js';
 import { CHANGE_KINDS, CHANGE_SOURCES, FILE_TYPES, HASH_ALGORITHMS, type Digest, type FileDelta, type FileState, type FileType, type HashAlgorithm } from '../proto/model.js';
 
 /**
@@ -119,6 +120,27 @@ export function encodedSameStat(b: Buffer, type: FileType, st: BigIntStats): boo
     b.readBigInt64LE(26) === st.mtimeNs &&
     b.readBigInt64LE(34) === st.ctimeNs &&
     b.readBigUInt64LE(42) === st.ino
+  );
+}
+
+/**
+ * encodedSameStat against the stat fields of a native listing (listing.ts, the entry's at o),
+ * word by word: no Stats object, no BigInt.
+ */
+export function encodedSameListedStat(b: Buffer, type: FileType, s: Uint32Array, o: number): boolean {
+  return (
+    b[0] === VERSION &&
+    FILE_TYPES[b[1]!] === type &&
+    b.readUInt32LE(2) === s[o + SLOT_MODE] &&
+    b.readUInt32LE(6) === s[o + SLOT_UID] &&
+    b.readUInt32LE(10) === s[o + SLOT_GID] &&
+    b.readDoubleLE(18) === s[o + SLOT_SIZE]! + s[o + SLOT_SIZE + 1]! * 2 ** 32 &&
+    b.readUInt32LE(26) === s[o + SLOT_MTIME] &&
+    b.readUInt32LE(30) === s[o + SLOT_MTIME + 1] &&
+    b.readUInt32LE(34) === s[o + SLOT_CTIME] &&
+    b.readUInt32LE(38) === s[o + SLOT_CTIME + 1] &&
+    b.readUInt32LE(42) === s[o + SLOT_INO] &&
+    b.readUInt32LE(46) === s[o + SLOT_INO + 1]
   );
 }
 

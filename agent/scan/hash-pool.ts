@@ -1,9 +1,13 @@
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { packPaths, transferablesOf } from './path-batch.js';
+import { createScanThreads, type ScanThreads } from './scan-threads.js';
 import { unpackResults, type CompareTask, type HashAlgorithm, type HashResult, type HashTask, type PackedResults } from './hash-worker.js';
 
-/** Hashing on every core: piscina runs hash-worker.ts on one thread per core. */
+/**
+ * Scanning on every core: the scan threads of sharded scans (scan-threads.ts), and for ordered
+ * scans and real-time checks piscina running hash-worker.ts, each one thread per core.
+ */
 export interface HashPool {
   /**
    * Per path: the algorithm, maxBytes (larger files are not read; 0: no limit), and whether the
@@ -16,30 +20,30 @@ export interface HashPool {
    */
   compare(paths: readonly Buffer[], known: readonly Buffer[], algorithms: readonly (HashAlgorithm | '')[]): Promise<Uint8Array>;
   readonly threads: number;
-  /** What the pool's threads run with; a sharded scan's threads (scan-shards.ts) take the same. */
-  readonly niceIncrement: number;
-  readonly bytesPerSecondPerThread: number;
+  /** The sharded scans' threads, with the same count, niceness and read rate. */
+  readonly shards: ScanThreads;
   close(): Promise<void>;
 }
 
 export function createHashPool(opts: { threads?: number; niceIncrement?: number; ioBytesPerSecond?: number | null } = {}): HashPool {
   const threads = opts.threads ?? availableParallelism();
   const perThread = opts.ioBytesPerSecond ? opts.ioBytesPerSecond / threads : 0;
-  // Started on first use (a scan of an empty tree needs no thread).
-  let piscina: Piscina | null = null;
+  // Loaded and started on first use: a sharded scan (scan-threads.ts) and a scan of an empty tree
+  // need none of it.
+  let piscina: Promise<Piscina> | null = null;
   const pool = () =>
-    (piscina ??= new Piscina({
+    (piscina ??= import('piscina').then(({ Piscina }) => new Piscina({
       // A CommonJS entry that import()s hash-worker.js: see hash-worker-entry.cts for why.
       filename: new URL('./hash-worker-entry.cjs', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: 30_000,
       ...(opts.niceIncrement ? { niceIncrement: opts.niceIncrement } : {}),
-    }));
+    })));
+  const shards = createScanThreads({ threads, niceIncrement: opts.niceIncrement ?? 0, bytesPerSecondPerThread: perThread });
   return {
     threads,
-    niceIncrement: opts.niceIncrement ?? 0,
-    bytesPerSecondPerThread: perThread,
+    shards,
     hash(paths, algorithms, maxBytes, regular, xattrs = []) {
       const packed = packPaths(paths);
       const task: HashTask = {
@@ -50,14 +54,17 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
         xattrs: paths.map((_, i) => (xattrs[i] ? 1 : 0)),
         bytesPerSecond: perThread,
       };
-      return (pool().run(task, { transferList: transferablesOf(packed) }) as Promise<PackedResults>).then(unpackResults);
+      return pool()
+        .then((p) => p.run(task, { transferList: transferablesOf(packed) }) as Promise<PackedResults>)
+        .then(unpackResults);
     },
     compare(paths, known, algorithms) {
       const task: CompareTask = { paths: packPaths(paths), known: packPaths(known), algorithms: [...algorithms] };
-      return pool().run(task, { name: 'compareBatch', transferList: [...transferablesOf(task.paths), ...transferablesOf(task.known)] }) as Promise<Uint8Array>;
+      return pool().then((p) => p.run(task, { name: 'compareBatch', transferList: [...transferablesOf(task.paths), ...transferablesOf(task.known)] }) as Promise<Uint8Array>);
     },
     close: async () => {
-      await piscina?.destroy();
+      await shards.close();
+      if (piscina) await (await piscina).destroy();
     },
   };
 }

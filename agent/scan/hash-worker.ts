@@ -9,10 +9,12 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 
-import { FILE_TYPES, type FileState, type HashAlgorithm } from '../../proto/model.js';
-import { fileType, readStatStateSync } from '../file-state.js';
-import { encodedDigestAlgorithm, encodedHasError, encodedSameStat } from '../state-codec.js';
+import { FILE_TYPES, type FileState, type FileType, type HashAlgorithm } from '../../proto/model.js';
+import { fileType, fileTypeOfMode, readStatStateSync } from '../file-state.js';
+import { encodedDigestAlgorithm, encodedHasError, encodedSameListedStat, encodedSameStat } from '../state-codec.js';
+import { SLOT_ERRNO, SLOT_MODE } from './listing.js';
 import { readXattrsSync } from '../xattrs.js';
 import { statFields, type StatFields } from '../stat-fields.js';
 import { pathAt, pathCount, type PathBatch } from './path-batch.js';
@@ -170,8 +172,26 @@ export function recheckOne(path: Buffer, known: Buffer, algorithm: HashAlgorithm
   if (!st) return GONE;
   const type = fileType(st);
   if (!encodedSameStat(known, type, st)) return DIFFERENT;
-  const trusted = !encodedHasError(known) && (type !== 'regular' || !algorithm || encodedDigestAlgorithm(known) === algorithm);
-  return trusted ? SAME : DIFFERENT;
+  return trusted(known, type, algorithm) ? SAME : DIFFERENT;
+}
+
+/** An unchanged stat is enough unless the known state has an error or a digest of another algorithm. */
+function trusted(known: Buffer, type: FileType, algorithm: HashAlgorithm | ''): boolean {
+  return !encodedHasError(known) && (type !== 'regular' || !algorithm || encodedDigestAlgorithm(known) === algorithm);
+}
+
+const { ENOENT, ENOTDIR } = osConstants.errno;
+
+/**
+ * recheckOne with the stat fields a native listing took (listing.ts; the entry's at o) instead
+ * of an lstat of the path.
+ */
+export function recheckListed(stats: Uint32Array, o: number, known: Buffer, algorithm: HashAlgorithm | ''): number {
+  const errno = stats[o + SLOT_ERRNO]!;
+  if (errno !== 0) return errno === ENOENT || errno === ENOTDIR ? GONE : DIFFERENT;
+  const type = fileTypeOfMode(stats[o + SLOT_MODE]!);
+  if (!encodedSameListedStat(known, type, stats, o)) return DIFFERENT;
+  return trusted(known, type, algorithm) ? SAME : DIFFERENT;
 }
 
 /**

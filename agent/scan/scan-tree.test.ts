@@ -12,7 +12,7 @@ import { pathToKey } from './path-key.js';
 import { REMOVED_DELETED } from './shard-chunk.js';
 import { readStatStateSync } from '../file-state.js';
 import { scanTree, type ScanCounts } from './scan-tree.js';
-import { runShards } from './scan-shards.js';
+import { createScanThreads } from './scan-threads.js';
 import { planShards } from './shard-plan.js';
 import { walkScope } from './walk-scope.js';
 import { walkSorted } from './walker.js';
@@ -124,21 +124,37 @@ describe('sharded scan', () => {
     assert.deepEqual((await scan(ordered, false, true)).changes, []);
   });
 
-  it('stops its threads and rejects when recording a chunk fails', async () => {
+  it('stops its threads and rejects when recording a chunk fails; the next run starts new threads', async () => {
     const root = join(base, 'failing');
     makeTree(root);
     const rules = createPathRules([defineRule({ name: 'r', paths: [root] })]);
     const units = planShards(Buffer.from(root), walkScope(Buffer.from(root), rules))!;
-    let chunks = 0;
-    const failure = new Error('disk full');
-    await assert.rejects(
-      runShards({ root: Buffer.from(root), units, rules: rules.rules, store: null, fullHash: false, threads: 2, bytesPerSecondPerThread: 0, niceIncrement: 0 }, () => {
-        chunks++;
-        throw failure;
-      }),
-      (err) => err === failure,
-    );
-    assert.equal(chunks, 1, 'no chunk is handled after the failure');
+    const threads = createScanThreads({ threads: 2 });
+    try {
+      const job = { root: Buffer.from(root), units, rules: rules.rules, store: null, fullHash: false };
+      const filesOf = async () => {
+        let files = 0;
+        await threads.run(job, (c) => void (files += c.files));
+        return files;
+      };
+      const before = await filesOf();
+      assert.ok(before > 400);
+      let chunks = 0;
+      const failure = new Error('disk full');
+      await assert.rejects(
+        threads.run(job, () => {
+          chunks++;
+          throw failure;
+        }),
+        (err) => err === failure,
+      );
+      assert.equal(chunks, 1, 'no chunk is handled after the failure');
+      // The threads were stopped mid-run; the next run (new threads) sees the whole tree again.
+      assert.equal(await filesOf(), before);
+      assert.equal(await filesOf(), before, 'threads are reused from run to run');
+    } finally {
+      await threads.close();
+    }
   });
 
   it('agrees with the ordered scan when the root is a file, and when the root is gone', async () => {
@@ -193,21 +209,21 @@ describe('sharded scan', () => {
       const sub = pathToKey(Buffer.from(join(root, 'was-a-dir', 'sub')));
       const rules = createPathRules([defineRule({ name: 'r', paths: [root] })]);
       const removed: string[] = [];
-      await runShards(
-        {
-          root: Buffer.from(root),
-          units: [{ subtree: Buffer.from(join(root, 'was-a-dir', 'sub')), entries: [], start: Buffer.concat([sub, Buffer.of(0)]), end: Buffer.concat([sub, Buffer.of(1)]) }],
-          rules: rules.rules,
-          store: store.location,
-          fullHash: false,
-          threads: 1,
-          bytesPerSecondPerThread: 0,
-          niceIncrement: 0,
-        },
-        (c) => {
-          for (let i = 0; c.removed && i < c.removed.kinds.length; i++) removed.push(`${c.removed.kinds[i]} ${pathAt(c.removed.paths, i).toString()}`);
-        },
-      );
+      const threads = createScanThreads({ threads: 1 });
+      await threads
+        .run(
+          {
+            root: Buffer.from(root),
+            units: [{ subtree: Buffer.from(join(root, 'was-a-dir', 'sub')), entries: [], start: Buffer.concat([sub, Buffer.of(0)]), end: Buffer.concat([sub, Buffer.of(1)]) }],
+            rules: rules.rules,
+            store: store.location,
+            fullHash: false,
+          },
+          (c) => {
+            for (let i = 0; c.removed && i < c.removed.kinds.length; i++) removed.push(`${c.removed.kinds[i]} ${pathAt(c.removed.paths, i).toString()}`);
+          },
+        )
+        .finally(() => threads.close());
       assert.deepEqual(removed, [`${REMOVED_DELETED} ${gone.toString()}`]);
     } finally {
       await store.close();

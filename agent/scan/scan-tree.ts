@@ -8,7 +8,6 @@ import type { HashPool } from './hash-pool.js';
 import { GONE, SAME, unpackResults, type HashResult } from './hash-worker.js';
 import { pathAt, pathCount, type PathBatch } from './path-batch.js';
 import { comparePathKeys, keyToPath } from './path-key.js';
-import { runShards } from './scan-shards.js';
 import { planShards } from './shard-plan.js';
 import { NO_RULE, REMOVED_DELETED, REMOVED_GONE, type ShardChunk } from './shard-chunk.js';
 import { walkInThread } from './walk-in-thread.js';
@@ -42,7 +41,7 @@ export interface ScanTreeOptions {
   onProgress?(counts: Readonly<ScanCounts>): void;
   /**
    * Sharded (default: whenever it can be): the tree is split into subtrees that scan threads walk,
-   * re-check and hash side by side (scan-shards.ts). Not with a per-rule file limit (which paths
+   * re-check and hash side by side (scan-threads.ts). Not with a per-rule file limit (which paths
    * are over it depends on walk order) nor with a rule that follows symlinks (loop detection needs
    * the whole path from the root), nor when the entries near the root are too many to plan
    * (shard-plan.ts, MAX_PLANNED): those scans walk in order on one thread.
@@ -225,19 +224,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
       }
       opts.onProgress?.(counts);
     };
-    await runShards(
-      {
-        root,
-        units,
-        rules: opts.rules.rules,
-        store: opts.store.location,
-        fullHash: opts.fullHash,
-        threads: opts.pool.threads,
-        bytesPerSecondPerThread: opts.pool.bytesPerSecondPerThread,
-        niceIncrement: opts.pool.niceIncrement,
-      },
-      onChunk,
-    );
+    await opts.pool.shards.run({ root, units, rules: opts.rules.rules, store: opts.store.location, fullHash: opts.fullHash }, onChunk);
     opts.record(pending.splice(0));
     opts.store.refresh(refreshes.splice(0));
     opts.onProgress?.(counts);

@@ -1,6 +1,7 @@
 /**
- * What a sharded scan's threads and the scanning thread exchange (scan-shards.ts starts the
- * threads, shard-worker.ts is one): the data each thread starts with and the chunks it posts.
+ * What a sharded scan's threads and the scanning thread exchange (scan-threads.ts starts the
+ * threads, shard-worker.ts is one): the data each thread starts with, the runs it takes and the
+ * chunks it posts.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { PolicyRule } from '../../proto/model.js';
@@ -14,23 +15,29 @@ export interface ShardUnitData {
   readonly end: Uint8Array;
 }
 
-export interface ShardWorkerData {
+/** What each scan thread starts with (scan-threads.ts), for every run it takes. */
+export interface ShardThreadData {
+  /** Added to this thread's nice value (Linux: per thread). */
+  readonly niceIncrement: number;
+  /** This thread's share of the read rate limit; 0: none. */
+  readonly bytesPerSecond: number;
+}
+
+/** One run of a sharded scan, posted to every scan thread. */
+export interface ShardJob {
   /** The scan's root (the walk scope's file system is the root's). */
   readonly root: Uint8Array;
   readonly units: readonly ShardUnitData[];
-  /** Shared by every scan thread: [0] the next unit to take. */
+  /** Shared by every scan thread of the run: [0] the next unit to take. */
   readonly next: Int32Array;
   /** This thread's: [0] chunks posted and not yet read. */
   readonly ahead: Int32Array;
+  /** Where this thread posts its chunks for the run. */
   readonly port: MessagePort;
   readonly rules: PolicyRule[];
   /** The local store's directory, or null: no baseline (everything is new). */
   readonly store: string | null;
   readonly fullHash: boolean;
-  /** This thread's share of the read rate limit; 0: none. */
-  readonly bytesPerSecond: number;
-  /** Added to this thread's nice value (Linux: per thread). */
-  readonly niceIncrement: number;
 }
 
 /** Why a path is removed from the baseline. */

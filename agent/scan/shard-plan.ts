@@ -2,7 +2,7 @@ import { pathToKey, withoutTrailingSlashes } from './path-key.js';
 import { walkSorted, type EntryType, type WalkOptions } from './walker.js';
 
 /**
- * One piece of a sharded scan (scan-shards.ts): a subtree walked by a scan thread, or a short run
+ * One piece of a sharded scan (scan-threads.ts): a subtree walked by a scan thread, or a short run
  * of explicit entries near the root; either way merged with the baseline keys in [start, end).
  * The units of a plan, in order, cover the root's whole key range without overlap, so every
  * baseline entry is merged by exactly one unit and every walk entry is seen exactly once.
@@ -45,7 +45,7 @@ export function planShards(root: Buffer, scope: WalkOptions, depth = SHARD_DEPTH
     group = [];
     start = end;
   };
-  const shallow = walkSorted(trimmed, { ...scope, enter: (p, d) => d < depth && scope.enter(p, d) });
+  const shallow = walkSorted(trimmed, { ...scope, enter: (p, d) => d < depth && scope.enter(p, d), listDirectory: null });
   let planned = 0;
   for (const e of shallow) {
     if (++planned > maxPlanned) return null;

@@ -1,5 +1,5 @@
 /**
- * One scan thread of a sharded scan (scan-shards.ts). Takes units (shard-plan.ts) from a counter
+ * One scan thread of sharded scans (scan-threads.ts), kept between scans. For each run it takes units (shard-plan.ts) from a counter
  * shared with the other scan threads, walks each one sorted, merges it with the unit's key range of
  * the baseline (opened read-only here), re-checks known paths by lstat (recheckOne), reads new
  * and changed files (hashBatch), and posts only what the scanning thread must record: hashed
@@ -7,15 +7,15 @@
  * scanning thread almost nothing. Backpressure: at most MAX_AHEAD chunks unread.
  */
 import { getPriority, setPriority } from 'node:os';
-import { isMainThread, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { createPathRules } from '../../proto/policy-match.js';
 import { openBaselineRanges } from '../local-store.js';
-import hashBatch, { DIFFERENT, GONE, recheckOne, type PackedResults } from './hash-worker.js';
+import hashBatch, { DIFFERENT, GONE, recheckListed, recheckOne, type PackedResults } from './hash-worker.js';
 import { packPaths, transferablesOf } from './path-batch.js';
 import { comparePathKeys, keyToPath } from './path-key.js';
 import { walkScope } from './walk-scope.js';
 import { ENTRY_TYPES, walkSorted } from './walker.js';
-import { MAX_AHEAD, NO_RULE, REMOVED_DELETED, REMOVED_GONE, REMOVED_UNCOVERED, type ShardChunk, type ShardUnitData, type ShardWorkerData } from './shard-chunk.js';
+import { MAX_AHEAD, NO_RULE, REMOVED_DELETED, REMOVED_GONE, REMOVED_UNCOVERED, type ShardChunk, type ShardJob, type ShardThreadData, type ShardUnitData } from './shard-chunk.js';
 
 const HASH_BATCH = 512;
 const REMOVED_BATCH = 2048;
@@ -30,14 +30,7 @@ interface Pending {
   readonly regular: boolean;
 }
 
-async function run(d: ShardWorkerData): Promise<void> {
-  if (d.niceIncrement) {
-    try {
-      setPriority(Math.min(19, getPriority() + d.niceIncrement));
-    } catch {
-      // Not permitted: scan at the current priority.
-    }
-  }
+async function run(d: ShardJob, thread: ShardThreadData): Promise<void> {
   const rules = createPathRules(d.rules);
   const root = Buffer.from(d.root);
   const scope = walkScope(root, rules);
@@ -78,7 +71,7 @@ async function run(d: ShardWorkerData): Promise<void> {
       maxBytes: jobs.map((j) => ruleOf(j).maxHashBytes ?? 0),
       regular: jobs.map((j) => (j.regular ? 1 : 0)),
       xattrs: jobs.map((j) => (ruleOf(j).attributes.includes('xattrs') ? 1 : 0)),
-      bytesPerSecond: d.bytesPerSecond,
+      bytesPerSecond: thread.bytesPerSecond,
     });
     post({ paths, known: packPaths(jobs.map((j) => j.known ?? NONE)), rules: Uint16Array.from(jobs, (j) => j.rule), results }, false);
   };
@@ -92,11 +85,14 @@ async function run(d: ShardWorkerData): Promise<void> {
 
   const ruleIndex = new Map(d.rules.map((r, i) => [r, i]));
   const scanUnit = (u: ShardUnitData) => {
-    const entries = u.subtree
-      ? walkSorted(Buffer.from(u.subtree), { ...scope, skipRoot: true }) // the subtree's directory is an entry of the unit before
-      : u.entries.map((e) => ({ path: Buffer.from(e.path), type: ENTRY_TYPES[e.type]! }));
     const known = baseline ? baseline.range(Buffer.from(u.start), Buffer.from(u.end))[Symbol.iterator]() : [][Symbol.iterator]();
     let b = known.next();
+    // Nothing known in the unit (a first scan): listed without stat fields, which only a re-check
+    // uses (every path is read, and lstat'ed there).
+    const listing = b.done ? { listDirectory: null } : {};
+    const entries = u.subtree
+      ? walkSorted(Buffer.from(u.subtree), { ...scope, ...listing, skipRoot: true }) // the subtree's directory is an entry of the unit before
+      : u.entries.map((e) => ({ path: Buffer.from(e.path), type: ENTRY_TYPES[e.type]!, stats: null, slot: 0 }));
     for (const e of entries) {
       // Baseline entries before this path in walk order were not met: deleted. (Keys and states
       // are views until the next step: copied only when kept.)
@@ -112,7 +108,8 @@ async function run(d: ShardWorkerData): Promise<void> {
       } else {
         const rule = ruleIndex.get(m.rule)!;
         const regular = e.type === 'regular';
-        const verdict = state && !d.fullHash ? recheckOne(e.path, state, compareAlgorithms[rule]!) : DIFFERENT;
+        // Stat fields from the listing where it took them, else an lstat of the path.
+        const verdict = !state || d.fullHash ? DIFFERENT : e.stats ? recheckListed(e.stats, e.slot, state, compareAlgorithms[rule]!) : recheckOne(e.path, state, compareAlgorithms[rule]!);
         if (verdict === GONE) remove(e.path, Buffer.from(state!), REMOVED_GONE, rule);
         else if (verdict === DIFFERENT) hash({ path: e.path, known: state && Buffer.from(state), rule, regular });
         if (++files >= PROGRESS_EVERY) post(null, false);
@@ -131,4 +128,25 @@ async function run(d: ShardWorkerData): Promise<void> {
   }
 }
 
-if (!isMainThread && (workerData as Partial<ShardWorkerData> | null)?.units) await run(workerData as ShardWorkerData);
+function serve(thread: ShardThreadData): void {
+  if (thread.niceIncrement) {
+    try {
+      setPriority(Math.min(19, getPriority() + thread.niceIncrement));
+    } catch {
+      // Not permitted: scan at the current priority.
+    }
+  }
+  // One run at a time, in the order they come (the next may arrive while this one closes its
+  // baseline). A failed run throws out of the thread: scan-threads.ts sees the error, fails the
+  // run and replaces the thread.
+  let runs = Promise.resolve();
+  parentPort!.on('message', (job: ShardJob) => {
+    runs = runs.then(() => run(job, thread)).catch((err: unknown) => {
+      queueMicrotask(() => {
+        throw err;
+      });
+    });
+  });
+}
+
+if (!isMainThread && parentPort && (workerData as Partial<ShardThreadData> | null)?.bytesPerSecond !== undefined) serve(workerData as ShardThreadData);

@@ -33,5 +33,5 @@ export async function* walkInThread(root: Buffer, rules: readonly PolicyRule[]):
 }
 
 function unpack(c: WalkChunk): WalkEntry[] {
-  return Array.from({ length: pathCount(c.paths) }, (_, i) => ({ path: pathAt(c.paths, i), type: ENTRY_TYPES[c.types[i]!]!, depth: c.depths[i]! }));
+  return Array.from({ length: pathCount(c.paths) }, (_, i) => ({ path: pathAt(c.paths, i), type: ENTRY_TYPES[c.types[i]!]!, depth: c.depths[i]!, stats: null, slot: 0 }));
 }

@@ -33,7 +33,8 @@ const CHUNK_ENTRIES = 2048;
 
 function run({ root, rules, ahead, port }: WalkWorkerData): void {
   const top = Buffer.from(root);
-  const walk = walkSorted(top, walkScope(top, createPathRules(rules)));
+  // Listed with readdir: the ordered scan lstat's what it re-checks on its own threads.
+  const walk = walkSorted(top, { ...walkScope(top, createPathRules(rules)), listDirectory: null });
   let entries: { path: Buffer; type: number; depth: number }[] = [];
   const post = (done: boolean) => {
     while (Atomics.load(ahead, 0) >= MAX_AHEAD) Atomics.wait(ahead, 0, MAX_AHEAD, 1000);

@@ -1,4 +1,6 @@
 import { lstatSync, readdirSync, statSync, type Dirent } from 'node:fs';
+import { fileTypeOfMode } from '../file-state.js';
+import { nativeListing, SLOT_DTYPE, SLOT_ERRNO, SLOT_MODE, STAT_SLOTS, type ListDirectory } from './listing.js';
 import { withoutTrailingSlashes } from './path-key.js';
 
 export type EntryType = 'regular' | 'directory' | 'symlink' | 'other';
@@ -11,6 +13,13 @@ export interface WalkEntry {
   /** From the directory entry (no stat): enough to route regular files to the hashers. */
   readonly type: EntryType;
   readonly depth: number;
+  /**
+   * With the native listing: its directory's stat fields (listing.ts), this entry's at `slot`,
+   * taken when the directory was listed; a re-check compares them instead of lstat'ing the path.
+   * Null for the root and with the readdir listing.
+   */
+  readonly stats: Uint32Array | null;
+  readonly slot: number;
 }
 
 export interface WalkOptions {
@@ -25,6 +34,8 @@ export interface WalkOptions {
    * walked as empty (a unit of a sharded scan).
    */
   skipRoot?: boolean;
+  /** How directories are listed (default: the native listing where it is built, else readdir). */
+  listDirectory?: ListDirectory | null;
 }
 
 const SLASH = 0x2f;
@@ -34,6 +45,37 @@ function typeOf(d: Pick<NamedEntry, 'isFile' | 'isDirectory' | 'isSymbolicLink'>
   if (d.isDirectory()) return 'directory';
   if (d.isSymbolicLink()) return 'symlink';
   return 'other';
+}
+
+/** A directory's entries, sorted by name bytes; stats: the native listing's fields, or null. */
+interface Listing {
+  readonly names: readonly string[];
+  readonly types: readonly EntryType[];
+  readonly stats: Uint32Array | null;
+}
+
+const EMPTY: Listing = { names: [], types: [], stats: null };
+const DT_DIR = 4;
+const DT_REG = 8;
+const DT_LNK = 10;
+
+function listedType(stats: Uint32Array, o: number): EntryType {
+  if (stats[o + SLOT_ERRNO] === 0) {
+    const t = fileTypeOfMode(stats[o + SLOT_MODE]!);
+    return t === 'regular' || t === 'directory' || t === 'symlink' ? t : 'other';
+  }
+  // Not stat'ed (vanished since the listing, or not permitted): the type the directory gave.
+  const d = stats[o + SLOT_DTYPE];
+  return d === DT_REG ? 'regular' : d === DT_DIR ? 'directory' : d === DT_LNK ? 'symlink' : 'other';
+}
+
+/** A directory listed with the native listing (each entry's lstat included). */
+function statListing(list: ListDirectory, dir: Buffer): Listing {
+  const r = list(dir);
+  if (typeof r === 'number') return EMPTY; // unreadable or vanished: the directory's own state tells which
+  const types = new Array<EntryType>(r.names.length);
+  for (let i = 0; i < types.length; i++) types[i] = listedType(r.stats, i * STAT_SLOTS);
+  return { names: r.names, types, stats: r.stats };
 }
 
 /** A directory entry: its name as latin1 text (one character per byte) and its type. */
@@ -49,7 +91,8 @@ interface NamedEntry {
  * byte (exact for any name, UTF-8 or not): a Buffer per name would cost a native allocation each,
  * which is most of what a listing costs. String order is then byte order.
  */
-function sortedEntries(dir: Buffer): NamedEntry[] {
+function sortedEntries(dir: Buffer, list: ListDirectory | null): Listing {
+  if (list) return statListing(list, dir);
   let entries: NamedEntry[];
   try {
     entries = readdirSync(dir, { withFileTypes: true, encoding: 'latin1' });
@@ -57,10 +100,11 @@ function sortedEntries(dir: Buffer): NamedEntry[] {
     // A file system that gives no entry types (ext2 without filetype, XFS without ftype, some
     // NFS and FUSE) makes Node lstat each entry, joining the directory (bytes) with the name
     // (text), which it refuses: list with byte names instead (slower, and only here).
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_INVALID_ARG_TYPE') return []; // unreadable or vanished: the directory's own state tells which
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_INVALID_ARG_TYPE') return EMPTY; // unreadable or vanished: the directory's own state tells which
     entries = entriesWithByteNames(dir);
   }
-  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { names: entries.map((e) => e.name), types: entries.map(typeOf), stats: null };
 }
 
 function entriesWithByteNames(dir: Buffer): NamedEntry[] {
@@ -92,7 +136,8 @@ export function* walkSorted(given: Buffer, opts: WalkOptions): Generator<WalkEnt
   }
   if (!st || !opts.include(root)) return;
   const rootType = typeOf(st);
-  if (!opts.skipRoot) yield { path: root, type: rootType, depth: 0 };
+  if (!opts.skipRoot) yield { path: root, type: rootType, depth: 0, stats: null, slot: 0 };
+  const list = opts.listDirectory === undefined ? nativeListing() : opts.listDirectory;
   if (rootType !== 'directory' || !opts.enter(root, 0)) return;
   // Identity (device:inode) of each directory on the current path, when symlinks may be followed:
   // a link back to one of them would be a loop.
@@ -103,26 +148,27 @@ export function* walkSorted(given: Buffer, opts: WalkOptions): Generator<WalkEnt
   };
   // Each frame's path also as its latin1 text plus '/', the prefix of its entries' paths.
   const prefix = (dir: Buffer) => (dir.length === 1 && dir[0] === SLASH ? '/' : dir.toString('latin1') + '/');
-  const stack: { prefix: string; entries: NamedEntry[]; i: number; depth: number; id: string }[] = [
-    { prefix: prefix(root), entries: sortedEntries(root), i: 0, depth: 1, id: tracking ? idOf(root) : '' },
+  const stack: { prefix: string; listing: Listing; i: number; depth: number; id: string }[] = [
+    { prefix: prefix(root), listing: sortedEntries(root, list), i: 0, depth: 1, id: tracking ? idOf(root) : '' },
   ];
   while (stack.length) {
     const top = stack[stack.length - 1]!;
-    if (top.i >= top.entries.length) {
+    const { names, types, stats } = top.listing;
+    if (top.i >= names.length) {
       stack.pop();
       continue;
     }
-    const e = top.entries[top.i++]!;
-    const text = top.prefix + e.name;
+    const i = top.i++;
+    const text = top.prefix + names[i]!;
     const path = Buffer.from(text, 'latin1');
     if (!opts.include(path)) continue;
-    const type = typeOf(e);
-    yield { path, type, depth: top.depth };
+    const type = types[i]!;
+    yield { path, type, depth: top.depth, stats, slot: i * STAT_SLOTS };
     let into = type === 'directory' && opts.enter(path, top.depth);
     if (type === 'symlink' && opts.follow?.(path)) into = statSync(path, { throwIfNoEntry: false })?.isDirectory() === true && opts.enter(path, top.depth);
     if (!into) continue;
     const id = tracking ? idOf(path) : '';
     if (tracking && stack.some((f) => f.id === id)) continue; // a loop back to an ancestor
-    stack.push({ prefix: text + '/', entries: sortedEntries(path), i: 0, depth: top.depth + 1, id });
+    stack.push({ prefix: text + '/', listing: sortedEntries(path, list), i: 0, depth: top.depth + 1, id });
   }
 }

@@ -1,0 +1,48 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The stat fields of a listing's entries (agent/native/listing.c), STAT_SLOTS 32-bit words per
+ * entry: the errno of its fstatat (0: the fields are set), mode, uid, gid, link count, then the
+ * 64-bit values as two words each (low first): size, mtime and ctime in ns, inode, device; last
+ * the entry's d_type from the directory.
+ */
+export const STAT_SLOTS = 16;
+export const SLOT_ERRNO = 0;
+export const SLOT_MODE = 1;
+export const SLOT_UID = 2;
+export const SLOT_GID = 3;
+export const SLOT_NLINK = 4;
+export const SLOT_SIZE = 5;
+export const SLOT_MTIME = 7;
+export const SLOT_CTIME = 9;
+export const SLOT_INO = 11;
+export const SLOT_DEV = 13;
+export const SLOT_DTYPE = 15;
+
+/** One directory's entries sorted by name bytes (names as latin1 text), with their stat fields. */
+export interface StatListing {
+  readonly names: string[];
+  readonly stats: Uint32Array;
+}
+
+/** Lists a directory with every entry's lstat; returns the errno when it cannot be listed. */
+export type ListDirectory = (dir: Buffer) => StatListing | number;
+
+// Built by `npm run build` (node-gyp) beside its source; this module runs from dist/agent/scan.
+const ADDON = new URL('../../../agent/native/build/Release/vigil_listing.node', import.meta.url);
+let loaded: ListDirectory | null | undefined;
+
+/**
+ * The native listing (one open per directory, one fstatat of one name per entry, as find does),
+ * or null where it is not built or VIGIL_NATIVE_LISTING=0: the walk then lists with readdir and
+ * the re-check lstat's each full path (same results, slower).
+ */
+export function nativeListing(env: NodeJS.ProcessEnv = process.env): ListDirectory | null {
+  if (env.VIGIL_NATIVE_LISTING === '0') return null;
+  if (loaded !== undefined) return loaded;
+  const file = fileURLToPath(ADDON);
+  loaded = existsSync(file) ? (createRequire(import.meta.url)(file) as { listDirectory: ListDirectory }).listDirectory : null;
+  return loaded;
+}
