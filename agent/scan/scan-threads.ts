@@ -1,7 +1,7 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { PolicyRule } from '../../proto/model.js';
 import type { ShardUnit } from './shard-plan.js';
-import type { ShardChunk, ShardJob, ShardThreadData } from './shard-chunk.js';
+import { STOP, type ShardChunk, type ShardJob, type ShardThreadData } from './shard-chunk.js';
 import { ENTRY_TYPES } from './walker.js';
 
 /** One sharded scan: the units of one root, run by every scan thread. */
@@ -56,10 +56,21 @@ export function createScanThreads(opts: ScanThreadsOptions): ScanThreads {
   let tail: Promise<void> = Promise.resolve();
   let closed = false;
 
-  const stopAll = async () => {
+  // Idle threads are asked to exit (a thread still loading its modules exits once loaded:
+  // terminating it inside LMDB's native module setup aborts the process); after a failed run
+  // they are terminated where they are.
+  const stopAll = async (how: 'ask' | 'terminate') => {
     const stopping = workers;
     workers = [];
-    await Promise.all(stopping.map((w) => w.terminate()));
+    await Promise.all(
+      stopping.map((w) => {
+        if (how === 'terminate') return w.terminate();
+        const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+        w.ref(); // this wait keeps the process up until the thread is gone
+        w.postMessage(STOP);
+        return exited;
+      }),
+    );
   };
   const start = () => {
     while (workers.length < count) {
@@ -131,9 +142,9 @@ export function createScanThreads(opts: ScanThreadsOptions): ScanThreads {
     } finally {
       for (const c of cleanups) c();
       // Failed: the threads may be anywhere in their units; stopped, and replaced next run.
-      if (!ok) await stopAll();
+      if (!ok) await stopAll('terminate');
       else if (!closed) {
-        idleTimer = setTimeout(() => void stopAll(), idleTimeoutMs);
+        idleTimer = setTimeout(() => void stopAll('ask'), idleTimeoutMs);
         idleTimer.unref();
       }
     }
@@ -153,7 +164,7 @@ export function createScanThreads(opts: ScanThreadsOptions): ScanThreads {
       closed = true;
       if (idleTimer) clearTimeout(idleTimer);
       await tail;
-      await stopAll();
+      await stopAll('ask');
     },
   };
 }

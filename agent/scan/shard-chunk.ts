@@ -57,3 +57,6 @@ export interface ShardChunk {
 }
 
 export const MAX_AHEAD = 8;
+
+/** Posted to a scan thread instead of a job: exit once the runs it has are done. */
+export const STOP = 'stop';

@@ -15,7 +15,7 @@ import { packPaths, transferablesOf } from './path-batch.js';
 import { comparePathKeys, keyToPath } from './path-key.js';
 import { walkScope } from './walk-scope.js';
 import { ENTRY_TYPES, walkSorted } from './walker.js';
-import { MAX_AHEAD, NO_RULE, REMOVED_DELETED, REMOVED_GONE, REMOVED_UNCOVERED, type ShardChunk, type ShardJob, type ShardThreadData, type ShardUnitData } from './shard-chunk.js';
+import { MAX_AHEAD, NO_RULE, STOP, REMOVED_DELETED, REMOVED_GONE, REMOVED_UNCOVERED, type ShardChunk, type ShardJob, type ShardThreadData, type ShardUnitData } from './shard-chunk.js';
 
 const HASH_BATCH = 512;
 const REMOVED_BATCH = 2048;
@@ -122,10 +122,12 @@ async function run(d: ShardJob, thread: ShardThreadData): Promise<void> {
   try {
     for (let u = Atomics.add(d.next, 0, 1); u < d.units.length; u = Atomics.add(d.next, 0, 1)) scanUnit(d.units[u]!);
     flushHash();
-    post(null, true);
   } finally {
     await baseline?.close();
   }
+  // Last, after the baseline is closed: once every thread has said done, the scanning thread may
+  // stop the threads (close, idle timeout) and close the store; none is inside LMDB then.
+  post(null, true);
 }
 
 function serve(thread: ShardThreadData): void {
@@ -140,7 +142,11 @@ function serve(thread: ShardThreadData): void {
   // baseline). A failed run throws out of the thread: scan-threads.ts sees the error, fails the
   // run and replaces the thread.
   let runs = Promise.resolve();
-  parentPort!.on('message', (job: ShardJob) => {
+  parentPort!.on('message', (job: ShardJob | typeof STOP) => {
+    if (job === STOP) {
+      void runs.then(() => parentPort!.close()); // nothing else keeps the thread: it exits
+      return;
+    }
     runs = runs.then(() => run(job, thread)).catch((err: unknown) => {
       queueMicrotask(() => {
         throw err;
