@@ -1,8 +1,9 @@
 /**
- * One scan thread of sharded scans (scan-threads.ts), kept between scans. For each run it takes units (shard-plan.ts) from a counter
- * shared with the other scan threads, walks each one sorted, merges it with the unit's key range of
- * the baseline (opened read-only here), re-checks known paths by lstat (recheckOne), reads new
- * and changed files (hashBatch), and posts only what the scanning thread must record: hashed
+ * One scan thread of sharded scans (scan-threads.ts), kept between scans. For each run it takes
+ * units (shard-plan.ts) from a counter shared with the other scan threads, walks each one sorted,
+ * merges it with the unit's key range of the baseline (opened read-only here), re-checks known
+ * paths against the stat fields their listing took (recheckListed; recheckOne lstat's the path
+ * where the listing took none), reads new and changed files (hashBatch), and posts only what the scanning thread must record: hashed
  * results and removed paths. Unchanged paths never leave this thread, so a re-check costs the
  * scanning thread almost nothing. Backpressure: at most MAX_AHEAD chunks unread.
  */

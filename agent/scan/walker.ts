@@ -10,7 +10,7 @@ export const ENTRY_TYPES: readonly EntryType[] = ['regular', 'directory', 'symli
 
 export interface WalkEntry {
   readonly path: Buffer;
-  /** From the directory entry (no stat): enough to route regular files to the hashers. */
+  /** From the listing (the entry's lstat, or its d_type with readdir): enough to route regular files to the hashers. */
   readonly type: EntryType;
   readonly depth: number;
   /**
