@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "vigil_listing",
-      "sources": ["listing.c"],
+      "target_name": "vigil_native",
+      "sources": ["addon.c", "listing.c", "stat-fd.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]
     }

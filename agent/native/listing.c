@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SLOTS 16 /* must match STAT_SLOTS in listing.ts */
+#include "stat-words.h"
 
 typedef struct {
   char *buf;
@@ -60,15 +60,10 @@ static int push_name(names_t *t, const char *name) {
   return 0;
 }
 
-static void put64(uint32_t *s, int64_t v) {
-  s[0] = (uint32_t)((uint64_t)v & 0xffffffffu);
-  s[1] = (uint32_t)((uint64_t)v >> 32);
-}
-
 #define CHECK(call) \
   do { if ((call) != napi_ok) goto fail; } while (0)
 
-static napi_value list_directory(napi_env env, napi_callback_info info) {
+napi_value list_directory(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result = NULL;
   void *data;
@@ -169,16 +164,7 @@ static napi_value list_directory(napi_env env, napi_callback_info info) {
       o[15] = dtype;
       continue;
     }
-    o[0] = 0;
-    o[1] = (uint32_t)st.st_mode;
-    o[2] = (uint32_t)st.st_uid;
-    o[3] = (uint32_t)st.st_gid;
-    o[4] = (uint32_t)(st.st_nlink > 0xffffffffu ? 0xffffffffu : st.st_nlink);
-    put64(o + 5, (int64_t)st.st_size);
-    put64(o + 7, (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
-    put64(o + 9, (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec);
-    put64(o + 11, (int64_t)st.st_ino);
-    put64(o + 13, (int64_t)st.st_dev);
+    stat_words(&st, o);
     o[15] = dtype;
   }
   CHECK(napi_create_object(env, &result));
@@ -202,11 +188,4 @@ fail:
   free(types);
   free(order);
   return NULL;
-}
-
-NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
-  napi_value fn;
-  if (napi_create_function(env, "listDirectory", NAPI_AUTO_LENGTH, list_directory, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "listDirectory", fn) != napi_ok) return NULL;
-  return exports;
 }

@@ -5,21 +5,25 @@
  * times). Opened O_NOFOLLOW|O_NONBLOCK: a path swapped for a symlink or FIFO since the walk can
  * neither redirect nor block the read. Paths the walk did not see as regular files are only
  * lstat'ed (FIFOs and devices are never opened), so every system call of a scan but the
- * directory listings runs here, off the main thread.
+ * directory listings runs here, off the main thread. Results are written straight into their
+ * packed form (hash-results.ts): the fstat words land where the scanning thread reads them.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 
-import { FILE_TYPES, type FileState, type FileType, type HashAlgorithm } from '../../proto/model.js';
+import type { FileState, FileType, HashAlgorithm } from '../../proto/model.js';
 import { fileType, fileTypeOfMode, readStatStateSync } from '../file-state.js';
 import { encodedDigestAlgorithm, encodedHasError, encodedSameListedStat, encodedSameStat } from '../state-codec.js';
-import { SLOT_ERRNO, SLOT_MODE } from './listing.js';
+import { SLOT_CTIME, SLOT_ERRNO, SLOT_MODE, SLOT_MTIME, SLOT_SIZE, STAT_SLOTS } from './listing.js';
 import { readXattrsSync } from '../xattrs.js';
-import { statFields, type StatFields } from '../stat-fields.js';
+import { createResults, kindAt, putHashed, putState, putVanished, putXattrs, resultAt, unpackResults, VANISHED, type HashResult, type PackedResults } from './hash-results.js';
+import { createStatFd } from './stat-fd.js';
 import { pathAt, pathCount, type PathBatch } from './path-batch.js';
 
 export type { HashAlgorithm };
+export type { HashResult, HashedStat, PackedResults } from './hash-results.js';
+export { unpackResults } from './hash-results.js';
 
 export interface HashTask {
   /** The paths, packed (transferred, not copied). */
@@ -53,25 +57,16 @@ function throttle(bytes: number, rate: number): void {
   if (due > now) Atomics.wait(sleeper, 0, 0, due - now);
 }
 
-export type HashedStat = StatFields;
-
-export type HashResult =
-  | { readonly kind: 'hashed'; readonly stat: HashedStat; readonly digest: Uint8Array | null; readonly bytes: number; readonly xattrs?: Buffer | null }
-  /** Gone (ENOENT/ENOTDIR): not an error. */
-  | { readonly kind: 'vanished' }
-  /** Not hashed: not a regular file (any more), or unreadable (the state carries the error code). */
-  | { readonly kind: 'state'; readonly state: FileState };
-
 /** The lstat state of a path that is not (or no longer) a regular file, or could not be read. */
-function statOnly(path: Buffer, error?: string): HashResult {
+function statOnly(out: PackedResults, i: number, path: Buffer, error?: string): void {
   let state: FileState | null;
   try {
     state = readStatStateSync(path);
   } catch (err) {
-    return { kind: 'state', state: unreadable((err as NodeJS.ErrnoException).code ?? 'EIO') };
+    return putState(out, i, unreadable((err as NodeJS.ErrnoException).code ?? 'EIO'));
   }
-  if (!state) return { kind: 'vanished' };
-  return { kind: 'state', state: error && state.type === 'regular' ? { ...state, sha256: null, error } : state };
+  if (!state) return putVanished(out, i);
+  putState(out, i, error && state.type === 'regular' ? { ...state, sha256: null, error } : state);
 }
 
 /** A path whose lstat itself failed (EACCES on a parent, EIO): known only by its error. */
@@ -82,24 +77,42 @@ function unreadable(code: string): FileState {
 const CHUNK = 256 * 1024; // fits the L2 cache with the hash state: 1 MiB reads doubled the kernel copy time
 const buffer = Buffer.allocUnsafe(CHUNK);
 const FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const statFd = createStatFd();
+/** The stat words from before the read. */
+const before = new Uint32Array(STAT_SLOTS);
 
-export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number, bytesPerSecond = 0): HashResult {
+const sizeAt = (w: Uint32Array, o: number) => w[o + SLOT_SIZE]! + w[o + SLOT_SIZE + 1]! * 2 ** 32;
+/** Same size, mtime and ctime: the content did not change while it was read. */
+const unchanged = (w: Uint32Array, o: number) =>
+  w[o + SLOT_SIZE] === before[SLOT_SIZE] &&
+  w[o + SLOT_SIZE + 1] === before[SLOT_SIZE + 1] &&
+  w[o + SLOT_MTIME] === before[SLOT_MTIME] &&
+  w[o + SLOT_MTIME + 1] === before[SLOT_MTIME + 1] &&
+  w[o + SLOT_CTIME] === before[SLOT_CTIME] &&
+  w[o + SLOT_CTIME + 1] === before[SLOT_CTIME + 1];
+
+/** Reads one regular file and writes its result (hash-results.ts) at index i of out. */
+function hashInto(out: PackedResults, i: number, path: Buffer, algorithm: HashAlgorithm, maxBytes: number, bytesPerSecond: number): void {
+  const w = out.words;
+  const o = resultAt(i);
   for (let attempt = 1; ; attempt++) {
     let fd: number;
     try {
       fd = openSync(path, FLAGS);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-      if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'vanished' };
-      if (code === 'ELOOP') return statOnly(path); // a symlink now
-      return statOnly(path, code);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return putVanished(out, i);
+      if (code === 'ELOOP') return statOnly(out, i, path); // a symlink now
+      return statOnly(out, i, path, code);
     }
     let failed: string | null = null;
     try {
-      const before = fstatSync(fd, { bigint: true });
-      if (!before.isFile()) failed = '';
-      else if (maxBytes > 0 && before.size > BigInt(maxBytes)) return { kind: 'hashed', stat: statFields(before), digest: null, bytes: 0 };
-      else {
+      statFd(fd, before, 0);
+      if (fileTypeOfMode(before[SLOT_MODE]!) !== 'regular') failed = '';
+      else if (maxBytes > 0 && sizeAt(before, 0) > maxBytes) {
+        w.set(before, o);
+        return putHashed(out, i, null, 0);
+      } else {
         const hash = createHash(algorithm);
         // To the end, whatever fstat said: procfs files say 0, and some FUSE and network file
         // systems report a stale size.
@@ -111,13 +124,15 @@ export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number
           bytes += n;
           throttle(n, bytesPerSecond);
         }
-        const after = fstatSync(fd, { bigint: true });
-        const stable = after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
-        if (stable) return { kind: 'hashed', stat: statFields(after), digest: hash.digest(), bytes };
+        statFd(fd, w, o); // after the read, where the result's stat goes
+        if (unchanged(w, o)) return putHashed(out, i, hash.digest(), bytes);
         // Still changing on the last try: record the stat from before the read, which the file no
         // longer has, so the next stat-only re-check reads it again instead of trusting a digest
         // of content it never had.
-        if (attempt >= 3) return { kind: 'hashed', stat: statFields(before), digest: hash.digest(), bytes };
+        if (attempt >= 3) {
+          w.set(before, o);
+          return putHashed(out, i, hash.digest(), bytes);
+        }
       }
     } catch (err) {
       failed = (err as NodeJS.ErrnoException).code ?? 'EIO';
@@ -125,8 +140,15 @@ export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number
       closeSync(fd);
     }
     // Not a regular file any more (''), or reading failed (EIO, EISDIR…): its lstat state.
-    if (failed !== null) return statOnly(path, failed || undefined);
+    if (failed !== null) return statOnly(out, i, path, failed || undefined);
   }
+}
+
+/** One regular file's result (tests, and a look at one path). */
+export function hashOne(path: Buffer, algorithm: HashAlgorithm, maxBytes: number, bytesPerSecond = 0): HashResult {
+  const out = createResults(1, [algorithm]);
+  hashInto(out, 0, path, algorithm, maxBytes, bytesPerSecond);
+  return unpackResults(out)[0]!;
 }
 
 /** Verdicts of compareBatch, one byte per path. */
@@ -194,131 +216,20 @@ export function recheckListed(stats: Uint32Array, o: number, known: Buffer, algo
   return trusted(known, type, algorithm) ? SAME : DIFFERENT;
 }
 
-/**
- * A batch's results packed for the trip back to the main thread: per path, HASH_SLOTS values
- * (kind, size, mode, uid, gid, mtimeNs, ctimeNs, inode, nlink, bytes read, digest length), the digests side by
- * side in one byte array, and error codes by index. One structured clone of three arrays instead
- * of an object and a buffer per file.
- */
-export interface PackedResults {
-  readonly slots: BigInt64Array;
-  readonly digests: Uint8Array;
-  readonly digestLength: number;
-  /** By index, for 'state' results: the error code, the symlink target. */
-  readonly errors: Record<number, string>;
-  readonly targets: Record<number, Uint8Array>;
-  /** By index: the extended attributes' digest, where they were read. */
-  readonly xattrs: Record<number, Uint8Array>;
-}
-
-export const HASH_SLOTS = 11;
-const KIND_CODE = { hashed: 0n, vanished: 1n, state: 2n } as const;
-const DIGEST_LENGTH: Record<HashAlgorithm, number> = { sha256: 32, sha512: 64, blake2b512: 64 };
-
-/** Slots o+1 … o+8 of a result: the stat fields. */
-function putStat(slots: BigInt64Array, o: number, st: StatFields): void {
-  slots[o + 1] = BigInt(st.size);
-  slots[o + 2] = BigInt(st.mode);
-  slots[o + 3] = BigInt(st.uid);
-  slots[o + 4] = BigInt(st.gid);
-  slots[o + 5] = st.mtimeNs;
-  slots[o + 6] = st.ctimeNs;
-  slots[o + 7] = st.inode;
-  slots[o + 8] = BigInt(st.nlink);
-}
-
-function statAt(slots: BigInt64Array, o: number): StatFields {
-  return {
-    size: Number(slots[o + 1]),
-    mode: Number(slots[o + 2]),
-    uid: Number(slots[o + 3]),
-    gid: Number(slots[o + 4]),
-    mtimeNs: slots[o + 5]!,
-    ctimeNs: slots[o + 6]!,
-    inode: slots[o + 7]!,
-    nlink: Number(slots[o + 8]),
-  };
-}
-
-export function packResults(results: readonly HashResult[], digestLength: number): PackedResults {
-  const slots = new BigInt64Array(results.length * HASH_SLOTS);
-  const digests = new Uint8Array(results.length * digestLength);
-  const errors: Record<number, string> = {};
-  const targets: Record<number, Uint8Array> = {};
-  const xattrs: Record<number, Uint8Array> = {};
-  results.forEach((r, i) => {
-    const o = i * HASH_SLOTS;
-    slots[o] = KIND_CODE[r.kind];
-    if (r.kind === 'vanished') return;
-    const st = r.kind === 'hashed' ? r.stat : r.state;
-    putStat(slots, o, st);
-    const x = r.kind === 'hashed' ? r.xattrs : r.state.xattrs;
-    if (x) xattrs[i] = new Uint8Array(x);
-    if (r.kind === 'state') {
-      slots[o + 9] = BigInt(FILE_TYPES.indexOf(r.state.type));
-      if (r.state.error) errors[i] = r.state.error;
-      if (r.state.symlinkTarget) targets[i] = new Uint8Array(r.state.symlinkTarget); // a copy: a view would post its whole pool slab
-      return;
-    }
-    slots[o + 9] = r.digest ? BigInt(r.bytes) : -1n; // -1: not hashed (over max_hash_size)
-    slots[o + 10] = BigInt(r.digest?.length ?? 0);
-    if (r.digest) digests.set(r.digest, i * digestLength);
-  });
-  return { slots, digests, digestLength, errors, targets, xattrs };
-}
-
-export function unpackResults(p: PackedResults): HashResult[] {
-  const n = p.slots.length / HASH_SLOTS;
-  const out: HashResult[] = new Array(n);
-  const digests = Buffer.from(p.digests.buffer, p.digests.byteOffset, p.digests.byteLength);
+export default function hashBatch(task: HashTask): PackedResults {
+  const n = pathCount(task.paths);
+  const out = createResults(n, task.algorithms);
   for (let i = 0; i < n; i++) {
-    const o = i * HASH_SLOTS;
-    const kind = p.slots[o];
-    if (kind === KIND_CODE.vanished) out[i] = { kind: 'vanished' };
-    else if (kind === KIND_CODE.state) {
-      const target = p.targets[i];
-      out[i] = {
-        kind: 'state',
-        state: {
-          type: FILE_TYPES[Number(p.slots[o + 9])] ?? 'unknown',
-          ...statAt(p.slots, o),
-          sha256: null,
-          symlinkTarget: target ? Buffer.from(target.buffer, target.byteOffset, target.byteLength) : null,
-          error: p.errors[i] ?? null,
-          xattrs: xattrsAt(p, i),
-        },
-      };
-    } else {
-      const read = p.slots[o + 9]!;
-      out[i] = {
-        kind: 'hashed',
-        stat: statAt(p.slots, o),
-        digest: read >= 0n ? digests.subarray(i * p.digestLength, i * p.digestLength + Number(p.slots[o + 10])) : null,
-        bytes: read >= 0n ? Number(read) : 0,
-        xattrs: xattrsAt(p, i),
-      };
-    }
+    const path = pathAt(task.paths, i);
+    if (task.regular[i] === 0) statOnly(out, i, path);
+    else hashInto(out, i, path, task.algorithms[i] ?? 'sha256', task.maxBytes[i] ?? 0, task.bytesPerSecond);
+  }
+  // Extended attributes after the content, for the paths whose rule checks them: one getfattr for the batch.
+  const wanted: number[] = [];
+  for (let i = 0; i < n; i++) if (task.xattrs[i] && kindAt(out, i) !== VANISHED) wanted.push(i);
+  if (wanted.length) {
+    const read = readXattrsSync(wanted.map((i) => pathAt(task.paths, i)));
+    wanted.forEach((i, k) => putXattrs(out, i, read[k] ?? null));
   }
   return out;
-}
-
-function xattrsAt(p: PackedResults, i: number): Buffer | null {
-  const x = p.xattrs[i];
-  return x ? Buffer.from(x.buffer, x.byteOffset, x.byteLength) : null;
-}
-
-export default function hashBatch(task: HashTask): PackedResults {
-  const results: HashResult[] = Array.from({ length: pathCount(task.paths) }, (_, i) => {
-    const path = pathAt(task.paths, i);
-    return task.regular[i] === 0 ? statOnly(path) : hashOne(path, task.algorithms[i] ?? 'sha256', task.maxBytes[i] ?? 0, task.bytesPerSecond);
-  });
-  // Extended attributes after the content, for the paths whose rule checks them: one getfattr for the batch.
-  const wanted = results.flatMap((r, i) => (task.xattrs[i] && r.kind !== 'vanished' ? [i] : []));
-  const read = readXattrsSync(wanted.map((i) => pathAt(task.paths, i)));
-  wanted.forEach((i, k) => {
-    const r = results[i]!;
-    if (r.kind === 'hashed') results[i] = { ...r, xattrs: read[k] ?? null };
-    else if (r.kind === 'state') results[i] = { kind: 'state', state: { ...r.state, xattrs: read[k] ?? null } };
-  });
-  return packResults(results, Math.max(32, ...task.algorithms.map((a) => DIGEST_LENGTH[a])));
 }

@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { nativeAddon } from './native.js';
 
 /**
  * The stat fields of a listing's entries (agent/native/listing.c), STAT_SLOTS 32-bit words per
@@ -30,19 +28,11 @@ export interface StatListing {
 /** Lists a directory with every entry's lstat; returns the errno when it cannot be listed. */
 export type ListDirectory = (dir: Buffer) => StatListing | number;
 
-// Built by `npm run build` (node-gyp) beside its source; this module runs from dist/agent/scan.
-const ADDON = new URL('../../../agent/native/build/Release/vigil_listing.node', import.meta.url);
-let loaded: ListDirectory | null | undefined;
-
 /**
  * The native listing (one open per directory, one fstatat of one name per entry, as find does),
- * or null where it is not built or VIGIL_NATIVE_LISTING=0: the walk then lists with readdir and
- * the re-check lstat's each full path (same results, slower).
+ * or null where the addon is not built or VIGIL_NATIVE=0 (native.ts): the walk then lists with
+ * readdir and the re-check lstat's each full path (same results, slower).
  */
 export function nativeListing(env: NodeJS.ProcessEnv = process.env): ListDirectory | null {
-  if (env.VIGIL_NATIVE_LISTING === '0') return null;
-  if (loaded !== undefined) return loaded;
-  const file = fileURLToPath(ADDON);
-  loaded = existsSync(file) ? (createRequire(import.meta.url)(file) as { listDirectory: ListDirectory }).listDirectory : null;
-  return loaded;
+  return nativeAddon(env)?.listDirectory ?? null;
 }

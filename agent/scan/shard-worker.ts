@@ -48,7 +48,7 @@ async function run(d: ShardJob, thread: ShardThreadData): Promise<void> {
       : null;
     const chunk: ShardChunk = { files, hashed, removed: gone, done };
     const transfer: ArrayBuffer[] = [];
-    if (hashed) transfer.push(...transferablesOf(hashed.paths), ...transferablesOf(hashed.known), hashed.rules.buffer as ArrayBuffer, hashed.results.slots.buffer as ArrayBuffer, hashed.results.digests.buffer as ArrayBuffer);
+    if (hashed) transfer.push(...transferablesOf(hashed.paths), ...transferablesOf(hashed.known), hashed.rules.buffer as ArrayBuffer, hashed.results.words.buffer as ArrayBuffer, hashed.results.digests.buffer as ArrayBuffer);
     if (gone) transfer.push(...transferablesOf(gone.paths), ...transferablesOf(gone.known), gone.kinds.buffer as ArrayBuffer, gone.rules.buffer as ArrayBuffer);
     Atomics.add(d.ahead, 0, 1);
     d.port.postMessage(chunk, transfer);

@@ -82,9 +82,9 @@ describe('native listing', () => {
     rmSync(base, { recursive: true, force: true });
   });
 
-  it('is built (npm run build), and VIGIL_NATIVE_LISTING=0 turns it off', () => {
+  it('is built (npm run build), and VIGIL_NATIVE=0 turns it off', () => {
     assert.equal(typeof native, 'function');
-    assert.equal(nativeListing({ VIGIL_NATIVE_LISTING: '0' }), null);
+    assert.equal(nativeListing({ VIGIL_NATIVE: '0' }), null);
   });
 
   it('walks like readdir: the same paths, order and types, odd names, FIFOs, sockets and symlink loops included', () => {

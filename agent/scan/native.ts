@@ -1,0 +1,27 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** The functions of the agent's native addon (agent/native, N-API in C). */
+export interface NativeAddon {
+  /** listing.ts */
+  listDirectory(dir: Buffer): { names: string[]; stats: Uint32Array } | number;
+  /** stat-fd.ts */
+  statFd(fd: number, words: Uint32Array, at: number): number;
+}
+
+// Built by `npm run build` (node-gyp) beside its source; this module runs from dist/agent/scan.
+const ADDON = new URL('../../../agent/native/build/Release/vigil_native.node', import.meta.url);
+let loaded: NativeAddon | null | undefined;
+
+/**
+ * The native addon, or null where it is not built (no C compiler) or VIGIL_NATIVE=0: callers then
+ * fall back to Node's fs calls (same results, slower; tests run both).
+ */
+export function nativeAddon(env: NodeJS.ProcessEnv = process.env): NativeAddon | null {
+  if (env.VIGIL_NATIVE === '0') return null;
+  if (loaded !== undefined) return loaded;
+  const file = fileURLToPath(ADDON);
+  loaded = existsSync(file) ? (createRequire(import.meta.url)(file) as NativeAddon) : null;
+  return loaded;
+}
