@@ -15,7 +15,7 @@ import hashBatch, { DIFFERENT, GONE, recheckListed, recheckOne, type PackedResul
 import { packPaths, transferablesOf } from './path-batch.js';
 import { comparePathKeys, keyToPath } from './path-key.js';
 import { walkScope } from './walk-scope.js';
-import { ENTRY_TYPES, walkSorted } from './walker.js';
+import { ENTRY_TYPES, walkSorted, type WalkEntry } from './walker.js';
 import { MAX_AHEAD, NO_RULE, STOP, REMOVED_DELETED, REMOVED_GONE, REMOVED_UNCOVERED, type ShardChunk, type ShardJob, type ShardThreadData, type ShardUnitData } from './shard-chunk.js';
 
 const HASH_BATCH = 512;
@@ -91,10 +91,7 @@ async function run(d: ShardJob, thread: ShardThreadData): Promise<void> {
     // Nothing known in the unit (a first scan): listed without stat fields, which only a re-check
     // uses (every path is read, and lstat'ed there).
     const listing = b.done ? { listDirectory: null } : {};
-    const entries = u.subtree
-      ? walkSorted(Buffer.from(u.subtree), { ...scope, ...listing, skipRoot: true }) // the subtree's directory is an entry of the unit before
-      : u.entries.map((e) => ({ path: Buffer.from(e.path), type: ENTRY_TYPES[e.type]!, stats: null, slot: 0 }));
-    for (const e of entries) {
+    const visit = (e: WalkEntry) => {
       // Baseline entries before this path in walk order were not met: deleted. (Keys and states
       // are views until the next step: copied only when kept.)
       let order = -1;
@@ -116,7 +113,10 @@ async function run(d: ShardJob, thread: ShardThreadData): Promise<void> {
         if (++files >= PROGRESS_EVERY) post(null, false);
       }
       if (state) b = known.next();
-    }
+    };
+    // Two loops, each over one kind of iterable, so neither is compiled for both.
+    if (u.subtree) for (const e of walkSorted(Buffer.from(u.subtree), { ...scope, ...listing, skipRoot: true })) visit(e); // the subtree's directory is an entry of the unit before
+    else for (const e of u.entries) visit({ path: Buffer.from(e.path), type: ENTRY_TYPES[e.type]!, depth: 0, stats: null, slot: 0 });
     for (; !b.done; b = known.next()) remove(keyToPath(b.value.key), Buffer.from(b.value.value), REMOVED_DELETED, NO_RULE);
   };
 

@@ -47,14 +47,19 @@ function typeOf(d: Pick<NamedEntry, 'isFile' | 'isDirectory' | 'isSymbolicLink'>
   return 'other';
 }
 
-/** A directory's entries, sorted by name bytes; stats: the native listing's fields, or null. */
+/**
+ * A directory's entries, sorted by name bytes; stats: the native listing's fields, or null. The
+ * walk reads `count`, never the arrays' length: empty arrays have another elements kind than full
+ * ones, and a walk meeting both would be deoptimized and compiled again each time it meets a new one.
+ */
 interface Listing {
+  readonly count: number;
   readonly names: readonly string[];
   readonly types: readonly EntryType[];
   readonly stats: Uint32Array | null;
 }
 
-const EMPTY: Listing = { names: [], types: [], stats: null };
+const EMPTY: Listing = { count: 0, names: [], types: [], stats: null };
 const DT_DIR = 4;
 const DT_REG = 8;
 const DT_LNK = 10;
@@ -75,7 +80,7 @@ function statListing(list: ListDirectory, dir: Buffer): Listing {
   if (typeof r === 'number') return EMPTY; // unreadable or vanished: the directory's own state tells which
   const types = new Array<EntryType>(r.names.length);
   for (let i = 0; i < types.length; i++) types[i] = listedType(r.stats, i * STAT_SLOTS);
-  return { names: r.names, types, stats: r.stats };
+  return { count: types.length, names: r.names, types, stats: r.stats };
 }
 
 /** A directory entry: its name as latin1 text (one character per byte) and its type. */
@@ -104,7 +109,14 @@ function sortedEntries(dir: Buffer, list: ListDirectory | null): Listing {
     entries = entriesWithByteNames(dir);
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { names: entries.map((e) => e.name), types: entries.map(typeOf), stats: null };
+  // Holey arrays of strings, like the native listing's names.
+  const names = new Array<string>(entries.length);
+  const types = new Array<EntryType>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    names[i] = entries[i]!.name;
+    types[i] = typeOf(entries[i]!);
+  }
+  return { count: entries.length, names, types, stats: null };
 }
 
 function entriesWithByteNames(dir: Buffer): NamedEntry[] {
@@ -153,8 +165,8 @@ export function* walkSorted(given: Buffer, opts: WalkOptions): Generator<WalkEnt
   ];
   while (stack.length) {
     const top = stack[stack.length - 1]!;
-    const { names, types, stats } = top.listing;
-    if (top.i >= names.length) {
+    const { count, names, types, stats } = top.listing;
+    if (top.i >= count) {
       stack.pop();
       continue;
     }
