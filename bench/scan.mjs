@@ -6,7 +6,12 @@
 // ratios (medians). Wall times from this process; peak RSS from GNU time. An uncounted warm-up
 // pass before each round, so that every tool reads from a warm page cache.
 //
-// usage: node bench/scan.mjs [TREE=/usr] [--rounds N=3] [--no-aide]
+// The baseline is compared in pairs run back to back (--pairs per round), the order swapped from
+// one pair to the next: on this kind of virtual machine the first run after a pause or a long
+// AIDE run is slower (memory the host took back is faulted in again), and a fixed order would
+// charge that to one tool. The ratio is the median of the pairs' ratios.
+//
+// usage: node bench/scan.mjs [TREE=/usr] [--rounds N=3] [--pairs N=3] [--no-aide]
 // needs: npm run build; apt-get install aide time (for the AIDE columns and RSS)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
@@ -17,7 +22,9 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const tree = resolve(args.find((a) => !a.startsWith('--') && !/^\d+$/.test(a)) ?? '/usr');
-const rounds = Number(args[args.indexOf('--rounds') + 1]) || 3;
+const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) || fallback : fallback);
+const rounds = option('--rounds', 3);
+const pairs = option('--pairs', 3);
 const withAide = !args.includes('--no-aide') && spawnSync('aide', ['--version']).status === 0;
 const agent = join(here, '..', 'dist', 'agent', 'main.js');
 const reference = [join(here, '..', '..', 'shared', 'bench', 'reference-hash.mjs'), join(here, '..', 'shared', 'bench', 'reference-hash.mjs')].find(existsSync);
@@ -64,13 +71,38 @@ const log = (r) => {
   runs.push(r);
   console.log(JSON.stringify(r));
 };
+const pairRatios = [];
+const selfRatios = []; // against the reference's own time
+let pairNo = 0;
 for (let round = 1; round <= rounds; round++) {
   warmUp();
   const state = join(work, `state-${round}`);
-  const v = timed(process.execPath, [agent, 'scan', tree, '--state-dir', state]);
-  log({ round, tool: 'vigil-scan', phase: 'baseline', seconds: +v.seconds.toFixed(3), rssMb: v.rssMb });
-  const ref = timed(process.execPath, [reference, tree]);
-  log({ round, tool: 'reference-hash', phase: 'baseline', seconds: +ref.seconds.toFixed(3), rssMb: ref.rssMb, ...JSON.parse(ref.stdout) });
+  for (let k = 0; k < pairs; k++, pairNo++) {
+    rmSync(state, { recursive: true, force: true }); // the round's last baseline is re-checked below
+    const vigil = () => {
+      const v = timed(process.execPath, [agent, 'scan', tree, '--state-dir', state]);
+      log({ round, pair: pairNo + 1, tool: 'vigil-scan', phase: 'baseline', seconds: +v.seconds.toFixed(3), rssMb: v.rssMb });
+      return v.seconds;
+    };
+    const ref = () => {
+      const r = timed(process.execPath, [reference, tree]);
+      // The reference prints its own time too (from its walk's start, without Node's start-up):
+      // kept as selfSeconds; the ratio compares wall time with wall time.
+      const { seconds: selfSeconds, ...figures } = JSON.parse(r.stdout);
+      log({ round, pair: pairNo + 1, tool: 'reference-hash', phase: 'baseline', seconds: +r.seconds.toFixed(3), selfSeconds, rssMb: r.rssMb, ...figures });
+      return { wall: r.seconds, self: selfSeconds };
+    };
+    let v, r;
+    if (pairNo % 2 === 0) {
+      v = vigil();
+      r = ref();
+    } else {
+      r = ref();
+      v = vigil();
+    }
+    pairRatios.push(v / r.wall);
+    selfRatios.push(v / r.self);
+  }
   let conf;
   if (withAide) {
     const aideDir = join(work, `aide-${round}`);
@@ -102,7 +134,9 @@ const summary = {
   baseline: {
     vigilSeconds: m('vigil-scan', 'baseline'),
     referenceSeconds: m('reference-hash', 'baseline'),
-    vsReference: +(m('vigil-scan', 'baseline') / m('reference-hash', 'baseline')).toFixed(2),
+    vsReference: +median(pairRatios).toFixed(2),
+    pairRatios: pairRatios.map((x) => +x.toFixed(2)),
+    vsReferenceSelfTimed: +median(selfRatios).toFixed(2),
     ...(withAide ? { aideSeconds: m('aide', 'baseline'), fasterThanAide: +(m('aide', 'baseline') / m('vigil-scan', 'baseline')).toFixed(1) } : {}),
     vigilPeakRssMb: Math.max(...runs.filter((r) => r.tool === 'vigil-scan' && r.phase === 'baseline').map((r) => r.rssMb)),
   },
