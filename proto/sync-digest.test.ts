@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import type { FileState } from './model.js';
+import { addEntry, emptyRange, entryDigest, MAX_POSITION, MIN_POSITION, pathPosition, sameRange, splitRange } from './sync-digest.js';
+
+const state: FileState = {
+  type: 'regular',
+  size: 5 * 2 ** 32 + 7,
+  mode: 0o100644,
+  uid: 1000,
+  gid: 4294967294,
+  mtimeNs: 1_700_000_000_123_456_789n,
+  ctimeNs: -5n,
+  inode: 2n ** 63n + 9n,
+  nlink: 2,
+  sha256: createHash('sha256').update('x').digest(),
+  symlinkTarget: null,
+  error: null,
+  digest: null,
+  xattrs: createHash('sha256').update('attrs').digest(),
+};
+const path = Buffer.from([0x2f, 0x74, 0xff, 0x0a, 0x80]); // '/t', then bytes that are not UTF-8
+
+describe('sync digests', () => {
+  it('places a path at the first 8 bytes of its SHA-256, signed', () => {
+    const expected = createHash('sha256').update(path).digest().readBigInt64BE(0);
+    assert.equal(pathPosition(path), expected);
+    assert.ok(pathPosition(path) >= MIN_POSITION && pathPosition(path) <= MAX_POSITION);
+  });
+
+  it('gives equal states the same digest, however the absent parts are spelled', () => {
+    const fromPostgres: FileState = { ...state, symlinkTarget: null, digest: null, error: null };
+    const fromAgent: FileState = { ...state };
+    delete (fromAgent as { digest?: unknown }).digest;
+    assert.equal(entryDigest(path, fromAgent), entryDigest(Buffer.from(path), fromPostgres));
+    assert.equal(typeof entryDigest(path, state), 'bigint');
+  });
+
+  it('changes with the path and with every part of the state', () => {
+    const base = entryDigest(path, state);
+    const variants: [string, FileState][] = [
+      ['type', { ...state, type: 'directory' }],
+      ['size', { ...state, size: state.size + 1 }],
+      ['mode', { ...state, mode: 0o100600 }],
+      ['uid', { ...state, uid: 0 }],
+      ['gid', { ...state, gid: 0 }],
+      ['nlink', { ...state, nlink: 1 }],
+      ['mtime', { ...state, mtimeNs: state.mtimeNs + 1n }],
+      ['ctime', { ...state, ctimeNs: 0n }],
+      ['inode', { ...state, inode: 9n }],
+      ['content', { ...state, sha256: createHash('sha256').update('y').digest() }],
+      ['no content', { ...state, sha256: null }],
+      ['other algorithm', { ...state, sha256: null, digest: { algorithm: 'blake2b512', value: createHash('sha512').update('x').digest() } }],
+      ['target', { ...state, symlinkTarget: Buffer.from('/etc') }],
+      ['empty target', { ...state, symlinkTarget: Buffer.alloc(0) }],
+      ['error', { ...state, error: 'EACCES' }],
+      ['empty error', { ...state, error: '' }],
+      ['xattrs', { ...state, xattrs: null }],
+    ];
+    const seen = new Set([base]);
+    for (const [what, v] of variants) {
+      const d = entryDigest(path, v);
+      assert.notEqual(d, base, what);
+      seen.add(d);
+    }
+    assert.equal(seen.size, variants.length + 1, 'every variant has its own digest');
+    assert.notEqual(entryDigest(Buffer.from('/t'), state), base, 'path');
+  });
+
+  it('sums a range as a count and an order-free XOR', () => {
+    const digests = ['/a', '/b', '/c'].map((p) => entryDigest(Buffer.from(p), state));
+    const forward = emptyRange();
+    const backward = emptyRange();
+    digests.forEach((d) => addEntry(forward, d));
+    [...digests].reverse().forEach((d) => addEntry(backward, d));
+    assert.ok(sameRange(forward, backward));
+    assert.equal(forward.count, 3);
+    const fewer = emptyRange();
+    digests.slice(0, 2).forEach((d) => addEntry(fewer, d));
+    assert.ok(!sameRange(forward, fewer));
+    assert.ok(forward.xor >= MIN_POSITION && forward.xor <= MAX_POSITION);
+  });
+
+  it('splits a range into parts that cover it exactly, without overlap', () => {
+    for (const [start, end, parts] of [
+      [MIN_POSITION, MAX_POSITION, 256],
+      [-10n, 10n, 4],
+      [5n, 7n, 256],
+      [3n, 3n, 2],
+    ] as const) {
+      const ranges = splitRange(start, end, parts);
+      assert.equal(ranges[0]![0], start);
+      assert.equal(ranges[ranges.length - 1]![1], end);
+      for (let i = 1; i < ranges.length; i++) assert.equal(ranges[i]![0], ranges[i - 1]![1] + 1n);
+      for (const [a, b] of ranges) assert.ok(a <= b);
+      assert.equal(ranges.length, Math.min(parts, Number(end - start + 1n)));
+    }
+    assert.throws(() => splitRange(2n, 1n, 2), RangeError);
+  });
+});
