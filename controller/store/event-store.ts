@@ -1,7 +1,9 @@
 import picomatch from 'picomatch';
-import { displayPath, type Digest, type FileDelta, type FileState, type FileType, type ChangeKind, type ChangeSource } from '../../proto/model.js';
+import { displayPath, type FileDelta, type ChangeKind, type ChangeSource } from '../../proto/model.js';
+import { entryDigest, pathPosition } from '../../proto/sync-digest.js';
 import type { Clock } from './clock.js';
 import { buf, date, num, type Sql, type SqlQueryable } from './sql.js';
+import { placeholders, SELECT_STATE_COLUMNS, STATE_COLUMNS, STATE_PARAMS, stateFromRow, stateParams } from './state-row.js';
 
 export interface StoredEvent {
   readonly agentId: string;
@@ -47,55 +49,11 @@ export interface EventStore {
   list(filter: EventFilter): Promise<StoredEvent[]>;
 }
 
-const STATE_COLUMNS = 'file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, symlink_target, error, digest_algorithm, digest, xattrs_sha256';
-const STATE_PARAMS = 15;
-/** $from, $from+1, ... for n parameters. */
-const placeholders = (from: number, n: number) => Array.from({ length: n }, (_, i) => `$${from + i}`).join(', ');
-const SELECT_EVENTS = `select agent_id, seq, path, kind, source, file_type, size, mode, uid, gid,
-  mtime_ns::text as mtime_ns, ctime_ns::text as ctime_ns, inode::text as inode, nlink, sha256, symlink_target, error, digest_algorithm, digest, xattrs_sha256,
-  detected_at, committed_at from file_events`;
-
-function stateParams(s: FileState): unknown[] {
-  return [
-    s.type,
-    s.size,
-    s.mode,
-    s.uid,
-    s.gid,
-    s.mtimeNs.toString(),
-    s.ctimeNs.toString(),
-    s.inode.toString(),
-    s.nlink,
-    s.sha256,
-    s.symlinkTarget,
-    s.error,
-    s.digest?.algorithm ?? null,
-    s.digest?.value ?? null,
-    s.xattrs ?? null,
-  ];
-}
+const SELECT_EVENTS = `select agent_id, seq, path, kind, source, ${SELECT_STATE_COLUMNS}, detected_at, committed_at from file_events`;
 
 function toEvent(r: Record<string, unknown>): StoredEvent {
   const kind = r.kind as ChangeKind;
-  const state: FileState | null =
-    r.file_type === null || r.file_type === undefined
-      ? null
-      : {
-          type: r.file_type as FileType,
-          size: num(r.size),
-          mode: num(r.mode),
-          uid: num(r.uid),
-          gid: num(r.gid),
-          mtimeNs: BigInt(r.mtime_ns as string),
-          ctimeNs: BigInt(r.ctime_ns as string),
-          inode: BigInt(r.inode as string),
-          nlink: num(r.nlink),
-          sha256: buf(r.sha256),
-          symlinkTarget: buf(r.symlink_target),
-          error: (r.error as string | null) ?? null,
-          digest: r.digest_algorithm ? { algorithm: r.digest_algorithm as Digest['algorithm'], value: buf(r.digest)! } : null,
-          xattrs: buf(r.xattrs_sha256),
-        };
+  const state = stateFromRow(r);
   return {
     agentId: r.agent_id as string,
     committedAt: date(r.committed_at)!,
@@ -145,16 +103,16 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
             await tx.query('delete from file_state where agent_id = $1 and path = $2', [agentId, d.path]);
           } else {
             await tx.query(
-              `insert into file_state (agent_id, path, path_text, ${STATE_COLUMNS}, updated_seq)
-               values (${placeholders(1, 3 + STATE_PARAMS + 1)})
+              `insert into file_state (agent_id, path, path_text, ${STATE_COLUMNS}, updated_seq, path_position, entry_digest)
+               values (${placeholders(1, 3 + STATE_PARAMS + 3)})
                on conflict (agent_id, path) do update set
                  file_type = excluded.file_type, size = excluded.size, mode = excluded.mode, uid = excluded.uid,
                  gid = excluded.gid, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, inode = excluded.inode,
                  nlink = excluded.nlink, sha256 = excluded.sha256, symlink_target = excluded.symlink_target,
                  error = excluded.error, digest_algorithm = excluded.digest_algorithm, digest = excluded.digest,
                  xattrs_sha256 = excluded.xattrs_sha256,
-                 updated_seq = excluded.updated_seq`,
-              [agentId, d.path, pathText, ...stateParams(s), d.seq],
+                 updated_seq = excluded.updated_seq, path_position = excluded.path_position, entry_digest = excluded.entry_digest`,
+              [agentId, d.path, pathText, ...stateParams(s), d.seq, pathPosition(d.path).toString(), entryDigest(d.path, s).toString()],
             );
           }
           // A first baseline is history, not news: it never alerts.

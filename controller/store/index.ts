@@ -11,3 +11,4 @@ export { createEventStore, type EventStore, type StoredEvent, type IngestResult,
 export { createCommandStore, type CommandStore } from './command-store.js';
 export { createAuditStore, type AuditStore, type AuditEntry } from './audit-store.js';
 export { createAlertStore, type AlertStore } from './alert-store.js';
+export { createSyncStore, type SyncStore, type PositionRange } from './sync-store.js';

@@ -3,12 +3,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { generateToken } from '../../pki/index.js';
 import type { FileDelta } from '../../proto/model.js';
+import { addEntry, emptyRange, entryDigest, MAX_POSITION, MIN_POSITION, pathPosition, splitRange } from '../../proto/sync-digest.js';
 import { testDatabaseKinds, type TestDatabase } from '../../test/support/databases.js';
 import {
   createAgentStore,
   createAlertStore,
   createEventStore,
   createPolicyStore,
+  createSyncStore,
   createTokenStore,
   migrate,
   type Clock,
@@ -158,6 +160,45 @@ for (const kind of testDatabaseKinds()) {
       const [e] = await events.list({ agentId: 'agent-5', limit: 1 });
       assert.equal(e!.delta.state?.sha256, null);
       assert.deepEqual(e!.delta.state?.digest, { algorithm: 'blake2b512', value: Buffer.alloc(64, 9) });
+    });
+
+    it('sync: range digests and entries of an agent\'s current state, old rows included', async () => {
+      const events = createEventStore(db.sql, clock);
+      const sync = createSyncStore(db.sql);
+      const paths = Array.from({ length: 40 }, (_, i) => `/sync/f${i}`);
+      await events.ingest('agent-6', paths.map((p, i) => delta(i + 1, p)), () => null);
+      await events.ingest('agent-6', [delta(41, '/sync/f3', 'deleted'), delta(42, '/sync/f4', 'modified')], () => null);
+      await events.ingest('agent-7', [delta(1, '/sync/other')], () => null); // another agent's row: never counted
+      // What the agent holds: every path but f3, f4 in its modified state.
+      const current = new Map(paths.map((p, i) => [p, delta(i + 1, p).state!]));
+      current.delete('/sync/f3');
+      current.set('/sync/f4', delta(42, '/sync/f4').state!);
+      const expected = emptyRange();
+      for (const [p, st] of current) addEntry(expected, entryDigest(Buffer.from(p), st));
+
+      const [whole] = await sync.rangeDigests('agent-6', [[MIN_POSITION, MAX_POSITION]]);
+      assert.deepEqual(whole, expected);
+      const parts = splitRange(MIN_POSITION, MAX_POSITION, 16);
+      const digests = await sync.rangeDigests('agent-6', parts);
+      assert.equal(digests.length, 16);
+      const combined = emptyRange();
+      for (const d of digests) {
+        combined.count += d.count;
+        combined.xor ^= d.xor;
+      }
+      assert.deepEqual(combined, expected, 'the parts add up to the whole');
+      // The entries of one part are the paths whose position falls in it, with their digests.
+      const [lo, hi] = parts[digests.findIndex((d) => d.count > 0)]!;
+      const entries = await sync.entriesIn('agent-6', [lo, hi]);
+      const inPart = [...current].filter(([p]) => pathPosition(Buffer.from(p)) >= lo && pathPosition(Buffer.from(p)) <= hi);
+      assert.deepEqual(
+        entries.map((e) => [e.path.toString(), e.digest]).sort(),
+        inPart.map(([p, st]) => [p, entryDigest(Buffer.from(p), st)]).sort(),
+      );
+      // Rows from before migration 6 have no digests: they are filled in, with the same result.
+      await db.sql.query("update file_state set path_position = null, entry_digest = null where agent_id = 'agent-6'");
+      assert.deepEqual((await sync.rangeDigests('agent-6', [[MIN_POSITION, MAX_POSITION]]))[0], expected);
+      assert.deepEqual(await sync.rangeDigests('agent-8', [[MIN_POSITION, MAX_POSITION]]), [emptyRange()], 'an agent with no files');
     });
 
     it('policies: each apply is a new version', async () => {
