@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { FileState } from '../../proto/model.js';
+import { addEntry, emptyRange, entryDigest, MAX_POSITION, MIN_POSITION, pathPosition, splitRange } from '../../proto/sync-digest.js';
+import { openLocalStore } from '../local-store.js';
+import { baselineEntriesIn, baselineRangeDigests } from './baseline-digests.js';
+
+const state = (size: number): FileState => ({
+  type: 'regular',
+  size,
+  mode: 0o100644,
+  uid: 0,
+  gid: 0,
+  mtimeNs: 10n,
+  ctimeNs: 20n,
+  inode: BigInt(size),
+  nlink: 1,
+  sha256: Buffer.alloc(32, size),
+  symlinkTarget: null,
+  error: null,
+});
+
+describe('baseline digests', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bd-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('digests the baseline over position ranges, and lists a range with its entries', async () => {
+    const store = openLocalStore(dir);
+    try {
+      const paths = [...Array.from({ length: 50 }, (_, i) => Buffer.from(`/d/f${i}`)), Buffer.from([0x2f, 0x64, 0x2f, 0xff, 0x0a])];
+      store.record(paths.map((path, i) => ({ path, kind: 'created', state: state(i), source: 'scan', detectedAt: new Date() })), { queue: false });
+      store.record([{ path: paths[7]!, kind: 'deleted', state: null, source: 'scan', detectedAt: new Date() }], { queue: false });
+      const held = paths.map((p, i) => [p, state(i)] as const).filter(([p]) => !p.equals(paths[7]!));
+
+      const whole = emptyRange();
+      for (const [p, s] of held) addEntry(whole, entryDigest(p, s));
+      assert.deepEqual(baselineRangeDigests(store, [[MIN_POSITION, MAX_POSITION]]), [whole]);
+
+      const parts = splitRange(MIN_POSITION, MAX_POSITION, 8);
+      const digests = baselineRangeDigests(store, parts);
+      parts.forEach(([lo, hi], k) => {
+        const expected = emptyRange();
+        for (const [p, s] of held) if (pathPosition(p) >= lo && pathPosition(p) <= hi) addEntry(expected, entryDigest(p, s));
+        assert.deepEqual(digests[k], expected, `part ${k}`);
+      });
+      // Ranges with gaps between them: what falls in a gap is in no range.
+      const [a, b] = [parts[1]!, parts[5]!];
+      assert.deepEqual(baselineRangeDigests(store, [a, b]), [digests[1], digests[5]]);
+
+      const k = digests.findIndex((d) => d.count > 0);
+      const entries = baselineEntriesIn(store, parts[k]!);
+      assert.equal(entries.length, digests[k]!.count);
+      for (const e of entries) assert.equal(e.digest, entryDigest(e.path, held.find(([p]) => p.equals(e.path))![1]));
+
+      assert.throws(() => baselineRangeDigests(store, [b, a]), RangeError);
+      assert.deepEqual(baselineRangeDigests(store, []), []);
+    } finally {
+      await store.close();
+    }
+  });
+});
