@@ -5,21 +5,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { FileState } from '../proto/model.js';
 import { openLocalStore } from './local-store.js';
+import { sampleState } from '../test/support/file-states.js';
 
-const state = (size: number): FileState => ({
-  type: 'regular',
-  size,
-  mode: 0o100644,
-  uid: 0,
-  gid: 0,
-  mtimeNs: 1_700_000_000_000_000_001n,
-  ctimeNs: 2n,
-  inode: 3n,
-  nlink: 1,
-  sha256: Buffer.alloc(32, size),
-  symlinkTarget: null,
-  error: null,
-});
+const state = (size: number): FileState => sampleState(size);
 
 describe('local store', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-ls-'));

@@ -7,21 +7,9 @@ import type { FileState } from '../../proto/model.js';
 import { addEntry, emptyRange, entryDigest, MAX_POSITION, MIN_POSITION, pathPosition, splitRange } from '../../proto/sync-digest.js';
 import { openLocalStore } from '../local-store.js';
 import { baselineEntriesIn, baselineRangeDigests } from './baseline-digests.js';
+import { sampleState } from '../../test/support/file-states.js';
 
-const state = (size: number): FileState => ({
-  type: 'regular',
-  size,
-  mode: 0o100644,
-  uid: 0,
-  gid: 0,
-  mtimeNs: 10n,
-  ctimeNs: 20n,
-  inode: BigInt(size),
-  nlink: 1,
-  sha256: Buffer.alloc(32, size),
-  symlinkTarget: null,
-  error: null,
-});
+const state = (size: number): FileState => sampleState(size, { inode: BigInt(size) });
 
 describe('baseline digests', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bd-'));
