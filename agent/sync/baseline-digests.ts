@@ -1,12 +1,16 @@
 import { addEntry, emptyRange, entryDigest, pathPosition, type RangeDigest } from '../../proto/sync-digest.js';
+import type { FileState } from '../../proto/model.js';
 import type { LocalStore } from '../local-store.js';
 
 /** A position range, both ends included (proto/sync-digest.ts). */
 export type PositionRange = readonly [start: bigint, end: bigint];
 
-/** The baseline's entries with their position and digest, in the baseline's order. */
-function* positioned(store: Pick<LocalStore, 'baselineUnder'>): Generator<{ path: Buffer; position: bigint; digest: bigint }> {
-  for (const { path, state } of store.baselineUnder(Buffer.from('/'))) yield { path, position: pathPosition(path), digest: entryDigest(path, state) };
+/**
+ * The baseline's entries with their position, in the baseline's order. The entry digest (a hash of
+ * the whole state) is left to the caller, for the entries a range wants.
+ */
+function* positioned(store: Pick<LocalStore, 'baselineUnder'>): Generator<{ path: Buffer; state: FileState; position: bigint }> {
+  for (const { path, state } of store.baselineUnder(Buffer.from('/'))) yield { path, state, position: pathPosition(path) };
 }
 
 /**
@@ -30,7 +34,7 @@ export function baselineRangeDigests(store: Pick<LocalStore, 'baselineUnder'>, r
       else hi = mid - 1;
     }
     const [start, end] = ranges[lo]!;
-    if (e.position >= start && e.position <= end) addEntry(out[lo]!, e.digest);
+    if (e.position >= start && e.position <= end) addEntry(out[lo]!, entryDigest(e.path, e.state));
   }
   return out;
 }
@@ -38,6 +42,6 @@ export function baselineRangeDigests(store: Pick<LocalStore, 'baselineUnder'>, r
 /** The baseline's paths in one range, with their entry digests. */
 export function baselineEntriesIn(store: Pick<LocalStore, 'baselineUnder'>, [start, end]: PositionRange): { path: Buffer; digest: bigint }[] {
   const out: { path: Buffer; digest: bigint }[] = [];
-  for (const e of positioned(store)) if (e.position >= start && e.position <= end) out.push({ path: e.path, digest: e.digest });
+  for (const e of positioned(store)) if (e.position >= start && e.position <= end) out.push({ path: e.path, digest: entryDigest(e.path, e.state) });
   return out;
 }

@@ -180,6 +180,8 @@ alter table file_state add column xattrs_sha256 bytea;
 alter table file_state add column path_position bigint;
 alter table file_state add column entry_digest bigint;
 create index file_state_position on file_state (agent_id, path_position);
+-- Finds the rows still without digests at an index lookup, on every reconciliation request.
+create index file_state_missing_digest on file_state (agent_id) where path_position is null or entry_digest is null;
 `,
   },
 ];
