@@ -50,6 +50,49 @@ describe('local store', () => {
     await store.close();
   });
 
+  it('bounds its queue on disk: past the bound it records "resync needed" and keeps the baseline moving', async () => {
+    const store = openLocalStore(join(dir, 'bounded'));
+    const now = new Date('2026-11-01T00:00:00Z');
+    const change = (i: number) => ({ path: Buffer.from(`/b/${i}`), kind: 'created' as const, state: state(i), source: 'realtime' as const, detectedAt: now });
+    const one = store.record([change(0)]);
+    const size = store.queueBytes();
+    assert.ok(size > 0);
+    // Room for three deltas of this size in all.
+    store.setPolicy({ version: 1, rules: [], limits: { maxFilesPerRule: null, nice: 10, ioBytesPerSecond: null, queueBytes: size * 3 + 5 } });
+    assert.equal(one[0]!.seq, 1);
+    const rest = store.record([change(1), change(2), change(3), change(4)]);
+    assert.deepEqual(rest.map((d) => d.seq), [2, 3, 0, 0], 'two more fit; the others are not queued');
+    assert.equal(store.queueLength(), 3);
+    assert.equal(store.queueBytes(), size * 3);
+    assert.deepEqual(store.resync(), { since: now, unqueued: 2 });
+    assert.equal(store.getBaseline(Buffer.from('/b/4'))?.size, 4, 'the baseline still follows the disk');
+    // Once flagged, nothing is queued, even when there is room again.
+    store.ack(3);
+    assert.equal(store.queueBytes(), 0);
+    assert.equal(store.record([change(5)])[0]!.seq, 0);
+    assert.equal(store.resync()?.unqueued, 3);
+    store.clearResync();
+    assert.equal(store.resync(), null);
+    assert.equal(store.record([change(6)])[0]!.seq, 4, 'numbering goes on without a gap');
+    await store.close();
+    // The flag, the bound and the byte count survive a restart.
+    const reopened = openLocalStore(join(dir, 'bounded'));
+    assert.equal(reopened.queueLimitBytes(), size * 3 + 5);
+    assert.equal(reopened.queueBytes(), size);
+    await reopened.close();
+  });
+
+  it('keeps the most recent gap records and counts them all', async () => {
+    const store = openLocalStore(join(dir, 'gaps'));
+    for (let i = 0; i < 25; i++) store.addGap({ at: new Date(1_700_000_000_000 + i), root: `/r${i}`, reason: 'overflow', detail: 'queue overflow', changesFound: i });
+    const g = store.gaps();
+    assert.equal(g.total, 25);
+    assert.equal(g.recent.length, 20);
+    assert.equal(g.recent[19]!.root, '/r24');
+    assert.ok(g.recent[0]!.at instanceof Date);
+    await store.close();
+  });
+
   it('lists baseline entries under a directory by path bytes, not by string prefix', async () => {
     const store = openLocalStore(join(dir, 'two'));
     const now = new Date();

@@ -1,6 +1,7 @@
 import { open as openLmdb, type Database, type DatabaseOptions, type RootDatabase } from 'lmdb';
 import { decodeDelta, decodeState, encodeDelta, encodeState } from './state-codec.js';
 import type { ChangeKind, ChangeSource, FileDelta, FileState, Policy } from '../proto/model.js';
+import { DEFAULT_QUEUE_BYTES } from '../proto/policy-defaults.js';
 import { keyIsUnder, keyToPath, pathToKey, withoutTrailingSlashes } from './scan/path-key.js';
 
 /** One change to record: the new baseline entry and the delta that reports it. */
@@ -31,18 +32,12 @@ export interface LocalStore {
   encodedBaselineUnder(root: Buffer): Iterable<{ key: Buffer; value: Buffer }>;
   baselineSize(): number;
   /**
-   * Atomically: baseline updated, each change numbered and queued. Returns the deltas. With
-   * queue false (a local scan of a directory no controller hears about), only the baseline moves.
+   * Atomically: baseline updated, each change numbered and queued. Returns the deltas (seq 0 for
+   * those not queued). With queue false (a local scan of a directory no controller hears about),
+   * only the baseline moves. A change that would take the queue past its bound is not queued:
+   * the store records "resync needed" (see resync()) and queues nothing more until it is cleared.
    */
   record(changes: readonly Change[], opts?: { queue: boolean }): FileDelta[];
-  /**
-   * Updates baseline entries without reporting: the state moved in ways the rule does not count
-   * as a change (a log that grew, a digest made with a new algorithm), so later checks compare
-   * against the state as it is.
-   */
-  refresh(entries: readonly { path: Buffer; state: FileState }[]): void;
-  /** Forgets baseline entries without reporting (paths no longer covered by the policy). */
-  forget(paths: readonly Buffer[]): void;
   /** Queued deltas with seq > afterSeq, oldest first. */
   pending(afterSeq: number, limit: number): FileDelta[];
   /** Drops every queued delta with seq <= upToSeq (committed by the controller). */
@@ -54,14 +49,45 @@ export interface LocalStore {
    */
   renumberAfter(afterSeq: number): number;
   queueLength(): number;
+  /** Bytes the queued deltas take (their encoded size). */
+  queueBytes(): number;
+  queueLimitBytes(): number;
+  /** Set while the queue overflowed: since when and how many changes were not queued. */
+  resync(): Resync | null;
+  /** Queues normally again; the caller reconciles (the baseline holds what was not queued). */
+  clearResync(): void;
+  /** Gap records (the watcher may have missed changes), the most recent ones and the total. */
+  gaps(): { readonly recent: readonly GapRecord[]; readonly total: number };
+  addGap(g: GapRecord): void;
+  lastReconcile(): { readonly at: Date; readonly repairs: number } | null;
+  setLastReconcile(r: { at: Date; repairs: number }): void;
   lastSeq(): number;
   policy(): Policy | null;
   setPolicy(p: Policy): void;
   close(): Promise<void>;
 }
 
+export interface Resync {
+  readonly since: Date;
+  readonly unqueued: number;
+}
+
+export interface GapRecord {
+  readonly at: Date;
+  readonly root: string;
+  readonly reason: 'overflow' | 'watch_failed';
+  readonly detail: string;
+  readonly changesFound: number;
+}
+
 const META_NEXT_SEQ = 'nextSeq';
 const META_POLICY = 'policy';
+const META_QUEUE_BYTES = 'queueBytes';
+const META_RESYNC = 'resync';
+const META_GAPS = 'gaps';
+const META_RECONCILE = 'reconcile';
+/** Gap records kept (and shown by vigilctl agents show); the total counts every one. */
+export const RECENT_GAPS = 20;
 
 const openEnv = (path: string): RootDatabase => openLmdb({ path, compression: false });
 const openBaseline = (env: RootDatabase): Database<Buffer, Buffer> => env.openDB({ name: 'baseline', keyEncoding: 'binary', encoding: 'binary' });
@@ -101,15 +127,34 @@ export function openLocalStore(path: string): LocalStore {
   const queue: Database<Buffer, number> = env.openDB({ name: 'queue', encoding: 'binary' });
   const meta: Database<Buffer, string> = env.openDB({ name: 'meta', encoding: 'binary' });
 
-  const nextSeq = () => {
-    const v = meta.get(META_NEXT_SEQ);
-    return v ? Number(v.readBigUInt64BE()) : 1;
+  const readU64 = (key: string, otherwise: number) => {
+    const v = meta.get(key);
+    return v ? Number(v.readBigUInt64BE()) : otherwise;
   };
+  const nextSeq = () => readU64(META_NEXT_SEQ, 1);
   const u64 = (n: number) => {
     const b = Buffer.alloc(8);
     b.writeBigUInt64BE(BigInt(n));
     return b;
   };
+  const readJson = <T>(key: string): T | null => {
+    const v = meta.get(key);
+    return v ? (JSON.parse(v.toString('utf8')) as T) : null;
+  };
+  const writeJson = (key: string, value: unknown) => meta.putSync(key, Buffer.from(JSON.stringify(value)));
+  const limitOf = (p: Policy | null) => p?.limits.queueBytes ?? DEFAULT_QUEUE_BYTES;
+  const readResync = (): Resync | null => {
+    const r = readJson<{ since: string; unqueued: number }>(META_RESYNC);
+    return r ? { since: new Date(r.since), unqueued: r.unqueued } : null;
+  };
+  // Kept in memory: record() checks it on every change.
+  let queueLimit = DEFAULT_QUEUE_BYTES;
+
+  try {
+    queueLimit = limitOf(readJson<Policy>(META_POLICY));
+  } catch {
+    // an older encoding: the default until the controller sends the policy again
+  }
 
   return {
     location: path,
@@ -134,30 +179,36 @@ export function openLocalStore(path: string): LocalStore {
       if (changes.length === 0) return [];
       return env.transactionSync(() => {
         let seq = nextSeq();
+        let bytes = readU64(META_QUEUE_BYTES, 0);
+        let resync = toQueue ? readResync() : null;
+        const resyncBefore = resync;
         const out: FileDelta[] = [];
         for (const c of changes) {
           if (c.state) baseline.putSync(pathToKey(c.path), encodeState(c.state));
           else baseline.removeSync(pathToKey(c.path));
-          const d: FileDelta = { seq: toQueue ? seq : 0, path: c.path, kind: c.kind, state: c.state, detectedAt: c.detectedAt, source: c.source };
-          if (toQueue) {
-            queue.putSync(seq, encodeDelta(d));
-            seq++;
+          const d: FileDelta = { seq: 0, path: c.path, kind: c.kind, state: c.state, detectedAt: c.detectedAt, source: c.source };
+          if (!toQueue) {
+            out.push(d);
+            continue;
           }
-          out.push(d);
+          const queued = resync ? null : encodeDelta({ ...d, seq });
+          if (queued && bytes + queued.length <= queueLimit) {
+            queue.putSync(seq, queued);
+            bytes += queued.length;
+            out.push({ ...d, seq });
+            seq++;
+          } else {
+            // The baseline has moved; reconciliation will send what the queue could not hold.
+            resync = { since: resync?.since ?? c.detectedAt, unqueued: (resync?.unqueued ?? 0) + 1 };
+            out.push(d);
+          }
         }
-        if (toQueue) meta.putSync(META_NEXT_SEQ, u64(seq));
+        if (toQueue) {
+          meta.putSync(META_NEXT_SEQ, u64(seq));
+          meta.putSync(META_QUEUE_BYTES, u64(bytes));
+          if (resync !== resyncBefore) writeJson(META_RESYNC, { since: resync!.since.toISOString(), unqueued: resync!.unqueued });
+        }
         return out;
-      });
-    },
-    refresh(entries) {
-      if (!entries.length) return;
-      env.transactionSync(() => {
-        for (const e of entries) baseline.putSync(pathToKey(e.path), encodeState(e.state));
-      });
-    },
-    forget(paths) {
-      env.transactionSync(() => {
-        for (const p of paths) baseline.removeSync(pathToKey(p));
       });
     },
     pending(afterSeq, limit) {
@@ -168,10 +219,13 @@ export function openLocalStore(path: string): LocalStore {
     ack(upToSeq) {
       return env.transactionSync(() => {
         let n = 0;
-        for (const key of queue.getKeys({ end: upToSeq + 1 })) {
+        let freed = 0;
+        for (const { key, value } of queue.getRange({ end: upToSeq + 1 })) {
           queue.removeSync(key);
+          freed += value.length;
           n++;
         }
+        if (n) meta.putSync(META_QUEUE_BYTES, u64(Math.max(0, readU64(META_QUEUE_BYTES, 0) - freed)));
         return n;
       });
     },
@@ -180,15 +234,42 @@ export function openLocalStore(path: string): LocalStore {
         const entries = [...queue.getRange({})].map(({ key, value }) => ({ key: key as number, delta: decodeDelta(value) }));
         for (const e of entries) queue.removeSync(e.key);
         let seq = afterSeq + 1;
+        let bytes = 0;
         for (const e of entries) {
-          queue.putSync(seq, encodeDelta({ ...e.delta, seq }));
+          const encoded = encodeDelta({ ...e.delta, seq });
+          queue.putSync(seq, encoded);
+          bytes += encoded.length;
           seq++;
         }
         meta.putSync(META_NEXT_SEQ, u64(Math.max(seq, nextSeq())));
+        meta.putSync(META_QUEUE_BYTES, u64(bytes));
         return entries.length;
       });
     },
     queueLength: () => queue.getCount(),
+    queueBytes: () => readU64(META_QUEUE_BYTES, 0),
+    queueLimitBytes: () => queueLimit,
+    resync: readResync,
+    clearResync() {
+      meta.removeSync(META_RESYNC);
+    },
+    gaps() {
+      const g = readJson<{ recent: (Omit<GapRecord, 'at'> & { at: string })[]; total: number }>(META_GAPS);
+      return { recent: (g?.recent ?? []).map((r) => ({ ...r, at: new Date(r.at) })), total: g?.total ?? 0 };
+    },
+    addGap(gap) {
+      env.transactionSync(() => {
+        const g = this.gaps();
+        writeJson(META_GAPS, { recent: [...g.recent, gap].slice(-RECENT_GAPS), total: g.total + 1 });
+      });
+    },
+    lastReconcile() {
+      const r = readJson<{ at: string; repairs: number }>(META_RECONCILE);
+      return r ? { at: new Date(r.at), repairs: r.repairs } : null;
+    },
+    setLastReconcile(r) {
+      writeJson(META_RECONCILE, { at: r.at.toISOString(), repairs: r.repairs });
+    },
     lastSeq: () => nextSeq() - 1,
     policy() {
       const v = meta.get(META_POLICY);
@@ -202,6 +283,7 @@ export function openLocalStore(path: string): LocalStore {
     setPolicy(p) {
       // Plain data (no bigint): JSON keeps the store free of the protobuf runtime.
       meta.putSync(META_POLICY, Buffer.from(JSON.stringify(p)));
+      queueLimit = limitOf(p);
     },
     async close() {
       await env.close();

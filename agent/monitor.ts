@@ -169,7 +169,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       const kind = classifyChange(before ?? null, after, rule.attributes);
       if (kind) changes.push({ path, kind, state: after, source: 'realtime', detectedAt: clock() });
       // Not a change under the rule (a log that grew), but the baseline follows the disk.
-      else if (before && after && !sameState(before, after)) store.refresh([{ path, state: after }]);
+      else if (before && after && !sameState(before, after)) changes.push({ path, kind: 'refreshed', state: after, source: 'realtime', detectedAt: clock() });
       if (!after && before?.type === 'directory') {
         for (const child of store.baselineUnder(path)) {
           if (!child.path.equals(path) && !unique.has(child.path.toString('latin1'))) {
@@ -208,10 +208,13 @@ export function createMonitor(deps: MonitorDeps): Monitor {
         const oldCovers = (path: Buffer) => oldMatch(path) !== null;
         setPolicy(p);
         store.setPolicy(p);
-        // Paths the new policy no longer covers are dropped from the baseline, without events.
-        const drop: Buffer[] = [];
-        for (const { path } of store.baselineUnder(Buffer.from('/'))) if (!covers(path) && oldCovers(path)) drop.push(path);
-        if (drop.length) store.forget(drop);
+        // Paths the new policy no longer covers leave the baseline, and the controller's current
+        // state, without a history row: refreshed with no state.
+        const drop: Change[] = [];
+        for (const { path } of store.baselineUnder(Buffer.from('/'))) {
+          if (!covers(path) && oldCovers(path)) drop.push({ path, kind: 'refreshed', state: null, source: 'scan', detectedAt: clock() });
+        }
+        for (let i = 0; i < drop.length; i += RECORD_BATCH) flush(drop.slice(i, i + RECORD_BATCH));
         const summary = await scanAll('scan', false, oldCovers);
         await restartWatcher();
         schedule(p);

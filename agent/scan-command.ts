@@ -109,7 +109,7 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
     throw err;
   }
   const changes = new Map<string, ChangeKind>();
-  const byKind: Record<ChangeKind, number> = { created: 0, modified: 0, deleted: 0, attributes: 0 };
+  const byKind: Record<ChangeKind, number> = { created: 0, modified: 0, deleted: 0, attributes: 0, refreshed: 0 };
   const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
   // The bar's module loads only for a terminal.
   const cliProgress = opts.err.isTTY && !opts.json ? (await import('cli-progress')).default : null;
@@ -136,6 +136,7 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
           record: (batch) => {
             for (const c of batch) {
               byKind[c.kind]++;
+              if (c.kind === 'refreshed') continue; // not a change under the rule
               if (opts.json) changes.set(c.path.toString('latin1'), c.kind);
               else if (opts.stateDir && changes.size < 50) changes.set(c.path.toString('latin1'), c.kind);
             }

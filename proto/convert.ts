@@ -30,12 +30,14 @@ const KIND_TO_PB: Record<ChangeKind, PbChangeKind> = {
   modified: PbChangeKind.MODIFIED,
   deleted: PbChangeKind.DELETED,
   attributes: PbChangeKind.ATTRIBUTES,
+  refreshed: PbChangeKind.REFRESHED,
 };
 const SOURCE_TO_PB: Record<ChangeSource, PbChangeSource> = {
   realtime: PbChangeSource.REALTIME,
   scan: PbChangeSource.SCAN,
   rescan: PbChangeSource.RESCAN,
   baseline: PbChangeSource.BASELINE,
+  reconcile: PbChangeSource.RECONCILE,
 };
 
 function invert<K extends string, V extends number>(m: Record<K, V>): Map<V, K> {
@@ -145,6 +147,7 @@ export function policyToPb(p: Policy): PbPolicy {
       maxFilesPerRule: BigInt(p.limits.maxFilesPerRule ?? 0),
       nice: p.limits.nice,
       ioBytesPerSecond: BigInt(p.limits.ioBytesPerSecond ?? 0),
+      queueBytes: BigInt(p.limits.queueBytes ?? 0),
     }),
   });
 }
@@ -173,6 +176,7 @@ export function policyFromPb(p: PbPolicy): Policy {
       maxFilesPerRule: p.limits && p.limits.maxFilesPerRule > 0n ? Number(p.limits.maxFilesPerRule) : null,
       nice: p.limits?.nice ?? 0,
       ioBytesPerSecond: p.limits && p.limits.ioBytesPerSecond > 0n ? Number(p.limits.ioBytesPerSecond) : null,
+      queueBytes: p.limits && p.limits.queueBytes > 0n ? Number(p.limits.queueBytes) : null,
     },
   };
 }

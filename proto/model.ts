@@ -3,13 +3,18 @@
  * these; proto/convert.ts is the only place that maps them to and from generated messages.
  */
 
-export const CHANGE_KINDS = ['created', 'modified', 'deleted', 'attributes'] as const;
+/**
+ * `refreshed`: the baseline moved in a way the rule does not count as a change, or the path left
+ * the baseline because the policy stopped covering it (state null). It updates the controller's
+ * current state only: never a history row, never an alert.
+ */
+export const CHANGE_KINDS = ['created', 'modified', 'deleted', 'attributes', 'refreshed'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 export const FILE_TYPES = ['regular', 'directory', 'symlink', 'fifo', 'socket', 'char_device', 'block_device', 'unknown'] as const;
 export type FileType = (typeof FILE_TYPES)[number];
 
-export const CHANGE_SOURCES = ['realtime', 'scan', 'rescan', 'baseline'] as const;
+export const CHANGE_SOURCES = ['realtime', 'scan', 'rescan', 'baseline', 'reconcile'] as const;
 export type ChangeSource = (typeof CHANGE_SOURCES)[number];
 
 export const HASH_ALGORITHMS = ['sha256', 'sha512', 'blake2b512'] as const;
@@ -91,6 +96,11 @@ export interface PolicyLimits {
   readonly nice: number;
   /** Bytes per second hashing reads at most, all threads together; null: no limit. */
   readonly ioBytesPerSecond: number | null;
+  /**
+   * Bytes the agent's outgoing queue may hold on disk; null (or absent, in a policy stored by an
+   * older agent): DEFAULT_QUEUE_BYTES.
+   */
+  readonly queueBytes?: number | null;
 }
 
 export interface Policy {

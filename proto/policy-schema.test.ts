@@ -9,7 +9,7 @@ describe('policy YAML', () => {
   it('parses a valid policy with defaults', () => {
     const { rules, limits } = parsePolicyYaml('rules:\n  - name: etc\n    paths: [/etc]\n');
     assert.deepEqual(rules, [defineRule({ name: 'etc', paths: ['/etc'] })]);
-    assert.deepEqual(limits, { maxFilesPerRule: null, nice: 10, ioBytesPerSecond: null });
+    assert.deepEqual(limits, { maxFilesPerRule: null, nice: 10, ioBytesPerSecond: null, queueBytes: null });
   });
 
   it('names the field of every error', () => {
@@ -49,6 +49,7 @@ describe('policy options', () => {
         '  max_files_per_rule: 1000',
         '  nice: 19',
         '  io_mb_per_s: 2.5',
+        '  queue_size: 64MiB',
         '',
       ].join('\n'),
     );
@@ -68,7 +69,7 @@ describe('policy options', () => {
       hashAlgorithm: 'sha256',
       followSymlinks: false,
     });
-    assert.deepEqual(limits, { maxFilesPerRule: 1000, nice: 19, ioBytesPerSecond: 2_500_000 });
+    assert.deepEqual(limits, { maxFilesPerRule: 1000, nice: 19, ioBytesPerSecond: 2_500_000, queueBytes: 64 * 1024 * 1024 });
   });
 
   it('expands AIDE-style attribute expressions', () => {

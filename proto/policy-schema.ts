@@ -35,6 +35,8 @@ export class PolicyError extends VigilError<'invalid_policy'> {
  *     max_files_per_rule: 2000000   # default: no limit
  *     nice: 10                      # niceness of the hashing threads (default 10)
  *     io_mb_per_s: 50               # read rate of hashing, all threads (default: no limit)
+ *     queue_size: 256MiB            # the agent's outgoing queue on disk at most; beyond it the
+ *                                   # agent records "resync needed" and reconciles (default 256MiB)
  *
  * Groups (as AIDE's): R = type+perm+inode+nlink+owner+group+size+mtime+ctime+hash;
  * L = type+perm+inode+nlink+owner+group; > = L+growing (a log: it may grow, not shrink);
@@ -134,6 +136,7 @@ const LimitsSchema = z
     max_files_per_rule: z.number().int().positive().optional(),
     nice: z.number().int().min(0).max(19).default(10),
     io_mb_per_s: z.number().positive().max(100_000).optional(),
+    queue_size: Size.optional(),
   })
   .strict();
 
@@ -189,6 +192,7 @@ export function validatePolicy(doc: unknown, source = 'policy'): { rules: Policy
       maxFilesPerRule: res.data.limits.max_files_per_rule ?? null,
       nice: res.data.limits.nice,
       ioBytesPerSecond: res.data.limits.io_mb_per_s ? Math.round(res.data.limits.io_mb_per_s * 1e6) : null,
+      queueBytes: res.data.limits.queue_size ?? null,
     },
   };
 }
@@ -216,6 +220,7 @@ export function policyToDocument(p: Pick<Policy, 'rules' | 'limits'>): unknown {
       ...(p.limits.maxFilesPerRule !== null ? { max_files_per_rule: p.limits.maxFilesPerRule } : {}),
       nice: p.limits.nice,
       ...(p.limits.ioBytesPerSecond !== null ? { io_mb_per_s: p.limits.ioBytesPerSecond / 1e6 } : {}),
+      ...(p.limits.queueBytes != null ? { queue_size: p.limits.queueBytes } : {}),
     },
   };
 }

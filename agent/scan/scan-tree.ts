@@ -70,14 +70,14 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   const overLimit = new Set<string>();
   // When changes were detected: read once per batch of results, not per file.
   let now = opts.clock();
-  const refreshes: { path: Buffer; state: FileState }[] = [];
   const change = (path: Buffer, before: FileState | undefined, after: FileState | null, rule: PolicyRule | undefined = opts.rules.match(path)?.rule) => {
     if (after?.error) counts.errors++;
     const kind = classifyChange(before ?? null, after, rule?.attributes);
     if (!kind) {
-      // Not a change under the rule, but not the same state either: keep the baseline current.
-      if (before && after && !sameState(before, after)) refreshes.push({ path, state: after });
-      if (refreshes.length >= RECORD_EVERY) opts.store.refresh(refreshes.splice(0));
+      // Not a change under the rule, but not the same state either: the baseline and the
+      // controller's current state follow the disk, without a history row (docs/delivery.md).
+      if (before && after && !sameState(before, after)) pending.push({ path, kind: 'refreshed', state: after, source: opts.source, detectedAt: now });
+      if (pending.length >= RECORD_EVERY) opts.record(pending.splice(0));
       return;
     }
     const first = kind === 'created' && opts.wasCovered !== undefined && !opts.wasCovered(path);
@@ -226,7 +226,6 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     };
     await opts.pool.shards.run({ root, units, rules: opts.rules.rules, store: opts.store.location, fullHash: opts.fullHash }, onChunk);
     opts.record(pending.splice(0));
-    opts.store.refresh(refreshes.splice(0));
     opts.onProgress?.(counts);
     return;
   }
@@ -266,6 +265,5 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   await dispatch();
   await drain();
   opts.record(pending.splice(0));
-  opts.store.refresh(refreshes.splice(0));
   opts.onProgress?.(counts);
 }

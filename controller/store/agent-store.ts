@@ -15,6 +15,34 @@ export interface AgentRecord {
   readonly certNotAfter: Date | null;
   /** Highest committed sequence number. */
   readonly lastSeq: number;
+  /** Refreshed deltas committed (no history row each); history rows + this = lastSeq. */
+  readonly refreshedCount: number;
+  /** What the agent last reported about its queue and its watches; null before the first report. */
+  readonly deliveryStatus: DeliveryStatus | null;
+}
+
+export interface GapInfo {
+  readonly at: string;
+  readonly root: string;
+  readonly reason: string;
+  readonly detail: string;
+  readonly changesFound: number;
+}
+
+/** The agent's AgentStatus as stored (JSON: timestamps as ISO strings). */
+export interface DeliveryStatus {
+  readonly reportedAt: string;
+  readonly resyncNeeded: boolean;
+  readonly resyncSince: string | null;
+  readonly unqueuedChanges: number;
+  readonly queueLength: number;
+  readonly queueBytes: number;
+  readonly queueLimitBytes: number;
+  readonly gaps: readonly GapInfo[];
+  readonly gapsTotal: number;
+  readonly scheduledOnly: readonly string[];
+  readonly lastReconcileAt: string | null;
+  readonly lastReconcileRepairs: number;
 }
 
 export interface AgentStore {
@@ -24,12 +52,12 @@ export interface AgentStore {
   markSeen(id: string, fields?: { hostname?: string; policyVersion?: number }): Promise<void>;
   /** Marks the agent revoked (and all its certificates); false when unknown or revoked already. */
   revoke(id: string, reason: string): Promise<boolean>;
+  setDeliveryStatus(id: string, status: DeliveryStatus): Promise<void>;
   /** Which of these agents are revoked. */
   revokedAmong(ids: readonly string[]): Promise<string[]>;
 }
 
 const SELECT = `select a.*,
-  coalesce((select max(seq) from file_events e where e.agent_id = a.id), 0) as last_seq,
   (select max(not_after) from certificates c where c.agent_id = a.id) as cert_not_after
   from agents a`;
 
@@ -45,7 +73,9 @@ function toRecord(r: Record<string, unknown>): AgentRecord {
     revokedAt: date(r.revoked_at),
     revokeReason: (r.revoke_reason as string | null) ?? null,
     certNotAfter: date(r.cert_not_after),
-    lastSeq: num(r.last_seq),
+    lastSeq: num(r.committed_seq),
+    refreshedCount: num(r.refreshed_count),
+    deliveryStatus: (r.delivery_status as DeliveryStatus | null) ?? null,
   };
 }
 
@@ -75,6 +105,9 @@ export function createAgentStore(db: SqlQueryable, clock: Clock): AgentStore {
          where id = $1`,
         [id, clock(), fields.hostname ?? null, fields.policyVersion ?? null],
       );
+    },
+    async setDeliveryStatus(id, status) {
+      await db.query('update agents set delivery_status = $2 where id = $1', [id, JSON.stringify(status)]);
     },
     async revokedAmong(ids) {
       if (!ids.length) return [];

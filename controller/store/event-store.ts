@@ -69,8 +69,29 @@ function toEvent(r: Record<string, unknown>): StoredEvent {
 }
 
 async function committedSeqIn(db: SqlQueryable, agentId: string): Promise<number> {
-  const rows = await db.query('select coalesce(max(seq), 0) as s from file_events where agent_id = $1', [agentId]);
-  return num(rows[0]?.s);
+  const rows = await db.query('select committed_seq from agents where id = $1', [agentId]);
+  return num(rows[0]?.committed_seq);
+}
+
+/** Moves the agent's current state of one path to the delta's (removes it when there is none). */
+async function applyToState(tx: SqlQueryable, agentId: string, d: FileDelta, pathText: string): Promise<void> {
+  const s = d.state;
+  if (d.kind === 'deleted' || !s) {
+    await tx.query('delete from file_state where agent_id = $1 and path = $2', [agentId, d.path]);
+    return;
+  }
+  await tx.query(
+    `insert into file_state (agent_id, path, path_text, ${STATE_COLUMNS}, updated_seq, path_position, entry_digest)
+     values (${placeholders(1, 3 + STATE_PARAMS + 3)})
+     on conflict (agent_id, path) do update set
+       file_type = excluded.file_type, size = excluded.size, mode = excluded.mode, uid = excluded.uid,
+       gid = excluded.gid, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, inode = excluded.inode,
+       nlink = excluded.nlink, sha256 = excluded.sha256, symlink_target = excluded.symlink_target,
+       error = excluded.error, digest_algorithm = excluded.digest_algorithm, digest = excluded.digest,
+       xattrs_sha256 = excluded.xattrs_sha256,
+       updated_seq = excluded.updated_seq, path_position = excluded.path_position, entry_digest = excluded.entry_digest`,
+    [agentId, d.path, pathText, ...stateParams(s), d.seq, pathPosition(d.path).toString(), entryDigest(d.path, s).toString()],
+  );
 }
 
 export function createEventStore(sql: Sql, clock: Clock): EventStore {
@@ -87,9 +108,16 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
         const now = clock();
         const stored: FileDelta[] = [];
         const alerts: NewAlert[] = [];
+        let refreshed = 0;
         for (const d of sorted) {
           if (d.seq <= before) continue;
           const pathText = displayPath(d.path);
+          if (d.kind === 'refreshed') {
+            // Current state only: no history row, no alert (docs/delivery.md).
+            await applyToState(tx, agentId, d, pathText);
+            refreshed++;
+            continue;
+          }
           const s = d.state;
           const inserted = await tx.query(
             `insert into file_events (agent_id, seq, path, path_text, kind, source, ${STATE_COLUMNS}, detected_at, committed_at)
@@ -99,22 +127,7 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
           );
           if (inserted.length === 0) continue;
           stored.push(d);
-          if (d.kind === 'deleted' || !s) {
-            await tx.query('delete from file_state where agent_id = $1 and path = $2', [agentId, d.path]);
-          } else {
-            await tx.query(
-              `insert into file_state (agent_id, path, path_text, ${STATE_COLUMNS}, updated_seq, path_position, entry_digest)
-               values (${placeholders(1, 3 + STATE_PARAMS + 3)})
-               on conflict (agent_id, path) do update set
-                 file_type = excluded.file_type, size = excluded.size, mode = excluded.mode, uid = excluded.uid,
-                 gid = excluded.gid, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, inode = excluded.inode,
-                 nlink = excluded.nlink, sha256 = excluded.sha256, symlink_target = excluded.symlink_target,
-                 error = excluded.error, digest_algorithm = excluded.digest_algorithm, digest = excluded.digest,
-                 xattrs_sha256 = excluded.xattrs_sha256,
-                 updated_seq = excluded.updated_seq, path_position = excluded.path_position, entry_digest = excluded.entry_digest`,
-              [agentId, d.path, pathText, ...stateParams(s), d.seq, pathPosition(d.path).toString(), entryDigest(d.path, s).toString()],
-            );
-          }
+          await applyToState(tx, agentId, d, pathText);
           // A first baseline is history, not news: it never alerts.
           const rule = d.source === 'baseline' ? null : alertRuleFor(d.path);
           if (rule !== null) {
@@ -126,6 +139,9 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
           }
         }
         const committedSeq = Math.max(before, ...sorted.map((d) => d.seq));
+        if (committedSeq > before) {
+          await tx.query('update agents set committed_seq = $2, refreshed_count = refreshed_count + $3 where id = $1', [agentId, committedSeq, refreshed]);
+        }
         return { revoked: false, committedSeq, stored, alerts };
       });
     },

@@ -184,4 +184,18 @@ create index file_state_position on file_state (agent_id, path_position);
 create index file_state_missing_digest on file_state (agent_id) where path_position is null or entry_digest is null;
 `,
   },
+  {
+    version: 7,
+    name: 'committed sequence on the agent, delivery status',
+    sql: `
+-- Refreshed deltas (docs/delivery.md) move file_state without a history row, so the highest
+-- committed seq is kept here, in the ingest transaction. An auditor checks
+-- count(file_events) + refreshed_count = committed_seq.
+alter table agents add column committed_seq bigint not null default 0;
+alter table agents add column refreshed_count bigint not null default 0;
+update agents a set committed_seq = coalesce((select max(seq) from file_events e where e.agent_id = a.id), 0);
+-- The agent's last AgentStatus: resync flag, queue, gap records, scheduled-only roots.
+alter table agents add column delivery_status jsonb;
+`,
+  },
 ];

@@ -112,6 +112,33 @@ for (const kind of testDatabaseKinds()) {
       assert.equal((await agents.get('agent-1'))?.lastSeq, 4);
     });
 
+    it('events: refreshed deltas move the current state only, and every seq is accounted for', async () => {
+      const agents = createAgentStore(db.sql, clock);
+      await agents.create({ id: 'agent-r', hostname: 'h', tokenId: 't', labels: {} });
+      const events = createEventStore(db.sql, clock);
+      const grown = { ...delta(2, '/var/log/app.log', 'refreshed'), state: { ...delta(1, '/var/log/app.log').state!, size: 999 } };
+      const dropped = { ...delta(4, '/old/x', 'refreshed'), state: null };
+      const batch = [delta(1, '/var/log/app.log'), grown, delta(3, '/old/x'), dropped, delta(5, '/etc/y')];
+      const res = await events.ingest('agent-r', batch, () => 'any-rule');
+      assert.equal(res.committedSeq, 5);
+      assert.deepEqual(res.stored.map((d) => d.seq), [1, 3, 5], 'refreshed deltas are not history');
+      assert.deepEqual(res.alerts.map((a) => a.seq), [1, 3, 5], 'and never alert');
+      const state = await db.sql.query('select path_text, size from file_state where agent_id = $1 order by path_text', ['agent-r']);
+      assert.deepEqual(state.map((r) => [r.path_text, Number(r.size)]), [['/etc/y', 5], ['/var/log/app.log', 999]]);
+      // A resend (lost ack) changes nothing, and the committed seq survives without a history row at it.
+      const again = await events.ingest('agent-r', [{ ...grown, state: { ...grown.state, size: 1 } }, { ...dropped }], () => null);
+      assert.equal(again.committedSeq, 5);
+      assert.equal(again.stored.length, 0);
+      const more = await events.ingest('agent-r', [{ ...grown, seq: 6, state: { ...grown.state, size: 1000 } }], () => null);
+      assert.equal(more.committedSeq, 6);
+      assert.equal(await events.committedSeq('agent-r'), 6);
+      const rec = (await agents.get('agent-r'))!;
+      assert.equal(rec.lastSeq, 6);
+      assert.equal(rec.refreshedCount, 3);
+      const history = await events.list({ agentId: 'agent-r', limit: 100 });
+      assert.equal(history.length + rec.refreshedCount, rec.lastSeq, 'history rows + refreshed = committed seq');
+    });
+
     it('events: non-UTF-8 paths round-trip as bytes and filter by glob', async () => {
       const events = createEventStore(db.sql, clock);
       const odd = Buffer.concat([Buffer.from('/srv/x\n'), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]);

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vigil/v1/agent.proto.
  */
 export const file_vigil_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChR2aWdpbC92MS9hZ2VudC5wcm90bxIIdmlnaWwudjEiQQoNRW5yb2xsUmVxdWVzdBINCgV0b2tlbhgBIAEoCRIPCgdjc3JfcGVtGAIgASgJEhAKCGhvc3RuYW1lGAMgASgJInoKDkVucm9sbFJlc3BvbnNlEhAKCGFnZW50X2lkGAEgASgJEhcKD2NlcnRpZmljYXRlX3BlbRgCIAEoCRIOCgZjYV9wZW0YAyABKAkSFAoMdHJ1c3RfZG9tYWluGAQgASgJEhcKD2Nvbm5lY3RfYWRkcmVzcxgFIAEoCSK3AQoOQ29ubmVjdFJlcXVlc3QSIAoFaGVsbG8YASABKAsyDy52aWdpbC52MS5IZWxsb0gAEiYKBmRlbHRhcxgCIAEoCzIULnZpZ2lsLnYxLkRlbHRhQmF0Y2hIABIrCgtzY2FuX3JlcG9ydBgDIAEoCzIULnZpZ2lsLnYxLlNjYW5SZXBvcnRIABInCgVyZW5ldxgEIAEoCzIWLnZpZ2lsLnYxLlJlbmV3UmVxdWVzdEgAQgUKA21zZyIfCgxSZW5ld1JlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCSJICgVIZWxsbxIQCghob3N0bmFtZRgBIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAIgASgJEhYKDnBvbGljeV92ZXJzaW9uGAMgASgEIjEKCkRlbHRhQmF0Y2gSIwoGZGVsdGFzGAEgAygLMhMudmlnaWwudjEuRmlsZURlbHRhItEBCgpTY2FuUmVwb3J0EhIKCmNvbW1hbmRfaWQYASABKAkSFQoNZmlsZXNfc2Nhbm5lZBgCIAEoBBIPCgdjaGFuZ2VzGAMgASgEEg4KBmVycm9ycxgEIAEoBBIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOcG9saWN5X3ZlcnNpb24YByABKAQizAEKD0Nvbm5lY3RSZXNwb25zZRIkCgd3ZWxjb21lGAEgASgLMhEudmlnaWwudjEuV2VsY29tZUgAEhwKA2FjaxgCIAEoCzINLnZpZ2lsLnYxLkFja0gAEiIKBnBvbGljeRgDIAEoCzIQLnZpZ2lsLnYxLlBvbGljeUgAEiQKB2NvbW1hbmQYBCABKAsyES52aWdpbC52MS5Db21tYW5kSAASJAoHcmVuZXdlZBgFIAEoCzIRLnZpZ2lsLnYxLlJlbmV3ZWRIAEIFCgNtc2ciUQoHUmVuZXdlZBIXCg9jZXJ0aWZpY2F0ZV9wZW0YASABKAkSLQoJbm90X2FmdGVyGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIyCgdXZWxjb21lEhAKCGFnZW50X2lkGAEgASgJEhUKDWNvbW1pdHRlZF9zZXEYAiABKAQiGAoDQWNrEhEKCXVwX3RvX3NlcRgBIAEoBCJBCgdDb21tYW5kEgoKAmlkGAEgASgJEiIKBnJlc2NhbhgCIAEoCzIQLnZpZ2lsLnYxLlJlc2NhbkgAQgYKBGtpbmQiGwoGUmVzY2FuEhEKCWZ1bGxfaGFzaBgBIAEoCDKPAQoMQWdlbnRTZXJ2aWNlEjsKBkVucm9sbBIXLnZpZ2lsLnYxLkVucm9sbFJlcXVlc3QaGC52aWdpbC52MS5FbnJvbGxSZXNwb25zZRJCCgdDb25uZWN0EhgudmlnaWwudjEuQ29ubmVjdFJlcXVlc3QaGS52aWdpbC52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_vigil_v1_types]);
+  fileDesc("ChR2aWdpbC92MS9hZ2VudC5wcm90bxIIdmlnaWwudjEiQQoNRW5yb2xsUmVxdWVzdBINCgV0b2tlbhgBIAEoCRIPCgdjc3JfcGVtGAIgASgJEhAKCGhvc3RuYW1lGAMgASgJInoKDkVucm9sbFJlc3BvbnNlEhAKCGFnZW50X2lkGAEgASgJEhcKD2NlcnRpZmljYXRlX3BlbRgCIAEoCRIOCgZjYV9wZW0YAyABKAkSFAoMdHJ1c3RfZG9tYWluGAQgASgJEhcKD2Nvbm5lY3RfYWRkcmVzcxgFIAEoCSK8AgoOQ29ubmVjdFJlcXVlc3QSIAoFaGVsbG8YASABKAsyDy52aWdpbC52MS5IZWxsb0gAEiYKBmRlbHRhcxgCIAEoCzIULnZpZ2lsLnYxLkRlbHRhQmF0Y2hIABIrCgtzY2FuX3JlcG9ydBgDIAEoCzIULnZpZ2lsLnYxLlNjYW5SZXBvcnRIABInCgVyZW5ldxgEIAEoCzIWLnZpZ2lsLnYxLlJlbmV3UmVxdWVzdEgAEisKC3N5bmNfcmFuZ2VzGAUgASgLMhQudmlnaWwudjEuU3luY1Jhbmdlc0gAEi0KDHN5bmNfZW50cmllcxgGIAEoCzIVLnZpZ2lsLnYxLlN5bmNFbnRyaWVzSAASJwoGc3RhdHVzGAcgASgLMhUudmlnaWwudjEuQWdlbnRTdGF0dXNIAEIFCgNtc2ciKwoNUG9zaXRpb25SYW5nZRINCgVzdGFydBgBIAEoBhILCgNlbmQYAiABKAYiUQoLUmFuZ2VEaWdlc3QSJgoFcmFuZ2UYASABKAsyFy52aWdpbC52MS5Qb3NpdGlvblJhbmdlEg0KBWNvdW50GAIgASgEEgsKA3hvchgDIAEoBiJICgpTeW5jUmFuZ2VzEhMKC2V4Y2hhbmdlX2lkGAEgASgEEiUKBnJhbmdlcxgCIAMoCzIVLnZpZ2lsLnYxLlJhbmdlRGlnZXN0IikKCVN5bmNFbnRyeRIMCgRwYXRoGAEgASgMEg4KBmRpZ2VzdBgCIAEoBiJYCghTeW5jTGVhZhImCgVyYW5nZRgBIAEoCzIXLnZpZ2lsLnYxLlBvc2l0aW9uUmFuZ2USJAoHZW50cmllcxgCIAMoCzITLnZpZ2lsLnYxLlN5bmNFbnRyeSJGCgtTeW5jRW50cmllcxITCgtleGNoYW5nZV9pZBgBIAEoBBIiCgZsZWF2ZXMYAiADKAsyEi52aWdpbC52MS5TeW5jTGVhZiJ4CglHYXBSZWNvcmQSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHJvb3QYAiABKAkSDgoGcmVhc29uGAMgASgJEg4KBmRldGFpbBgEIAEoCRIVCg1jaGFuZ2VzX2ZvdW5kGAUgASgEItwCCgtBZ2VudFN0YXR1cxIVCg1yZXN5bmNfbmVlZGVkGAEgASgIEjAKDHJlc3luY19zaW5jZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQdW5xdWV1ZWRfY2hhbmdlcxgDIAEoBBIUCgxxdWV1ZV9sZW5ndGgYBCABKAQSEwoLcXVldWVfYnl0ZXMYBSABKAQSGQoRcXVldWVfbGltaXRfYnl0ZXMYBiABKAQSIQoEZ2FwcxgHIAMoCzITLnZpZ2lsLnYxLkdhcFJlY29yZBISCgpnYXBzX3RvdGFsGAggASgEEhYKDnNjaGVkdWxlZF9vbmx5GAkgAygJEjUKEWxhc3RfcmVjb25jaWxlX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIeChZsYXN0X3JlY29uY2lsZV9yZXBhaXJzGAsgASgEIh8KDFJlbmV3UmVxdWVzdBIPCgdjc3JfcGVtGAEgASgJIkgKBUhlbGxvEhAKCGhvc3RuYW1lGAEgASgJEhUKDWFnZW50X3ZlcnNpb24YAiABKAkSFgoOcG9saWN5X3ZlcnNpb24YAyABKAQiMQoKRGVsdGFCYXRjaBIjCgZkZWx0YXMYASADKAsyEy52aWdpbC52MS5GaWxlRGVsdGEi0QEKClNjYW5SZXBvcnQSEgoKY29tbWFuZF9pZBgBIAEoCRIVCg1maWxlc19zY2FubmVkGAIgASgEEg8KB2NoYW5nZXMYAyABKAQSDgoGZXJyb3JzGAQgASgEEi4KCnN0YXJ0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBCKsAgoPQ29ubmVjdFJlc3BvbnNlEiQKB3dlbGNvbWUYASABKAsyES52aWdpbC52MS5XZWxjb21lSAASHAoDYWNrGAIgASgLMg0udmlnaWwudjEuQWNrSAASIgoGcG9saWN5GAMgASgLMhAudmlnaWwudjEuUG9saWN5SAASJAoHY29tbWFuZBgEIAEoCzIRLnZpZ2lsLnYxLkNvbW1hbmRIABIkCgdyZW5ld2VkGAUgASgLMhEudmlnaWwudjEuUmVuZXdlZEgAEi8KDXN5bmNfdmVyZGljdHMYBiABKAsyFi52aWdpbC52MS5TeW5jVmVyZGljdHNIABItCgxzeW5jX3JlcGFpcnMYByABKAsyFS52aWdpbC52MS5TeW5jUmVwYWlyc0gAQgUKA21zZyI2CgxSYW5nZVZlcmRpY3QSDAoEc2FtZRgBIAEoCBIYChBjb250cm9sbGVyX2NvdW50GAIgASgEIk0KDFN5bmNWZXJkaWN0cxITCgtleGNoYW5nZV9pZBgBIAEoBBIoCgh2ZXJkaWN0cxgCIAMoCzIWLnZpZ2lsLnYxLlJhbmdlVmVyZGljdCJVCgtTeW5jUmVwYWlycxITCgtleGNoYW5nZV9pZBgBIAEoBBIPCgdtaXNzaW5nGAIgAygMEhEKCWRpZmZlcmluZxgDIAMoDBINCgVleHRyYRgEIAMoDCJRCgdSZW5ld2VkEhcKD2NlcnRpZmljYXRlX3BlbRgBIAEoCRItCglub3RfYWZ0ZXIYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjIKB1dlbGNvbWUSEAoIYWdlbnRfaWQYASABKAkSFQoNY29tbWl0dGVkX3NlcRgCIAEoBCIYCgNBY2sSEQoJdXBfdG9fc2VxGAEgASgEIkEKB0NvbW1hbmQSCgoCaWQYASABKAkSIgoGcmVzY2FuGAIgASgLMhAudmlnaWwudjEuUmVzY2FuSABCBgoEa2luZCIbCgZSZXNjYW4SEQoJZnVsbF9oYXNoGAEgASgIMo8BCgxBZ2VudFNlcnZpY2USOwoGRW5yb2xsEhcudmlnaWwudjEuRW5yb2xsUmVxdWVzdBoYLnZpZ2lsLnYxLkVucm9sbFJlc3BvbnNlEkIKB0Nvbm5lY3QSGC52aWdpbC52MS5Db25uZWN0UmVxdWVzdBoZLnZpZ2lsLnYxLkNvbm5lY3RSZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_vigil_v1_types]);
 
 /**
  * @generated from message vigil.v1.EnrollRequest
@@ -119,6 +119,28 @@ export type ConnectRequest = Message<"vigil.v1.ConnectRequest"> & {
      */
     value: RenewRequest;
     case: "renew";
+  } | {
+    /**
+     * Reconciliation (docs/delivery.md): range digests, then a differing range's entries.
+     *
+     * @generated from field: vigil.v1.SyncRanges sync_ranges = 5;
+     */
+    value: SyncRanges;
+    case: "syncRanges";
+  } | {
+    /**
+     * @generated from field: vigil.v1.SyncEntries sync_entries = 6;
+     */
+    value: SyncEntries;
+    case: "syncEntries";
+  } | {
+    /**
+     * The agent's delivery and watch status; sent on connect and whenever it changes.
+     *
+     * @generated from field: vigil.v1.AgentStatus status = 7;
+     */
+    value: AgentStatus;
+    case: "status";
   } | { case: undefined; value?: undefined };
 };
 
@@ -128,6 +150,277 @@ export type ConnectRequest = Message<"vigil.v1.ConnectRequest"> & {
  */
 export const ConnectRequestSchema: GenMessage<ConnectRequest> = /*@__PURE__*/
   messageDesc(file_vigil_v1_agent, 2);
+
+/**
+ * A range of path positions (proto/sync-digest.ts), both ends inclusive.
+ *
+ * @generated from message vigil.v1.PositionRange
+ */
+export type PositionRange = Message<"vigil.v1.PositionRange"> & {
+  /**
+   * @generated from field: fixed64 start = 1;
+   */
+  start: bigint;
+
+  /**
+   * @generated from field: fixed64 end = 2;
+   */
+  end: bigint;
+};
+
+/**
+ * Describes the message vigil.v1.PositionRange.
+ * Use `create(PositionRangeSchema)` to create a new message.
+ */
+export const PositionRangeSchema: GenMessage<PositionRange> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 3);
+
+/**
+ * The agent's digest of a range: how many baseline entries fall in it and the XOR of their entry
+ * digests. Computed after every delta recorded before it was sent, so the controller, which
+ * handles a stream's messages in order, compares against the same prefix of deltas.
+ *
+ * @generated from message vigil.v1.RangeDigest
+ */
+export type RangeDigest = Message<"vigil.v1.RangeDigest"> & {
+  /**
+   * @generated from field: vigil.v1.PositionRange range = 1;
+   */
+  range?: PositionRange | undefined;
+
+  /**
+   * @generated from field: uint64 count = 2;
+   */
+  count: bigint;
+
+  /**
+   * @generated from field: fixed64 xor = 3;
+   */
+  xor: bigint;
+};
+
+/**
+ * Describes the message vigil.v1.RangeDigest.
+ * Use `create(RangeDigestSchema)` to create a new message.
+ */
+export const RangeDigestSchema: GenMessage<RangeDigest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 4);
+
+/**
+ * @generated from message vigil.v1.SyncRanges
+ */
+export type SyncRanges = Message<"vigil.v1.SyncRanges"> & {
+  /**
+   * Chosen by the agent; echoed in the verdicts.
+   *
+   * @generated from field: uint64 exchange_id = 1;
+   */
+  exchangeId: bigint;
+
+  /**
+   * @generated from field: repeated vigil.v1.RangeDigest ranges = 2;
+   */
+  ranges: RangeDigest[];
+};
+
+/**
+ * Describes the message vigil.v1.SyncRanges.
+ * Use `create(SyncRangesSchema)` to create a new message.
+ */
+export const SyncRangesSchema: GenMessage<SyncRanges> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 5);
+
+/**
+ * One baseline entry, for a range small enough to compare entry by entry.
+ *
+ * @generated from message vigil.v1.SyncEntry
+ */
+export type SyncEntry = Message<"vigil.v1.SyncEntry"> & {
+  /**
+   * @generated from field: bytes path = 1;
+   */
+  path: Uint8Array;
+
+  /**
+   * @generated from field: fixed64 digest = 2;
+   */
+  digest: bigint;
+};
+
+/**
+ * Describes the message vigil.v1.SyncEntry.
+ * Use `create(SyncEntrySchema)` to create a new message.
+ */
+export const SyncEntrySchema: GenMessage<SyncEntry> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 6);
+
+/**
+ * @generated from message vigil.v1.SyncLeaf
+ */
+export type SyncLeaf = Message<"vigil.v1.SyncLeaf"> & {
+  /**
+   * @generated from field: vigil.v1.PositionRange range = 1;
+   */
+  range?: PositionRange | undefined;
+
+  /**
+   * Every entry of the agent's baseline in the range.
+   *
+   * @generated from field: repeated vigil.v1.SyncEntry entries = 2;
+   */
+  entries: SyncEntry[];
+};
+
+/**
+ * Describes the message vigil.v1.SyncLeaf.
+ * Use `create(SyncLeafSchema)` to create a new message.
+ */
+export const SyncLeafSchema: GenMessage<SyncLeaf> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 7);
+
+/**
+ * @generated from message vigil.v1.SyncEntries
+ */
+export type SyncEntries = Message<"vigil.v1.SyncEntries"> & {
+  /**
+   * @generated from field: uint64 exchange_id = 1;
+   */
+  exchangeId: bigint;
+
+  /**
+   * @generated from field: repeated vigil.v1.SyncLeaf leaves = 2;
+   */
+  leaves: SyncLeaf[];
+};
+
+/**
+ * Describes the message vigil.v1.SyncEntries.
+ * Use `create(SyncEntriesSchema)` to create a new message.
+ */
+export const SyncEntriesSchema: GenMessage<SyncEntries> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 8);
+
+/**
+ * A gap: the watcher may have missed changes under a root (kernel queue overflow, a watch that
+ * could not be added), so the agent re-scanned it at once.
+ *
+ * @generated from message vigil.v1.GapRecord
+ */
+export type GapRecord = Message<"vigil.v1.GapRecord"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 1;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string root = 2;
+   */
+  root: string;
+
+  /**
+   * overflow, watch_failed.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string detail = 4;
+   */
+  detail: string;
+
+  /**
+   * Changes the re-scan found (they were sent as ordinary deltas).
+   *
+   * @generated from field: uint64 changes_found = 5;
+   */
+  changesFound: bigint;
+};
+
+/**
+ * Describes the message vigil.v1.GapRecord.
+ * Use `create(GapRecordSchema)` to create a new message.
+ */
+export const GapRecordSchema: GenMessage<GapRecord> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 9);
+
+/**
+ * @generated from message vigil.v1.AgentStatus
+ */
+export type AgentStatus = Message<"vigil.v1.AgentStatus"> & {
+  /**
+   * The queue went past its bound: changes are being recorded locally but not queued, and the
+   * agent reconciles once the queue is delivered.
+   *
+   * @generated from field: bool resync_needed = 1;
+   */
+  resyncNeeded: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp resync_since = 2;
+   */
+  resyncSince?: Timestamp | undefined;
+
+  /**
+   * Changes recorded but not queued since resync_since.
+   *
+   * @generated from field: uint64 unqueued_changes = 3;
+   */
+  unqueuedChanges: bigint;
+
+  /**
+   * @generated from field: uint64 queue_length = 4;
+   */
+  queueLength: bigint;
+
+  /**
+   * @generated from field: uint64 queue_bytes = 5;
+   */
+  queueBytes: bigint;
+
+  /**
+   * @generated from field: uint64 queue_limit_bytes = 6;
+   */
+  queueLimitBytes: bigint;
+
+  /**
+   * The most recent gap records, newest last, and how many there have been in all.
+   *
+   * @generated from field: repeated vigil.v1.GapRecord gaps = 7;
+   */
+  gaps: GapRecord[];
+
+  /**
+   * @generated from field: uint64 gaps_total = 8;
+   */
+  gapsTotal: bigint;
+
+  /**
+   * Policy roots that cannot be watched in real time: only the scheduled scans cover them.
+   *
+   * @generated from field: repeated string scheduled_only = 9;
+   */
+  scheduledOnly: string[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_reconcile_at = 10;
+   */
+  lastReconcileAt?: Timestamp | undefined;
+
+  /**
+   * Differences the last reconciliation found and queued as repairs.
+   *
+   * @generated from field: uint64 last_reconcile_repairs = 11;
+   */
+  lastReconcileRepairs: bigint;
+};
+
+/**
+ * Describes the message vigil.v1.AgentStatus.
+ * Use `create(AgentStatusSchema)` to create a new message.
+ */
+export const AgentStatusSchema: GenMessage<AgentStatus> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 10);
 
 /**
  * RenewRequest asks for a new certificate for a fresh key made on the agent. Sent over the live
@@ -147,7 +440,7 @@ export type RenewRequest = Message<"vigil.v1.RenewRequest"> & {
  * Use `create(RenewRequestSchema)` to create a new message.
  */
 export const RenewRequestSchema: GenMessage<RenewRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 3);
+  messageDesc(file_vigil_v1_agent, 11);
 
 /**
  * @generated from message vigil.v1.Hello
@@ -176,7 +469,7 @@ export type Hello = Message<"vigil.v1.Hello"> & {
  * Use `create(HelloSchema)` to create a new message.
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 4);
+  messageDesc(file_vigil_v1_agent, 12);
 
 /**
  * @generated from message vigil.v1.DeltaBatch
@@ -193,7 +486,7 @@ export type DeltaBatch = Message<"vigil.v1.DeltaBatch"> & {
  * Use `create(DeltaBatchSchema)` to create a new message.
  */
 export const DeltaBatchSchema: GenMessage<DeltaBatch> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 5);
+  messageDesc(file_vigil_v1_agent, 13);
 
 /**
  * @generated from message vigil.v1.ScanReport
@@ -244,7 +537,7 @@ export type ScanReport = Message<"vigil.v1.ScanReport"> & {
  * Use `create(ScanReportSchema)` to create a new message.
  */
 export const ScanReportSchema: GenMessage<ScanReport> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 6);
+  messageDesc(file_vigil_v1_agent, 14);
 
 /**
  * ConnectResponse is one message down the agent's stream.
@@ -285,6 +578,18 @@ export type ConnectResponse = Message<"vigil.v1.ConnectResponse"> & {
      */
     value: Renewed;
     case: "renewed";
+  } | {
+    /**
+     * @generated from field: vigil.v1.SyncVerdicts sync_verdicts = 6;
+     */
+    value: SyncVerdicts;
+    case: "syncVerdicts";
+  } | {
+    /**
+     * @generated from field: vigil.v1.SyncRepairs sync_repairs = 7;
+     */
+    value: SyncRepairs;
+    case: "syncRepairs";
   } | { case: undefined; value?: undefined };
 };
 
@@ -293,7 +598,97 @@ export type ConnectResponse = Message<"vigil.v1.ConnectResponse"> & {
  * Use `create(ConnectResponseSchema)` to create a new message.
  */
 export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 7);
+  messageDesc(file_vigil_v1_agent, 15);
+
+/**
+ * @generated from message vigil.v1.RangeVerdict
+ */
+export type RangeVerdict = Message<"vigil.v1.RangeVerdict"> & {
+  /**
+   * @generated from field: bool same = 1;
+   */
+  same: boolean;
+
+  /**
+   * How many entries the controller holds in the range (the agent splits a range further when
+   * either side holds more than it compares entry by entry).
+   *
+   * @generated from field: uint64 controller_count = 2;
+   */
+  controllerCount: bigint;
+};
+
+/**
+ * Describes the message vigil.v1.RangeVerdict.
+ * Use `create(RangeVerdictSchema)` to create a new message.
+ */
+export const RangeVerdictSchema: GenMessage<RangeVerdict> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 16);
+
+/**
+ * One verdict per range of the SyncRanges with this exchange_id, in the same order.
+ *
+ * @generated from message vigil.v1.SyncVerdicts
+ */
+export type SyncVerdicts = Message<"vigil.v1.SyncVerdicts"> & {
+  /**
+   * @generated from field: uint64 exchange_id = 1;
+   */
+  exchangeId: bigint;
+
+  /**
+   * @generated from field: repeated vigil.v1.RangeVerdict verdicts = 2;
+   */
+  verdicts: RangeVerdict[];
+};
+
+/**
+ * Describes the message vigil.v1.SyncVerdicts.
+ * Use `create(SyncVerdictsSchema)` to create a new message.
+ */
+export const SyncVerdictsSchema: GenMessage<SyncVerdicts> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 17);
+
+/**
+ * What the controller's state lacks or gets wrong in the leaves of the SyncEntries with this
+ * exchange_id. The agent queues each as a delta with source RECONCILE.
+ *
+ * @generated from message vigil.v1.SyncRepairs
+ */
+export type SyncRepairs = Message<"vigil.v1.SyncRepairs"> & {
+  /**
+   * @generated from field: uint64 exchange_id = 1;
+   */
+  exchangeId: bigint;
+
+  /**
+   * In the agent's baseline, not in the controller's state.
+   *
+   * @generated from field: repeated bytes missing = 2;
+   */
+  missing: Uint8Array[];
+
+  /**
+   * In both, with another entry digest.
+   *
+   * @generated from field: repeated bytes differing = 3;
+   */
+  differing: Uint8Array[];
+
+  /**
+   * In the controller's state, not in the agent's baseline.
+   *
+   * @generated from field: repeated bytes extra = 4;
+   */
+  extra: Uint8Array[];
+};
+
+/**
+ * Describes the message vigil.v1.SyncRepairs.
+ * Use `create(SyncRepairsSchema)` to create a new message.
+ */
+export const SyncRepairsSchema: GenMessage<SyncRepairs> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_agent, 18);
 
 /**
  * Renewed carries the new certificate; the agent swaps its key and certificate and reconnects.
@@ -317,7 +712,7 @@ export type Renewed = Message<"vigil.v1.Renewed"> & {
  * Use `create(RenewedSchema)` to create a new message.
  */
 export const RenewedSchema: GenMessage<Renewed> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 8);
+  messageDesc(file_vigil_v1_agent, 19);
 
 /**
  * @generated from message vigil.v1.Welcome
@@ -341,7 +736,7 @@ export type Welcome = Message<"vigil.v1.Welcome"> & {
  * Use `create(WelcomeSchema)` to create a new message.
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 9);
+  messageDesc(file_vigil_v1_agent, 20);
 
 /**
  * Ack: every delta with seq <= up_to_seq is committed and can leave the agent's queue.
@@ -360,7 +755,7 @@ export type Ack = Message<"vigil.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 10);
+  messageDesc(file_vigil_v1_agent, 21);
 
 /**
  * @generated from message vigil.v1.Command
@@ -388,7 +783,7 @@ export type Command = Message<"vigil.v1.Command"> & {
  * Use `create(CommandSchema)` to create a new message.
  */
 export const CommandSchema: GenMessage<Command> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 11);
+  messageDesc(file_vigil_v1_agent, 22);
 
 /**
  * @generated from message vigil.v1.Rescan
@@ -407,7 +802,7 @@ export type Rescan = Message<"vigil.v1.Rescan"> & {
  * Use `create(RescanSchema)` to create a new message.
  */
 export const RescanSchema: GenMessage<Rescan> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_agent, 12);
+  messageDesc(file_vigil_v1_agent, 23);
 
 /**
  * AgentService is what agents call. Enroll is served on the enrolment listener (server TLS only);
