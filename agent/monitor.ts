@@ -7,7 +7,7 @@ import { readXattrs } from './xattrs.js';
 import type { Change, LocalStore } from './local-store.js';
 import type { HashPool } from './scan/hash-pool.js';
 import { scanTree, type ScanCounts } from './scan/scan-tree.js';
-import { watchRoots, type Watcher } from './watcher.js';
+import { watchTrees, type TreeWatcher, type TreeWatcherOptions, type WatchGap } from './watch/tree-watcher.js';
 
 export interface ScanSummary {
   readonly filesScanned: number;
@@ -20,7 +20,10 @@ export interface ScanSummary {
   readonly policyVersion: number;
 }
 
-/** Emits 'queued' (FileDelta[]) whenever new deltas were recorded. */
+/**
+ * Emits 'queued' (FileDelta[]) whenever new deltas were recorded, and 'status' when what
+ * scheduledOnly() or the local store's gap records say has changed.
+ */
 export interface Monitor extends EventEmitter {
   /** The policy being applied now; null before the first one. */
   readonly policy: Policy | null;
@@ -30,6 +33,8 @@ export interface Monitor extends EventEmitter {
   rescan(fullHash: boolean): Promise<ScanSummary>;
   /** Checks these paths now (what the watcher reported). */
   check(paths: readonly Buffer[]): Promise<void>;
+  /** Policy roots and directories the watcher cannot cover, as "path (why)": scheduled scans only. */
+  scheduledOnly(): string[];
   /** Resolves when all work queued so far is done. */
   idle(): Promise<void>;
   close(): Promise<void>;
@@ -41,6 +46,8 @@ export interface MonitorDeps {
   readonly pool: HashPool;
   readonly logger: Logger;
   readonly clock: () => Date;
+  /** Watcher options for tests (coalescing window, a watch limit below the kernel's). */
+  readonly watch?: Pick<TreeWatcherOptions, 'coalesceMs' | 'maxWatches'>;
 }
 
 const RECORD_BATCH = 500;
@@ -53,7 +60,10 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   let covers: (path: Buffer) => boolean = () => false;
   let timers: NodeJS.Timeout[] = [];
   let roots: Buffer[] = [];
-  let watcher: Watcher | null = null;
+  let watcher: TreeWatcher | null = null;
+  // Paths reported by the watcher and not checked yet: one check takes all of them.
+  let toCheck = new Map<string, Buffer>();
+  let checkQueued = false;
   // Everything that touches the baseline runs one at a time, so sequence numbers follow the disk.
   let chain: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -138,29 +148,45 @@ export function createMonitor(deps: MonitorDeps): Monitor {
 
   async function restartWatcher() {
     await watcher?.close();
-    watcher = await watchRoots({
-      roots: roots.map((r) => r.toString()),
+    watcher = null;
+    watcher = await watchTrees({
+      roots,
       logger,
-      onPaths: (paths) => {
-        void monitor.check(paths.map((p) => Buffer.from(p))).catch((err: unknown) => logger.error({ err }, 'real-time check failed'));
-      },
-      onOverflow: (root, err) => {
-        logger.warn({ root, err: err.message }, 'watcher lost events; re-scanning');
-        void serial(() => scanAll('scan', false)).catch((e: unknown) => logger.error({ err: e }, 're-scan failed'));
-      },
+      ...deps.watch,
+      onPaths: (paths) => enqueueCheck(paths),
+      onGap: (gap) => void serial(() => closeGap(gap)).catch((err: unknown) => logger.error({ err }, 're-scan after a watch gap failed')),
     });
+    emitter.emit('status');
+  }
+
+  /** Watcher paths wait here while a check runs; the next check takes them all, each once. */
+  function enqueueCheck(paths: readonly Buffer[]) {
+    for (const p of paths) toCheck.set(p.toString('latin1'), p);
+    if (checkQueued) return;
+    checkQueued = true;
+    void serial(async () => {
+      checkQueued = false;
+      const batch = [...toCheck.values()];
+      toCheck = new Map();
+      await checkPaths(batch);
+    }).catch((err: unknown) => logger.error({ err }, 'real-time check failed'));
+  }
+
+  /** The watcher may have missed changes under gap.root: re-scan it now and record the gap. */
+  async function closeGap(gap: WatchGap) {
+    const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
+    const changes: Change[] = [];
+    await scanRoot(gap.root, 'scan', false, changes, counts);
+    flush(changes);
+    store.addGap({ at: clock(), root: gap.root.toString(), reason: gap.reason, detail: gap.detail, changesFound: counts.changes });
+    logger.warn({ root: gap.root.toString(), reason: gap.reason, detail: gap.detail, changesFound: counts.changes }, 'watch gap closed by a re-scan');
+    emitter.emit('status');
   }
 
   async function checkPaths(paths: readonly Buffer[]) {
     const changes: Change[] = [];
     const unique = new Map(paths.map((p) => [p.toString('latin1'), p]));
     for (const path of unique.values()) {
-      if (path.toString().includes('\uFFFD')) {
-        // The watcher reports names as UTF-8 text; a name that is not UTF-8 arrives mangled.
-        // Re-scan the parent directory, which lists names as bytes.
-        await checkParentOfLossy(path, changes);
-        continue;
-      }
       const rule = pathRules.match(path)?.rule;
       if (!rule) continue;
       const before = store.getBaseline(path);
@@ -189,15 +215,6 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     flush(changes);
   }
 
-  async function checkParentOfLossy(path: Buffer, changes: Change[]) {
-    const text = path.toString();
-    const parent = Buffer.from(text.slice(0, Math.max(1, text.lastIndexOf('/'))));
-    if (!covers(parent) && !roots.some((r) => r.equals(parent))) return;
-    const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
-    flush(changes);
-    await scanRoot(parent, 'realtime', false, changes, counts);
-    flush(changes);
-  }
 
   const monitor = Object.assign(emitter, {
     applyPolicy(p: Policy) {
@@ -227,6 +244,9 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     },
     check(paths: readonly Buffer[]) {
       return serial(() => checkPaths(paths));
+    },
+    scheduledOnly() {
+      return watcher?.unwatched() ?? [];
     },
     idle() {
       return serial(async () => undefined);

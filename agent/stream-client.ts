@@ -5,10 +5,15 @@ import { renewalTime, type Credentials } from './credentials.js';
 import { AgentError } from './errors.js';
 import type { Logger } from 'pino';
 import { deltaToPb, policyFromPb } from '../proto/convert.js';
-import { ConnectRequestSchema, type ConnectResponse } from '../proto/gen/vigil/v1/agent_pb.js';
-import type { LocalStore } from './local-store.js';
+import { ConnectRequestSchema, type ConnectResponse, type SyncRepairs, type SyncVerdicts } from '../proto/gen/vigil/v1/agent_pb.js';
+import { createRuleMatcher } from '../proto/policy-match.js';
+import { syncEntriesToPb, syncRangesToPb, syncRepairsFromPb, syncVerdictsFromPb } from '../proto/sync-messages.js';
+import type { Change, LocalStore } from './local-store.js';
 import type { Monitor, ScanSummary } from './monitor.js';
+import { agentStatusToPb } from './status-report.js';
+import { reconcile, type SyncChannel } from './sync/reconciler.js';
 import { createAgentClient, type ConnectCall } from './transport/agent-client.js';
+import { createExchanges } from './transport/exchanges.js';
 
 export interface StreamClientOptions {
   readonly address: string;
@@ -27,6 +32,8 @@ export interface StreamClientOptions {
   /** Most deltas sent and not yet acked. */
   readonly maxInFlight?: number;
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** How often the agent reconciles with the controller besides on every connect (default 10 min). */
+  readonly reconcileEveryMs?: number;
 }
 
 export interface StreamClient {
@@ -52,6 +59,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
   const batchSize = opts.batchSize ?? 500;
   const maxInFlight = opts.maxInFlight ?? 5000;
   const backoff = opts.backoff ?? { initialMs: 250, maxMs: 15_000 };
+  const reconcileEveryMs = opts.reconcileEveryMs ?? 600_000;
   let stopped = false;
   let current: ConnectCall | null = null;
   let wakeSleep: (() => void) | null = null;
@@ -99,17 +107,105 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
         if (!ended) call.write(create(ConnectRequestSchema, msg));
       };
 
+      // Waiting for every recorded delta to be on the wire (reconciliation's precondition).
+      const sentWaiters: (() => void)[] = [];
+      const allSent = () => welcomed && sentUpTo >= opts.store.lastSeq();
       const pump = () => {
         if (!welcomed) return;
         while (sentUpTo - ackedUpTo < maxInFlight) {
           const batch = opts.store.pending(sentUpTo, batchSize);
-          if (!batch.length) return;
+          if (!batch.length) break;
           send({ msg: { case: 'deltas', value: { deltas: batch.map(deltaToPb) } } });
           sentUpTo = batch[batch.length - 1]!.seq;
         }
+        if (allSent() || ended) for (const w of sentWaiters.splice(0)) w();
       };
-      const onQueued = () => pump();
+
+      let statusSent = '';
+      const sendStatus = () => {
+        const status = agentStatusToPb(opts.store, opts.monitor.scheduledOnly());
+        const key = JSON.stringify(status, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+        if (key === statusSent) return;
+        statusSent = key;
+        send({ msg: { case: 'status', value: status } });
+      };
+      let resyncShown = opts.store.resync() !== null;
+      const onQueued = () => {
+        pump();
+        const resync = opts.store.resync() !== null;
+        if (resync !== resyncShown) {
+          resyncShown = resync;
+          if (resync) log.warn({ queueBytes: opts.store.queueBytes(), limit: opts.store.queueLimitBytes() }, 'queue full: recording changes locally, will reconcile once delivered');
+          sendStatus();
+        }
+      };
       opts.monitor.on('queued', onQueued);
+      const onStatus = () => sendStatus();
+      opts.monitor.on('status', onStatus);
+
+      // Reconciliation (docs/delivery.md): each exchange goes out once every delta recorded
+      // before it has been sent, built in the same tick, so both sides compare the same prefix.
+      const verdicts = createExchanges<SyncVerdicts>();
+      const repairs = createExchanges<SyncRepairs>();
+      const whenSent = () => new Promise<void>((resolve) => sentWaiters.push(resolve));
+      const ready = async () => {
+        while (!allSent()) {
+          if (ended) throw new Error('the stream ended');
+          await whenSent();
+        }
+        if (ended) throw new Error('the stream ended');
+      };
+      const channel: SyncChannel = {
+        async compareRanges(build) {
+          await ready();
+          const ex = verdicts.open();
+          send({ msg: { case: 'syncRanges', value: syncRangesToPb(ex.id, build()) } });
+          return syncVerdictsFromPb(await ex.answer);
+        },
+        async compareEntries(build) {
+          await ready();
+          const ex = repairs.open();
+          send({ msg: { case: 'syncEntries', value: syncEntriesToPb(ex.id, build()) } });
+          return syncRepairsFromPb(await ex.answer);
+        },
+      };
+      let reconciling = false;
+      const startReconcile = (why: string) => {
+        if (reconciling || !welcomed || ended) return;
+        if (opts.store.resync()) {
+          if (opts.store.queueLength() > 0) return; // once the queue is delivered
+          opts.store.clearResync();
+          resyncShown = false;
+          log.info('queue delivered; queueing again and reconciling what it could not hold');
+        }
+        reconciling = true;
+        const policy = opts.monitor.policy;
+        const match = createRuleMatcher(policy?.rules ?? []);
+        const started = Date.now();
+        reconcile(channel, {
+          store: opts.store,
+          record: (changes: Change[]) => {
+            opts.store.record(changes);
+            onQueued();
+          },
+          covers: (path) => match(path) !== null,
+          clock: opts.clock,
+          logger: log,
+        })
+          .then((r) => {
+            opts.store.setLastReconcile({ at: opts.clock(), repairs: r.repairs });
+            log.info({ why, repairs: r.repairs, ranges: r.ranges, leaves: r.leaves, ms: Date.now() - started }, 'reconciled with the controller');
+            sendStatus();
+          })
+          .catch((err: unknown) => {
+            if (!ended) log.warn({ err, why }, 'reconciliation failed; it runs again on the next connect');
+          })
+          .finally(() => {
+            reconciling = false;
+          });
+      };
+      const reconcileTimer = setInterval(() => startReconcile('periodic'), reconcileEveryMs);
+      reconcileTimer.unref();
 
       const report = (commandId: string, s: ScanSummary) =>
         send({
@@ -145,6 +241,8 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
             log.info({ agentId: m.msg.value.agentId, committedSeq: committed, dropped, queued: opts.store.queueLength() }, 'connected to controller');
             scheduleRenewal();
             pump();
+            sendStatus();
+            startReconcile('connect');
             return;
           }
           case 'renewed': {
@@ -170,6 +268,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
             opts.store.ack(upTo);
             ackedUpTo = Math.max(ackedUpTo, upTo);
             pump();
+            if (opts.store.resync() && opts.store.queueLength() === 0) startReconcile('resync');
             return;
           }
           case 'policy': {
@@ -184,6 +283,12 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
               .catch((err: unknown) => log.error({ err }, 'applying policy failed'));
             return;
           }
+          case 'syncVerdicts':
+            if (!verdicts.settle(m.msg.value.exchangeId, m.msg.value)) log.warn({ exchangeId: m.msg.value.exchangeId }, 'verdicts for an unknown exchange ignored');
+            return;
+          case 'syncRepairs':
+            if (!repairs.settle(m.msg.value.exchangeId, m.msg.value)) log.warn({ exchangeId: m.msg.value.exchangeId }, 'repairs for an unknown exchange ignored');
+            return;
           case 'command': {
             const cmd = m.msg.value;
             if (cmd.kind.case === 'rescan') {
@@ -206,7 +311,13 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
       const finish = (err?: Error) => {
         ended = true;
         clearTimeout(renewTimer);
+        clearInterval(reconcileTimer);
         opts.monitor.off('queued', onQueued);
+        opts.monitor.off('status', onStatus);
+        for (const w of sentWaiters.splice(0)) w();
+        const gone = new Error('the stream ended');
+        verdicts.failAll(gone);
+        repairs.failAll(gone);
         current = null;
         if (err) reject(err);
         else resolve();

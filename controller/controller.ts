@@ -21,6 +21,7 @@ import { loadCurrentPolicy } from './policy/current-policy.js';
 import { pushPolicy } from './policy/push-policy.js';
 import { createAdminService } from './services/admin-service.js';
 import { createConnectService, type DownMessage } from './services/connect-service.js';
+import { createReconcileResponder } from './reconcile/reconcile-responder.js';
 import { createEnrollService } from './services/enroll-service.js';
 import { createErrorInterceptor } from './services/error-interceptor.js';
 import { createOperatorRevocationInterceptor } from './services/operator-interceptor.js';
@@ -32,6 +33,7 @@ import {
   createCertificateStore,
   createCommandStore,
   createEventStore,
+  createSyncStore,
   createPgliteSql,
   createPgSql,
   createPolicyStore,
@@ -84,6 +86,7 @@ export async function startController(config: ControllerConfig, deps: { logger: 
 
   const agents = createAgentStore(sql, clock);
   const events = createEventStore(sql, clock);
+  const reconcile = createReconcileResponder(createSyncStore(sql));
   const policies = createPolicyStore(sql, clock);
   const commands = createCommandStore(sql, clock);
   const certificates = createCertificateStore(sql, clock);
@@ -190,7 +193,7 @@ export async function startController(config: ControllerConfig, deps: { logger: 
     routes: (router) => {
       router.service(
         AgentService,
-        createConnectService({ logger, clock, hub, policy, agents, certificates, events, commands, alerts, fanout, ca, agentCertLifetimeMs: config.agentCertLifetimeMs, maxBatch: config.maxBatch }),
+        createConnectService({ logger, clock, hub, policy, agents, certificates, events, reconcile, commands, alerts, fanout, ca, agentCertLifetimeMs: config.agentCertLifetimeMs, maxBatch: config.maxBatch }),
       );
       router.service(
         AdminService,

@@ -1,11 +1,18 @@
 /* The agent's native addon (vigil_native.node): its functions, each in a file of its own. */
+#include "inotify.h"
 #include "stat-words.h"
 
+#define EXPORT(name, fn)                                                                  \
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f) != napi_ok) return NULL; \
+  if (napi_set_named_property(env, exports, name, f) != napi_ok) return NULL;
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
-  napi_value fn;
-  if (napi_create_function(env, "listDirectory", NAPI_AUTO_LENGTH, list_directory, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "listDirectory", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "statFd", NAPI_AUTO_LENGTH, stat_fd, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "statFd", fn) != napi_ok) return NULL;
+  napi_value f;
+  EXPORT("listDirectory", list_directory)
+  EXPORT("statFd", stat_fd)
+  EXPORT("inotifyOpen", inotify_open)
+  EXPORT("inotifyAdd", inotify_add)
+  EXPORT("inotifyRemove", inotify_remove)
+  EXPORT("inotifyClose", inotify_close)
   return exports;
 }

@@ -8,6 +8,11 @@ export interface NativeAddon {
   listDirectory(dir: Buffer): { names: string[]; stats: Uint32Array } | number;
   /** stat-fd.ts */
   statFd(fd: number, words: Uint32Array, at: number): number;
+  /** agent/watch/inotify.ts */
+  inotifyOpen(onEvents: (chunk: Buffer | null, errno: number) => void): object | number;
+  inotifyAdd(handle: object, path: Buffer, mask: number): number;
+  inotifyRemove(handle: object, wd: number): number;
+  inotifyClose(handle: object): void;
 }
 
 // Built by `npm run build` (node-gyp) beside its source; this module runs from dist/agent/scan.
@@ -20,6 +25,14 @@ let loaded: NativeAddon | null | undefined;
  */
 export function nativeAddon(env: NodeJS.ProcessEnv = process.env): NativeAddon | null {
   if (env.VIGIL_NATIVE === '0') return null;
+  return loadNativeAddon();
+}
+
+/**
+ * The addon whatever VIGIL_NATIVE says: the real-time watcher (inotify) has no fallback in
+ * Node's fs API. Null where it is not built.
+ */
+export function loadNativeAddon(): NativeAddon | null {
   if (loaded !== undefined) return loaded;
   const file = fileURLToPath(ADDON);
   loaded = existsSync(file) ? (createRequire(import.meta.url)(file) as NativeAddon) : null;

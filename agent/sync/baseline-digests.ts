@@ -1,47 +1,58 @@
 import { addEntry, emptyRange, entryDigest, pathPosition, type RangeDigest } from '../../proto/sync-digest.js';
-import type { FileState } from '../../proto/model.js';
 import type { LocalStore } from '../local-store.js';
+import { keyToPath } from '../scan/path-key.js';
+import { decodeState } from '../state-codec.js';
 
 /** A position range, both ends included (proto/sync-digest.ts). */
 export type PositionRange = readonly [start: bigint, end: bigint];
 
-/**
- * The baseline's entries with their position, in the baseline's order. The entry digest (a hash of
- * the whole state) is left to the caller, for the entries a range wants.
- */
-function* positioned(store: Pick<LocalStore, 'baselineUnder'>): Generator<{ path: Buffer; state: FileState; position: bigint }> {
-  for (const { path, state } of store.baselineUnder(Buffer.from('/'))) yield { path, state, position: pathPosition(path) };
-}
+type BaselineReader = Pick<LocalStore, 'encodedBaselineUnder'>;
 
-/**
- * The agent's side of reconciliation (docs/delivery.md): per range, the count and XOR of the
- * entry digests of the baseline's paths whose position falls in it. One pass over the baseline,
- * whatever the number of ranges; ranges must be sorted and must not overlap.
- */
-export function baselineRangeDigests(store: Pick<LocalStore, 'baselineUnder'>, ranges: readonly PositionRange[]): RangeDigest[] {
+/** Throws unless the ranges are sorted and do not overlap. */
+function checkSorted(ranges: readonly PositionRange[]): void {
   for (let i = 1; i < ranges.length; i++) {
     if (ranges[i]![0] <= ranges[i - 1]![1]) throw new RangeError('ranges must be sorted and must not overlap');
   }
-  const out = ranges.map(() => emptyRange());
-  if (!ranges.length) return out;
-  for (const e of positioned(store)) {
+}
+
+/**
+ * Calls visit(index of the range, path, entry digest) for every baseline entry whose position falls
+ * in one of the sorted ranges: one pass over the baseline, whatever the number of ranges. States
+ * are decoded and digested only for those entries.
+ */
+function eachInRanges(store: BaselineReader, ranges: readonly PositionRange[], visit: (i: number, path: Buffer, digest: bigint) => void): void {
+  checkSorted(ranges);
+  if (!ranges.length) return;
+  for (const { key, value } of store.encodedBaselineUnder(Buffer.from('/'))) {
+    const path = keyToPath(key);
+    const position = pathPosition(path);
     // The last range starting at or before the position (bisection); counted when it reaches it.
     let lo = 0;
     let hi = ranges.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (ranges[mid]![0] <= e.position) lo = mid;
+      if (ranges[mid]![0] <= position) lo = mid;
       else hi = mid - 1;
     }
     const [start, end] = ranges[lo]!;
-    if (e.position >= start && e.position <= end) addEntry(out[lo]!, entryDigest(e.path, e.state));
+    if (position >= start && position <= end) visit(lo, path, entryDigest(path, decodeState(value)));
   }
+}
+
+/**
+ * The agent's side of reconciliation (docs/delivery.md): per range, the count and XOR of the
+ * entry digests of the baseline's paths whose position falls in it. Ranges must be sorted and must
+ * not overlap.
+ */
+export function baselineRangeDigests(store: BaselineReader, ranges: readonly PositionRange[]): RangeDigest[] {
+  const out = ranges.map(() => emptyRange());
+  eachInRanges(store, ranges, (i, _path, digest) => addEntry(out[i]!, digest));
   return out;
 }
 
-/** The baseline's paths in one range, with their entry digests. */
-export function baselineEntriesIn(store: Pick<LocalStore, 'baselineUnder'>, [start, end]: PositionRange): { path: Buffer; digest: bigint }[] {
-  const out: { path: Buffer; digest: bigint }[] = [];
-  for (const e of positioned(store)) if (e.position >= start && e.position <= end) out.push({ path: e.path, digest: entryDigest(e.path, e.state) });
+/** Per range (sorted, not overlapping): the baseline's paths in it, with their entry digests. */
+export function baselineEntriesIn(store: BaselineReader, ranges: readonly PositionRange[]): { path: Buffer; digest: bigint }[][] {
+  const out = ranges.map((): { path: Buffer; digest: bigint }[] => []);
+  eachInRanges(store, ranges, (i, path, digest) => out[i]!.push({ path, digest }));
   return out;
 }

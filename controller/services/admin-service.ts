@@ -2,12 +2,14 @@ import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import { deltaToPb, policyFromPb, policyToPb } from '../../proto/convert.js';
-import { AdminService } from '../../proto/gen/vigil/v1/admin_pb.js';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { AdminService, type AgentSchema } from '../../proto/gen/vigil/v1/admin_pb.js';
+import { deliveryStatusToPb } from './delivery-status.js';
 import type { AgentHub } from '../agent-hub.js';
 import { ControllerError } from '../errors.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
 import { policyToDocument, validatePolicy } from '../../proto/policy-schema.js';
-import type { AgentStore, AuditStore, CertificateStore, Clock, CommandStore, EventStore, PolicyStore, TokenStore } from '../store/index.js';
+import type { AgentRecord, AgentStore, AuditStore, CertificateStore, Clock, CommandStore, EventStore, PolicyStore, TokenStore } from '../store/index.js';
 import type { Fanout } from '../fanout.js';
 import { pushPolicy } from '../policy/push-policy.js';
 import { validateLabels } from '../../proto/policy-schema.js';
@@ -43,6 +45,24 @@ export const TOKEN_MAX_USES = 100_000;
 const EVENTS_DEFAULT_LIMIT = 1000;
 const EVENTS_MAX_LIMIT = 100_000;
 
+function agentToPb(a: AgentRecord, connected: boolean, now: number): MessageInitShape<typeof AgentSchema> {
+  return {
+    id: a.id,
+    hostname: a.hostname,
+    connected,
+    enrolledAt: timestampFromDate(a.enrolledAt),
+    lastSeenAt: a.lastSeenAt ? timestampFromDate(a.lastSeenAt) : undefined,
+    lastSeq: BigInt(a.lastSeq),
+    refreshedCount: BigInt(a.refreshedCount),
+    policyVersion: BigInt(a.policyVersion),
+    labels: a.labels,
+    certNotAfter: a.certNotAfter ? timestampFromDate(a.certNotAfter) : undefined,
+    revokedAt: a.revokedAt ? timestampFromDate(a.revokedAt) : undefined,
+    status: a.revokedAt ? 'revoked' : a.certNotAfter && a.certNotAfter.getTime() <= now ? 'certificate_expired' : connected ? 'connected' : 'disconnected',
+    ...(a.deliveryStatus ? { delivery: deliveryStatusToPb(a.deliveryStatus), deliveryReportedAt: timestampFromDate(new Date(a.deliveryStatus.reportedAt)) } : {}),
+  };
+}
+
 /** AdminService for vigilctl. Viewers read; changes need the admin role and are audited. */
 export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminService> {
   const log = deps.logger.child({ component: 'admin' });
@@ -52,27 +72,15 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       const connected = new Set(deps.hub.ids());
       const agents = await deps.agents.list();
       const now = deps.clock().getTime();
-      return {
-        agents: agents.map((a) => ({
-          id: a.id,
-          hostname: a.hostname,
-          connected: connected.has(a.id),
-          enrolledAt: timestampFromDate(a.enrolledAt),
-          lastSeenAt: a.lastSeenAt ? timestampFromDate(a.lastSeenAt) : undefined,
-          lastSeq: BigInt(a.lastSeq),
-          policyVersion: BigInt(a.policyVersion),
-          labels: a.labels,
-          certNotAfter: a.certNotAfter ? timestampFromDate(a.certNotAfter) : undefined,
-          revokedAt: a.revokedAt ? timestampFromDate(a.revokedAt) : undefined,
-          status: a.revokedAt
-            ? 'revoked'
-            : a.certNotAfter && a.certNotAfter.getTime() <= now
-              ? 'certificate_expired'
-              : connected.has(a.id)
-                ? 'connected'
-                : 'disconnected',
-        })),
-      };
+      return { agents: agents.map((a) => agentToPb(a, connected.has(a.id), now)) };
+    },
+
+    async getAgent(req, ctx) {
+      requireOperator(ctx, 'viewer');
+      const a = await deps.agents.get(req.agentId);
+      if (!a) throw new ControllerError('not_found', `no agent ${req.agentId}`);
+      const connected = deps.hub.ids().includes(a.id);
+      return { agent: agentToPb(a, connected, deps.clock().getTime()), eventsStored: BigInt(await deps.events.countFor(a.id)) };
     },
 
     async listEvents(req, ctx) {

@@ -5,6 +5,9 @@ import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import { deltaFromPb, policyToPb } from '../../proto/convert.js';
 import { AgentService, type ConnectRequest, type ConnectResponseSchema } from '../../proto/gen/vigil/v1/agent_pb.js';
+import { syncEntriesFromPb, syncRangesFromPb, syncRepairsToPb, syncVerdictsToPb } from '../../proto/sync-messages.js';
+import type { ReconcileResponder } from '../reconcile/reconcile-responder.js';
+import { deliveryStatusFromPb } from './delivery-status.js';
 import { displayPath, type FileDelta } from '../../proto/model.js';
 import { agentSpiffeId, spkiFingerprint, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
 import type { AgentHub } from '../agent-hub.js';
@@ -27,6 +30,7 @@ export interface ConnectDeps {
   readonly agents: AgentStore;
   readonly certificates: CertificateStore;
   readonly events: EventStore;
+  readonly reconcile: ReconcileResponder;
   readonly commands: CommandStore;
   readonly alerts: AlertDispatcher;
   readonly fanout: Fanout;
@@ -182,6 +186,27 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
           }
           case 'renew':
             return renew(req.msg.value.csrPem);
+          case 'syncRanges': {
+            // Handled in stream order: every delta sent before it is committed by now.
+            const id = req.msg.value.exchangeId;
+            const verdicts = await deps.reconcile.compareRanges(peer.id, syncRangesFromPb(req.msg.value));
+            out.push({ msg: { case: 'syncVerdicts', value: syncVerdictsToPb(id, verdicts) } });
+            return;
+          }
+          case 'syncEntries': {
+            const id = req.msg.value.exchangeId;
+            const repairs = await deps.reconcile.compareEntries(peer.id, syncEntriesFromPb(req.msg.value));
+            const found = repairs.missing.length + repairs.differing.length + repairs.extra.length;
+            if (found) log.warn({ missing: repairs.missing.length, differing: repairs.differing.length, extra: repairs.extra.length }, 'reconciliation: the stored state differs from the agent\'s; the agent sends repairs');
+            out.push({ msg: { case: 'syncRepairs', value: syncRepairsToPb(id, repairs) } });
+            return;
+          }
+          case 'status': {
+            const status = deliveryStatusFromPb(req.msg.value, deps.clock());
+            await deps.agents.setDeliveryStatus(peer.id, status);
+            if (status.resyncNeeded) log.warn({ unqueuedChanges: status.unqueuedChanges, since: status.resyncSince }, 'agent queue full: resync needed');
+            return;
+          }
           default:
             throw new ControllerError('invalid_argument', 'empty or unknown message on the agent stream');
         }

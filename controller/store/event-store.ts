@@ -46,6 +46,8 @@ export interface EventStore {
    */
   ingest(agentId: string, deltas: readonly FileDelta[], alertRuleFor: AlertRuleFor): Promise<IngestResult>;
   committedSeq(agentId: string): Promise<number>;
+  /** History rows stored for the agent. */
+  countFor(agentId: string): Promise<number>;
   list(filter: EventFilter): Promise<StoredEvent[]>;
 }
 
@@ -147,6 +149,10 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
     },
     committedSeq(agentId) {
       return committedSeqIn(sql, agentId);
+    },
+    async countFor(agentId) {
+      const rows = await sql.query('select count(*) as n from file_events where agent_id = $1', [agentId]);
+      return num(rows[0]?.n);
     },
     async list({ agentId, pathGlob, since, limit }) {
       const where: string[] = [];

@@ -216,10 +216,11 @@ for (const kind of testDatabaseKinds()) {
       assert.deepEqual(combined, expected, 'the parts add up to the whole');
       // The entries of one part are the paths whose position falls in it, with their digests.
       const [lo, hi] = parts[digests.findIndex((d) => d.count > 0)]!;
-      const entries = await sync.entriesIn('agent-6', [lo, hi]);
+      const [entries, none] = await sync.entriesIn('agent-6', [[lo, hi], [MIN_POSITION, MIN_POSITION]]);
+      assert.deepEqual(none, [], 'a range nothing falls in');
       const inPart = [...current].filter(([p]) => pathPosition(Buffer.from(p)) >= lo && pathPosition(Buffer.from(p)) <= hi);
       assert.deepEqual(
-        entries.map((e) => [e.path.toString(), e.digest]).sort(),
+        entries!.map((e) => [e.path.toString(), e.digest]).sort(),
         inPart.map(([p, st]) => [p, entryDigest(Buffer.from(p), st)]).sort(),
       );
       // Rows from before migration 6 have no digests: they are filled in, with the same result.

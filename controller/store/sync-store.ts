@@ -12,8 +12,8 @@ export type PositionRange = readonly [start: bigint, end: bigint];
 export interface SyncStore {
   /** Per range, in order: how many paths the agent has there and the XOR of their entry digests. */
   rangeDigests(agentId: string, ranges: readonly PositionRange[]): Promise<RangeDigest[]>;
-  /** The paths in one range with their entry digests. */
-  entriesIn(agentId: string, range: PositionRange): Promise<{ path: Buffer; digest: bigint }[]>;
+  /** Per range, in order: the paths in it with their entry digests. */
+  entriesIn(agentId: string, ranges: readonly PositionRange[]): Promise<{ path: Buffer; digest: bigint }[][]>;
 }
 
 const FILL_BATCH = 1000;
@@ -56,13 +56,19 @@ export function createSyncStore(sql: Sql): SyncStore {
       );
       return rows.map((r) => ({ count: num(r.n), xor: BigInt(r.x as string) }));
     },
-    async entriesIn(agentId, [start, end]) {
+    async entriesIn(agentId, ranges) {
       await fillMissing(agentId);
+      const out = ranges.map((): { path: Buffer; digest: bigint }[] => []);
+      if (!ranges.length) return out;
       const rows = await sql.query(
-        'select path, entry_digest::text as d from file_state where agent_id = $1 and path_position between $2 and $3 order by path',
-        [agentId, start.toString(), end.toString()],
+        `select r.i, f.path, f.entry_digest::text as d
+         from unnest($2::bigint[], $3::bigint[]) with ordinality as r(lo, hi, i)
+         join file_state f on f.agent_id = $1 and f.path_position between r.lo and r.hi
+         order by r.i, f.path`,
+        [agentId, ranges.map((r) => r[0].toString()), ranges.map((r) => r[1].toString())],
       );
-      return rows.map((r) => ({ path: buf(r.path)!, digest: BigInt(r.d as string) }));
+      for (const r of rows) out[num(r.i) - 1]!.push({ path: buf(r.path)!, digest: BigInt(r.d as string) });
+      return out;
     },
   };
 }

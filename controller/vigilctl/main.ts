@@ -14,7 +14,7 @@ import { parsePolicyYaml, policyToDocument } from '../../proto/policy-schema.js'
 import { stringify as toYaml } from 'yaml';
 import { createAdminClient, type AdminClient } from './admin-client.js';
 import type { CommandStatus } from '../../proto/gen/vigil/v1/admin_pb.js';
-import { eventJson, modeString, table, ts } from './output.js';
+import { agentDetailJson, agentDetailText, eventJson, modeString, table, ts } from './output.js';
 
 interface GlobalOpts {
   json?: boolean;
@@ -85,6 +85,9 @@ agents
             enrolledAt: ts(a.enrolledAt),
             lastSeenAt: ts(a.lastSeenAt),
             lastSeq: Number(a.lastSeq),
+            refreshedCount: Number(a.refreshedCount),
+            resyncNeeded: a.delivery?.resyncNeeded ?? false,
+            gapsTotal: Number(a.delivery?.gapsTotal ?? 0),
             policyVersion: Number(a.policyVersion),
             status: a.status,
             labels: a.labels,
@@ -109,6 +112,19 @@ agents
           ]),
         ),
       );
+    }),
+  );
+
+agents
+  .command('show')
+  .description('one agent in detail: sequence accounting, queue, resync flag, reconciliation, gap records, scheduled-only directories')
+  .argument('<agent-id>')
+  .action((id: string) =>
+    withClient(async (c) => {
+      const res = await c.getAgent({ agentId: id });
+      const j = agentDetailJson(res.agent!, Number(res.eventsStored));
+      if (globals().json) printJson(j);
+      else print(agentDetailText(j));
     }),
   );
 

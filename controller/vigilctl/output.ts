@@ -1,5 +1,5 @@
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
-import type { Event } from '../../proto/gen/vigil/v1/admin_pb.js';
+import type { Agent, Event } from '../../proto/gen/vigil/v1/admin_pb.js';
 import { deltaFromPb } from '../../proto/convert.js';
 import { displayPath } from '../../proto/model.js';
 
@@ -52,4 +52,91 @@ export function table(headers: string[], rows: string[][]): string {
 
 export function modeString(mode: number | null): string {
   return mode === null ? '-' : (mode & 0o7777).toString(8).padStart(4, '0');
+}
+
+/** Bytes as B, KiB, MiB or GiB. */
+export function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** The JSON shape of `vigilctl agents show --json` (documented in docs/cli.md). */
+export function agentDetailJson(a: Agent, eventsStored: number) {
+  const d = a.delivery;
+  const lastSeq = Number(a.lastSeq);
+  const refreshed = Number(a.refreshedCount);
+  return {
+    id: a.id,
+    hostname: a.hostname,
+    status: a.status,
+    connected: a.connected,
+    enrolledAt: ts(a.enrolledAt),
+    lastSeenAt: ts(a.lastSeenAt),
+    policyVersion: Number(a.policyVersion),
+    labels: a.labels,
+    certNotAfter: ts(a.certNotAfter),
+    revokedAt: ts(a.revokedAt),
+    lastSeq,
+    eventsStored,
+    refreshedCount: refreshed,
+    /** Every committed seq is one history row or one refreshed delta, once. */
+    accounted: eventsStored + refreshed === lastSeq,
+    delivery: d
+      ? {
+          reportedAt: ts(a.deliveryReportedAt),
+          resyncNeeded: d.resyncNeeded,
+          resyncSince: ts(d.resyncSince),
+          unqueuedChanges: Number(d.unqueuedChanges),
+          queueLength: Number(d.queueLength),
+          queueBytes: Number(d.queueBytes),
+          queueLimitBytes: Number(d.queueLimitBytes),
+          lastReconcileAt: ts(d.lastReconcileAt),
+          lastReconcileRepairs: Number(d.lastReconcileRepairs),
+          scheduledOnly: d.scheduledOnly,
+          gapsTotal: Number(d.gapsTotal),
+          gaps: d.gaps.map((g) => ({ at: ts(g.at), root: g.root, reason: g.reason, detail: g.detail, changesFound: Number(g.changesFound) })),
+        }
+      : null,
+  };
+}
+
+/** `vigilctl agents show` as text. */
+export function agentDetailText(j: ReturnType<typeof agentDetailJson>): string {
+  const lines = [
+    `agent        ${j.id}`,
+    `hostname     ${j.hostname}`,
+    `status       ${j.status}${j.lastSeenAt ? ` (last seen ${j.lastSeenAt})` : ''}`,
+    `policy       v${j.policyVersion}`,
+    `labels       ${Object.entries(j.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-'}`,
+    `certificate  expires ${j.certNotAfter ?? '-'}`,
+    `sequence     ${j.lastSeq} committed: ${j.eventsStored} events + ${j.refreshedCount} refreshed${j.accounted ? ', every number accounted for' : ' — NOT every number is accounted for'}`,
+  ];
+  const d = j.delivery;
+  if (!d) {
+    lines.push('delivery     no report from the agent yet');
+    return lines.join('\n');
+  }
+  lines.push(
+    `queue        ${d.queueLength} deltas, ${bytes(d.queueBytes)} of ${bytes(d.queueLimitBytes)} (reported ${d.reportedAt ?? '-'})`,
+    `resync       ${d.resyncNeeded ? `NEEDED since ${d.resyncSince ?? '-'}: ${d.unqueuedChanges} changes recorded on the agent but not queued; it reconciles once its queue is delivered` : 'not needed'}`,
+    `reconciled   ${d.lastReconcileAt ? `${d.lastReconcileAt}, ${d.lastReconcileRepairs} repairs` : 'not yet'}`,
+    `scheduled only (not watched in real time): ${d.scheduledOnly.length ? '' : 'none'}`,
+    ...d.scheduledOnly.map((s) => `  ${s}`),
+    `gap records: ${d.gapsTotal} in all${d.gapsTotal > d.gaps.length ? `, the last ${d.gaps.length} shown` : ''}`,
+  );
+  if (d.gaps.length) {
+    lines.push(
+      table(
+        ['  AT', 'ROOT', 'REASON', 'CHANGES FOUND', 'DETAIL'],
+        d.gaps.map((g) => [`  ${g.at ?? '-'}`, g.root, g.reason, String(g.changesFound), g.detail]),
+      ),
+    );
+  }
+  return lines.join('\n');
 }

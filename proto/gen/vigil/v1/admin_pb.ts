@@ -6,6 +6,8 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { AgentStatus } from "./agent_pb.js";
+import { file_vigil_v1_agent } from "./agent_pb.js";
 import type { FileDelta, Policy } from "./types_pb.js";
 import { file_vigil_v1_types } from "./types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vigil/v1/admin.proto.
  */
 export const file_vigil_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3QilQMKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIrCgZsYWJlbHMYCCADKAsyGy52aWdpbC52MS5BZ2VudC5MYWJlbHNFbnRyeRIyCg5jZXJ0X25vdF9hZnRlchgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAsgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNQoSTGlzdEFnZW50c1Jlc3BvbnNlEh8KBmFnZW50cxgBIAMoCzIPLnZpZ2lsLnYxLkFnZW50InIKEUxpc3RFdmVudHNSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEhEKCXBhdGhfZ2xvYhgCIAEoCRIpCgVzaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbGltaXQYBCABKA0ibwoFRXZlbnQSEAoIYWdlbnRfaWQYASABKAkSIgoFZGVsdGEYAiABKAsyEy52aWdpbC52MS5GaWxlRGVsdGESMAoMY29tbWl0dGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI1ChJMaXN0RXZlbnRzUmVzcG9uc2USHwoGZXZlbnRzGAEgAygLMg8udmlnaWwudjEuRXZlbnQioAEKEkNyZWF0ZVRva2VuUmVxdWVzdBITCgt0dGxfc2Vjb25kcxgBIAEoDRIMCgR1c2VzGAIgASgNEjgKBmxhYmVscxgDIAMoCzIoLnZpZ2lsLnYxLkNyZWF0ZVRva2VuUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImwKE0NyZWF0ZVRva2VuUmVzcG9uc2USEwoLam9pbl9zdHJpbmcYASABKAkSEAoIdG9rZW5faWQYAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiEwoRTGlzdFRva2Vuc1JlcXVlc3QivwIKCVRva2VuSW5mbxIKCgJpZBgBIAEoCRIuCgpjcmVhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAMgASgJEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHVzZXNfYWxsb3dlZBgFIAEoDRIMCgR1c2VzGAYgASgNEi4KCnJldm9rZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KBmxhYmVscxgIIAMoCzIfLnZpZ2lsLnYxLlRva2VuSW5mby5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjkKEkxpc3RUb2tlbnNSZXNwb25zZRIjCgZ0b2tlbnMYASADKAsyEy52aWdpbC52MS5Ub2tlbkluZm8iIAoSUmV2b2tlVG9rZW5SZXF1ZXN0EgoKAmlkGAEgASgJIhUKE1Jldm9rZVRva2VuUmVzcG9uc2UiNgoSQXBwbHlQb2xpY3lSZXF1ZXN0EiAKBnBvbGljeRgBIAEoCzIQLnZpZ2lsLnYxLlBvbGljeSI5ChNBcHBseVBvbGljeVJlc3BvbnNlEg8KB3ZlcnNpb24YASABKAQSEQoJcHVzaGVkX3RvGAIgASgNIhIKEEdldFBvbGljeVJlcXVlc3QiNQoRR2V0UG9saWN5UmVzcG9uc2USIAoGcG9saWN5GAEgASgLMhAudmlnaWwudjEuUG9saWN5IkEKDVJlc2NhblJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSCwoDYWxsGAIgASgIEhEKCWZ1bGxfaGFzaBgDIAEoCCJHCgxSZXNjYW5UYXJnZXQSEAoIYWdlbnRfaWQYASABKAkSEgoKY29tbWFuZF9pZBgCIAEoCRIRCglkZWxpdmVyZWQYAyABKAgiOQoOUmVzY2FuUmVzcG9uc2USJwoHdGFyZ2V0cxgBIAMoCzIWLnZpZ2lsLnYxLlJlc2NhblRhcmdldCIhChJHZXRDb21tYW5kc1JlcXVlc3QSCwoDaWRzGAEgAygJIqUBCgpTY2FuUmVzdWx0EhUKDWZpbGVzX3NjYW5uZWQYASABKAQSDwoHY2hhbmdlcxgCIAEoBBIOCgZlcnJvcnMYAyABKAQSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIvMBCg1Db21tYW5kU3RhdHVzEgoKAmlkGAEgASgJEhAKCGFnZW50X2lkGAIgASgJEgwKBGtpbmQYAyABKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZGVsaXZlcmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKBHNjYW4YByABKAsyFC52aWdpbC52MS5TY2FuUmVzdWx0IkAKE0dldENvbW1hbmRzUmVzcG9uc2USKQoIY29tbWFuZHMYASADKAsyFy52aWdpbC52MS5Db21tYW5kU3RhdHVzIjYKElJldm9rZUFnZW50UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiFQoTUmV2b2tlQWdlbnRSZXNwb25zZSI+Cg9BZGRBZG1pblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRyb2xlGAIgASgJEg8KB2Nzcl9wZW0YAyABKAkiTgoQQWRkQWRtaW5SZXNwb25zZRIXCg9jZXJ0aWZpY2F0ZV9wZW0YASABKAkSDgoGY2FfcGVtGAIgASgJEhEKCXNwaWZmZV9pZBgDIAEoCSIyChJSZXZva2VBZG1pblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZyZWFzb24YAiABKAkiFQoTUmV2b2tlQWRtaW5SZXNwb25zZSIhChBMaXN0QXVkaXRSZXF1ZXN0Eg0KBWxpbWl0GAEgASgNInkKCkF1ZGl0RW50cnkSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSFAoMZGV0YWlsc19qc29uGAUgASgJIjoKEUxpc3RBdWRpdFJlc3BvbnNlEiUKB2VudHJpZXMYASADKAsyFC52aWdpbC52MS5BdWRpdEVudHJ5Mr0HCgxBZG1pblNlcnZpY2USRwoKTGlzdEFnZW50cxIbLnZpZ2lsLnYxLkxpc3RBZ2VudHNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdEFnZW50c1Jlc3BvbnNlEkcKCkxpc3RFdmVudHMSGy52aWdpbC52MS5MaXN0RXZlbnRzUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RFdmVudHNSZXNwb25zZRJKCgtDcmVhdGVUb2tlbhIcLnZpZ2lsLnYxLkNyZWF0ZVRva2VuUmVxdWVzdBodLnZpZ2lsLnYxLkNyZWF0ZVRva2VuUmVzcG9uc2USRwoKTGlzdFRva2VucxIbLnZpZ2lsLnYxLkxpc3RUb2tlbnNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdFRva2Vuc1Jlc3BvbnNlEkoKC1Jldm9rZVRva2VuEhwudmlnaWwudjEuUmV2b2tlVG9rZW5SZXF1ZXN0Gh0udmlnaWwudjEuUmV2b2tlVG9rZW5SZXNwb25zZRJKCgtBcHBseVBvbGljeRIcLnZpZ2lsLnYxLkFwcGx5UG9saWN5UmVxdWVzdBodLnZpZ2lsLnYxLkFwcGx5UG9saWN5UmVzcG9uc2USRAoJR2V0UG9saWN5EhoudmlnaWwudjEuR2V0UG9saWN5UmVxdWVzdBobLnZpZ2lsLnYxLkdldFBvbGljeVJlc3BvbnNlEjsKBlJlc2NhbhIXLnZpZ2lsLnYxLlJlc2NhblJlcXVlc3QaGC52aWdpbC52MS5SZXNjYW5SZXNwb25zZRJKCgtHZXRDb21tYW5kcxIcLnZpZ2lsLnYxLkdldENvbW1hbmRzUmVxdWVzdBodLnZpZ2lsLnYxLkdldENvbW1hbmRzUmVzcG9uc2USSgoLUmV2b2tlQWdlbnQSHC52aWdpbC52MS5SZXZva2VBZ2VudFJlcXVlc3QaHS52aWdpbC52MS5SZXZva2VBZ2VudFJlc3BvbnNlEkEKCEFkZEFkbWluEhkudmlnaWwudjEuQWRkQWRtaW5SZXF1ZXN0GhoudmlnaWwudjEuQWRkQWRtaW5SZXNwb25zZRJKCgtSZXZva2VBZG1pbhIcLnZpZ2lsLnYxLlJldm9rZUFkbWluUmVxdWVzdBodLnZpZ2lsLnYxLlJldm9rZUFkbWluUmVzcG9uc2USRAoJTGlzdEF1ZGl0EhoudmlnaWwudjEuTGlzdEF1ZGl0UmVxdWVzdBobLnZpZ2lsLnYxLkxpc3RBdWRpdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_vigil_v1_types]);
+  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3QikQQKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIrCgZsYWJlbHMYCCADKAsyGy52aWdpbC52MS5BZ2VudC5MYWJlbHNFbnRyeRIyCg5jZXJ0X25vdF9hZnRlchgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAsgASgJEhcKD3JlZnJlc2hlZF9jb3VudBgMIAEoBBInCghkZWxpdmVyeRgNIAEoCzIVLnZpZ2lsLnYxLkFnZW50U3RhdHVzEjgKFGRlbGl2ZXJ5X3JlcG9ydGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIiMKD0dldEFnZW50UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCSJJChBHZXRBZ2VudFJlc3BvbnNlEh4KBWFnZW50GAEgASgLMg8udmlnaWwudjEuQWdlbnQSFQoNZXZlbnRzX3N0b3JlZBgCIAEoBCI1ChJMaXN0QWdlbnRzUmVzcG9uc2USHwoGYWdlbnRzGAEgAygLMg8udmlnaWwudjEuQWdlbnQicgoRTGlzdEV2ZW50c1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJcGF0aF9nbG9iGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoDSJvCgVFdmVudBIQCghhZ2VudF9pZBgBIAEoCRIiCgVkZWx0YRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVEZWx0YRIwCgxjb21taXR0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKEkxpc3RFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy52aWdpbC52MS5FdmVudCKgAQoSQ3JlYXRlVG9rZW5SZXF1ZXN0EhMKC3R0bF9zZWNvbmRzGAEgASgNEgwKBHVzZXMYAiABKA0SOAoGbGFiZWxzGAMgAygLMigudmlnaWwudjEuQ3JlYXRlVG9rZW5SZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibAoTQ3JlYXRlVG9rZW5SZXNwb25zZRITCgtqb2luX3N0cmluZxgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCITChFMaXN0VG9rZW5zUmVxdWVzdCK/AgoJVG9rZW5JbmZvEgoKAmlkGAEgASgJEi4KCmNyZWF0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdXNlc19hbGxvd2VkGAUgASgNEgwKBHVzZXMYBiABKA0SLgoKcmV2b2tlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoGbGFiZWxzGAggAygLMh8udmlnaWwudjEuVG9rZW5JbmZvLkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOQoSTGlzdFRva2Vuc1Jlc3BvbnNlEiMKBnRva2VucxgBIAMoCzITLnZpZ2lsLnYxLlRva2VuSW5mbyIgChJSZXZva2VUb2tlblJlcXVlc3QSCgoCaWQYASABKAkiFQoTUmV2b2tlVG9rZW5SZXNwb25zZSI2ChJBcHBseVBvbGljeVJlcXVlc3QSIAoGcG9saWN5GAEgASgLMhAudmlnaWwudjEuUG9saWN5IjkKE0FwcGx5UG9saWN5UmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoBBIRCglwdXNoZWRfdG8YAiABKA0iEgoQR2V0UG9saWN5UmVxdWVzdCI1ChFHZXRQb2xpY3lSZXNwb25zZRIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiQQoNUmVzY2FuUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRILCgNhbGwYAiABKAgSEQoJZnVsbF9oYXNoGAMgASgIIkcKDFJlc2NhblRhcmdldBIQCghhZ2VudF9pZBgBIAEoCRISCgpjb21tYW5kX2lkGAIgASgJEhEKCWRlbGl2ZXJlZBgDIAEoCCI5Cg5SZXNjYW5SZXNwb25zZRInCgd0YXJnZXRzGAEgAygLMhYudmlnaWwudjEuUmVzY2FuVGFyZ2V0IiEKEkdldENvbW1hbmRzUmVxdWVzdBILCgNpZHMYASADKAkipQEKClNjYW5SZXN1bHQSFQoNZmlsZXNfc2Nhbm5lZBgBIAEoBBIPCgdjaGFuZ2VzGAIgASgEEg4KBmVycm9ycxgDIAEoBBIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi8wEKDUNvbW1hbmRTdGF0dXMSCgoCaWQYASABKAkSEAoIYWdlbnRfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkZWxpdmVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEc2NhbhgHIAEoCzIULnZpZ2lsLnYxLlNjYW5SZXN1bHQiQAoTR2V0Q29tbWFuZHNSZXNwb25zZRIpCghjb21tYW5kcxgBIAMoCzIXLnZpZ2lsLnYxLkNvbW1hbmRTdGF0dXMiNgoSUmV2b2tlQWdlbnRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZ2VudFJlc3BvbnNlIj4KD0FkZEFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSDwoHY3NyX3BlbRgDIAEoCSJOChBBZGRBZG1pblJlc3BvbnNlEhcKD2NlcnRpZmljYXRlX3BlbRgBIAEoCRIOCgZjYV9wZW0YAiABKAkSEQoJc3BpZmZlX2lkGAMgASgJIjIKElJldm9rZUFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZG1pblJlc3BvbnNlIiEKEExpc3RBdWRpdFJlcXVlc3QSDQoFbGltaXQYASABKA0ieQoKQXVkaXRFbnRyeRImCgJhdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAiABKAkSDgoGYWN0aW9uGAMgASgJEg4KBnRhcmdldBgEIAEoCRIUCgxkZXRhaWxzX2pzb24YBSABKAkiOgoRTGlzdEF1ZGl0UmVzcG9uc2USJQoHZW50cmllcxgBIAMoCzIULnZpZ2lsLnYxLkF1ZGl0RW50cnkygAgKDEFkbWluU2VydmljZRJHCgpMaXN0QWdlbnRzEhsudmlnaWwudjEuTGlzdEFnZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0QWdlbnRzUmVzcG9uc2USQQoIR2V0QWdlbnQSGS52aWdpbC52MS5HZXRBZ2VudFJlcXVlc3QaGi52aWdpbC52MS5HZXRBZ2VudFJlc3BvbnNlEkcKCkxpc3RFdmVudHMSGy52aWdpbC52MS5MaXN0RXZlbnRzUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RFdmVudHNSZXNwb25zZRJKCgtDcmVhdGVUb2tlbhIcLnZpZ2lsLnYxLkNyZWF0ZVRva2VuUmVxdWVzdBodLnZpZ2lsLnYxLkNyZWF0ZVRva2VuUmVzcG9uc2USRwoKTGlzdFRva2VucxIbLnZpZ2lsLnYxLkxpc3RUb2tlbnNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdFRva2Vuc1Jlc3BvbnNlEkoKC1Jldm9rZVRva2VuEhwudmlnaWwudjEuUmV2b2tlVG9rZW5SZXF1ZXN0Gh0udmlnaWwudjEuUmV2b2tlVG9rZW5SZXNwb25zZRJKCgtBcHBseVBvbGljeRIcLnZpZ2lsLnYxLkFwcGx5UG9saWN5UmVxdWVzdBodLnZpZ2lsLnYxLkFwcGx5UG9saWN5UmVzcG9uc2USRAoJR2V0UG9saWN5EhoudmlnaWwudjEuR2V0UG9saWN5UmVxdWVzdBobLnZpZ2lsLnYxLkdldFBvbGljeVJlc3BvbnNlEjsKBlJlc2NhbhIXLnZpZ2lsLnYxLlJlc2NhblJlcXVlc3QaGC52aWdpbC52MS5SZXNjYW5SZXNwb25zZRJKCgtHZXRDb21tYW5kcxIcLnZpZ2lsLnYxLkdldENvbW1hbmRzUmVxdWVzdBodLnZpZ2lsLnYxLkdldENvbW1hbmRzUmVzcG9uc2USSgoLUmV2b2tlQWdlbnQSHC52aWdpbC52MS5SZXZva2VBZ2VudFJlcXVlc3QaHS52aWdpbC52MS5SZXZva2VBZ2VudFJlc3BvbnNlEkEKCEFkZEFkbWluEhkudmlnaWwudjEuQWRkQWRtaW5SZXF1ZXN0GhoudmlnaWwudjEuQWRkQWRtaW5SZXNwb25zZRJKCgtSZXZva2VBZG1pbhIcLnZpZ2lsLnYxLlJldm9rZUFkbWluUmVxdWVzdBodLnZpZ2lsLnYxLlJldm9rZUFkbWluUmVzcG9uc2USRAoJTGlzdEF1ZGl0EhoudmlnaWwudjEuTGlzdEF1ZGl0UmVxdWVzdBobLnZpZ2lsLnYxLkxpc3RBdWRpdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_vigil_v1_agent, file_vigil_v1_types]);
 
 /**
  * @generated from message vigil.v1.ListAgentsRequest
@@ -91,6 +93,26 @@ export type Agent = Message<"vigil.v1.Agent"> & {
    * @generated from field: string status = 11;
    */
   status: string;
+
+  /**
+   * Refreshed deltas committed (current state only, no history row): history rows plus these
+   * make last_seq when every sequence number is accounted for.
+   *
+   * @generated from field: uint64 refreshed_count = 12;
+   */
+  refreshedCount: bigint;
+
+  /**
+   * What the agent last reported about its queue, gaps and watches; unset before its first report.
+   *
+   * @generated from field: vigil.v1.AgentStatus delivery = 13;
+   */
+  delivery?: AgentStatus | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp delivery_reported_at = 14;
+   */
+  deliveryReportedAt?: Timestamp | undefined;
 };
 
 /**
@@ -99,6 +121,47 @@ export type Agent = Message<"vigil.v1.Agent"> & {
  */
 export const AgentSchema: GenMessage<Agent> = /*@__PURE__*/
   messageDesc(file_vigil_v1_admin, 1);
+
+/**
+ * @generated from message vigil.v1.GetAgentRequest
+ */
+export type GetAgentRequest = Message<"vigil.v1.GetAgentRequest"> & {
+  /**
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+};
+
+/**
+ * Describes the message vigil.v1.GetAgentRequest.
+ * Use `create(GetAgentRequestSchema)` to create a new message.
+ */
+export const GetAgentRequestSchema: GenMessage<GetAgentRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 2);
+
+/**
+ * @generated from message vigil.v1.GetAgentResponse
+ */
+export type GetAgentResponse = Message<"vigil.v1.GetAgentResponse"> & {
+  /**
+   * @generated from field: vigil.v1.Agent agent = 1;
+   */
+  agent?: Agent | undefined;
+
+  /**
+   * History rows stored for the agent.
+   *
+   * @generated from field: uint64 events_stored = 2;
+   */
+  eventsStored: bigint;
+};
+
+/**
+ * Describes the message vigil.v1.GetAgentResponse.
+ * Use `create(GetAgentResponseSchema)` to create a new message.
+ */
+export const GetAgentResponseSchema: GenMessage<GetAgentResponse> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 3);
 
 /**
  * @generated from message vigil.v1.ListAgentsResponse
@@ -115,7 +178,7 @@ export type ListAgentsResponse = Message<"vigil.v1.ListAgentsResponse"> & {
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 2);
+  messageDesc(file_vigil_v1_admin, 4);
 
 /**
  * @generated from message vigil.v1.ListEventsRequest
@@ -155,7 +218,7 @@ export type ListEventsRequest = Message<"vigil.v1.ListEventsRequest"> & {
  * Use `create(ListEventsRequestSchema)` to create a new message.
  */
 export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 3);
+  messageDesc(file_vigil_v1_admin, 5);
 
 /**
  * @generated from message vigil.v1.Event
@@ -182,7 +245,7 @@ export type Event = Message<"vigil.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 4);
+  messageDesc(file_vigil_v1_admin, 6);
 
 /**
  * @generated from message vigil.v1.ListEventsResponse
@@ -199,7 +262,7 @@ export type ListEventsResponse = Message<"vigil.v1.ListEventsResponse"> & {
  * Use `create(ListEventsResponseSchema)` to create a new message.
  */
 export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 5);
+  messageDesc(file_vigil_v1_admin, 7);
 
 /**
  * @generated from message vigil.v1.CreateTokenRequest
@@ -232,7 +295,7 @@ export type CreateTokenRequest = Message<"vigil.v1.CreateTokenRequest"> & {
  * Use `create(CreateTokenRequestSchema)` to create a new message.
  */
 export const CreateTokenRequestSchema: GenMessage<CreateTokenRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 6);
+  messageDesc(file_vigil_v1_admin, 8);
 
 /**
  * @generated from message vigil.v1.CreateTokenResponse
@@ -259,7 +322,7 @@ export type CreateTokenResponse = Message<"vigil.v1.CreateTokenResponse"> & {
  * Use `create(CreateTokenResponseSchema)` to create a new message.
  */
 export const CreateTokenResponseSchema: GenMessage<CreateTokenResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 7);
+  messageDesc(file_vigil_v1_admin, 9);
 
 /**
  * @generated from message vigil.v1.ListTokensRequest
@@ -272,7 +335,7 @@ export type ListTokensRequest = Message<"vigil.v1.ListTokensRequest"> & {
  * Use `create(ListTokensRequestSchema)` to create a new message.
  */
 export const ListTokensRequestSchema: GenMessage<ListTokensRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 8);
+  messageDesc(file_vigil_v1_admin, 10);
 
 /**
  * TokenInfo never carries the secret: only its hash is stored.
@@ -326,7 +389,7 @@ export type TokenInfo = Message<"vigil.v1.TokenInfo"> & {
  * Use `create(TokenInfoSchema)` to create a new message.
  */
 export const TokenInfoSchema: GenMessage<TokenInfo> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 9);
+  messageDesc(file_vigil_v1_admin, 11);
 
 /**
  * @generated from message vigil.v1.ListTokensResponse
@@ -343,7 +406,7 @@ export type ListTokensResponse = Message<"vigil.v1.ListTokensResponse"> & {
  * Use `create(ListTokensResponseSchema)` to create a new message.
  */
 export const ListTokensResponseSchema: GenMessage<ListTokensResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 10);
+  messageDesc(file_vigil_v1_admin, 12);
 
 /**
  * @generated from message vigil.v1.RevokeTokenRequest
@@ -360,7 +423,7 @@ export type RevokeTokenRequest = Message<"vigil.v1.RevokeTokenRequest"> & {
  * Use `create(RevokeTokenRequestSchema)` to create a new message.
  */
 export const RevokeTokenRequestSchema: GenMessage<RevokeTokenRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 11);
+  messageDesc(file_vigil_v1_admin, 13);
 
 /**
  * @generated from message vigil.v1.RevokeTokenResponse
@@ -373,7 +436,7 @@ export type RevokeTokenResponse = Message<"vigil.v1.RevokeTokenResponse"> & {
  * Use `create(RevokeTokenResponseSchema)` to create a new message.
  */
 export const RevokeTokenResponseSchema: GenMessage<RevokeTokenResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 12);
+  messageDesc(file_vigil_v1_admin, 14);
 
 /**
  * @generated from message vigil.v1.ApplyPolicyRequest
@@ -390,7 +453,7 @@ export type ApplyPolicyRequest = Message<"vigil.v1.ApplyPolicyRequest"> & {
  * Use `create(ApplyPolicyRequestSchema)` to create a new message.
  */
 export const ApplyPolicyRequestSchema: GenMessage<ApplyPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 13);
+  messageDesc(file_vigil_v1_admin, 15);
 
 /**
  * @generated from message vigil.v1.ApplyPolicyResponse
@@ -414,7 +477,7 @@ export type ApplyPolicyResponse = Message<"vigil.v1.ApplyPolicyResponse"> & {
  * Use `create(ApplyPolicyResponseSchema)` to create a new message.
  */
 export const ApplyPolicyResponseSchema: GenMessage<ApplyPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 14);
+  messageDesc(file_vigil_v1_admin, 16);
 
 /**
  * @generated from message vigil.v1.GetPolicyRequest
@@ -427,7 +490,7 @@ export type GetPolicyRequest = Message<"vigil.v1.GetPolicyRequest"> & {
  * Use `create(GetPolicyRequestSchema)` to create a new message.
  */
 export const GetPolicyRequestSchema: GenMessage<GetPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 15);
+  messageDesc(file_vigil_v1_admin, 17);
 
 /**
  * @generated from message vigil.v1.GetPolicyResponse
@@ -446,7 +509,7 @@ export type GetPolicyResponse = Message<"vigil.v1.GetPolicyResponse"> & {
  * Use `create(GetPolicyResponseSchema)` to create a new message.
  */
 export const GetPolicyResponseSchema: GenMessage<GetPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 16);
+  messageDesc(file_vigil_v1_admin, 18);
 
 /**
  * @generated from message vigil.v1.RescanRequest
@@ -475,7 +538,7 @@ export type RescanRequest = Message<"vigil.v1.RescanRequest"> & {
  * Use `create(RescanRequestSchema)` to create a new message.
  */
 export const RescanRequestSchema: GenMessage<RescanRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 17);
+  messageDesc(file_vigil_v1_admin, 19);
 
 /**
  * @generated from message vigil.v1.RescanTarget
@@ -504,7 +567,7 @@ export type RescanTarget = Message<"vigil.v1.RescanTarget"> & {
  * Use `create(RescanTargetSchema)` to create a new message.
  */
 export const RescanTargetSchema: GenMessage<RescanTarget> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 18);
+  messageDesc(file_vigil_v1_admin, 20);
 
 /**
  * @generated from message vigil.v1.RescanResponse
@@ -521,7 +584,7 @@ export type RescanResponse = Message<"vigil.v1.RescanResponse"> & {
  * Use `create(RescanResponseSchema)` to create a new message.
  */
 export const RescanResponseSchema: GenMessage<RescanResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 19);
+  messageDesc(file_vigil_v1_admin, 21);
 
 /**
  * @generated from message vigil.v1.GetCommandsRequest
@@ -538,7 +601,7 @@ export type GetCommandsRequest = Message<"vigil.v1.GetCommandsRequest"> & {
  * Use `create(GetCommandsRequestSchema)` to create a new message.
  */
 export const GetCommandsRequestSchema: GenMessage<GetCommandsRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 20);
+  messageDesc(file_vigil_v1_admin, 22);
 
 /**
  * @generated from message vigil.v1.ScanResult
@@ -575,7 +638,7 @@ export type ScanResult = Message<"vigil.v1.ScanResult"> & {
  * Use `create(ScanResultSchema)` to create a new message.
  */
 export const ScanResultSchema: GenMessage<ScanResult> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 21);
+  messageDesc(file_vigil_v1_admin, 23);
 
 /**
  * @generated from message vigil.v1.CommandStatus
@@ -624,7 +687,7 @@ export type CommandStatus = Message<"vigil.v1.CommandStatus"> & {
  * Use `create(CommandStatusSchema)` to create a new message.
  */
 export const CommandStatusSchema: GenMessage<CommandStatus> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 22);
+  messageDesc(file_vigil_v1_admin, 24);
 
 /**
  * @generated from message vigil.v1.GetCommandsResponse
@@ -641,7 +704,7 @@ export type GetCommandsResponse = Message<"vigil.v1.GetCommandsResponse"> & {
  * Use `create(GetCommandsResponseSchema)` to create a new message.
  */
 export const GetCommandsResponseSchema: GenMessage<GetCommandsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 23);
+  messageDesc(file_vigil_v1_admin, 25);
 
 /**
  * @generated from message vigil.v1.RevokeAgentRequest
@@ -663,7 +726,7 @@ export type RevokeAgentRequest = Message<"vigil.v1.RevokeAgentRequest"> & {
  * Use `create(RevokeAgentRequestSchema)` to create a new message.
  */
 export const RevokeAgentRequestSchema: GenMessage<RevokeAgentRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 24);
+  messageDesc(file_vigil_v1_admin, 26);
 
 /**
  * @generated from message vigil.v1.RevokeAgentResponse
@@ -676,7 +739,7 @@ export type RevokeAgentResponse = Message<"vigil.v1.RevokeAgentResponse"> & {
  * Use `create(RevokeAgentResponseSchema)` to create a new message.
  */
 export const RevokeAgentResponseSchema: GenMessage<RevokeAgentResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 25);
+  messageDesc(file_vigil_v1_admin, 27);
 
 /**
  * @generated from message vigil.v1.AddAdminRequest
@@ -709,7 +772,7 @@ export type AddAdminRequest = Message<"vigil.v1.AddAdminRequest"> & {
  * Use `create(AddAdminRequestSchema)` to create a new message.
  */
 export const AddAdminRequestSchema: GenMessage<AddAdminRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 26);
+  messageDesc(file_vigil_v1_admin, 28);
 
 /**
  * @generated from message vigil.v1.AddAdminResponse
@@ -736,7 +799,7 @@ export type AddAdminResponse = Message<"vigil.v1.AddAdminResponse"> & {
  * Use `create(AddAdminResponseSchema)` to create a new message.
  */
 export const AddAdminResponseSchema: GenMessage<AddAdminResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 27);
+  messageDesc(file_vigil_v1_admin, 29);
 
 /**
  * @generated from message vigil.v1.RevokeAdminRequest
@@ -758,7 +821,7 @@ export type RevokeAdminRequest = Message<"vigil.v1.RevokeAdminRequest"> & {
  * Use `create(RevokeAdminRequestSchema)` to create a new message.
  */
 export const RevokeAdminRequestSchema: GenMessage<RevokeAdminRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 28);
+  messageDesc(file_vigil_v1_admin, 30);
 
 /**
  * @generated from message vigil.v1.RevokeAdminResponse
@@ -771,7 +834,7 @@ export type RevokeAdminResponse = Message<"vigil.v1.RevokeAdminResponse"> & {
  * Use `create(RevokeAdminResponseSchema)` to create a new message.
  */
 export const RevokeAdminResponseSchema: GenMessage<RevokeAdminResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 29);
+  messageDesc(file_vigil_v1_admin, 31);
 
 /**
  * @generated from message vigil.v1.ListAuditRequest
@@ -790,7 +853,7 @@ export type ListAuditRequest = Message<"vigil.v1.ListAuditRequest"> & {
  * Use `create(ListAuditRequestSchema)` to create a new message.
  */
 export const ListAuditRequestSchema: GenMessage<ListAuditRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 30);
+  messageDesc(file_vigil_v1_admin, 32);
 
 /**
  * @generated from message vigil.v1.AuditEntry
@@ -831,7 +894,7 @@ export type AuditEntry = Message<"vigil.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 31);
+  messageDesc(file_vigil_v1_admin, 33);
 
 /**
  * @generated from message vigil.v1.ListAuditResponse
@@ -848,7 +911,7 @@ export type ListAuditResponse = Message<"vigil.v1.ListAuditResponse"> & {
  * Use `create(ListAuditResponseSchema)` to create a new message.
  */
 export const ListAuditResponseSchema: GenMessage<ListAuditResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 32);
+  messageDesc(file_vigil_v1_admin, 34);
 
 /**
  * AdminService is what vigilctl calls, on the mutual-TLS listener, with an operator certificate.
@@ -863,6 +926,14 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ListAgentsRequestSchema;
     output: typeof ListAgentsResponseSchema;
+  },
+  /**
+   * @generated from rpc vigil.v1.AdminService.GetAgent
+   */
+  getAgent: {
+    methodKind: "unary";
+    input: typeof GetAgentRequestSchema;
+    output: typeof GetAgentResponseSchema;
   },
   /**
    * @generated from rpc vigil.v1.AdminService.ListEvents

@@ -1,0 +1,201 @@
+import { lstat, readdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { displayPath } from '../../proto/model.js';
+import { IN, openInotify, WatchError, type Inotify, type InotifyEvent } from './inotify.js';
+
+/** The watcher may have missed changes under `root`: the caller re-scans it and records a gap. */
+export interface WatchGap {
+  readonly root: Buffer;
+  /** overflow: the kernel's event queue overflowed; watch_failed: a directory could not be watched. */
+  readonly reason: 'overflow' | 'watch_failed';
+  readonly detail: string;
+}
+
+export interface TreeWatcherOptions {
+  readonly roots: readonly Buffer[];
+  /** The paths that changed in one coalescing window, each once, as exact bytes. */
+  readonly onPaths: (paths: Buffer[]) => void;
+  readonly onGap: (gap: WatchGap) => void;
+  readonly logger: Logger;
+  /** Events on a path within this window are reported once, after it (default 50 ms). */
+  readonly coalesceMs?: number;
+  /** Directories watched at most (default: as many as the kernel allows, fs.inotify.max_user_watches). */
+  readonly maxWatches?: number | null;
+}
+
+/** Real-time watching of whole trees, with every loss reported (docs/delivery.md). */
+export interface TreeWatcher {
+  /** Directories (and roots) that are not watched, as "path (why)": only scheduled scans cover them. */
+  unwatched(): string[];
+  watchCount(): number;
+  close(): Promise<void>;
+}
+
+const DIR_MASK =
+  IN.MODIFY | IN.ATTRIB | IN.CLOSE_WRITE | IN.MOVED_FROM | IN.MOVED_TO | IN.CREATE | IN.DELETE | IN.DELETE_SELF | IN.MOVE_SELF | IN.DONT_FOLLOW | IN.EXCL_UNLINK | IN.ONLYDIR;
+const SLASH = Buffer.from('/');
+const join = (dir: Buffer, name: Buffer) => (dir.length === 1 && dir[0] === 0x2f ? Buffer.concat([SLASH, name]) : Buffer.concat([dir, SLASH, name]));
+const parentOf = (p: Buffer) => {
+  const i = p.lastIndexOf(0x2f);
+  return i <= 0 ? SLASH : p.subarray(0, i);
+};
+const key = (p: Buffer) => p.toString('latin1');
+const isUnder = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+
+/**
+ * Watches every directory below each root with inotify (agent/native/inotify.c). New directories
+ * are watched as they appear, moved-away ones dropped. A queue overflow or a directory that cannot
+ * be watched is reported as a gap; nothing is lost silently. A root that is a file is watched
+ * through its directory; a root that does not exist is left to scheduled scans.
+ */
+export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher> {
+  const log = opts.logger.child({ component: 'watcher' });
+  const coalesceMs = opts.coalesceMs ?? 50;
+  const byWd = new Map<number, Buffer>();
+  const byDir = new Map<string, number>();
+  /** Directories watched only for the file roots in them: name keys reported. */
+  const fileRootsIn = new Map<string, Set<string>>();
+  const unwatched = new Map<string, string>();
+  let pending = new Map<string, Buffer>();
+  let timer: NodeJS.Timeout | null = null;
+  let closed = false;
+
+  const flush = () => {
+    timer = null;
+    if (!pending.size || closed) return;
+    const paths = [...pending.values()];
+    pending = new Map();
+    opts.onPaths(paths);
+  };
+  const report = (p: Buffer) => {
+    pending.set(key(p), p);
+    timer ??= setTimeout(flush, coalesceMs);
+  };
+
+  const onEvents = (events: InotifyEvent[]) => {
+    let overflow = false;
+    for (const ev of events) {
+      if (ev.mask & IN.Q_OVERFLOW) {
+        overflow = true;
+        continue;
+      }
+      const dir = byWd.get(ev.wd);
+      if (!dir) continue;
+      if (ev.mask & IN.IGNORED) {
+        byWd.delete(ev.wd);
+        if (byDir.get(key(dir)) === ev.wd) byDir.delete(key(dir));
+        continue;
+      }
+      const only = fileRootsIn.get(key(dir));
+      if (only && !(ev.name && only.has(key(ev.name))) && !isTreeDir(dir)) continue;
+      const path = ev.name ? join(dir, ev.name) : dir;
+      if (ev.mask & IN.ISDIR && ev.mask & (IN.CREATE | IN.MOVED_TO) && isTreeDir(dir)) void addTree(path, rootOf(path));
+      if (ev.mask & IN.ISDIR && ev.mask & IN.MOVED_FROM) dropTree(path);
+      report(path);
+    }
+    if (overflow) void onOverflow();
+  };
+
+  const inotify: Inotify | null = openInotify(onEvents, (err) => {
+    log.error({ err: err.message }, 'inotify failed; re-scanning every root');
+    void onOverflow(err.message);
+  });
+
+  // Roots that are directories: every directory below them is watched.
+  const treeRoots: Buffer[] = [];
+  const isTreeDir = (dir: Buffer) => treeRoots.some((r) => isUnder(key(dir), key(r)));
+  const rootOf = (p: Buffer) => treeRoots.find((r) => isUnder(key(p), key(r))) ?? p;
+
+  const watchDir = (dir: Buffer, root: Buffer): boolean => {
+    if (!inotify || closed) return false;
+    try {
+      if (opts.maxWatches != null && byWd.size >= opts.maxWatches && !byDir.has(key(dir))) throw new WatchError('ENOSPC', dir);
+      const wd = inotify.add(dir, DIR_MASK);
+      byWd.set(wd, dir);
+      byDir.set(key(dir), wd);
+      unwatched.delete(displayPath(dir));
+      return true;
+    } catch (err) {
+      if (!(err instanceof WatchError)) throw err;
+      // A directory that vanished before its watch is no gap: its deletion is reported anyway.
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return false;
+      const detail = err.code === 'ENOSPC' ? 'watch limit reached (fs.inotify.max_user_watches)' : err.code;
+      if (!unwatched.has(displayPath(dir))) {
+        unwatched.set(displayPath(dir), detail);
+        log.warn({ dir: displayPath(dir), root: displayPath(root), reason: detail }, 'cannot watch a directory; scheduled scans cover it, re-scanning it now');
+        opts.onGap({ root: dir, reason: 'watch_failed', detail });
+      }
+      return false;
+    }
+  };
+
+  /** Watches dir and every directory below it (a watch first, then the listing: nothing slips between). */
+  async function addTree(top: Buffer, root: Buffer): Promise<void> {
+    const stack = [top];
+    while (stack.length && !closed) {
+      const dir = stack.pop()!;
+      if (!watchDir(dir, root)) continue;
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
+      } catch {
+        continue; // gone, or unreadable: its own events (or the scans) cover it
+      }
+      for (const e of entries) if (e.isDirectory()) stack.push(join(dir, e.name));
+    }
+  }
+
+  function dropTree(top: Buffer) {
+    const k = key(top);
+    for (const [dir, wd] of byDir) {
+      if (!isUnder(dir, k)) continue;
+      byDir.delete(dir);
+      byWd.delete(wd);
+      inotify?.remove(wd);
+    }
+  }
+
+  async function onOverflow(detail = 'the kernel event queue overflowed (fs.inotify.max_queued_events)') {
+    log.warn({ reason: detail }, 'the watcher lost events; re-scanning');
+    // Directories made while events were lost have no watch yet: watch them before the re-scan.
+    for (const r of treeRoots) await addTree(r, r);
+    for (const r of [...treeRoots, ...fileRoots]) opts.onGap({ root: r, reason: 'overflow', detail });
+  }
+
+  const fileRoots: Buffer[] = [];
+  if (!inotify) {
+    for (const r of opts.roots) unwatched.set(displayPath(r), 'the native addon is not built');
+  } else {
+    for (const root of opts.roots) {
+      let st;
+      try {
+        st = await lstat(root);
+      } catch {
+        unwatched.set(displayPath(root), 'does not exist');
+        continue;
+      }
+      if (st.isDirectory()) {
+        treeRoots.push(root);
+        await addTree(root, root);
+      } else {
+        const dir = parentOf(root);
+        fileRoots.push(root);
+        const names = fileRootsIn.get(key(dir)) ?? new Set<string>();
+        names.add(key(root.subarray(dir.length === 1 ? 1 : dir.length + 1)));
+        fileRootsIn.set(key(dir), names);
+        if (!byDir.has(key(dir))) watchDir(dir, root);
+      }
+    }
+  }
+  log.info({ watches: byWd.size, unwatched: unwatched.size }, 'watching');
+
+  return {
+    unwatched: () => [...unwatched].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([p, why]) => `${p} (${why})`),
+    watchCount: () => byWd.size,
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      inotify?.close();
+    },
+  };
+}
