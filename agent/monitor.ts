@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { ChangeSource, Policy } from '../proto/model.js';
+import type { ChangeSource, Policy, PolicyRule } from '../proto/model.js';
 import { createPathRules, createRuleMatcher, type PathRules } from '../proto/policy-match.js';
 import { classifyChange, readFileState, sameState } from './file-state.js';
 import { readXattrs } from './xattrs.js';
@@ -51,6 +51,8 @@ export interface MonitorDeps {
 }
 
 const RECORD_BATCH = 500;
+/** Paths a real-time check reads at once. */
+const CHECK_CONCURRENCY = 32;
 
 export function createMonitor(deps: MonitorDeps): Monitor {
   const { store, logger, clock } = deps;
@@ -183,38 +185,59 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     emitter.emit('status');
   }
 
+  /** A path's state now, under its rule (xattrs when the rule checks them). */
+  async function readUnderRule(path: Buffer, rule: PolicyRule) {
+    const read = await readFileState(path, { hash: true, maxHashBytes: rule.maxHashBytes, algorithm: rule.hashAlgorithm });
+    return read && rule.attributes.includes('xattrs') ? { ...read, xattrs: (await readXattrs([path]))[0] ?? null } : read;
+  }
+
   async function checkPaths(paths: readonly Buffer[]) {
     const changes: Change[] = [];
     const unique = new Map(paths.map((p) => [p.toString('latin1'), p]));
-    for (const path of unique.values()) {
+    const work = [...unique.values()].flatMap((path) => {
       const rule = pathRules.match(path)?.rule;
-      if (!rule) continue;
-      const before = store.getBaseline(path);
-      const read = await readFileState(path, { hash: true, maxHashBytes: rule.maxHashBytes, algorithm: rule.hashAlgorithm });
-      const after = read && rule.attributes.includes('xattrs') ? { ...read, xattrs: (await readXattrs([path]))[0] ?? null } : read;
-      const kind = classifyChange(before ?? null, after, rule.attributes);
-      if (kind) changes.push({ path, kind, state: after, source: 'realtime', detectedAt: clock() });
-      // Not a change under the rule (a log that grew), but the baseline follows the disk.
-      else if (before && after && !sameState(before, after)) changes.push({ path, kind: 'refreshed', state: after, source: 'realtime', detectedAt: clock() });
-      if (!after && before?.type === 'directory') {
-        for (const child of store.baselineUnder(path)) {
-          if (!child.path.equals(path) && !unique.has(child.path.toString('latin1'))) {
-            changes.push({ path: child.path, kind: 'deleted', state: null, source: 'realtime', detectedAt: clock() });
+      return rule ? [{ path, rule }] : [];
+    });
+    // Directories scanned during this check. The scan may have read a path below one before a
+    // later event of this batch changed it: such paths are read again after the scan.
+    const scanned: string[] = [];
+    const underScanned = (path: Buffer) => {
+      const k = path.toString('latin1');
+      return scanned.some((d) => k.startsWith(`${d}/`));
+    };
+    // Reads run CHECK_CONCURRENCY at a time (a burst of thousands of paths); each result is
+    // compared with the baseline in order, after the reads.
+    for (let i = 0; i < work.length; i += CHECK_CONCURRENCY) {
+      const chunk = work.slice(i, i + CHECK_CONCURRENCY);
+      const reads = await Promise.all(chunk.map(({ path, rule }) => readUnderRule(path, rule)));
+      for (const [k, { path, rule }] of chunk.entries()) {
+        const after = underScanned(path) ? await readUnderRule(path, rule) : reads[k]!;
+        const before = store.getBaseline(path);
+        const kind = classifyChange(before ?? null, after, rule.attributes);
+        if (kind) changes.push({ path, kind, state: after, source: 'realtime', detectedAt: clock() });
+        // Not a change under the rule (a log that grew), but the baseline follows the disk.
+        else if (before && after && !sameState(before, after)) changes.push({ path, kind: 'refreshed', state: after, source: 'realtime', detectedAt: clock() });
+        if (!after && before?.type === 'directory') {
+          for (const child of store.baselineUnder(path)) {
+            if (!child.path.equals(path) && !unique.has(child.path.toString('latin1'))) {
+              changes.push({ path: child.path, kind: 'deleted', state: null, source: 'realtime', detectedAt: clock() });
+            }
           }
         }
+        if (after?.type === 'directory' && before?.type !== 'directory') {
+          // A new directory: files may have landed in it before the watch on it existed.
+          const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
+          flush(changes);
+          await scanRoot(path, 'realtime', false, changes, counts);
+          // Recorded now, so that later paths of this batch compare against the new baseline.
+          flush(changes);
+          scanned.push(path.toString('latin1'));
+        }
       }
-      if (after?.type === 'directory' && before?.type !== 'directory') {
-        // A new directory: files may have landed in it before the watch on it existed.
-        const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
-        flush(changes);
-        await scanRoot(path, 'realtime', false, changes, counts);
-        // Recorded now, so that later paths of this batch compare against the new baseline.
-        flush(changes);
-      }
+      flush(changes);
     }
     flush(changes);
   }
-
 
   const monitor = Object.assign(emitter, {
     applyPolicy(p: Policy) {

@@ -170,8 +170,13 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
         },
       };
       let reconciling = false;
+      let again: string | null = null;
       const startReconcile = (why: string) => {
-        if (reconciling || !welcomed || ended) return;
+        if (!welcomed || ended) return;
+        if (reconciling) {
+          again = why; // once this one is done: it may have started before what asks now
+          return;
+        }
         if (opts.store.resync()) {
           if (opts.store.queueLength() > 0) return; // once the queue is delivered
           opts.store.clearResync();
@@ -202,6 +207,9 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
           })
           .finally(() => {
             reconciling = false;
+            const next = again;
+            again = null;
+            if (next) startReconcile(next);
           });
       };
       const reconcileTimer = setInterval(() => startReconcile('periodic'), reconcileEveryMs);

@@ -92,6 +92,9 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
       if (ev.mask & IN.ISDIR && ev.mask & (IN.CREATE | IN.MOVED_TO) && isTreeDir(dir)) void addTree(path, rootOf(path));
       if (ev.mask & IN.ISDIR && ev.mask & IN.MOVED_FROM) dropTree(path);
       report(path);
+      // An entry made, removed or renamed moves its directory's mtime and ctime, which inotify
+      // does not report on the directory itself.
+      if (ev.name && ev.mask & (IN.CREATE | IN.DELETE | IN.MOVED_FROM | IN.MOVED_TO) && !only) report(dir);
     }
     if (overflow) void onOverflow();
   };

@@ -1,7 +1,7 @@
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { Logger } from 'pino';
-import { deltaToPb, policyFromPb, policyToPb } from '../../proto/convert.js';
+import { deltaToPb, fileStateToPb, policyFromPb, policyToPb } from '../../proto/convert.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { AdminService, type AgentSchema } from '../../proto/gen/vigil/v1/admin_pb.js';
 import { deliveryStatusToPb } from './delivery-status.js';
@@ -9,7 +9,7 @@ import type { AgentHub } from '../agent-hub.js';
 import { ControllerError } from '../errors.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
 import { policyToDocument, validatePolicy } from '../../proto/policy-schema.js';
-import type { AgentRecord, AgentStore, AuditStore, CertificateStore, Clock, CommandStore, EventStore, PolicyStore, TokenStore } from '../store/index.js';
+import type { AgentRecord, AgentStore, AuditStore, CertificateStore, Clock, CommandStore, EventStore, PolicyStore, StateStore, TokenStore } from '../store/index.js';
 import type { Fanout } from '../fanout.js';
 import { pushPolicy } from '../policy/push-policy.js';
 import { validateLabels } from '../../proto/policy-schema.js';
@@ -29,6 +29,7 @@ export interface AdminDeps {
   readonly policy: CurrentPolicy;
   readonly agents: AgentStore;
   readonly events: EventStore;
+  readonly files: StateStore;
   readonly tokens: TokenStore;
   readonly policies: PolicyStore;
   readonly commands: CommandStore;
@@ -44,6 +45,8 @@ export const TOKEN_MAX_TTL_S = 30 * 86400;
 export const TOKEN_MAX_USES = 100_000;
 const EVENTS_DEFAULT_LIMIT = 1000;
 const EVENTS_MAX_LIMIT = 100_000;
+const FILES_DEFAULT_LIMIT = 1000;
+const FILES_MAX_LIMIT = 10_000;
 
 function agentToPb(a: AgentRecord, connected: boolean, now: number): MessageInitShape<typeof AgentSchema> {
   return {
@@ -81,6 +84,13 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       if (!a) throw new ControllerError('not_found', `no agent ${req.agentId}`);
       const connected = deps.hub.ids().includes(a.id);
       return { agent: agentToPb(a, connected, deps.clock().getTime()), eventsStored: BigInt(await deps.events.countFor(a.id)) };
+    },
+
+    async listFiles(req, ctx) {
+      requireOperator(ctx, 'viewer');
+      const limit = Math.min(req.limit || FILES_DEFAULT_LIMIT, FILES_MAX_LIMIT);
+      const page = await deps.files.page(req.agentId, { ...(req.after.length ? { after: Buffer.from(req.after) } : {}), limit });
+      return { files: page.map((f) => ({ path: f.path, state: fileStateToPb(f.state), updatedSeq: BigInt(f.updatedSeq) })) };
     },
 
     async listEvents(req, ctx) {

@@ -14,6 +14,13 @@ export function createPgSql(connectionString: string, opts: { max?: number } = {
     },
     async transaction(fn) {
       const client = await pool.connect();
+      // A checked-out client whose connection drops (server restart) emits 'error': without a
+      // listener that would crash the process. The failing query rejects; the client is discarded.
+      let broken: Error | undefined;
+      const onError = (err: Error) => {
+        broken = err;
+      };
+      client.on('error', onError);
       const tx: SqlQueryable = {
         async query(text, params) {
           return (await client.query(text, params as unknown[] | undefined)).rows;
@@ -25,10 +32,14 @@ export function createPgSql(connectionString: string, opts: { max?: number } = {
         await client.query('COMMIT');
         return out;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        // A connection that cannot even roll back is broken: it must not go back to the pool.
+        await client.query('ROLLBACK').catch((e: unknown) => {
+          broken ??= e instanceof Error ? e : new Error(String(e));
+        });
         throw err;
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(broken);
       }
     },
     async close() {

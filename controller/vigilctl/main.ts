@@ -14,7 +14,7 @@ import { parsePolicyYaml, policyToDocument } from '../../proto/policy-schema.js'
 import { stringify as toYaml } from 'yaml';
 import { createAdminClient, type AdminClient } from './admin-client.js';
 import type { CommandStatus } from '../../proto/gen/vigil/v1/admin_pb.js';
-import { agentDetailJson, agentDetailText, eventJson, modeString, table, ts } from './output.js';
+import { agentDetailJson, agentDetailText, eventJson, fileJson, modeString, table, ts } from './output.js';
 
 interface GlobalOpts {
   json?: boolean;
@@ -125,6 +125,33 @@ agents
       const j = agentDetailJson(res.agent!, Number(res.eventsStored));
       if (globals().json) printJson(j);
       else print(agentDetailText(j));
+    }),
+  );
+
+program
+  .command('files')
+  .description("the controller's current state of one agent's files (what reconciliation keeps equal to the agent's baseline), in path order")
+  .requiredOption('--agent <id>', 'the agent')
+  .action((o: { agent: string }) =>
+    withClient(async (c) => {
+      const json = globals().json;
+      if (json) process.stdout.write('[');
+      else print(['MODE', 'SIZE', 'SHA256', 'PATH'].join('\t'));
+      let after: Uint8Array = new Uint8Array(0);
+      let first = true;
+      // A page at a time: an agent may hold millions of paths.
+      for (;;) {
+        const res = await c.listFiles({ agentId: o.agent, after, limit: 5000 });
+        for (const f of res.files) {
+          const j = fileJson(f);
+          if (json) process.stdout.write(`${first ? '\n' : ',\n'}${JSON.stringify(j)}`);
+          else print([modeString(j.mode), String(j.size), j.error ? `!${j.error}` : (j.sha256?.slice(0, 12) ?? '-'), j.path].join('\t'));
+          first = false;
+        }
+        if (res.files.length < 5000) break;
+        after = res.files[res.files.length - 1]!.path;
+      }
+      if (json) process.stdout.write('\n]\n');
     }),
   );
 

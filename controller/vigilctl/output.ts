@@ -1,5 +1,6 @@
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
-import type { Agent, Event } from '../../proto/gen/vigil/v1/admin_pb.js';
+import type { Agent, CurrentFile, Event } from '../../proto/gen/vigil/v1/admin_pb.js';
+import { fileStateFromPb } from '../../proto/convert.js';
 import { deltaFromPb } from '../../proto/convert.js';
 import { displayPath } from '../../proto/model.js';
 
@@ -139,4 +140,26 @@ export function agentDetailText(j: ReturnType<typeof agentDetailJson>): string {
     );
   }
   return lines.join('\n');
+}
+
+/** The JSON shape of one file in `vigilctl files --json` (documented in docs/cli.md). */
+export function fileJson(f: CurrentFile) {
+  const path = Buffer.from(f.path);
+  const s = fileStateFromPb(f.state!);
+  return {
+    path: displayPath(path),
+    pathBytes: path.toString('base64'),
+    type: s.type,
+    size: s.size,
+    mode: s.mode,
+    uid: s.uid,
+    gid: s.gid,
+    mtime: nsToIso(s.mtimeNs),
+    inode: s.inode.toString(),
+    sha256: s.sha256 ? s.sha256.toString('hex') : null,
+    digest: s.digest ? { algorithm: s.digest.algorithm, hex: s.digest.value.toString('hex') } : null,
+    symlinkTarget: s.symlinkTarget ? displayPath(s.symlinkTarget) : null,
+    error: s.error,
+    updatedSeq: Number(f.updatedSeq),
+  };
 }

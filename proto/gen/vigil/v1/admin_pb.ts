@@ -8,7 +8,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { AgentStatus } from "./agent_pb.js";
 import { file_vigil_v1_agent } from "./agent_pb.js";
-import type { FileDelta, Policy } from "./types_pb.js";
+import type { FileDelta, FileState, Policy } from "./types_pb.js";
 import { file_vigil_v1_types } from "./types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vigil/v1/admin.proto.
  */
 export const file_vigil_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3QikQQKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIrCgZsYWJlbHMYCCADKAsyGy52aWdpbC52MS5BZ2VudC5MYWJlbHNFbnRyeRIyCg5jZXJ0X25vdF9hZnRlchgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAsgASgJEhcKD3JlZnJlc2hlZF9jb3VudBgMIAEoBBInCghkZWxpdmVyeRgNIAEoCzIVLnZpZ2lsLnYxLkFnZW50U3RhdHVzEjgKFGRlbGl2ZXJ5X3JlcG9ydGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIiMKD0dldEFnZW50UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCSJJChBHZXRBZ2VudFJlc3BvbnNlEh4KBWFnZW50GAEgASgLMg8udmlnaWwudjEuQWdlbnQSFQoNZXZlbnRzX3N0b3JlZBgCIAEoBCI1ChJMaXN0QWdlbnRzUmVzcG9uc2USHwoGYWdlbnRzGAEgAygLMg8udmlnaWwudjEuQWdlbnQicgoRTGlzdEV2ZW50c1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJcGF0aF9nbG9iGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoDSJvCgVFdmVudBIQCghhZ2VudF9pZBgBIAEoCRIiCgVkZWx0YRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVEZWx0YRIwCgxjb21taXR0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKEkxpc3RFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy52aWdpbC52MS5FdmVudCKgAQoSQ3JlYXRlVG9rZW5SZXF1ZXN0EhMKC3R0bF9zZWNvbmRzGAEgASgNEgwKBHVzZXMYAiABKA0SOAoGbGFiZWxzGAMgAygLMigudmlnaWwudjEuQ3JlYXRlVG9rZW5SZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibAoTQ3JlYXRlVG9rZW5SZXNwb25zZRITCgtqb2luX3N0cmluZxgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCITChFMaXN0VG9rZW5zUmVxdWVzdCK/AgoJVG9rZW5JbmZvEgoKAmlkGAEgASgJEi4KCmNyZWF0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdXNlc19hbGxvd2VkGAUgASgNEgwKBHVzZXMYBiABKA0SLgoKcmV2b2tlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoGbGFiZWxzGAggAygLMh8udmlnaWwudjEuVG9rZW5JbmZvLkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOQoSTGlzdFRva2Vuc1Jlc3BvbnNlEiMKBnRva2VucxgBIAMoCzITLnZpZ2lsLnYxLlRva2VuSW5mbyIgChJSZXZva2VUb2tlblJlcXVlc3QSCgoCaWQYASABKAkiFQoTUmV2b2tlVG9rZW5SZXNwb25zZSI2ChJBcHBseVBvbGljeVJlcXVlc3QSIAoGcG9saWN5GAEgASgLMhAudmlnaWwudjEuUG9saWN5IjkKE0FwcGx5UG9saWN5UmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoBBIRCglwdXNoZWRfdG8YAiABKA0iEgoQR2V0UG9saWN5UmVxdWVzdCI1ChFHZXRQb2xpY3lSZXNwb25zZRIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiQQoNUmVzY2FuUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRILCgNhbGwYAiABKAgSEQoJZnVsbF9oYXNoGAMgASgIIkcKDFJlc2NhblRhcmdldBIQCghhZ2VudF9pZBgBIAEoCRISCgpjb21tYW5kX2lkGAIgASgJEhEKCWRlbGl2ZXJlZBgDIAEoCCI5Cg5SZXNjYW5SZXNwb25zZRInCgd0YXJnZXRzGAEgAygLMhYudmlnaWwudjEuUmVzY2FuVGFyZ2V0IiEKEkdldENvbW1hbmRzUmVxdWVzdBILCgNpZHMYASADKAkipQEKClNjYW5SZXN1bHQSFQoNZmlsZXNfc2Nhbm5lZBgBIAEoBBIPCgdjaGFuZ2VzGAIgASgEEg4KBmVycm9ycxgDIAEoBBIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi8wEKDUNvbW1hbmRTdGF0dXMSCgoCaWQYASABKAkSEAoIYWdlbnRfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkZWxpdmVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEc2NhbhgHIAEoCzIULnZpZ2lsLnYxLlNjYW5SZXN1bHQiQAoTR2V0Q29tbWFuZHNSZXNwb25zZRIpCghjb21tYW5kcxgBIAMoCzIXLnZpZ2lsLnYxLkNvbW1hbmRTdGF0dXMiNgoSUmV2b2tlQWdlbnRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZ2VudFJlc3BvbnNlIj4KD0FkZEFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSDwoHY3NyX3BlbRgDIAEoCSJOChBBZGRBZG1pblJlc3BvbnNlEhcKD2NlcnRpZmljYXRlX3BlbRgBIAEoCRIOCgZjYV9wZW0YAiABKAkSEQoJc3BpZmZlX2lkGAMgASgJIjIKElJldm9rZUFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZG1pblJlc3BvbnNlIiEKEExpc3RBdWRpdFJlcXVlc3QSDQoFbGltaXQYASABKA0ieQoKQXVkaXRFbnRyeRImCgJhdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAiABKAkSDgoGYWN0aW9uGAMgASgJEg4KBnRhcmdldBgEIAEoCRIUCgxkZXRhaWxzX2pzb24YBSABKAkiOgoRTGlzdEF1ZGl0UmVzcG9uc2USJQoHZW50cmllcxgBIAMoCzIULnZpZ2lsLnYxLkF1ZGl0RW50cnkygAgKDEFkbWluU2VydmljZRJHCgpMaXN0QWdlbnRzEhsudmlnaWwudjEuTGlzdEFnZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0QWdlbnRzUmVzcG9uc2USQQoIR2V0QWdlbnQSGS52aWdpbC52MS5HZXRBZ2VudFJlcXVlc3QaGi52aWdpbC52MS5HZXRBZ2VudFJlc3BvbnNlEkcKCkxpc3RFdmVudHMSGy52aWdpbC52MS5MaXN0RXZlbnRzUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RFdmVudHNSZXNwb25zZRJKCgtDcmVhdGVUb2tlbhIcLnZpZ2lsLnYxLkNyZWF0ZVRva2VuUmVxdWVzdBodLnZpZ2lsLnYxLkNyZWF0ZVRva2VuUmVzcG9uc2USRwoKTGlzdFRva2VucxIbLnZpZ2lsLnYxLkxpc3RUb2tlbnNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdFRva2Vuc1Jlc3BvbnNlEkoKC1Jldm9rZVRva2VuEhwudmlnaWwudjEuUmV2b2tlVG9rZW5SZXF1ZXN0Gh0udmlnaWwudjEuUmV2b2tlVG9rZW5SZXNwb25zZRJKCgtBcHBseVBvbGljeRIcLnZpZ2lsLnYxLkFwcGx5UG9saWN5UmVxdWVzdBodLnZpZ2lsLnYxLkFwcGx5UG9saWN5UmVzcG9uc2USRAoJR2V0UG9saWN5EhoudmlnaWwudjEuR2V0UG9saWN5UmVxdWVzdBobLnZpZ2lsLnYxLkdldFBvbGljeVJlc3BvbnNlEjsKBlJlc2NhbhIXLnZpZ2lsLnYxLlJlc2NhblJlcXVlc3QaGC52aWdpbC52MS5SZXNjYW5SZXNwb25zZRJKCgtHZXRDb21tYW5kcxIcLnZpZ2lsLnYxLkdldENvbW1hbmRzUmVxdWVzdBodLnZpZ2lsLnYxLkdldENvbW1hbmRzUmVzcG9uc2USSgoLUmV2b2tlQWdlbnQSHC52aWdpbC52MS5SZXZva2VBZ2VudFJlcXVlc3QaHS52aWdpbC52MS5SZXZva2VBZ2VudFJlc3BvbnNlEkEKCEFkZEFkbWluEhkudmlnaWwudjEuQWRkQWRtaW5SZXF1ZXN0GhoudmlnaWwudjEuQWRkQWRtaW5SZXNwb25zZRJKCgtSZXZva2VBZG1pbhIcLnZpZ2lsLnYxLlJldm9rZUFkbWluUmVxdWVzdBodLnZpZ2lsLnYxLlJldm9rZUFkbWluUmVzcG9uc2USRAoJTGlzdEF1ZGl0EhoudmlnaWwudjEuTGlzdEF1ZGl0UmVxdWVzdBobLnZpZ2lsLnYxLkxpc3RBdWRpdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_vigil_v1_agent, file_vigil_v1_types]);
+  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3QikQQKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIrCgZsYWJlbHMYCCADKAsyGy52aWdpbC52MS5BZ2VudC5MYWJlbHNFbnRyeRIyCg5jZXJ0X25vdF9hZnRlchgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAsgASgJEhcKD3JlZnJlc2hlZF9jb3VudBgMIAEoBBInCghkZWxpdmVyeRgNIAEoCzIVLnZpZ2lsLnYxLkFnZW50U3RhdHVzEjgKFGRlbGl2ZXJ5X3JlcG9ydGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkIKEExpc3RGaWxlc1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDQoFYWZ0ZXIYAiABKAwSDQoFbGltaXQYAyABKA0iVAoLQ3VycmVudEZpbGUSDAoEcGF0aBgBIAEoDBIiCgVzdGF0ZRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVTdGF0ZRITCgt1cGRhdGVkX3NlcRgDIAEoBCI5ChFMaXN0RmlsZXNSZXNwb25zZRIkCgVmaWxlcxgBIAMoCzIVLnZpZ2lsLnYxLkN1cnJlbnRGaWxlIiMKD0dldEFnZW50UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCSJJChBHZXRBZ2VudFJlc3BvbnNlEh4KBWFnZW50GAEgASgLMg8udmlnaWwudjEuQWdlbnQSFQoNZXZlbnRzX3N0b3JlZBgCIAEoBCI1ChJMaXN0QWdlbnRzUmVzcG9uc2USHwoGYWdlbnRzGAEgAygLMg8udmlnaWwudjEuQWdlbnQicgoRTGlzdEV2ZW50c1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJcGF0aF9nbG9iGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoDSJvCgVFdmVudBIQCghhZ2VudF9pZBgBIAEoCRIiCgVkZWx0YRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVEZWx0YRIwCgxjb21taXR0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKEkxpc3RFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy52aWdpbC52MS5FdmVudCKgAQoSQ3JlYXRlVG9rZW5SZXF1ZXN0EhMKC3R0bF9zZWNvbmRzGAEgASgNEgwKBHVzZXMYAiABKA0SOAoGbGFiZWxzGAMgAygLMigudmlnaWwudjEuQ3JlYXRlVG9rZW5SZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibAoTQ3JlYXRlVG9rZW5SZXNwb25zZRITCgtqb2luX3N0cmluZxgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCITChFMaXN0VG9rZW5zUmVxdWVzdCK/AgoJVG9rZW5JbmZvEgoKAmlkGAEgASgJEi4KCmNyZWF0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdXNlc19hbGxvd2VkGAUgASgNEgwKBHVzZXMYBiABKA0SLgoKcmV2b2tlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoGbGFiZWxzGAggAygLMh8udmlnaWwudjEuVG9rZW5JbmZvLkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOQoSTGlzdFRva2Vuc1Jlc3BvbnNlEiMKBnRva2VucxgBIAMoCzITLnZpZ2lsLnYxLlRva2VuSW5mbyIgChJSZXZva2VUb2tlblJlcXVlc3QSCgoCaWQYASABKAkiFQoTUmV2b2tlVG9rZW5SZXNwb25zZSI2ChJBcHBseVBvbGljeVJlcXVlc3QSIAoGcG9saWN5GAEgASgLMhAudmlnaWwudjEuUG9saWN5IjkKE0FwcGx5UG9saWN5UmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoBBIRCglwdXNoZWRfdG8YAiABKA0iEgoQR2V0UG9saWN5UmVxdWVzdCI1ChFHZXRQb2xpY3lSZXNwb25zZRIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiQQoNUmVzY2FuUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRILCgNhbGwYAiABKAgSEQoJZnVsbF9oYXNoGAMgASgIIkcKDFJlc2NhblRhcmdldBIQCghhZ2VudF9pZBgBIAEoCRISCgpjb21tYW5kX2lkGAIgASgJEhEKCWRlbGl2ZXJlZBgDIAEoCCI5Cg5SZXNjYW5SZXNwb25zZRInCgd0YXJnZXRzGAEgAygLMhYudmlnaWwudjEuUmVzY2FuVGFyZ2V0IiEKEkdldENvbW1hbmRzUmVxdWVzdBILCgNpZHMYASADKAkipQEKClNjYW5SZXN1bHQSFQoNZmlsZXNfc2Nhbm5lZBgBIAEoBBIPCgdjaGFuZ2VzGAIgASgEEg4KBmVycm9ycxgDIAEoBBIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi8wEKDUNvbW1hbmRTdGF0dXMSCgoCaWQYASABKAkSEAoIYWdlbnRfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkZWxpdmVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEc2NhbhgHIAEoCzIULnZpZ2lsLnYxLlNjYW5SZXN1bHQiQAoTR2V0Q29tbWFuZHNSZXNwb25zZRIpCghjb21tYW5kcxgBIAMoCzIXLnZpZ2lsLnYxLkNvbW1hbmRTdGF0dXMiNgoSUmV2b2tlQWdlbnRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZ2VudFJlc3BvbnNlIj4KD0FkZEFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSDwoHY3NyX3BlbRgDIAEoCSJOChBBZGRBZG1pblJlc3BvbnNlEhcKD2NlcnRpZmljYXRlX3BlbRgBIAEoCRIOCgZjYV9wZW0YAiABKAkSEQoJc3BpZmZlX2lkGAMgASgJIjIKElJldm9rZUFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZG1pblJlc3BvbnNlIiEKEExpc3RBdWRpdFJlcXVlc3QSDQoFbGltaXQYASABKA0ieQoKQXVkaXRFbnRyeRImCgJhdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAiABKAkSDgoGYWN0aW9uGAMgASgJEg4KBnRhcmdldBgEIAEoCRIUCgxkZXRhaWxzX2pzb24YBSABKAkiOgoRTGlzdEF1ZGl0UmVzcG9uc2USJQoHZW50cmllcxgBIAMoCzIULnZpZ2lsLnYxLkF1ZGl0RW50cnkyxggKDEFkbWluU2VydmljZRJHCgpMaXN0QWdlbnRzEhsudmlnaWwudjEuTGlzdEFnZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0QWdlbnRzUmVzcG9uc2USQQoIR2V0QWdlbnQSGS52aWdpbC52MS5HZXRBZ2VudFJlcXVlc3QaGi52aWdpbC52MS5HZXRBZ2VudFJlc3BvbnNlEkQKCUxpc3RGaWxlcxIaLnZpZ2lsLnYxLkxpc3RGaWxlc1JlcXVlc3QaGy52aWdpbC52MS5MaXN0RmlsZXNSZXNwb25zZRJHCgpMaXN0RXZlbnRzEhsudmlnaWwudjEuTGlzdEV2ZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0RXZlbnRzUmVzcG9uc2USSgoLQ3JlYXRlVG9rZW4SHC52aWdpbC52MS5DcmVhdGVUb2tlblJlcXVlc3QaHS52aWdpbC52MS5DcmVhdGVUb2tlblJlc3BvbnNlEkcKCkxpc3RUb2tlbnMSGy52aWdpbC52MS5MaXN0VG9rZW5zUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RUb2tlbnNSZXNwb25zZRJKCgtSZXZva2VUb2tlbhIcLnZpZ2lsLnYxLlJldm9rZVRva2VuUmVxdWVzdBodLnZpZ2lsLnYxLlJldm9rZVRva2VuUmVzcG9uc2USSgoLQXBwbHlQb2xpY3kSHC52aWdpbC52MS5BcHBseVBvbGljeVJlcXVlc3QaHS52aWdpbC52MS5BcHBseVBvbGljeVJlc3BvbnNlEkQKCUdldFBvbGljeRIaLnZpZ2lsLnYxLkdldFBvbGljeVJlcXVlc3QaGy52aWdpbC52MS5HZXRQb2xpY3lSZXNwb25zZRI7CgZSZXNjYW4SFy52aWdpbC52MS5SZXNjYW5SZXF1ZXN0GhgudmlnaWwudjEuUmVzY2FuUmVzcG9uc2USSgoLR2V0Q29tbWFuZHMSHC52aWdpbC52MS5HZXRDb21tYW5kc1JlcXVlc3QaHS52aWdpbC52MS5HZXRDb21tYW5kc1Jlc3BvbnNlEkoKC1Jldm9rZUFnZW50EhwudmlnaWwudjEuUmV2b2tlQWdlbnRSZXF1ZXN0Gh0udmlnaWwudjEuUmV2b2tlQWdlbnRSZXNwb25zZRJBCghBZGRBZG1pbhIZLnZpZ2lsLnYxLkFkZEFkbWluUmVxdWVzdBoaLnZpZ2lsLnYxLkFkZEFkbWluUmVzcG9uc2USSgoLUmV2b2tlQWRtaW4SHC52aWdpbC52MS5SZXZva2VBZG1pblJlcXVlc3QaHS52aWdpbC52MS5SZXZva2VBZG1pblJlc3BvbnNlEkQKCUxpc3RBdWRpdBIaLnZpZ2lsLnYxLkxpc3RBdWRpdFJlcXVlc3QaGy52aWdpbC52MS5MaXN0QXVkaXRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_vigil_v1_agent, file_vigil_v1_types]);
 
 /**
  * @generated from message vigil.v1.ListAgentsRequest
@@ -123,6 +123,85 @@ export const AgentSchema: GenMessage<Agent> = /*@__PURE__*/
   messageDesc(file_vigil_v1_admin, 1);
 
 /**
+ * The controller's current state of one agent's files, a page at a time in path byte order.
+ *
+ * @generated from message vigil.v1.ListFilesRequest
+ */
+export type ListFilesRequest = Message<"vigil.v1.ListFilesRequest"> & {
+  /**
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+
+  /**
+   * Start after this path (exclusive); empty: from the first.
+   *
+   * @generated from field: bytes after = 2;
+   */
+  after: Uint8Array;
+
+  /**
+   * At most this many; 0 means 1000, at most 10000.
+   *
+   * @generated from field: uint32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message vigil.v1.ListFilesRequest.
+ * Use `create(ListFilesRequestSchema)` to create a new message.
+ */
+export const ListFilesRequestSchema: GenMessage<ListFilesRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 2);
+
+/**
+ * @generated from message vigil.v1.CurrentFile
+ */
+export type CurrentFile = Message<"vigil.v1.CurrentFile"> & {
+  /**
+   * @generated from field: bytes path = 1;
+   */
+  path: Uint8Array;
+
+  /**
+   * @generated from field: vigil.v1.FileState state = 2;
+   */
+  state?: FileState | undefined;
+
+  /**
+   * The seq of the delta that set this state.
+   *
+   * @generated from field: uint64 updated_seq = 3;
+   */
+  updatedSeq: bigint;
+};
+
+/**
+ * Describes the message vigil.v1.CurrentFile.
+ * Use `create(CurrentFileSchema)` to create a new message.
+ */
+export const CurrentFileSchema: GenMessage<CurrentFile> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 3);
+
+/**
+ * @generated from message vigil.v1.ListFilesResponse
+ */
+export type ListFilesResponse = Message<"vigil.v1.ListFilesResponse"> & {
+  /**
+   * @generated from field: repeated vigil.v1.CurrentFile files = 1;
+   */
+  files: CurrentFile[];
+};
+
+/**
+ * Describes the message vigil.v1.ListFilesResponse.
+ * Use `create(ListFilesResponseSchema)` to create a new message.
+ */
+export const ListFilesResponseSchema: GenMessage<ListFilesResponse> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 4);
+
+/**
  * @generated from message vigil.v1.GetAgentRequest
  */
 export type GetAgentRequest = Message<"vigil.v1.GetAgentRequest"> & {
@@ -137,7 +216,7 @@ export type GetAgentRequest = Message<"vigil.v1.GetAgentRequest"> & {
  * Use `create(GetAgentRequestSchema)` to create a new message.
  */
 export const GetAgentRequestSchema: GenMessage<GetAgentRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 2);
+  messageDesc(file_vigil_v1_admin, 5);
 
 /**
  * @generated from message vigil.v1.GetAgentResponse
@@ -161,7 +240,7 @@ export type GetAgentResponse = Message<"vigil.v1.GetAgentResponse"> & {
  * Use `create(GetAgentResponseSchema)` to create a new message.
  */
 export const GetAgentResponseSchema: GenMessage<GetAgentResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 3);
+  messageDesc(file_vigil_v1_admin, 6);
 
 /**
  * @generated from message vigil.v1.ListAgentsResponse
@@ -178,7 +257,7 @@ export type ListAgentsResponse = Message<"vigil.v1.ListAgentsResponse"> & {
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 4);
+  messageDesc(file_vigil_v1_admin, 7);
 
 /**
  * @generated from message vigil.v1.ListEventsRequest
@@ -218,7 +297,7 @@ export type ListEventsRequest = Message<"vigil.v1.ListEventsRequest"> & {
  * Use `create(ListEventsRequestSchema)` to create a new message.
  */
 export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 5);
+  messageDesc(file_vigil_v1_admin, 8);
 
 /**
  * @generated from message vigil.v1.Event
@@ -245,7 +324,7 @@ export type Event = Message<"vigil.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 6);
+  messageDesc(file_vigil_v1_admin, 9);
 
 /**
  * @generated from message vigil.v1.ListEventsResponse
@@ -262,7 +341,7 @@ export type ListEventsResponse = Message<"vigil.v1.ListEventsResponse"> & {
  * Use `create(ListEventsResponseSchema)` to create a new message.
  */
 export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 7);
+  messageDesc(file_vigil_v1_admin, 10);
 
 /**
  * @generated from message vigil.v1.CreateTokenRequest
@@ -295,7 +374,7 @@ export type CreateTokenRequest = Message<"vigil.v1.CreateTokenRequest"> & {
  * Use `create(CreateTokenRequestSchema)` to create a new message.
  */
 export const CreateTokenRequestSchema: GenMessage<CreateTokenRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 8);
+  messageDesc(file_vigil_v1_admin, 11);
 
 /**
  * @generated from message vigil.v1.CreateTokenResponse
@@ -322,7 +401,7 @@ export type CreateTokenResponse = Message<"vigil.v1.CreateTokenResponse"> & {
  * Use `create(CreateTokenResponseSchema)` to create a new message.
  */
 export const CreateTokenResponseSchema: GenMessage<CreateTokenResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 9);
+  messageDesc(file_vigil_v1_admin, 12);
 
 /**
  * @generated from message vigil.v1.ListTokensRequest
@@ -335,7 +414,7 @@ export type ListTokensRequest = Message<"vigil.v1.ListTokensRequest"> & {
  * Use `create(ListTokensRequestSchema)` to create a new message.
  */
 export const ListTokensRequestSchema: GenMessage<ListTokensRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 10);
+  messageDesc(file_vigil_v1_admin, 13);
 
 /**
  * TokenInfo never carries the secret: only its hash is stored.
@@ -389,7 +468,7 @@ export type TokenInfo = Message<"vigil.v1.TokenInfo"> & {
  * Use `create(TokenInfoSchema)` to create a new message.
  */
 export const TokenInfoSchema: GenMessage<TokenInfo> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 11);
+  messageDesc(file_vigil_v1_admin, 14);
 
 /**
  * @generated from message vigil.v1.ListTokensResponse
@@ -406,7 +485,7 @@ export type ListTokensResponse = Message<"vigil.v1.ListTokensResponse"> & {
  * Use `create(ListTokensResponseSchema)` to create a new message.
  */
 export const ListTokensResponseSchema: GenMessage<ListTokensResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 12);
+  messageDesc(file_vigil_v1_admin, 15);
 
 /**
  * @generated from message vigil.v1.RevokeTokenRequest
@@ -423,7 +502,7 @@ export type RevokeTokenRequest = Message<"vigil.v1.RevokeTokenRequest"> & {
  * Use `create(RevokeTokenRequestSchema)` to create a new message.
  */
 export const RevokeTokenRequestSchema: GenMessage<RevokeTokenRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 13);
+  messageDesc(file_vigil_v1_admin, 16);
 
 /**
  * @generated from message vigil.v1.RevokeTokenResponse
@@ -436,7 +515,7 @@ export type RevokeTokenResponse = Message<"vigil.v1.RevokeTokenResponse"> & {
  * Use `create(RevokeTokenResponseSchema)` to create a new message.
  */
 export const RevokeTokenResponseSchema: GenMessage<RevokeTokenResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 14);
+  messageDesc(file_vigil_v1_admin, 17);
 
 /**
  * @generated from message vigil.v1.ApplyPolicyRequest
@@ -453,7 +532,7 @@ export type ApplyPolicyRequest = Message<"vigil.v1.ApplyPolicyRequest"> & {
  * Use `create(ApplyPolicyRequestSchema)` to create a new message.
  */
 export const ApplyPolicyRequestSchema: GenMessage<ApplyPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 15);
+  messageDesc(file_vigil_v1_admin, 18);
 
 /**
  * @generated from message vigil.v1.ApplyPolicyResponse
@@ -477,7 +556,7 @@ export type ApplyPolicyResponse = Message<"vigil.v1.ApplyPolicyResponse"> & {
  * Use `create(ApplyPolicyResponseSchema)` to create a new message.
  */
 export const ApplyPolicyResponseSchema: GenMessage<ApplyPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 16);
+  messageDesc(file_vigil_v1_admin, 19);
 
 /**
  * @generated from message vigil.v1.GetPolicyRequest
@@ -490,7 +569,7 @@ export type GetPolicyRequest = Message<"vigil.v1.GetPolicyRequest"> & {
  * Use `create(GetPolicyRequestSchema)` to create a new message.
  */
 export const GetPolicyRequestSchema: GenMessage<GetPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 17);
+  messageDesc(file_vigil_v1_admin, 20);
 
 /**
  * @generated from message vigil.v1.GetPolicyResponse
@@ -509,7 +588,7 @@ export type GetPolicyResponse = Message<"vigil.v1.GetPolicyResponse"> & {
  * Use `create(GetPolicyResponseSchema)` to create a new message.
  */
 export const GetPolicyResponseSchema: GenMessage<GetPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 18);
+  messageDesc(file_vigil_v1_admin, 21);
 
 /**
  * @generated from message vigil.v1.RescanRequest
@@ -538,7 +617,7 @@ export type RescanRequest = Message<"vigil.v1.RescanRequest"> & {
  * Use `create(RescanRequestSchema)` to create a new message.
  */
 export const RescanRequestSchema: GenMessage<RescanRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 19);
+  messageDesc(file_vigil_v1_admin, 22);
 
 /**
  * @generated from message vigil.v1.RescanTarget
@@ -567,7 +646,7 @@ export type RescanTarget = Message<"vigil.v1.RescanTarget"> & {
  * Use `create(RescanTargetSchema)` to create a new message.
  */
 export const RescanTargetSchema: GenMessage<RescanTarget> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 20);
+  messageDesc(file_vigil_v1_admin, 23);
 
 /**
  * @generated from message vigil.v1.RescanResponse
@@ -584,7 +663,7 @@ export type RescanResponse = Message<"vigil.v1.RescanResponse"> & {
  * Use `create(RescanResponseSchema)` to create a new message.
  */
 export const RescanResponseSchema: GenMessage<RescanResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 21);
+  messageDesc(file_vigil_v1_admin, 24);
 
 /**
  * @generated from message vigil.v1.GetCommandsRequest
@@ -601,7 +680,7 @@ export type GetCommandsRequest = Message<"vigil.v1.GetCommandsRequest"> & {
  * Use `create(GetCommandsRequestSchema)` to create a new message.
  */
 export const GetCommandsRequestSchema: GenMessage<GetCommandsRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 22);
+  messageDesc(file_vigil_v1_admin, 25);
 
 /**
  * @generated from message vigil.v1.ScanResult
@@ -638,7 +717,7 @@ export type ScanResult = Message<"vigil.v1.ScanResult"> & {
  * Use `create(ScanResultSchema)` to create a new message.
  */
 export const ScanResultSchema: GenMessage<ScanResult> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 23);
+  messageDesc(file_vigil_v1_admin, 26);
 
 /**
  * @generated from message vigil.v1.CommandStatus
@@ -687,7 +766,7 @@ export type CommandStatus = Message<"vigil.v1.CommandStatus"> & {
  * Use `create(CommandStatusSchema)` to create a new message.
  */
 export const CommandStatusSchema: GenMessage<CommandStatus> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 24);
+  messageDesc(file_vigil_v1_admin, 27);
 
 /**
  * @generated from message vigil.v1.GetCommandsResponse
@@ -704,7 +783,7 @@ export type GetCommandsResponse = Message<"vigil.v1.GetCommandsResponse"> & {
  * Use `create(GetCommandsResponseSchema)` to create a new message.
  */
 export const GetCommandsResponseSchema: GenMessage<GetCommandsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 25);
+  messageDesc(file_vigil_v1_admin, 28);
 
 /**
  * @generated from message vigil.v1.RevokeAgentRequest
@@ -726,7 +805,7 @@ export type RevokeAgentRequest = Message<"vigil.v1.RevokeAgentRequest"> & {
  * Use `create(RevokeAgentRequestSchema)` to create a new message.
  */
 export const RevokeAgentRequestSchema: GenMessage<RevokeAgentRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 26);
+  messageDesc(file_vigil_v1_admin, 29);
 
 /**
  * @generated from message vigil.v1.RevokeAgentResponse
@@ -739,7 +818,7 @@ export type RevokeAgentResponse = Message<"vigil.v1.RevokeAgentResponse"> & {
  * Use `create(RevokeAgentResponseSchema)` to create a new message.
  */
 export const RevokeAgentResponseSchema: GenMessage<RevokeAgentResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 27);
+  messageDesc(file_vigil_v1_admin, 30);
 
 /**
  * @generated from message vigil.v1.AddAdminRequest
@@ -772,7 +851,7 @@ export type AddAdminRequest = Message<"vigil.v1.AddAdminRequest"> & {
  * Use `create(AddAdminRequestSchema)` to create a new message.
  */
 export const AddAdminRequestSchema: GenMessage<AddAdminRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 28);
+  messageDesc(file_vigil_v1_admin, 31);
 
 /**
  * @generated from message vigil.v1.AddAdminResponse
@@ -799,7 +878,7 @@ export type AddAdminResponse = Message<"vigil.v1.AddAdminResponse"> & {
  * Use `create(AddAdminResponseSchema)` to create a new message.
  */
 export const AddAdminResponseSchema: GenMessage<AddAdminResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 29);
+  messageDesc(file_vigil_v1_admin, 32);
 
 /**
  * @generated from message vigil.v1.RevokeAdminRequest
@@ -821,7 +900,7 @@ export type RevokeAdminRequest = Message<"vigil.v1.RevokeAdminRequest"> & {
  * Use `create(RevokeAdminRequestSchema)` to create a new message.
  */
 export const RevokeAdminRequestSchema: GenMessage<RevokeAdminRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 30);
+  messageDesc(file_vigil_v1_admin, 33);
 
 /**
  * @generated from message vigil.v1.RevokeAdminResponse
@@ -834,7 +913,7 @@ export type RevokeAdminResponse = Message<"vigil.v1.RevokeAdminResponse"> & {
  * Use `create(RevokeAdminResponseSchema)` to create a new message.
  */
 export const RevokeAdminResponseSchema: GenMessage<RevokeAdminResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 31);
+  messageDesc(file_vigil_v1_admin, 34);
 
 /**
  * @generated from message vigil.v1.ListAuditRequest
@@ -853,7 +932,7 @@ export type ListAuditRequest = Message<"vigil.v1.ListAuditRequest"> & {
  * Use `create(ListAuditRequestSchema)` to create a new message.
  */
 export const ListAuditRequestSchema: GenMessage<ListAuditRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 32);
+  messageDesc(file_vigil_v1_admin, 35);
 
 /**
  * @generated from message vigil.v1.AuditEntry
@@ -894,7 +973,7 @@ export type AuditEntry = Message<"vigil.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 33);
+  messageDesc(file_vigil_v1_admin, 36);
 
 /**
  * @generated from message vigil.v1.ListAuditResponse
@@ -911,7 +990,7 @@ export type ListAuditResponse = Message<"vigil.v1.ListAuditResponse"> & {
  * Use `create(ListAuditResponseSchema)` to create a new message.
  */
 export const ListAuditResponseSchema: GenMessage<ListAuditResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 34);
+  messageDesc(file_vigil_v1_admin, 37);
 
 /**
  * AdminService is what vigilctl calls, on the mutual-TLS listener, with an operator certificate.
@@ -934,6 +1013,14 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof GetAgentRequestSchema;
     output: typeof GetAgentResponseSchema;
+  },
+  /**
+   * @generated from rpc vigil.v1.AdminService.ListFiles
+   */
+  listFiles: {
+    methodKind: "unary";
+    input: typeof ListFilesRequestSchema;
+    output: typeof ListFilesResponseSchema;
   },
   /**
    * @generated from rpc vigil.v1.AdminService.ListEvents
