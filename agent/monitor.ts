@@ -255,8 +255,10 @@ export function createMonitor(deps: MonitorDeps): Monitor {
           if (!covers(path) && oldCovers(path)) drop.push({ path, kind: 'refreshed', state: null, source: 'scan', detectedAt: clock() });
         }
         for (let i = 0; i < drop.length; i += RECORD_BATCH) flush(drop.slice(i, i + RECORD_BATCH));
-        const summary = await scanAll('scan', false, oldCovers);
+        // Watch first, then scan: a change the scan has already passed is reported by the watcher
+        // (its check runs after the scan), so none falls between the two.
         await restartWatcher();
+        const summary = await scanAll('scan', false, oldCovers);
         schedule(p);
         logger.info({ version: p.version, roots: roots.map((r) => r.toString()), dropped: drop.length }, 'policy applied');
         return summary;

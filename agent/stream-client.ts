@@ -276,7 +276,10 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
             opts.store.ack(upTo);
             ackedUpTo = Math.max(ackedUpTo, upTo);
             pump();
-            if (opts.store.resync() && opts.store.queueLength() === 0) startReconcile('resync');
+            if (opts.store.queueLength() === 0) {
+              sendStatus(); // the queue is delivered: vigilctl agents show says so
+              if (opts.store.resync()) startReconcile('resync');
+            }
             return;
           }
           case 'policy': {
