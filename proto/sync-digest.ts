@@ -76,6 +76,9 @@ export function addEntry(r: RangeDigest, digest: bigint): void {
 
 export const sameRange = (a: RangeDigest, b: RangeDigest): boolean => a.count === b.count && a.xor === b.xor;
 
+/** A range of positions, both ends included. */
+export type PositionRange = readonly [start: bigint, end: bigint];
+
 /** Positions run from MIN_POSITION to MAX_POSITION, both included. */
 export const MIN_POSITION = -(2n ** 63n);
 export const MAX_POSITION = 2n ** 63n - 1n;

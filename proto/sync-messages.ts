@@ -3,21 +3,21 @@
  * ones (agent.proto: SyncRanges, SyncVerdicts, SyncEntries, SyncRepairs). Positions and digests
  * are signed 64-bit here (as Postgres stores them) and fixed64 on the wire.
  */
-import { create } from '@bufbuild/protobuf';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { ContractError } from './convert.js';
 import {
   PositionRangeSchema,
   type PositionRange as PbPositionRange,
   type SyncEntries as PbSyncEntries,
+  type SyncEntriesSchema,
   type SyncRanges as PbSyncRanges,
+  type SyncRangesSchema,
   type SyncRepairs as PbSyncRepairs,
+  type SyncRepairsSchema,
   type SyncVerdicts as PbSyncVerdicts,
+  type SyncVerdictsSchema,
 } from './gen/vigil/v1/agent_pb.js';
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { SyncEntriesSchema, SyncRangesSchema, SyncRepairsSchema, SyncVerdictsSchema } from './gen/vigil/v1/agent_pb.js';
-
-/** A position range, both ends included (proto/sync-digest.ts). */
-export type PositionRange = readonly [start: bigint, end: bigint];
+import type { PositionRange } from './sync-digest.js';
 
 /** The agent's digest of one range. */
 export interface RangeCompare {

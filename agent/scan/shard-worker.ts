@@ -11,7 +11,7 @@ import { getPriority, setPriority } from 'node:os';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { createPathRules } from '../../proto/policy-match.js';
 import { openBaselineRanges } from '../local-store.js';
-import hashBatch, { DIFFERENT, GONE, recheckListed, recheckOne, type PackedResults } from './hash-worker.js';
+import hashBatch, { DIFFERENT, GONE, recheckListed, recheckOne } from './hash-worker.js';
 import { packPaths, transferablesOf } from './path-batch.js';
 import { comparePathKeys, keyToPath } from './path-key.js';
 import { walkScope } from './walk-scope.js';

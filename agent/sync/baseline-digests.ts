@@ -1,10 +1,7 @@
-import { addEntry, emptyRange, entryDigest, pathPosition, type RangeDigest } from '../../proto/sync-digest.js';
+import { addEntry, emptyRange, entryDigest, pathPosition, type PositionRange, type RangeDigest } from '../../proto/sync-digest.js';
 import type { LocalStore } from '../local-store.js';
 import { keyToPath } from '../scan/path-key.js';
 import { decodeState } from '../state-codec.js';
-
-/** A position range, both ends included (proto/sync-digest.ts). */
-export type PositionRange = readonly [start: bigint, end: bigint];
 
 type BaselineReader = Pick<LocalStore, 'encodedBaselineUnder'>;
 

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { displayPath } from '../../proto/model.js';
-import { entryDigest, MAX_POSITION, MIN_POSITION, splitRange } from '../../proto/sync-digest.js';
-import { MAX_SYNC_ENTRIES, MAX_SYNC_RANGES, type Leaf, type PositionRange, type RangeCompare, type Repairs, type Verdict } from '../../proto/sync-messages.js';
+import { ContractError } from '../../proto/convert.js';
+import { entryDigest, MAX_POSITION, MIN_POSITION, splitRange, type PositionRange } from '../../proto/sync-digest.js';
+import { MAX_SYNC_ENTRIES, MAX_SYNC_RANGES, type Leaf, type RangeCompare, type Repairs, type Verdict } from '../../proto/sync-messages.js';
 import type { Change, LocalStore } from '../local-store.js';
 import { baselineEntriesIn, baselineRangeDigests } from './baseline-digests.js';
 
@@ -62,7 +63,7 @@ export async function reconcile(channel: SyncChannel, opts: ReconcilerOptions): 
       digests = batch.map((range, i) => ({ range, count: d[i]!.count, xor: d[i]!.xor }));
       return digests;
     });
-    if (verdicts.length !== batch.length) throw new Error(`the controller gave ${verdicts.length} verdicts for ${batch.length} ranges`);
+    if (verdicts.length !== batch.length) throw new ContractError(`the controller gave ${verdicts.length} verdicts for ${batch.length} ranges`);
     ranges += batch.length;
     const leaves: PositionRange[] = [];
     const next: PositionRange[] = [];

@@ -11,5 +11,5 @@ export { createEventStore, type EventStore, type StoredEvent, type IngestResult,
 export { createCommandStore, type CommandStore } from './command-store.js';
 export { createAuditStore, type AuditStore, type AuditEntry } from './audit-store.js';
 export { createAlertStore, type AlertStore } from './alert-store.js';
-export { createSyncStore, type SyncStore, type PositionRange } from './sync-store.js';
+export { createSyncStore, type SyncStore } from './sync-store.js';
 export { createStateStore, type StateStore, type CurrentFile } from './state-store.js';

@@ -1,9 +1,6 @@
-import { entryDigest, pathPosition, type RangeDigest } from '../../proto/sync-digest.js';
+import { entryDigest, pathPosition, type PositionRange, type RangeDigest } from '../../proto/sync-digest.js';
 import { buf, num, type Sql } from './sql.js';
 import { SELECT_STATE_COLUMNS, stateFromRow } from './state-row.js';
-
-/** A position range, both ends included (proto/sync-digest.ts). */
-export type PositionRange = readonly [start: bigint, end: bigint];
 
 /**
  * The controller's side of reconciliation (docs/delivery.md): digests of an agent's current state
