@@ -2,8 +2,10 @@ import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
 import { loadCredentials, saveRenewed } from './credentials.js';
 import { openLocalStore } from './local-store.js';
+import { createIdleMemory } from './idle-memory.js';
 import { createMonitor } from './monitor.js';
 import { createHashPool } from './scan/hash-pool.js';
+import { loadNativeAddon } from './scan/native.js';
 import { DEFAULT_LIMITS } from '../proto/policy-defaults.js';
 import { readIdentity, stateDir } from './state-dir.js';
 import { createStreamClient } from './stream-client.js';
@@ -44,12 +46,21 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
     monitor,
     logger,
   });
+  const idleMemory = createIdleMemory({
+    activity: () => `${monitor.jobsStarted()}:${store.lastSeq()}:${store.queueBytes()}`,
+    busy: () => monitor.busy(),
+    mappedFiles: [store.dataFile],
+    addon: loadNativeAddon(),
+    logger,
+  });
+  idleMemory.start();
   const saved = store.policy();
   if (saved) {
     logger.info({ version: saved.version }, 'start-up check against the local baseline');
     void monitor.applyPolicy(saved).catch((err: unknown) => logger.error({ err }, 'start-up check failed'));
   }
   const done = stream.run().finally(async () => {
+    idleMemory.stop();
     await monitor.close();
     await pool.close();
     await store.close();

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { open as openLmdb, type Database, type DatabaseOptions, type RootDatabase } from 'lmdb';
 import { decodeDelta, decodeState, encodeDelta, encodeState } from './state-codec.js';
 import type { ChangeKind, ChangeSource, FileDelta, FileState, Policy } from '../proto/model.js';
@@ -21,6 +22,8 @@ export interface Change {
 export interface LocalStore {
   /** The LMDB directory; scan threads open it read-only with openBaselineRanges. */
   readonly location: string;
+  /** The LMDB data file, which the store maps into memory (agent/idle-memory.ts releases its pages). */
+  readonly dataFile: string;
   getBaseline(path: Buffer): FileState | undefined;
   /** Baseline entries at or below a path, in the order of a depth-first walk with sorted entries. */
   baselineUnder(root: Buffer): Iterable<{ path: Buffer; state: FileState }>;
@@ -89,7 +92,14 @@ const META_RECONCILE = 'reconcile';
 /** Gap records kept (and shown by vigilctl agents show); the total counts every one. */
 export const RECENT_GAPS = 20;
 
-const openEnv = (path: string): RootDatabase => openLmdb({ path, compression: false });
+/**
+ * Address space reserved for the map up front (not memory: only pages read or written become
+ * resident, and the file grows only as data is written). lmdb-js otherwise starts at 128 KiB and
+ * doubles, keeping every earlier map for readers that may still use it, so a /usr baseline left
+ * about twice the file's size resident in maps no one reads any more. A bigger store still grows.
+ */
+const MAP_BYTES = 2 ** 30;
+const openEnv = (path: string): RootDatabase => openLmdb({ path, compression: false, mapSize: MAP_BYTES });
 const openBaseline = (env: RootDatabase): Database<Buffer, Buffer> => env.openDB({ name: 'baseline', keyEncoding: 'binary', encoding: 'binary' });
 
 /** Baseline entries by key range, for a scan's worker threads (LMDB is shared by the threads of a process). */
@@ -158,6 +168,7 @@ export function openLocalStore(path: string): LocalStore {
 
   return {
     location: path,
+    dataFile: join(path, 'data.mdb'),
     getBaseline(p) {
       const v = baseline.get(pathToKey(p));
       return v ? decodeState(v) : undefined;

@@ -37,6 +37,10 @@ export interface Monitor extends EventEmitter {
   scheduledOnly(): string[];
   /** Resolves when all work queued so far is done. */
   idle(): Promise<void>;
+  /** How many scans and checks have been started so far (it moves whenever the monitor works). */
+  jobsStarted(): number;
+  /** True while a scan or check runs or waits its turn. */
+  busy(): boolean;
   close(): Promise<void>;
 }
 
@@ -68,9 +72,16 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   let checkQueued = false;
   // Everything that touches the baseline runs one at a time, so sequence numbers follow the disk.
   let chain: Promise<unknown> = Promise.resolve();
+  let started = 0;
+  let waiting = 0;
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const next = chain.then(fn, fn);
-    chain = next.catch(() => undefined);
+    waiting++;
+    const run = () => {
+      started++;
+      return fn();
+    };
+    const next = chain.then(run, run);
+    chain = next.catch(() => undefined).finally(() => waiting--);
     return next;
   };
 
@@ -276,6 +287,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     idle() {
       return serial(async () => undefined);
     },
+    jobsStarted: () => started,
+    busy: () => waiting > 0,
     async close() {
       for (const t of timers) clearInterval(t);
       timers = [];

@@ -22,10 +22,11 @@
 // and not moved for 2 s. `agents show`'s delivery.queueLength is printed for reference only: the
 // agent reports it with its status messages, which an ack does not trigger.
 //
-// usage: node bench/idle.mjs [--root /usr] [--seconds 60] [--settle 5] [--log-level info]
+// usage: node bench/idle.mjs [--root /usr] [--seconds 60] [--settle 5] [--log-level info] [--agent-log FILE]
+//   --agent-log: the agent's log lines are written to FILE at the end
 // needs: npm run build; a Postgres server (DATABASE_URL, default postgres://root@127.0.0.1:5432/postgres)
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { options, say, sleep, startFleet } from './fleet.mjs';
@@ -35,6 +36,7 @@ const root = resolve(opt.str('--root', '/usr'));
 const seconds = opt.num('--seconds', 60);
 const settle = opt.num('--settle', 5);
 const logLevel = opt.str('--log-level', undefined);
+const agentLog = opt.str('--agent-log', undefined);
 const TARGET_RSS_MB = 150;
 const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
@@ -154,6 +156,7 @@ try {
   if (fleet.agent) say(`agent log tail:\n${fleet.agent.log().trim().split('\n').slice(-10).join('\n')}`);
   exitCode = 1;
 } finally {
+  if (agentLog && fleet.agent) writeFileSync(agentLog, fleet.agent.log());
   await fleet.close();
 }
 process.exit(exitCode);

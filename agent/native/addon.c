@@ -1,5 +1,6 @@
 /* The agent's native addon (vigil_native.node): its functions, each in a file of its own. */
 #include "inotify.h"
+#include "memory.h"
 #include "stat-words.h"
 
 #define EXPORT(name, fn)                                                                  \
@@ -14,5 +15,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   EXPORT("inotifyAdd", inotify_add)
   EXPORT("inotifyRemove", inotify_remove)
   EXPORT("inotifyClose", inotify_close)
+  EXPORT("releaseFileMappings", release_file_mappings_js)
+  EXPORT("trimMallocHeap", trim_malloc_heap_js)
   return exports;
 }

@@ -35,9 +35,10 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
     (piscina ??= import('piscina').then(({ Piscina }) => new Piscina({
       // A CommonJS entry that import()s hash-worker.js: see hash-worker-entry.cts for why.
       filename: new URL('./hash-worker-entry.cjs', import.meta.url).href,
-      minThreads: threads,
+      // Started as tasks come and gone 5 s after the last (an idle agent holds no hashing thread).
+      minThreads: 0,
       maxThreads: threads,
-      idleTimeout: 30_000,
+      idleTimeout: 5_000,
       ...(opts.niceIncrement ? { niceIncrement: opts.niceIncrement } : {}),
     })));
   const shards = createScanThreads({ threads, niceIncrement: opts.niceIncrement ?? 0, bytesPerSecondPerThread: perThread });

@@ -13,6 +13,10 @@ export interface NativeAddon {
   inotifyAdd(handle: object, path: Buffer, mask: number): number;
   inotifyRemove(handle: object, wd: number): number;
   inotifyClose(handle: object): void;
+  /** agent/idle-memory.ts: bytes of the file's shared mappings advised away, or -errno. */
+  releaseFileMappings(path: Buffer): number;
+  /** agent/idle-memory.ts: glibc's malloc_trim(0); false where there is none. */
+  trimMallocHeap(): boolean;
 }
 
 // Built by `npm run build` (node-gyp) beside its source; this module runs from dist/agent/scan.
