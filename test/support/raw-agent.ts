@@ -10,7 +10,8 @@ export interface RawStream {
   readonly messages: ConnectResponse[];
   /** Resolves with the error that ended the stream (grpc-js ServiceError, with .code). */
   readonly ended: Promise<Error & { code?: number; details?: string }>;
-  send(msg: MessageInitShape<typeof ConnectRequestSchema>): void;
+  /** Writes one message; onFlushed runs when grpc-js has handed it to HTTP/2 (flow control permitting). */
+  send(msg: MessageInitShape<typeof ConnectRequestSchema>, onFlushed?: () => void): void;
   next(kind: NonNullable<ConnectResponse['msg']['case']>, timeoutMs?: number): Promise<ConnectResponse>;
   close(): void;
 }
@@ -28,7 +29,7 @@ export function openRawStream(address: string, creds: { caPem: string; certPem: 
   return {
     messages,
     ended,
-    send: (msg) => void call.write(create(ConnectRequestSchema, msg)),
+    send: (msg, onFlushed) => void call.write(create(ConnectRequestSchema, msg), onFlushed),
     async next(kind, timeoutMs = 10_000) {
       return waitFor(`a ${kind} message`, () => {
         for (; seen < messages.length; seen++) {
