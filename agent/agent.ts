@@ -47,7 +47,8 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
     logger,
   });
   const idleMemory = createIdleMemory({
-    activity: () => `${monitor.jobsStarted()}:${store.lastSeq()}:${store.queueBytes()}`,
+    // Threads leaving count as work: what they freed is trimmed at the next quiet look.
+    activity: () => `${monitor.jobsStarted()}:${store.lastSeq()}:${store.queueBytes()}:${pool.liveThreads()}`,
     busy: () => monitor.busy(),
     mappedFiles: [store.dataFile],
     addon: loadNativeAddon(),

@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import type { Logger } from 'pino';
 import type { NativeAddon } from './scan/native.js';
 
@@ -45,6 +46,8 @@ export interface IdleMemory {
  * stay in the page cache: the next read is a minor fault) and malloc_trim returns free heap.
  * Then it does nothing until the agent works again.
  */
+const ENOENT = constants.errno.ENOENT;
+
 export function createIdleMemory(opts: IdleMemoryOptions): IdleMemory {
   const log = opts.logger.child({ component: 'idle-memory' });
   const intervalMs = opts.intervalMs ?? 3_000;
@@ -57,7 +60,8 @@ export function createIdleMemory(opts: IdleMemoryOptions): IdleMemory {
     let mappedBytes = 0;
     for (const file of opts.mappedFiles) {
       const r = opts.addon!.releaseFileMappings(Buffer.from(file));
-      if (r < 0) log.warn({ file, errno: -r }, 'could not release the mapped pages of a file');
+      if (r === -ENOENT) log.warn({ file }, 'found no mapping of the file to release');
+      else if (r < 0) log.warn({ file, errno: -r }, 'could not release the mapped pages of a file');
       else mappedBytes += r;
     }
     return { mappedBytes, heapTrimmed: opts.addon!.trimMallocHeap() };
@@ -81,7 +85,13 @@ export function createIdleMemory(opts: IdleMemoryOptions): IdleMemory {
     },
     start() {
       if (timer || !opts.addon) return;
-      timer = setInterval(() => this.tick(), intervalMs);
+      timer = setInterval(() => {
+        try {
+          this.tick();
+        } catch (err) {
+          log.error({ err }, 'idle memory release failed');
+        }
+      }, intervalMs);
       timer.unref();
     },
     stop() {

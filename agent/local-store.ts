@@ -99,7 +99,10 @@ export const RECENT_GAPS = 20;
  * about twice the file's size resident in maps no one reads any more. A bigger store still grows.
  */
 const MAP_BYTES = 2 ** 30;
-const openEnv = (path: string): RootDatabase => openLmdb({ path, compression: false, mapSize: MAP_BYTES });
+// remapChunks off (lmdb-js's default on 64-bit without encryption, said here because it matters):
+// with it, lmdb-js unmaps chunks at the end of transactions on any thread, and the idle release
+// (agent/native/memory.c) relies on no map of the open environment ever being unmapped.
+const openEnv = (path: string): RootDatabase => openLmdb({ path, compression: false, mapSize: MAP_BYTES, remapChunks: false });
 const openBaseline = (env: RootDatabase): Database<Buffer, Buffer> => env.openDB({ name: 'baseline', keyEncoding: 'binary', encoding: 'binary' });
 
 /** Baseline entries by key range, for a scan's worker threads (LMDB is shared by the threads of a process). */

@@ -15,6 +15,33 @@ describe('monitor', () => {
   const root = mkdtempSync(join(tmpdir(), 'vigil-mon-'));
   after(() => rmSync(root, { recursive: true, force: true }));
 
+  it('counts the jobs it starts and is busy exactly while one runs or waits (what the idle memory release watches)', async () => {
+    const store = openLocalStore(join(root, 'busy-state'));
+    const pool = createHashPool({ threads: 1 });
+    const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date() });
+    const settled = () => new Promise((r) => setImmediate(r));
+    try {
+      assert.equal(monitor.busy(), false);
+      const startedBefore = monitor.jobsStarted();
+      const a = monitor.check([]);
+      const b = monitor.rescan(false);
+      assert.equal(monitor.busy(), true, 'busy as soon as work is queued');
+      await Promise.all([a, b]);
+      await settled();
+      assert.equal(monitor.busy(), false, 'not busy once every job has settled');
+      assert.equal(monitor.jobsStarted(), startedBefore + 2);
+      // A job that fails leaves the monitor not busy either.
+      await assert.rejects(monitor.applyPolicy(null as never));
+      await settled();
+      assert.equal(monitor.busy(), false);
+      assert.equal(monitor.jobsStarted(), startedBefore + 3);
+    } finally {
+      await monitor.close();
+      await pool.close();
+      await store.close();
+    }
+  });
+
   it('walks into a directory one rule excludes when another rule covers a path below it', async () => {
     const etc = join(root, 'etc');
     mkdirSync(join(etc, 'ssl', 'private'), { recursive: true });

@@ -50,7 +50,7 @@ export interface MonitorDeps {
   readonly pool: HashPool;
   readonly logger: Logger;
   readonly clock: () => Date;
-  /** Watcher options for tests (coalescing window, a watch limit below the kernel's). */
+  /** Watcher options for tests (coalescing window; a watch limit, instead of the policy's max_watches). */
   readonly watch?: Pick<TreeWatcherOptions, 'coalesceMs' | 'maxWatches'>;
 }
 
@@ -165,6 +165,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     watcher = await watchTrees({
       roots,
       logger,
+      maxWatches: policy?.limits.maxWatches ?? null,
       ...deps.watch,
       onPaths: (paths) => enqueueCheck(paths),
       onGap: (gap) => void serial(() => closeGap(gap)).catch((err: unknown) => logger.error({ err }, 're-scan after a watch gap failed')),
@@ -185,11 +186,11 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     }).catch((err: unknown) => logger.error({ err }, 'real-time check failed'));
   }
 
-  /** The watcher may have missed changes under gap.root: re-scan it now and record the gap. */
+  /** The watcher may have missed changes under gap.root (or its dirs): re-scan now and record the gap. */
   async function closeGap(gap: WatchGap) {
     const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
     const changes: Change[] = [];
-    await scanRoot(gap.root, 'scan', false, changes, counts);
+    for (const dir of gap.dirs ?? [gap.root]) await scanRoot(dir, 'scan', false, changes, counts);
     flush(changes);
     store.addGap({ at: clock(), root: gap.root.toString(), reason: gap.reason, detail: gap.detail, changesFound: counts.changes });
     logger.warn({ root: gap.root.toString(), reason: gap.reason, detail: gap.detail, changesFound: counts.changes }, 'watch gap closed by a re-scan');

@@ -148,6 +148,7 @@ export function policyToPb(p: Policy): PbPolicy {
       nice: p.limits.nice,
       ioBytesPerSecond: BigInt(p.limits.ioBytesPerSecond ?? 0),
       queueBytes: BigInt(p.limits.queueBytes ?? 0),
+      maxWatches: BigInt(p.limits.maxWatches ?? 0),
     }),
   });
 }
@@ -177,6 +178,7 @@ export function policyFromPb(p: PbPolicy): Policy {
       nice: p.limits?.nice ?? 0,
       ioBytesPerSecond: p.limits && p.limits.ioBytesPerSecond > 0n ? Number(p.limits.ioBytesPerSecond) : null,
       queueBytes: p.limits && p.limits.queueBytes > 0n ? Number(p.limits.queueBytes) : null,
+      maxWatches: p.limits && p.limits.maxWatches > 0n ? Number(p.limits.maxWatches) : null,
     },
   };
 }

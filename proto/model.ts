@@ -97,6 +97,11 @@ export interface PolicyLimits {
   /** Bytes per second hashing reads at most, all threads together; null: no limit. */
   readonly ioBytesPerSecond: number | null;
   /**
+   * Directories watched in real time at most; past it, scheduled scans only. null (or absent, in
+   * a policy stored by an older agent): as many as the kernel allows.
+   */
+  readonly maxWatches?: number | null;
+  /**
    * Bytes the agent's outgoing queue may hold on disk; null (or absent, in a policy stored by an
    * older agent): DEFAULT_QUEUE_BYTES.
    */

@@ -3,7 +3,7 @@ import type { Attribute, PolicyLimits, PolicyRule } from './model.js';
 /** AIDE's group R: what a rule checks unless it says otherwise. */
 export const GROUP_R: readonly Attribute[] = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'mtime', 'ctime', 'hash'];
 
-export const DEFAULT_LIMITS: PolicyLimits = { maxFilesPerRule: null, nice: 10, ioBytesPerSecond: null, queueBytes: null };
+export const DEFAULT_LIMITS: PolicyLimits = { maxFilesPerRule: null, nice: 10, ioBytesPerSecond: null, queueBytes: null, maxWatches: null };
 
 /** The agent's outgoing queue on disk at most, unless the policy says otherwise (limits.queue_size). */
 export const DEFAULT_QUEUE_BYTES = 256 * 1024 * 1024;

@@ -9,7 +9,7 @@ describe('policy YAML', () => {
   it('parses a valid policy with defaults', () => {
     const { rules, limits } = parsePolicyYaml('rules:\n  - name: etc\n    paths: [/etc]\n');
     assert.deepEqual(rules, [defineRule({ name: 'etc', paths: ['/etc'] })]);
-    assert.deepEqual(limits, { maxFilesPerRule: null, nice: 10, ioBytesPerSecond: null, queueBytes: null });
+    assert.deepEqual(limits, { maxFilesPerRule: null, nice: 10, ioBytesPerSecond: null, queueBytes: null, maxWatches: null });
   });
 
   it('names the field of every error', () => {
@@ -50,6 +50,7 @@ describe('policy options', () => {
         '  nice: 19',
         '  io_mb_per_s: 2.5',
         '  queue_size: 64MiB',
+        '  max_watches: 5000',
         '',
       ].join('\n'),
     );
@@ -69,7 +70,7 @@ describe('policy options', () => {
       hashAlgorithm: 'sha256',
       followSymlinks: false,
     });
-    assert.deepEqual(limits, { maxFilesPerRule: 1000, nice: 19, ioBytesPerSecond: 2_500_000, queueBytes: 64 * 1024 * 1024 });
+    assert.deepEqual(limits, { maxFilesPerRule: 1000, nice: 19, ioBytesPerSecond: 2_500_000, queueBytes: 64 * 1024 * 1024, maxWatches: 5000 });
   });
 
   it('expands AIDE-style attribute expressions', () => {

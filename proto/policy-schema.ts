@@ -37,6 +37,9 @@ export class PolicyError extends VigilError<'invalid_policy'> {
  *     io_mb_per_s: 50               # read rate of hashing, all threads (default: no limit)
  *     queue_size: 256MiB            # the agent's outgoing queue on disk at most; beyond it the
  *                                   # agent records "resync needed" and reconciles (default 256MiB)
+ *     max_watches: 100000           # directories watched in real time at most; the rest are left
+ *                                   # to scheduled scans, shown as "scheduled only" (default: the
+ *                                   # kernel's fs.inotify.max_user_watches)
  *
  * Groups (as AIDE's): R = type+perm+inode+nlink+owner+group+size+mtime+ctime+hash;
  * L = type+perm+inode+nlink+owner+group; > = L+growing (a log: it may grow, not shrink);
@@ -137,6 +140,7 @@ const LimitsSchema = z
     nice: z.number().int().min(0).max(19).default(10),
     io_mb_per_s: z.number().positive().max(100_000).optional(),
     queue_size: Size.optional(),
+    max_watches: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -193,6 +197,7 @@ export function validatePolicy(doc: unknown, source = 'policy'): { rules: Policy
       nice: res.data.limits.nice,
       ioBytesPerSecond: res.data.limits.io_mb_per_s ? Math.round(res.data.limits.io_mb_per_s * 1e6) : null,
       queueBytes: res.data.limits.queue_size ?? null,
+      maxWatches: res.data.limits.max_watches ?? null,
     },
   };
 }
@@ -221,6 +226,7 @@ export function policyToDocument(p: Pick<Policy, 'rules' | 'limits'>): unknown {
       nice: p.limits.nice,
       ...(p.limits.ioBytesPerSecond !== null ? { io_mb_per_s: p.limits.ioBytesPerSecond / 1e6 } : {}),
       ...(p.limits.queueBytes != null ? { queue_size: p.limits.queueBytes } : {}),
+      ...(p.limits.maxWatches != null ? { max_watches: p.limits.maxWatches } : {}),
     },
   };
 }

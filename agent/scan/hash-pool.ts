@@ -22,6 +22,8 @@ export interface HashPool {
   readonly threads: number;
   /** The sharded scans' threads, with the same count, niceness and read rate. */
   readonly shards: ScanThreads;
+  /** Threads alive now, scan and hashing threads together (they leave 5 s after their last task). */
+  liveThreads(): number;
   close(): Promise<void>;
 }
 
@@ -31,8 +33,9 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
   // Loaded and started on first use: a sharded scan (scan-threads.ts) and a scan of an empty tree
   // need none of it.
   let piscina: Promise<Piscina> | null = null;
+  let started: Piscina | null = null;
   const pool = () =>
-    (piscina ??= import('piscina').then(({ Piscina }) => new Piscina({
+    (piscina ??= import('piscina').then(({ Piscina }) => (started = new Piscina({
       // A CommonJS entry that import()s hash-worker.js: see hash-worker-entry.cts for why.
       filename: new URL('./hash-worker-entry.cjs', import.meta.url).href,
       // Started as tasks come and gone 5 s after the last (an idle agent holds no hashing thread).
@@ -40,11 +43,12 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
       maxThreads: threads,
       idleTimeout: 5_000,
       ...(opts.niceIncrement ? { niceIncrement: opts.niceIncrement } : {}),
-    })));
+    }))));
   const shards = createScanThreads({ threads, niceIncrement: opts.niceIncrement ?? 0, bytesPerSecondPerThread: perThread });
   return {
     threads,
     shards,
+    liveThreads: () => shards.live() + (started?.threads.length ?? 0),
     hash(paths, algorithms, maxBytes, regular, xattrs = []) {
       const packed = packPaths(paths);
       const task: HashTask = {

@@ -47,6 +47,8 @@ export interface ScanThreads {
    * run waits for the first.
    */
   run(job: ShardRun, onChunk: (chunk: ShardChunk) => void): Promise<void>;
+  /** Threads alive now (started, not yet exited). */
+  live(): number;
   close(): Promise<void>;
 }
 
@@ -159,6 +161,7 @@ export function createScanThreads(opts: ScanThreadsOptions): ScanThreads {
     start() {
       if (!closed) start();
     },
+    live: () => workers.length,
     run(job, onChunk) {
       const result = tail.then(() => runOnce(job, onChunk));
       tail = result.catch(() => undefined);

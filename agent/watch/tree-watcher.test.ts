@@ -124,6 +124,29 @@ describe('tree watcher (inotify)', () => {
     }
   });
 
+  it('past the watch limit, reports the directories of one tree it cannot watch as one gap that lists them', async () => {
+    const root = join(tmp.root, 'many');
+    for (const d of ['a/deep', 'b', 'c', 'd']) mkdirSync(join(root, d), { recursive: true });
+    const w = await watchOne(root, { maxWatches: 2 });
+    try {
+      assert.equal(w.watcher.watchCount(), 2);
+      mkdirSync(join(root, 'new/x/y'), { recursive: true });
+      await w.until('the gaps', () => w.gaps.length === 2);
+      // At start: the root and one directory watched, three refused, one gap for the tree.
+      const [first, second] = w.gaps;
+      assert.equal(first!.root.toString(), root);
+      assert.match(first!.detail, /^3 directories not watched \(watch limit reached/);
+      assert.equal(first!.dirs?.length, 3);
+      const refused = first!.dirs!.map((d) => d.toString());
+      assert.ok(!refused.some((d) => refused.some((o) => o !== d && d.startsWith(`${o}/`))), 'no refused directory is below another');
+      // A directory made later, with what is below it: only its top is refused, a gap of its own.
+      assert.deepEqual(second!.dirs?.map(String), [join(root, 'new')]);
+      assert.equal(w.watcher.unwatched().length, 4);
+    } finally {
+      await w.watcher.close();
+    }
+  });
+
   it('reports a kernel queue overflow as a gap on the root', { timeout: 60_000 }, async () => {
     const root = join(tmp.root, 'flood');
     mkdirSync(root);

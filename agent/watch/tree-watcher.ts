@@ -9,6 +9,11 @@ export interface WatchGap {
   /** overflow: the kernel's event queue overflowed; watch_failed: a directory could not be watched. */
   readonly reason: 'overflow' | 'watch_failed';
   readonly detail: string;
+  /**
+   * The subtrees to re-scan, when not root itself: the directories a tree's walk could not watch
+   * (each with what is below it; none is below another).
+   */
+  readonly dirs?: readonly Buffer[];
 }
 
 export interface TreeWatcherOptions {
@@ -109,7 +114,11 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
   const isTreeDir = (dir: Buffer) => treeRoots.some((r) => isUnder(key(dir), key(r)));
   const rootOf = (p: Buffer) => treeRoots.find((r) => isUnder(key(p), key(r))) ?? p;
 
-  const watchDir = (dir: Buffer, root: Buffer): boolean => {
+  /**
+   * Watches one directory. A refusal is recorded as unwatched and reported: into `refused` when
+   * the caller collects a tree's refusals into one gap, else as a gap of its own.
+   */
+  const watchDir = (dir: Buffer, root: Buffer, refused?: { dir: Buffer; detail: string }[]): boolean => {
     if (!inotify || closed) return false;
     try {
       if (opts.maxWatches != null && byWd.size >= opts.maxWatches && !byDir.has(key(dir))) throw new WatchError('ENOSPC', dir);
@@ -125,19 +134,28 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
       const detail = err.code === 'ENOSPC' ? 'watch limit reached (fs.inotify.max_user_watches)' : err.code;
       if (!unwatched.has(displayPath(dir))) {
         unwatched.set(displayPath(dir), detail);
-        log.warn({ dir: displayPath(dir), root: displayPath(root), reason: detail }, 'cannot watch a directory; scheduled scans cover it, re-scanning it now');
-        opts.onGap({ root: dir, reason: 'watch_failed', detail });
+        if (refused) refused.push({ dir, detail });
+        else {
+          log.warn({ dir: displayPath(dir), root: displayPath(root), reason: detail }, 'cannot watch a directory; scheduled scans cover it, re-scanning it now');
+          opts.onGap({ root: dir, reason: 'watch_failed', detail });
+        }
       }
       return false;
     }
   };
 
-  /** Watches dir and every directory below it (a watch first, then the listing: nothing slips between). */
+  /**
+   * Watches dir and every directory below it (a watch first, then the listing: nothing slips
+   * between). Directories it cannot watch (the watch limit reached, say) are left with what is
+   * below them to the scheduled scans, and reported together as one gap: past a limit, a large
+   * tree would otherwise make thousands of gap records and re-scans.
+   */
   async function addTree(top: Buffer, root: Buffer): Promise<void> {
     const stack = [top];
+    const refused: { dir: Buffer; detail: string }[] = [];
     while (stack.length && !closed) {
       const dir = stack.pop()!;
-      if (!watchDir(dir, root)) continue;
+      if (!watchDir(dir, root, refused)) continue;
       let entries;
       try {
         entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
@@ -146,6 +164,12 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
       }
       for (const e of entries) if (e.isDirectory()) stack.push(join(dir, e.name));
     }
+    if (!refused.length) return;
+    const reasons = [...new Set(refused.map((r) => r.detail))].join('; ');
+    const first = displayPath(refused[0]!.dir);
+    const detail = refused.length === 1 ? reasons : `${refused.length} directories not watched (${reasons}), ${first} the first`;
+    log.warn({ tree: displayPath(top), root: displayPath(root), directories: refused.length, first, reason: reasons }, 'cannot watch directories; scheduled scans cover them, re-scanning them now');
+    opts.onGap({ root: refused.length === 1 ? refused[0]!.dir : top, reason: 'watch_failed', detail, dirs: refused.map((r) => r.dir) });
   }
 
   function dropTree(top: Buffer) {

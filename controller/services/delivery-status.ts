@@ -23,6 +23,7 @@ export function deliveryStatusFromPb(s: AgentStatus, reportedAt: Date): Delivery
     gaps: s.gaps.slice(-MAX_ITEMS).map((g) => ({ at: iso(g.at) ?? '', root: text(g.root), reason: text(g.reason), detail: text(g.detail), changesFound: Number(g.changesFound) })),
     gapsTotal: Number(s.gapsTotal),
     scheduledOnly: s.scheduledOnly.slice(0, MAX_ITEMS).map(text),
+    scheduledOnlyTotal: Math.max(Number(s.scheduledOnlyTotal), s.scheduledOnly.length),
     lastReconcileAt: iso(s.lastReconcileAt),
     lastReconcileRepairs: Number(s.lastReconcileRepairs),
   };
@@ -40,6 +41,7 @@ export function deliveryStatusToPb(d: DeliveryStatus): AgentStatus {
     gaps: d.gaps.map((g) => ({ at: stamp(g.at), root: g.root, reason: g.reason, detail: g.detail, changesFound: BigInt(g.changesFound) })),
     gapsTotal: BigInt(d.gapsTotal),
     scheduledOnly: [...d.scheduledOnly],
+    scheduledOnlyTotal: BigInt(d.scheduledOnlyTotal ?? d.scheduledOnly.length),
     lastReconcileAt: stamp(d.lastReconcileAt),
     lastReconcileRepairs: BigInt(d.lastReconcileRepairs),
   });

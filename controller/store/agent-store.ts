@@ -41,6 +41,8 @@ export interface DeliveryStatus {
   readonly gaps: readonly GapInfo[];
   readonly gapsTotal: number;
   readonly scheduledOnly: readonly string[];
+  /** Entries scheduledOnly would have in all (it holds the first ones); absent in older rows. */
+  readonly scheduledOnlyTotal?: number;
   readonly lastReconcileAt: string | null;
   readonly lastReconcileRepairs: number;
 }

@@ -100,6 +100,7 @@ export function agentDetailJson(a: Agent, eventsStored: number) {
           lastReconcileAt: ts(d.lastReconcileAt),
           lastReconcileRepairs: Number(d.lastReconcileRepairs),
           scheduledOnly: d.scheduledOnly,
+          scheduledOnlyTotal: Math.max(Number(d.scheduledOnlyTotal), d.scheduledOnly.length),
           gapsTotal: Number(d.gapsTotal),
           gaps: d.gaps.map((g) => ({ at: ts(g.at), root: g.root, reason: g.reason, detail: g.detail, changesFound: Number(g.changesFound) })),
         }
@@ -127,7 +128,7 @@ export function agentDetailText(j: ReturnType<typeof agentDetailJson>): string {
     `queue        ${d.queueLength} deltas, ${bytes(d.queueBytes)} of ${bytes(d.queueLimitBytes)} (reported ${d.reportedAt ?? '-'})`,
     `resync       ${d.resyncNeeded ? `NEEDED since ${d.resyncSince ?? '-'}: ${d.unqueuedChanges} changes recorded on the agent but not queued; it reconciles once its queue is delivered` : 'not needed'}`,
     `reconciled   ${d.lastReconcileAt ? `${d.lastReconcileAt}, ${d.lastReconcileRepairs} repairs` : 'not yet'}`,
-    `scheduled only (not watched in real time): ${d.scheduledOnly.length ? '' : 'none'}`,
+    `scheduled only (not watched in real time): ${d.scheduledOnlyTotal ? `${d.scheduledOnlyTotal}${d.scheduledOnlyTotal > d.scheduledOnly.length ? `, the first ${d.scheduledOnly.length} shown` : ''}` : 'none'}`,
     ...d.scheduledOnly.map((s) => `  ${s}`),
     `gap records: ${d.gapsTotal} in all${d.gapsTotal > d.gaps.length ? `, the last ${d.gaps.length} shown` : ''}`,
   );

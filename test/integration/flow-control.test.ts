@@ -96,7 +96,7 @@ describe('flow control', { timeout: 180_000, skip }, () => {
       // Released: everything is committed, once, in order, and acked.
       await lock.query('select pg_advisory_unlock(hashtext($1))', [flood.id]);
       await waitFor('the whole flood acked', () => f.messages.some((m) => m.msg.case === 'ack' && m.msg.value.upToSeq === BigInt(BATCHES * PER_BATCH)), 120_000, 50);
-      assert.equal(flushed, BATCHES);
+      await waitFor('every batch flushed', () => flushed === BATCHES, 10_000, 20);
       const { rows } = await lock.query<{ n: number; lo: string; hi: string; distinct_seqs: number }>(
         'select count(*)::int as n, min(seq)::text as lo, max(seq)::text as hi, count(distinct seq)::int as distinct_seqs from file_events where agent_id = $1',
         [flood.id],
