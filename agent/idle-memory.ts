@@ -2,6 +2,8 @@ import { constants } from 'node:os';
 import type { Logger } from 'pino';
 import type { NativeAddon } from './scan/native.js';
 
+const ENOENT = constants.errno.ENOENT;
+
 /** What one release handed back. */
 export interface MemoryReleased {
   /** Address space of the mapped files advised away (not all of it was resident). */
@@ -43,11 +45,9 @@ export interface IdleMemory {
  * reads and writes most of the LMDB file, whose pages stay in the agent's resident set long after
  * (on /usr, about 55 MB of a 160 MB RSS); and the scan threads' malloc arenas keep what they
  * freed. After one interval with no work, the file's mappings are advised MADV_DONTNEED (the pages
- * stay in the page cache: the next read is a minor fault) and malloc_trim returns free heap.
+ * stay in the page cache while the kernel keeps them) and malloc_trim returns free heap.
  * Then it does nothing until the agent works again.
  */
-const ENOENT = constants.errno.ENOENT;
-
 export function createIdleMemory(opts: IdleMemoryOptions): IdleMemory {
   const log = opts.logger.child({ component: 'idle-memory' });
   const intervalMs = opts.intervalMs ?? 3_000;

@@ -33,9 +33,9 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
   // Loaded and started on first use: a sharded scan (scan-threads.ts) and a scan of an empty tree
   // need none of it.
   let piscina: Promise<Piscina> | null = null;
-  let started: Piscina | null = null;
+  let running: Piscina | null = null;
   const pool = () =>
-    (piscina ??= import('piscina').then(({ Piscina }) => (started = new Piscina({
+    (piscina ??= import('piscina').then(({ Piscina }) => (running = new Piscina({
       // A CommonJS entry that import()s hash-worker.js: see hash-worker-entry.cts for why.
       filename: new URL('./hash-worker-entry.cjs', import.meta.url).href,
       // Started as tasks come and gone 5 s after the last (an idle agent holds no hashing thread).
@@ -48,7 +48,7 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
   return {
     threads,
     shards,
-    liveThreads: () => shards.live() + (started?.threads.length ?? 0),
+    liveThreads: () => shards.live() + (running?.threads.length ?? 0),
     hash(paths, algorithms, maxBytes, regular, xattrs = []) {
       const packed = packPaths(paths);
       const task: HashTask = {

@@ -108,6 +108,9 @@ export function agentDetailJson(a: Agent, eventsStored: number) {
   };
 }
 
+/** "none", "N", or "N, the first K shown". */
+const countShown = (total: number, shown: number) => (!total ? 'none' : total > shown ? `${total}, the first ${shown} shown` : String(total));
+
 /** `vigilctl agents show` as text. */
 export function agentDetailText(j: ReturnType<typeof agentDetailJson>): string {
   const lines = [
@@ -128,7 +131,7 @@ export function agentDetailText(j: ReturnType<typeof agentDetailJson>): string {
     `queue        ${d.queueLength} deltas, ${bytes(d.queueBytes)} of ${bytes(d.queueLimitBytes)} (reported ${d.reportedAt ?? '-'})`,
     `resync       ${d.resyncNeeded ? `NEEDED since ${d.resyncSince ?? '-'}: ${d.unqueuedChanges} changes recorded on the agent but not queued; it reconciles once its queue is delivered` : 'not needed'}`,
     `reconciled   ${d.lastReconcileAt ? `${d.lastReconcileAt}, ${d.lastReconcileRepairs} repairs` : 'not yet'}`,
-    `scheduled only (not watched in real time): ${d.scheduledOnlyTotal ? `${d.scheduledOnlyTotal}${d.scheduledOnlyTotal > d.scheduledOnly.length ? `, the first ${d.scheduledOnly.length} shown` : ''}` : 'none'}`,
+    `scheduled only (not watched in real time): ${countShown(d.scheduledOnlyTotal, d.scheduledOnly.length)}`,
     ...d.scheduledOnly.map((s) => `  ${s}`),
     `gap records: ${d.gapsTotal} in all${d.gapsTotal > d.gaps.length ? `, the last ${d.gaps.length} shown` : ''}`,
   );

@@ -71,6 +71,16 @@ describe('delivery under faults', { timeout: 600_000, skip }, () => {
     writeFileSync(file, `rules:\n  - name: watched\n    paths: [${watched}]\n    alert: false\n${limits}`);
     return (JSON.parse(await ctl('policies', 'apply', '-f', file, '--json')) as { version: number }).version;
   };
+  interface ShownAgent {
+    delivery: {
+      gapsTotal: number;
+      gaps: { root: string; reason: string; changesFound: number; detail: string }[];
+      scheduledOnly: string[];
+      scheduledOnlyTotal: number;
+    } | null;
+  }
+  /** `vigilctl agents show --json` for the agent. */
+  const showAgent = async () => JSON.parse(await ctl('agents', 'show', agentId, '--json')) as ShownAgent;
   const eventCount = async () => (JSON.parse(await ctl('agents', 'show', agentId, '--json')) as { eventsStored: number }).eventsStored;
 
   /** The controller's current state of the agent's files. */
@@ -212,9 +222,7 @@ describe('delivery under faults', { timeout: 600_000, skip }, () => {
     writeFileSync(join(dir, 'a'), 'a\n');
     writeFileSync(join(dir, 'b'), 'b\n');
     await assertConverged('before the overflow');
-    type Shown = { delivery: { gapsTotal: number; gaps: { root: string; reason: string; changesFound: number; detail: string }[] } | null };
-    const show = async () => JSON.parse(await ctl('agents', 'show', agentId, '--json')) as Shown;
-    const gapsBefore = (await show()).delivery?.gapsTotal ?? 0;
+    const gapsBefore = (await showAgent()).delivery?.gapsTotal ?? 0;
     // Frozen, the agent reads no events: two files rewritten in turn (a modify and a close-write
     // each, never merged by the kernel) fill the queue, then a file made after the overflow has
     // no event at all. Only the re-scan that the overflow triggers can find it.
@@ -229,7 +237,7 @@ describe('delivery under faults', { timeout: 600_000, skip }, () => {
     }
     await assertConverged('after the overflow');
     const shown = await waitFor('a new overflow gap record', async () => {
-      const d = (await show()).delivery;
+      const d = (await showAgent()).delivery;
       return d && d.gapsTotal > gapsBefore && d.gaps.some((g) => g.reason === 'overflow') ? d : undefined;
     }, 30_000, 200);
     const gap = shown.gaps.filter((g) => g.reason === 'overflow').at(-1)!;
@@ -247,15 +255,13 @@ describe('delivery under faults', { timeout: 600_000, skip }, () => {
     mkdirSync(join(dir, 'inner'), { recursive: true });
     writeFileSync(join(dir, 'inner', 'before'), 'before\n');
     await assertConverged('before the watch limit');
-    type Shown = { delivery: { scheduledOnly: string[]; scheduledOnlyTotal: number; gaps: { root: string; reason: string; detail: string }[] } | null };
-    const show = async () => JSON.parse(await ctl('agents', 'show', agentId, '--json')) as Shown;
     // One watch: the root's own. Every directory below it is refused and left to the scans.
     const version = await applyPolicy('limits:\n  max_watches: 1\n');
     try {
       // Scheduled-only directories are reported when the watcher starts; the gap once its re-scan
       // (after the policy's scan) is done.
       const limited = await waitFor('the agent to list scheduled-only directories and their gap', async () => {
-        const d = (await show()).delivery;
+        const d = (await showAgent()).delivery;
         return d && d.scheduledOnly.some((s) => s.startsWith(`${dir} (`)) && d.gaps.some((g) => g.reason === 'watch_failed') ? d : undefined;
       }, 30_000, 200);
       assert.ok(limited.scheduledOnly.every((s) => /\(watch limit reached/.test(s)), JSON.stringify(limited.scheduledOnly));
@@ -274,7 +280,7 @@ describe('delivery under faults', { timeout: 600_000, skip }, () => {
       // tests after this one need every directory watched).
       assert.ok((await applyPolicy()) > version);
     }
-    await waitFor('no scheduled-only directory left', async () => (await show()).delivery?.scheduledOnlyTotal === 0, 30_000, 200);
+    await waitFor('no scheduled-only directory left', async () => (await showAgent()).delivery?.scheduledOnlyTotal === 0, 30_000, 200);
     await assertConverged('after the watch limit');
   });
 
