@@ -18,6 +18,8 @@ describe('policy YAML', () => {
     fails('rules:\n  - name: etc\n    paths: []\n', /rules\[0\]\.paths: needs at least one path/);
     fails('rules:\n  - name: etc\n    paths: [/etc]\n    alert: "yes"\n', /rules\[0\]\.alert/);
     fails('rules:\n  - name: a\n    paths: [/a]\n  - name: a\n    paths: [/b]\n', /rules\[1\]\.name: duplicate rule name/);
+    fails('rules: []\nlimits:\n  max_watches: 0\n', /limits\.max_watches/);
+    fails('rules: []\nlimits:\n  max_watches: many\n', /limits\.max_watches/);
     fails('rulez: []\n', /rulez: unknown key/);
     fails('rules: [\n', /p\.yaml: line \d+: not valid YAML/);
     fails('rules:\n  - name: a\n    name: b\n    paths: [/a]\n', /not valid YAML/);
