@@ -34,7 +34,8 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
   // Niceness and read rate from the last policy this agent had (new limits apply from the next start).
   const limits = store.policy()?.limits ?? DEFAULT_LIMITS;
   const pool = createHashPool({ niceIncrement: limits.nice, ioBytesPerSecond: limits.ioBytesPerSecond });
-  const monitor = createMonitor({ store, pool, logger, clock });
+  // VIGIL_CAPTURE=0: no fanotify write capture (docs/delivery.md, "Short-lived files").
+  const monitor = createMonitor({ store, pool, logger, clock, captureWrites: process.env.VIGIL_CAPTURE !== '0' });
   const stream = createStreamClient({
     address: identity.controller,
     credentials: () => loadCredentials(dir, clock()),

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { statFields } from './stat-fields.js';
-import { accessSync, constants, lstatSync, readlinkSync, type BigIntStats } from 'node:fs';
-import { access, lstat, open, readlink } from 'node:fs/promises';
+import { accessSync, constants, fstat, lstatSync, read, readlinkSync, type BigIntStats } from 'node:fs';
+import { access, lstat, open, readlink, type FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import type { Attribute, ChangeKind, FileState, FileType, HashAlgorithm } from '../proto/model.js';
 
 export function fileType(st: BigIntStats): FileType {
@@ -47,34 +48,89 @@ function fromStats(st: BigIntStats, extra: Partial<Pick<FileState, 'sha256' | 's
   };
 }
 
+/**
+ * The error of a state the agent could not read because the path was gone when it looked, though
+ * the kernel had reported it created or written (docs/delivery.md, "Short-lived files").
+ */
+export const VANISHED = 'vanished';
+
+/** What is recorded of a path that vanished before it could be read: its type if known, no stat data. */
+export function vanishedState(type: FileType): FileState {
+  return { type, size: 0, mode: 0, uid: 0, gid: 0, mtimeNs: 0n, ctimeNs: 0n, inode: 0n, nlink: 0, sha256: null, symlinkTarget: null, error: VANISHED };
+}
+
 const HASH_CHUNK = 1 << 20;
 const MAX_HASH_ATTEMPTS = 3;
 
+/** An open file: its fstat and positional reads (a FileHandle, or a descriptor the kernel gave). */
+interface OpenFile {
+  stat(): Promise<BigIntStats>;
+  read(into: Buffer, position: number): Promise<number>;
+}
+
+const handleFile = (fh: FileHandle): OpenFile => ({
+  stat: () => fh.stat({ bigint: true }),
+  read: async (into, position) => (await fh.read(into, 0, into.length, position)).bytesRead,
+});
+const fstatBig = promisify((fd: number, cb: (err: NodeJS.ErrnoException | null, st: BigIntStats) => void) => fstat(fd, { bigint: true }, cb));
+const readAt = promisify((fd: number, into: Buffer, position: number, cb: (err: NodeJS.ErrnoException | null, n: number) => void) => read(fd, into, 0, into.length, position, cb));
+const descriptorFile = (fd: number): OpenFile => ({ stat: () => fstatBig(fd), read: (into, position) => readAt(fd, into, position) });
+
 /**
- * SHA-256 of a regular file, streamed in 1 MiB chunks (huge and sparse files never sit in memory).
- * Opened with O_NOFOLLOW|O_NONBLOCK so a path swapped for a symlink or FIFO after lstat can neither
- * redirect nor block the read; fstat before and after: a file that changed while it was read is
- * read again.
+ * One read of an open file, streamed in 1 MiB chunks (huge and sparse files never sit in memory),
+ * with fstat before and after: `stable` when size, mtime and ctime did not move while it was read.
+ */
+async function hashOnce(file: OpenFile, algorithm: HashAlgorithm): Promise<{ digest: Buffer; st: BigIntStats; stable: boolean } | { changedType: true }> {
+  const before = await file.stat();
+  if (!before.isFile()) return { changedType: true };
+  const hash = createHash(algorithm);
+  const chunk = Buffer.allocUnsafe(HASH_CHUNK);
+  for (let position = 0; ; ) {
+    const n = await file.read(chunk, position);
+    if (n === 0) break;
+    hash.update(chunk.subarray(0, n));
+    position += n;
+  }
+  const after = await file.stat();
+  const stable = after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
+  return { digest: hash.digest(), st: after, stable };
+}
+
+/**
+ * The digest of a regular file by path. Opened with O_NOFOLLOW|O_NONBLOCK so a path swapped for a
+ * symlink or FIFO after lstat can neither redirect nor block the read; a file that changed while
+ * it was read is opened and read again (three times at most).
  */
 async function hashRegularFile(path: Buffer, algorithm: HashAlgorithm): Promise<{ sha256: Buffer; st: BigIntStats } | { changedType: true }> {
   for (let attempt = 1; ; attempt++) {
     const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
-      const before = await fh.stat({ bigint: true });
-      if (!before.isFile()) return { changedType: true };
-      const hash = createHash(algorithm);
-      const chunk = Buffer.allocUnsafe(HASH_CHUNK);
-      for (;;) {
-        const { bytesRead } = await fh.read(chunk, 0, HASH_CHUNK, null);
-        if (bytesRead === 0) break;
-        hash.update(chunk.subarray(0, bytesRead));
-      }
-      const after = await fh.stat({ bigint: true });
-      const stable = after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs;
-      if (stable || attempt >= MAX_HASH_ATTEMPTS) return { sha256: hash.digest(), st: after };
+      const res = await hashOnce(handleFile(fh), algorithm);
+      if ('changedType' in res) return res;
+      if (res.stable || attempt >= MAX_HASH_ATTEMPTS) return { sha256: res.digest, st: res.st };
     } finally {
       await fh.close();
     }
+  }
+}
+
+/**
+ * The state of a file through a descriptor the kernel opened for this process (a fanotify
+ * close-write, agent/watch/write-capture.ts): readable even when its path is gone. Same rules as
+ * readFileState; the caller closes the descriptor.
+ */
+export async function readOpenFileState(fd: number, opts: { maxHashBytes?: number | null; algorithm?: HashAlgorithm } = {}): Promise<FileState> {
+  const file = descriptorFile(fd);
+  const st = await file.stat();
+  if (!st.isFile() || (opts.maxHashBytes != null && st.size > BigInt(opts.maxHashBytes))) return fromStats(st);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const res = await hashOnce(file, opts.algorithm ?? 'sha256');
+      if ('changedType' in res) return fromStats(st);
+      if (res.stable || attempt >= MAX_HASH_ATTEMPTS) return regularState(fromStats(res.st), res.digest, opts.algorithm);
+    }
+  } catch (err) {
+    return fromStats(st, { error: (err as NodeJS.ErrnoException).code ?? 'EIO' });
   }
 }
 

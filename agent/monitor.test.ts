@@ -1,8 +1,9 @@
 import { DEFAULT_LIMITS, defineRule } from '../proto/policy-schema.js';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { FileDelta } from '../proto/model.js';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import type { ChangeKind, FileDelta } from '../proto/model.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -109,4 +110,74 @@ describe('monitor', () => {
       await store.close();
     }
   });
+
+  /**
+   * Files made and deleted within a millisecond while the agent cannot run (a synchronous loop
+   * holds its event loop, as a burst or SIGSTOP would): the check that follows finds every path
+   * gone. Each must still be recorded, created then deleted; with write capture, with the content
+   * it had. Renamed temporary files are recorded under their final name only.
+   */
+  for (const captureWrites of [true, false]) {
+    it(`records files that vanish before their check (write capture ${captureWrites ? 'on' : 'off'})`, { timeout: 30_000 }, async () => {
+      const dir = join(root, `vanish-${captureWrites}`);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'kept'), 'kept before\n');
+      const store = openLocalStore(join(root, `vanish-state-${captureWrites}`));
+      const pool = createHashPool({ threads: 1 });
+      const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date(), captureWrites });
+      const byPath = new Map<string, FileDelta[]>();
+      monitor.on('queued', (deltas: FileDelta[]) => {
+        for (const d of deltas) byPath.set(d.path.toString(), [...(byPath.get(d.path.toString()) ?? []), d]);
+      });
+      const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+      try {
+        await monitor.applyPolicy({ version: 1, limits: DEFAULT_LIMITS, rules: [defineRule({ name: 'v', paths: [dir], alert: true, selector: {} })] });
+        byPath.clear();
+        const count = 100;
+        const t0 = Date.now();
+        for (let i = 0; i < count; i++) {
+          writeFileSync(join(dir, `drop-${i}`), `payload ${i}\n`);
+          unlinkSync(join(dir, `drop-${i}`));
+        }
+        // A baselined file rewritten, then deleted; a temporary file renamed into place.
+        writeFileSync(join(dir, 'kept'), 'kept, rewritten\n');
+        unlinkSync(join(dir, 'kept'));
+        writeFileSync(join(dir, 'final.tmp'), 'atomic save\n');
+        renameSync(join(dir, 'final.tmp'), join(dir, 'final'));
+        const heldFor = Date.now() - t0;
+        const deadline = Date.now() + 20_000;
+        const complete = () => [...Array(count).keys()].every((i) => (byPath.get(join(dir, `drop-${i}`))?.length ?? 0) >= 2) && byPath.has(join(dir, 'final')) && (byPath.get(join(dir, 'kept'))?.length ?? 0) >= 2;
+        while (!complete() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        const kinds = (p: string) => (byPath.get(p) ?? []).map((d) => d.kind);
+        for (let i = 0; i < count; i++) {
+          const p = join(dir, `drop-${i}`);
+          assert.deepEqual(kinds(p), ['created', 'deleted'] satisfies ChangeKind[], `${p} (the loop held the agent ${heldFor} ms)`);
+          const created = byPath.get(p)![0]!;
+          if (captureWrites) {
+            assert.equal(created.state?.sha256?.toString('hex'), sha(`payload ${i}\n`), 'read through the held descriptor: the content it had');
+            assert.equal(created.state?.type, 'regular');
+            assert.equal(created.state?.error, null);
+          } else {
+            assert.equal(created.state?.error, 'vanished', 'marked as not read');
+            assert.equal(created.state?.sha256, null);
+          }
+        }
+        assert.deepEqual(kinds(join(dir, 'kept')), ['modified', 'deleted'], 'a baselined file rewritten and deleted: modified, then deleted');
+        if (captureWrites) assert.equal(byPath.get(join(dir, 'kept'))![0]!.state?.sha256?.toString('hex'), sha('kept, rewritten\n'));
+        assert.deepEqual(kinds(join(dir, 'final')), ['created']);
+        assert.equal(byPath.get(join(dir, 'final'))![0]!.state?.sha256?.toString('hex'), sha('atomic save\n'));
+        assert.deepEqual(kinds(join(dir, 'final.tmp')), [], 'a temporary file renamed into place is recorded under its final name');
+        // Queued in order: created before deleted, each with its own seq; the baseline has none of them.
+        for (let i = 0; i < count; i++) {
+          const [c, d] = byPath.get(join(dir, `drop-${i}`))!;
+          assert.ok(c!.seq > 0 && d!.seq === c!.seq + 1);
+          assert.equal(store.getBaseline(Buffer.from(join(dir, `drop-${i}`))), undefined);
+        }
+      } finally {
+        await monitor.close();
+        await pool.close();
+        await store.close();
+      }
+    });
+  }
 });

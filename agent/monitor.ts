@@ -1,13 +1,16 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { ChangeSource, Policy, PolicyRule } from '../proto/model.js';
+import type { ChangeSource, FileState, Policy, PolicyRule } from '../proto/model.js';
 import { createPathRules, createRuleMatcher, type PathRules } from '../proto/policy-match.js';
-import { classifyChange, readFileState, sameState } from './file-state.js';
+import { classifyChange, readFileState, readOpenFileState, sameState, vanishedState } from './file-state.js';
 import { readXattrs } from './xattrs.js';
 import type { Change, LocalStore } from './local-store.js';
 import type { HashPool } from './scan/hash-pool.js';
 import { scanTree, type ScanCounts } from './scan/scan-tree.js';
+import { closeEventFd } from './watch/fanotify.js';
+import { leftUnrecorded, mergeReports, plainReport, SEEN, type PathReport } from './watch/path-report.js';
 import { watchTrees, type TreeWatcher, type TreeWatcherOptions, type WatchGap } from './watch/tree-watcher.js';
+import { createWriteCapture, type HeldWrite, type WriteCapture } from './watch/write-capture.js';
 
 export interface ScanSummary {
   readonly filesScanned: number;
@@ -52,6 +55,11 @@ export interface MonitorDeps {
   readonly clock: () => Date;
   /** Watcher options for tests (coalescing window; a watch limit, instead of the policy's max_watches). */
   readonly watch?: Pick<TreeWatcherOptions, 'coalesceMs' | 'maxWatches'>;
+  /**
+   * Hold written files open with fanotify so one deleted before its check is still read
+   * (agent/watch/write-capture.ts; needs root). Default true; VIGIL_CAPTURE=0 turns it off.
+   */
+  readonly captureWrites?: boolean;
 }
 
 const RECORD_BATCH = 500;
@@ -67,8 +75,9 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   let timers: NodeJS.Timeout[] = [];
   let roots: Buffer[] = [];
   let watcher: TreeWatcher | null = null;
+  let capture: WriteCapture | null = null;
   // Paths reported by the watcher and not checked yet: one check takes all of them.
-  let toCheck = new Map<string, Buffer>();
+  let toCheck = new Map<string, PathReport>();
   let checkQueued = false;
   // Everything that touches the baseline runs one at a time, so sequence numbers follow the disk.
   let chain: Promise<unknown> = Promise.resolve();
@@ -162,20 +171,28 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   async function restartWatcher() {
     await watcher?.close();
     watcher = null;
+    capture?.close();
+    capture = deps.captureWrites === false ? null : createWriteCapture({ roots, logger, clock });
     watcher = await watchTrees({
       roots,
       logger,
+      clock,
       maxWatches: policy?.limits.maxWatches ?? null,
+      ...(capture ? { capture } : {}),
       ...deps.watch,
-      onPaths: (paths) => enqueueCheck(paths),
+      onPaths: (reports) => enqueueCheck(reports),
       onGap: (gap) => void serial(() => closeGap(gap)).catch((err: unknown) => logger.error({ err }, 're-scan after a watch gap failed')),
     });
     emitter.emit('status');
   }
 
   /** Watcher paths wait here while a check runs; the next check takes them all, each once. */
-  function enqueueCheck(paths: readonly Buffer[]) {
-    for (const p of paths) toCheck.set(p.toString('latin1'), p);
+  function enqueueCheck(reports: readonly PathReport[]) {
+    for (const r of reports) {
+      const k = r.path.toString('latin1');
+      const prev = toCheck.get(k);
+      toCheck.set(k, prev ? mergeReports(prev, r) : r);
+    }
     if (checkQueued) return;
     checkQueued = true;
     void serial(async () => {
@@ -203,13 +220,35 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     return read && rule.attributes.includes('xattrs') ? { ...read, xattrs: (await readXattrs([path]))[0] ?? null } : read;
   }
 
-  async function checkPaths(paths: readonly Buffer[]) {
+  /**
+   * What is known of a path that was gone when checked although the kernel saw it appear or be
+   * written (docs/delivery.md, "Short-lived files"): its state read through the held descriptor of
+   * its last write, else a state marked vanished; then its deletion.
+   */
+  async function recordVanished(report: PathReport, before: FileState | null, rule: PolicyRule, held: HeldWrite | null, changes: Change[]) {
+    const state = held
+      ? await readOpenFileState(held.fd, { maxHashBytes: rule.maxHashBytes, algorithm: rule.hashAlgorithm })
+      : vanishedState(report.seen & SEEN.DIRECTORY ? 'directory' : 'unknown');
+    const kind = before ? classifyChange(before, state, rule.attributes) : 'created';
+    if (kind) changes.push({ path: report.path, kind: before ? 'modified' : 'created', state, source: 'realtime', detectedAt: report.firstAt });
+    changes.push({ path: report.path, kind: 'deleted', state: null, source: 'realtime', detectedAt: report.seen & SEEN.REMOVED ? report.lastAt : clock() });
+  }
+
+  async function checkPaths(reports: readonly PathReport[]) {
     const changes: Change[] = [];
-    const unique = new Map(paths.map((p) => [p.toString('latin1'), p]));
-    const work = [...unique.values()].flatMap((path) => {
-      const rule = pathRules.match(path)?.rule;
-      return rule ? [{ path, rule }] : [];
+    const unique = new Map<string, PathReport>();
+    for (const r of reports) {
+      const k = r.path.toString('latin1');
+      const prev = unique.get(k);
+      unique.set(k, prev ? mergeReports(prev, r) : r);
+    }
+    const work = [...unique.values()].flatMap((report) => {
+      const rule = pathRules.match(report.path)?.rule;
+      return rule ? [{ report, path: report.path, rule }] : [];
     });
+    // Paths that just appeared first: behind a backlog, a short-lived file has the best chance of
+    // being read before it goes (Array.prototype.sort is stable: the rest keep their order).
+    work.sort((a, b) => (b.report.seen & SEEN.CREATED) - (a.report.seen & SEEN.CREATED));
     // Directories scanned during this check. The scan may have read a path below one before a
     // later event of this batch changed it: such paths are read again after the scan.
     const scanned: string[] = [];
@@ -221,10 +260,23 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     // compared with the baseline in order, after the reads.
     for (let i = 0; i < work.length; i += CHECK_CONCURRENCY) {
       const chunk = work.slice(i, i + CHECK_CONCURRENCY);
+      // Every write the kernel queued before these reads is held from here on.
+      capture?.sync();
       const reads = await Promise.all(chunk.map(({ path, rule }) => readUnderRule(path, rule)));
-      for (const [k, { path, rule }] of chunk.entries()) {
+      for (const [k, { report, path, rule }] of chunk.entries()) {
         const after = underScanned(path) ? await readUnderRule(path, rule) : reads[k]!;
         const before = store.getBaseline(path);
+        // A write closed before the path was found gone is in the kernel's queue by now.
+        if (!after && capture) capture.sync();
+        const held = capture?.take(path) ?? null;
+        try {
+          if (!after && leftUnrecorded(report) && (!before || before.type !== 'directory')) {
+            await recordVanished(report, before ?? null, rule, held, changes);
+            continue;
+          }
+        } finally {
+          if (held) closeEventFd(held.fd);
+        }
         const kind = classifyChange(before ?? null, after, rule.attributes);
         if (kind) changes.push({ path, kind, state: after, source: 'realtime', detectedAt: clock() });
         // Not a change under the rule (a log that grew), but the baseline follows the disk.
@@ -280,7 +332,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       return serial(() => scanAll('rescan', fullHash));
     },
     check(paths: readonly Buffer[]) {
-      return serial(() => checkPaths(paths));
+      const at = clock();
+      return serial(() => checkPaths(paths.map((p) => plainReport(p, at))));
     },
     scheduledOnly() {
       return watcher?.unwatched() ?? [];
@@ -296,6 +349,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       await serial(async () => undefined);
       await watcher?.close();
       watcher = null;
+      capture?.close();
+      capture = null;
     },
     get policy() {
       return policy;

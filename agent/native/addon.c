@@ -1,4 +1,5 @@
 /* The agent's native addon (vigil_native.node): its functions, each in a file of its own. */
+#include "fanotify.h"
 #include "inotify.h"
 #include "memory.h"
 #include "stat-words.h"
@@ -15,6 +16,10 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   EXPORT("inotifyAdd", inotify_add)
   EXPORT("inotifyRemove", inotify_remove)
   EXPORT("inotifyClose", inotify_close)
+  EXPORT("fanotifyOpen", fanotify_open)
+  EXPORT("fanotifyMark", fanotify_mark_dir)
+  EXPORT("fanotifyRead", fanotify_read)
+  EXPORT("fanotifyClose", fanotify_close)
   EXPORT("releaseFileMappings", release_file_mappings_js)
   EXPORT("trimMallocHeap", trim_malloc_heap_js)
   return exports;

@@ -13,6 +13,11 @@ export interface NativeAddon {
   inotifyAdd(handle: object, path: Buffer, mask: number): number;
   inotifyRemove(handle: object, wd: number): number;
   inotifyClose(handle: object): void;
+  /** agent/watch/fanotify.ts */
+  fanotifyOpen(onReadable: () => void): object | number;
+  fanotifyMark(handle: object, dir: Buffer, add: boolean): number;
+  fanotifyRead(handle: object): Buffer | null | number;
+  fanotifyClose(handle: object): void;
   /** agent/idle-memory.ts: bytes of the file's shared mappings advised away, or -errno. */
   releaseFileMappings(path: Buffer): number;
   /** agent/idle-memory.ts: glibc's malloc_trim(0); false where there is none. */

@@ -16,8 +16,8 @@ async function watchOne(root: string, opts: { maxWatches?: number; coalesceMs?: 
   const watcher: TreeWatcher = await watchTrees({
     roots: [Buffer.from(root)],
     logger: pino({ level: 'silent' }),
-    onPaths: (paths) => {
-      batches.push(paths.map((p) => p.toString('latin1')));
+    onPaths: (reports) => {
+      batches.push(reports.map((r) => r.path.toString('latin1')));
       poke();
     },
     onGap: (g) => {

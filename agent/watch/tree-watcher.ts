@@ -2,6 +2,8 @@ import { lstat, readdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { displayPath } from '../../proto/model.js';
 import { IN, openInotify, WatchError, type Inotify, type InotifyEvent } from './inotify.js';
+import { SEEN, type PathReport } from './path-report.js';
+import type { WriteCapture } from './write-capture.js';
 
 /** The watcher may have missed changes under `root`: the caller re-scans it and records a gap. */
 export interface WatchGap {
@@ -18,14 +20,17 @@ export interface WatchGap {
 
 export interface TreeWatcherOptions {
   readonly roots: readonly Buffer[];
-  /** The paths that changed in one coalescing window, each once, as exact bytes. */
-  readonly onPaths: (paths: Buffer[]) => void;
+  /** The paths that changed in one coalescing window, each once (exact bytes), with what the kernel said of each. */
+  readonly onPaths: (reports: PathReport[]) => void;
   readonly onGap: (gap: WatchGap) => void;
   readonly logger: Logger;
   /** Events on a path within this window are reported once, after it (default 50 ms). */
   readonly coalesceMs?: number;
   /** Directories watched at most (default: as many as the kernel allows, fs.inotify.max_user_watches). */
   readonly maxWatches?: number | null;
+  /** Marks every watched directory for write capture too (agent/watch/write-capture.ts). */
+  readonly capture?: Pick<WriteCapture, 'watch' | 'unwatch'>;
+  readonly clock?: () => Date;
 }
 
 /** Real-time watching of whole trees, with every loss reported (docs/delivery.md). */
@@ -61,24 +66,53 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
   /** Directories watched only for the file roots in them: name keys reported. */
   const fileRootsIn = new Map<string, Set<string>>();
   const unwatched = new Map<string, string>();
-  let pending = new Map<string, Buffer>();
+  const clock = opts.clock ?? (() => new Date());
+  /** A path's report being gathered; movedCookie: it left by IN_MOVED_FROM with this cookie. */
+  type Gathering = { path: Buffer; seen: number; firstAt: Date; lastAt: Date; movedCookie: number | null };
+  let pending = new Map<string, Gathering>();
+  // Cookies of IN_MOVED_TO events read in this window and the one before: a rename's two events
+  // normally come in one read, but may straddle a window's end.
+  let landed = new Set<number>();
+  let landedBefore = new Set<number>();
   let timer: NodeJS.Timeout | null = null;
   let closed = false;
 
   const flush = () => {
     timer = null;
     if (!pending.size || closed) return;
-    const paths = [...pending.values()];
+    const reports: PathReport[] = [];
+    for (const g of pending.values()) {
+      let seen = g.seen;
+      if (g.movedCookie !== null) seen |= landed.has(g.movedCookie) || landedBefore.has(g.movedCookie) ? SEEN.RENAMED_AWAY : SEEN.REMOVED;
+      reports.push({ path: g.path, seen, firstAt: g.firstAt, lastAt: g.lastAt });
+    }
     pending = new Map();
-    opts.onPaths(paths);
+    landedBefore = landed;
+    landed = new Set();
+    opts.onPaths(reports);
   };
-  const report = (p: Buffer) => {
-    pending.set(key(p), p);
+  const report = (p: Buffer, seen: number, at: Date, movedCookie: number | null = null) => {
+    const k = key(p);
+    const g = pending.get(k);
+    if (g) {
+      g.seen |= seen;
+      g.lastAt = at;
+      if (movedCookie !== null) g.movedCookie = movedCookie;
+    } else {
+      pending.set(k, { path: p, seen, firstAt: at, lastAt: at, movedCookie });
+    }
     timer ??= setTimeout(flush, coalesceMs);
   };
+  const seenOf = (mask: number) =>
+    (mask & (IN.CREATE | IN.MOVED_TO) ? SEEN.CREATED : 0) |
+    (mask & (IN.MODIFY | IN.CLOSE_WRITE) ? SEEN.WRITTEN : 0) |
+    (mask & (IN.DELETE | IN.DELETE_SELF) ? SEEN.REMOVED : 0) |
+    (mask & IN.ATTRIB ? SEEN.ATTRIB : 0) |
+    (mask & IN.ISDIR ? SEEN.DIRECTORY : 0);
 
   const onEvents = (events: InotifyEvent[]) => {
     let overflow = false;
+    const now = clock();
     for (const ev of events) {
       if (ev.mask & IN.Q_OVERFLOW) {
         overflow = true;
@@ -96,10 +130,11 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
       const path = ev.name ? join(dir, ev.name) : dir;
       if (ev.mask & IN.ISDIR && ev.mask & (IN.CREATE | IN.MOVED_TO) && isTreeDir(dir)) void addTree(path, rootOf(path));
       if (ev.mask & IN.ISDIR && ev.mask & IN.MOVED_FROM) dropTree(path);
-      report(path);
+      if (ev.mask & IN.MOVED_TO) landed.add(ev.cookie);
+      report(path, seenOf(ev.mask) | (ev.name ? 0 : SEEN.DIRECTORY), now, ev.mask & IN.MOVED_FROM ? ev.cookie : null);
       // An entry made, removed or renamed moves its directory's mtime and ctime, which inotify
       // does not report on the directory itself.
-      if (ev.name && ev.mask & (IN.CREATE | IN.DELETE | IN.MOVED_FROM | IN.MOVED_TO) && !only) report(dir);
+      if (ev.name && ev.mask & (IN.CREATE | IN.DELETE | IN.MOVED_FROM | IN.MOVED_TO) && !only) report(dir, SEEN.DIRECTORY, now);
     }
     if (overflow) void onOverflow();
   };
@@ -125,6 +160,7 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
       const wd = inotify.add(dir, DIR_MASK);
       byWd.set(wd, dir);
       byDir.set(key(dir), wd);
+      opts.capture?.watch(dir);
       unwatched.delete(displayPath(dir));
       return true;
     } catch (err) {
@@ -179,6 +215,7 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
       byDir.delete(dir);
       byWd.delete(wd);
       inotify?.remove(wd);
+      opts.capture?.unwatch(Buffer.from(dir, 'latin1'));
     }
   }
 

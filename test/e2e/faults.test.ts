@@ -284,6 +284,58 @@ describe('delivery under faults', { timeout: 600_000, skip }, () => {
     await assertConverged('after the watch limit');
   });
 
+  it('files that live for under 50 ms while the agent is frozen, or behind a burst, are each recorded with their content', async (t) => {
+    const dir = join(watched, 'short-lived');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'kept'), 'kept\n');
+    await assertConverged('before the short-lived files');
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+    const lifetimes: number[] = [];
+    /** A dropper: written, then deleted at once; how long it existed is kept. */
+    const drop = (name: string) => {
+      const p = join(dir, name);
+      const t0 = performance.now();
+      writeFileSync(p, `${name} payload\n`);
+      rmSync(p);
+      lifetimes.push(performance.now() - t0);
+    };
+    // 1. Frozen: the agent reads no event until every file is gone.
+    const pid = agent!.child.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      for (let i = 0; i < 200; i++) drop(`frozen-${i}`);
+      // A baselined file rewritten and deleted while no one looks.
+      writeFileSync(join(dir, 'kept'), 'kept, rewritten\n');
+      rmSync(join(dir, 'kept'));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // 2. Behind a burst: 5,000 rewrites queue ahead of the droppers' checks.
+    mkdirSync(join(dir, 'burst'));
+    for (let i = 0; i < 5000; i++) writeFileSync(join(dir, 'burst', `b${i % 500}`), `burst ${i}\n`);
+    for (let i = 0; i < 200; i++) drop(`burst-${i}`);
+    assert.ok(Math.max(...lifetimes) < 50, `every dropper lived under 50 ms (longest ${Math.max(...lifetimes).toFixed(1)} ms)`);
+    const names = [...[...Array(200).keys()].map((i) => `frozen-${i}`), ...[...Array(200).keys()].map((i) => `burst-${i}`)];
+    type Ev = { path: string; kind: string; seq: number; sha256: string | null; error: string | null };
+    const events = async () => JSON.parse(await ctl('events', '--json', '--agent', agentId, '--path', `${dir}/*`, '--limit', '100000')) as Ev[];
+    const all = await waitFor('every short-lived file recorded', async () => {
+      const evs = await events();
+      const count = (p: string) => evs.filter((e) => e.path === p).length;
+      return names.every((n) => count(join(dir, n)) >= 2) && count(join(dir, 'kept')) >= 3 ? evs : undefined;
+    }, 120_000, 250);
+    const byPath = new Map<string, Ev[]>();
+    for (const e of all.sort((a, b) => a.seq - b.seq)) byPath.set(e.path, [...(byPath.get(e.path) ?? []), e]);
+    for (const n of names) {
+      const seen = byPath.get(join(dir, n))!;
+      assert.deepEqual(seen.map((e) => e.kind), ['created', 'deleted'], `${n}: ${JSON.stringify(seen)}`);
+      assert.equal(seen[0]!.sha256, sha(`${n} payload\n`), `${n}: recorded with the content it had (${JSON.stringify(seen[0])})`);
+    }
+    const kept = byPath.get(join(dir, 'kept'))!;
+    assert.deepEqual(kept.map((e) => [e.kind, e.sha256]), [['created', sha('kept\n')], ['modified', sha('kept, rewritten\n')], ['deleted', null]]);
+    t.diagnostic(`400 droppers, longest lived ${Math.max(...lifetimes).toFixed(1)} ms: each recorded created (with its content) and deleted`);
+    await assertConverged('after the short-lived files');
+  });
+
   it('3,000 create, modify and delete operations in a few seconds are all accounted for', async (t) => {
     const dir = join(watched, 'stress');
     mkdirSync(dir);
