@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { ChangeSource, FileState, Policy, PolicyRule } from '../proto/model.js';
+import { displayPath, type ChangeSource, type FileState, type Policy, type PolicyRule } from '../proto/model.js';
 import { createPathRules, createRuleMatcher, type PathRules } from '../proto/policy-match.js';
 import { classifyChange, readFileState, readOpenFileState, sameState, vanishedState } from './file-state.js';
 import { readXattrs } from './xattrs.js';
@@ -63,6 +63,8 @@ export interface MonitorDeps {
 }
 
 const RECORD_BATCH = 500;
+/** Paths whose last read time a check remembers (see readMarks in checkPaths). */
+const READ_MARKS = 20_000;
 /** Paths a real-time check reads at once. */
 const CHECK_CONCURRENCY = 32;
 
@@ -78,6 +80,10 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   let capture: WriteCapture | null = null;
   // Paths reported by the watcher and not checked yet: one check takes all of them.
   let toCheck = new Map<string, PathReport>();
+  // When a check last found each recently checked path present (monotonic): a kernel event read
+  // before then is in the baseline already. Insertion order is age order; the oldest go first.
+  const readMarks = new Map<string, number>();
+  const marks = () => performance.now();
   let checkQueued = false;
   // Everything that touches the baseline runs one at a time, so sequence numbers follow the disk.
   let chain: Promise<unknown> = Promise.resolve();
@@ -226,13 +232,17 @@ export function createMonitor(deps: MonitorDeps): Monitor {
    * its last write, else a state marked vanished; then its deletion.
    */
   async function recordVanished(report: PathReport, before: FileState | null, rule: PolicyRule, held: HeldWrite | null, changes: Change[]) {
-    const state = held
-      ? await readOpenFileState(held.fd, { maxHashBytes: rule.maxHashBytes, algorithm: rule.hashAlgorithm })
-      : vanishedState(report.seen & SEEN.DIRECTORY ? 'directory' : 'unknown');
-    const kind = before ? classifyChange(before, state, rule.attributes) : 'created';
-    if (kind) changes.push({ path: report.path, kind: before ? 'modified' : 'created', state, source: 'realtime', detectedAt: report.firstAt });
-    changes.push({ path: report.path, kind: 'deleted', state: null, source: 'realtime', detectedAt: report.seen & SEEN.REMOVED ? report.lastAt : clock() });
+    const unread = vanishedState(report.seen & SEEN.DIRECTORY ? 'directory' : 'unknown');
+    const state = held ? await readOpenFileState(held.fd, { maxHashBytes: rule.maxHashBytes, algorithm: rule.hashAlgorithm }).catch(() => unread) : unread;
+    logger.debug({ path: displayPath(report.path), captured: state !== unread, baselined: !!before }, 'recorded a path that vanished before its check');
+    // When the agent saw the write it read, else the first event of the path; the deletion when
+    // its event was read (not before the write), else now.
+    const seenAt = held ? held.seenAt : report.firstAt;
+    const removedAt = report.seen & SEEN.REMOVED ? report.lastAt : clock();
+    if (!before || classifyChange(before, state, rule.attributes)) changes.push({ path: report.path, kind: before ? 'modified' : 'created', state, source: 'realtime', detectedAt: seenAt });
+    changes.push({ path: report.path, kind: 'deleted', state: null, source: 'realtime', detectedAt: removedAt > seenAt ? removedAt : seenAt });
   }
+
 
   async function checkPaths(reports: readonly PathReport[]) {
     const changes: Change[] = [];
@@ -260,23 +270,38 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     // compared with the baseline in order, after the reads.
     for (let i = 0; i < work.length; i += CHECK_CONCURRENCY) {
       const chunk = work.slice(i, i + CHECK_CONCURRENCY);
-      // Every write the kernel queued before these reads is held from here on.
+      // Every event the kernel queued before these reads is read (and marked) before them, and
+      // every write's descriptor held from here on: the marks below tell what a read reflects.
+      watcher?.sync();
       capture?.sync();
+      const chunkMark = marks();
       const reads = await Promise.all(chunk.map(({ path, rule }) => readUnderRule(path, rule)));
       for (const [k, { report, path, rule }] of chunk.entries()) {
-        const after = underScanned(path) ? await readUnderRule(path, rule) : reads[k]!;
+        const again = underScanned(path);
+        const readMark = again ? marks() : chunkMark;
+        const after = again ? await readUnderRule(path, rule) : reads[k]!;
         const before = store.getBaseline(path);
-        // A write closed before the path was found gone is in the kernel's queue by now.
-        if (!after && capture) capture.sync();
-        const held = capture?.take(path) ?? null;
-        try {
-          if (!after && leftUnrecorded(report) && (!before || before.type !== 'directory')) {
+        const pathKey = path.toString('latin1');
+        const unrecorded = !after && leftUnrecorded(report, readMarks.get(pathKey)) && before?.type !== 'directory';
+        // Whatever the kernel reported before this read is accounted for by what it finds.
+        readMarks.delete(pathKey);
+        readMarks.set(pathKey, readMark);
+        if (readMarks.size > READ_MARKS) readMarks.delete(readMarks.keys().next().value!);
+        if (unrecorded) {
+          // A write closed before the path was found gone is in the kernel's queue by now.
+          capture?.sync();
+          const held = capture?.take(path) ?? null;
+          try {
             await recordVanished(report, before ?? null, rule, held, changes);
-            continue;
+          } finally {
+            if (held) closeEventFd(held.fd);
           }
-        } finally {
-          if (held) closeEventFd(held.fd);
+          continue;
         }
+        // What this read reflects: writes seen before it. A later one's descriptor stays held for
+        // the path's next check (none comes for a path that is gone).
+        const held = capture?.take(path, after ? readMark : undefined);
+        if (held) closeEventFd(held.fd);
         const kind = classifyChange(before ?? null, after, rule.attributes);
         if (kind) changes.push({ path, kind, state: after, source: 'realtime', detectedAt: clock() });
         // Not a change under the rule (a log that grew), but the baseline follows the disk.

@@ -6,7 +6,8 @@
 // database and removes the temporary directory; it is idempotent and also runs on SIGINT/SIGTERM.
 //
 // Uses the compiled test helpers (dist/test/support/*.js) and binaries (dist/): needs `npm run build`.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -47,6 +48,15 @@ export function options(argv = process.argv.slice(2)) {
     return has(name) && Number.isFinite(v) ? v : fallback;
   };
   return { has, str, num };
+}
+
+const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** utime + stime of a process (every thread), in seconds: /proc/PID/stat fields 14 and 15. */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+  return (Number(f[11]) + Number(f[12])) / clkTck;
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -29,7 +29,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { options, say, sleep, startFleet } from './fleet.mjs';
+import { cpuSeconds, options, say, sleep, startFleet } from './fleet.mjs';
 
 const opt = options();
 const root = resolve(opt.str('--root', '/usr'));
@@ -38,14 +38,6 @@ const settle = opt.num('--settle', 5);
 const logLevel = opt.str('--log-level', undefined);
 const agentLog = opt.str('--agent-log', undefined);
 const TARGET_RSS_MB = 150;
-const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-  return (Number(f[11]) + Number(f[12])) / clkTck;
-}
 /** A "Vm…: N kB" line of /proc/PID/status, in MB. */
 function statusMb(pid, field) {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

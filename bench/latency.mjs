@@ -25,14 +25,17 @@
 // Exits 1 when a write is left unmatched.
 //
 // usage: node bench/latency.mjs [--rate 200] [--seconds 60] [--files 50] [--bytes 512]
-//          [--delete-every 10] [--drain 30] [--log-level info] [--raw FILE]
+//          [--delete-every 10] [--drain 30] [--log-level info] [--raw FILE] [--agent-log FILE]
+// --agent-log FILE: the agent's log lines are written to FILE at the end.
 // --raw FILE: one JSON line per write (its times, the matched row's seq, detected_at, committed_at).
+// VIGIL_CAPTURE=0 runs the agent without fanotify write capture (to compare its CPU: cpu.agentSeconds
+// is the agent's utime + stime over the writing and the drain).
 // needs: npm run build; a Postgres server (DATABASE_URL, default postgres://root@127.0.0.1:5432/postgres)
 import { createHash } from 'node:crypto';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { options, percentile, poll, say, sleep, startFleet } from './fleet.mjs';
+import { cpuSeconds, options, percentile, poll, say, sleep, startFleet } from './fleet.mjs';
 
 const opt = options();
 const rate = opt.num('--rate', 200);
@@ -43,6 +46,7 @@ const deleteEvery = Math.max(2, opt.num('--delete-every', 10));
 const drainSeconds = opt.num('--drain', 30);
 const logLevel = opt.str('--log-level', undefined);
 const rawFile = opt.str('--raw', undefined);
+const agentLog = opt.str('--agent-log', undefined);
 const TARGET_P50 = 50;
 const TARGET_P99 = 250;
 
@@ -120,6 +124,8 @@ try {
   const lags = [];
   const pad = 'x'.repeat(bytes);
   say(`writing ${total} changes (${rate}/s for ${seconds} s) over ${files} files`);
+  const agentCpu0 = cpuSeconds(fleet.agent.child.pid);
+  const controllerCpu0 = cpuSeconds(fleet.controller.child.pid);
   const start = Date.now() + 50;
   for (let k = 0; k < total; ) {
     if (k % 20 === 0) fleet.check();
@@ -178,6 +184,8 @@ try {
     }
     await sleep(250);
   }
+  // CPU of the writing and the drain after it, in seconds; per 1,000 changes written.
+  const cpu = { agentSeconds: cpuSeconds(fleet.agent.child.pid) - agentCpu0, controllerSeconds: cpuSeconds(fleet.controller.child.pid) - controllerCpu0 };
 
   const latencies = [];
   const detects = [];
@@ -235,6 +243,7 @@ try {
     deliverMs: dist([...delivers.values()]),
     rows: { total: events.length, bySource: sources, unexplained: result.unexplained.length },
     writesCoalesced: coalesced,
+    cpu: { agentSeconds: round(cpu.agentSeconds, 2), controllerSeconds: round(cpu.controllerSeconds, 2), agentPer1000: round((cpu.agentSeconds * 1000) / writes.length, 3), writeCapture: process.env.VIGIL_CAPTURE !== '0' },
     negativeLatencies: negative,
     targets: { p50Ms: TARGET_P50, p99Ms: TARGET_P99, met: lat.p50 !== null && lat.p50 <= TARGET_P50 && lat.p99 <= TARGET_P99 && unmatched.length === 0 },
     ...(unmatched.length ? { unmatchedSample: unmatched.slice(0, 10) } : {}),
@@ -252,6 +261,7 @@ try {
   if (fleet.agent) say(`agent log tail:\n${fleet.agent.log().trim().split('\n').slice(-10).join('\n')}`);
   exitCode = 1;
 } finally {
+  if (agentLog && fleet.agent) writeFileSync(agentLog, fleet.agent.log());
   await fleet.close();
 }
 process.exit(exitCode);

@@ -15,6 +15,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   EXPORT("inotifyOpen", inotify_open)
   EXPORT("inotifyAdd", inotify_add)
   EXPORT("inotifyRemove", inotify_remove)
+  EXPORT("inotifyRead", inotify_read)
   EXPORT("inotifyClose", inotify_close)
   EXPORT("fanotifyOpen", fanotify_open)
   EXPORT("fanotifyMark", fanotify_mark_dir)

@@ -6,6 +6,7 @@
  *   inotifyOpen(onEvents: (chunk: Buffer | null, errno: number) => void): handle
  *   inotifyAdd(handle, path: Buffer, mask: number): wd, or -errno
  *   inotifyRemove(handle, wd: number): 0, or -errno
+ *   inotifyRead(handle): Buffer of the events waiting now, null when none, or -errno
  *   inotifyClose(handle): undefined
  *
  * The descriptor is non-blocking and polled by libuv on the main loop: no thread is parked on it.
@@ -197,6 +198,53 @@ napi_value inotify_remove(napi_env env, napi_callback_info info) {
   }
   napi_create_int32(env, inotify_rm_watch(w->fd, wd) < 0 ? -errno : 0, &out);
   return out;
+}
+
+/* Reads every event waiting now, synchronously (a check's reads then come after them). */
+napi_value inotify_read(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "inotifyRead(handle)");
+    return NULL;
+  }
+  watch_t *w = unwrap(env, argv[0]);
+  if (!w) return NULL;
+  char buf[READ_BUFFER] __attribute__((aligned(__alignof__(struct inotify_event))));
+  char *all = NULL;
+  size_t len = 0;
+  int err = 0;
+  for (;;) {
+    ssize_t n = read(w->fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+      break;
+    }
+    if (n == 0) break;
+    char *grown = realloc(all, len + (size_t)n);
+    if (!grown) {
+      err = ENOMEM;
+      break;
+    }
+    all = grown;
+    memcpy(all + len, buf, (size_t)n);
+    len += (size_t)n;
+  }
+  if (len == 0) {
+    free(all);
+    if (err) {
+      napi_create_int32(env, -err, &out);
+      return out;
+    }
+    napi_get_null(env, &out);
+    return out;
+  }
+  void *copy;
+  napi_status st = napi_create_buffer_copy(env, len, all, &copy, &out);
+  free(all);
+  return st == napi_ok ? out : NULL;
 }
 
 napi_value inotify_close(napi_env env, napi_callback_info info) {

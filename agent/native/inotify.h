@@ -7,6 +7,7 @@
 napi_value inotify_open(napi_env env, napi_callback_info info);
 napi_value inotify_add(napi_env env, napi_callback_info info);
 napi_value inotify_remove(napi_env env, napi_callback_info info);
+napi_value inotify_read(napi_env env, napi_callback_info info);
 napi_value inotify_close(napi_env env, napi_callback_info info);
 
 #endif

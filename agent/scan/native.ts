@@ -12,6 +12,7 @@ export interface NativeAddon {
   inotifyOpen(onEvents: (chunk: Buffer | null, errno: number) => void): object | number;
   inotifyAdd(handle: object, path: Buffer, mask: number): number;
   inotifyRemove(handle: object, wd: number): number;
+  inotifyRead(handle: object): Buffer | null | number;
   inotifyClose(handle: object): void;
   /** agent/watch/fanotify.ts */
   fanotifyOpen(onReadable: () => void): object | number;

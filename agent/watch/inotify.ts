@@ -45,6 +45,8 @@ export interface Inotify {
   /** Adds (or updates) a watch; returns its descriptor. Throws WatchError. */
   add(path: Buffer, mask: number): number;
   remove(wd: number): void;
+  /** Reads the events waiting now, synchronously, and hands them to onEvents before returning. */
+  readNow(): void;
   close(): void;
 }
 
@@ -93,6 +95,12 @@ export function openInotify(onEvents: (events: InotifyEvent[]) => void, onError:
     },
     remove(wd) {
       if (!closed) addon.inotifyRemove(handle, wd);
+    },
+    readNow() {
+      if (closed) return;
+      const got = addon.inotifyRead(handle);
+      if (typeof got === 'number') onError(new Error(`reading inotify events failed: ${errnoName(-got)}`));
+      else if (got) onEvents(parseEvents(got));
     },
     close() {
       if (closed) return;

@@ -12,6 +12,11 @@ export interface PathReport {
   readonly firstAt: Date;
   /** When the last was; for a path that went away, when its removal was read. */
   readonly lastAt: Date;
+  /**
+   * Monotonic time (performance.now()) the last CREATED or WRITTEN event was read; 0 when none
+   * was. A check that read the path after it has seen what that event reported.
+   */
+  readonly arrivedMark: number;
 }
 
 export const SEEN = {
@@ -31,7 +36,7 @@ export const SEEN = {
 
 /** A report of a path the agent was asked to check with nothing from the kernel (a directory's entries changed, a test). */
 export function plainReport(path: Buffer, at: Date): PathReport {
-  return { path, seen: 0, firstAt: at, lastAt: at };
+  return { path, seen: 0, firstAt: at, lastAt: at, arrivedMark: 0 };
 }
 
 /** Two reports of one path, as one. */
@@ -41,15 +46,18 @@ export function mergeReports(a: PathReport, b: PathReport): PathReport {
     seen: a.seen | b.seen,
     firstAt: a.firstAt <= b.firstAt ? a.firstAt : b.firstAt,
     lastAt: a.lastAt >= b.lastAt ? a.lastAt : b.lastAt,
+    arrivedMark: Math.max(a.arrivedMark, b.arrivedMark),
   };
 }
 
 /**
  * True when the kernel saw the path appear or be written, and not only leave by a rename the
  * watcher followed: if it is gone when checked, it existed with content nobody recorded yet.
+ * `readMark`: when a check last read the path (monotonic, as arrivedMark); an arrival read before
+ * that is in the baseline already.
  */
-export function leftUnrecorded(r: PathReport): boolean {
-  const arrived = (r.seen & (SEEN.CREATED | SEEN.WRITTEN)) !== 0;
+export function leftUnrecorded(r: PathReport, readMark = 0): boolean {
+  const arrived = (r.seen & (SEEN.CREATED | SEEN.WRITTEN)) !== 0 && r.arrivedMark > readMark;
   const renamedOnly = (r.seen & SEEN.RENAMED_AWAY) !== 0 && (r.seen & SEEN.REMOVED) === 0;
   return arrived && !renamedOnly;
 }

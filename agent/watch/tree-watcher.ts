@@ -31,6 +31,8 @@ export interface TreeWatcherOptions {
   /** Marks every watched directory for write capture too (agent/watch/write-capture.ts). */
   readonly capture?: Pick<WriteCapture, 'watch' | 'unwatch'>;
   readonly clock?: () => Date;
+  /** Monotonic time for PathReport.arrivedMark (default performance.now). */
+  readonly marks?: () => number;
 }
 
 /** Real-time watching of whole trees, with every loss reported (docs/delivery.md). */
@@ -38,6 +40,11 @@ export interface TreeWatcher {
   /** Directories (and roots) that are not watched, as "path (why)": only scheduled scans cover them. */
   unwatched(): string[];
   watchCount(): number;
+  /**
+   * Reads the kernel's waiting events now: their reports carry marks from before whatever the
+   * caller does next (a check's reads), and are reported after the window as usual.
+   */
+  sync(): void;
   close(): Promise<void>;
 }
 
@@ -67,8 +74,9 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
   const fileRootsIn = new Map<string, Set<string>>();
   const unwatched = new Map<string, string>();
   const clock = opts.clock ?? (() => new Date());
+  const marks = opts.marks ?? (() => performance.now());
   /** A path's report being gathered; movedCookie: it left by IN_MOVED_FROM with this cookie. */
-  type Gathering = { path: Buffer; seen: number; firstAt: Date; lastAt: Date; movedCookie: number | null };
+  type Gathering = { path: Buffer; seen: number; firstAt: Date; lastAt: Date; arrivedMark: number; movedCookie: number | null };
   let pending = new Map<string, Gathering>();
   // Cookies of IN_MOVED_TO events read in this window and the one before: a rename's two events
   // normally come in one read, but may straddle a window's end.
@@ -84,22 +92,24 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
     for (const g of pending.values()) {
       let seen = g.seen;
       if (g.movedCookie !== null) seen |= landed.has(g.movedCookie) || landedBefore.has(g.movedCookie) ? SEEN.RENAMED_AWAY : SEEN.REMOVED;
-      reports.push({ path: g.path, seen, firstAt: g.firstAt, lastAt: g.lastAt });
+      reports.push({ path: g.path, seen, firstAt: g.firstAt, lastAt: g.lastAt, arrivedMark: g.arrivedMark });
     }
     pending = new Map();
     landedBefore = landed;
     landed = new Set();
     opts.onPaths(reports);
   };
-  const report = (p: Buffer, seen: number, at: Date, movedCookie: number | null = null) => {
+  const report = (p: Buffer, seen: number, at: Date, mark: number, movedCookie: number | null = null) => {
     const k = key(p);
+    const arrivedMark = seen & (SEEN.CREATED | SEEN.WRITTEN) ? mark : 0;
     const g = pending.get(k);
     if (g) {
       g.seen |= seen;
       g.lastAt = at;
+      g.arrivedMark = Math.max(g.arrivedMark, arrivedMark);
       if (movedCookie !== null) g.movedCookie = movedCookie;
     } else {
-      pending.set(k, { path: p, seen, firstAt: at, lastAt: at, movedCookie });
+      pending.set(k, { path: p, seen, firstAt: at, lastAt: at, arrivedMark, movedCookie });
     }
     timer ??= setTimeout(flush, coalesceMs);
   };
@@ -113,6 +123,7 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
   const onEvents = (events: InotifyEvent[]) => {
     let overflow = false;
     const now = clock();
+    const mark = marks();
     for (const ev of events) {
       if (ev.mask & IN.Q_OVERFLOW) {
         overflow = true;
@@ -131,10 +142,10 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
       if (ev.mask & IN.ISDIR && ev.mask & (IN.CREATE | IN.MOVED_TO) && isTreeDir(dir)) void addTree(path, rootOf(path));
       if (ev.mask & IN.ISDIR && ev.mask & IN.MOVED_FROM) dropTree(path);
       if (ev.mask & IN.MOVED_TO) landed.add(ev.cookie);
-      report(path, seenOf(ev.mask) | (ev.name ? 0 : SEEN.DIRECTORY), now, ev.mask & IN.MOVED_FROM ? ev.cookie : null);
+      report(path, seenOf(ev.mask) | (ev.name ? 0 : SEEN.DIRECTORY), now, mark, ev.mask & IN.MOVED_FROM ? ev.cookie : null);
       // An entry made, removed or renamed moves its directory's mtime and ctime, which inotify
       // does not report on the directory itself.
-      if (ev.name && ev.mask & (IN.CREATE | IN.DELETE | IN.MOVED_FROM | IN.MOVED_TO) && !only) report(dir, SEEN.DIRECTORY, now);
+      if (ev.name && ev.mask & (IN.CREATE | IN.DELETE | IN.MOVED_FROM | IN.MOVED_TO) && !only) report(dir, SEEN.DIRECTORY, now, mark);
     }
     if (overflow) void onOverflow();
   };
@@ -256,6 +267,9 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
   return {
     unwatched: () => [...unwatched].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([p, why]) => `${p} (${why})`),
     watchCount: () => byWd.size,
+    sync() {
+      if (!closed) inotify?.readNow();
+    },
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);

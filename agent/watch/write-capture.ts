@@ -10,6 +10,8 @@ export interface HeldWrite {
   /** The process that wrote it. */
   readonly pid: number;
   readonly seenAt: Date;
+  /** Monotonic time the event was read (performance.now(), as PathReport.arrivedMark). */
+  readonly mark: number;
 }
 
 /**
@@ -27,8 +29,12 @@ export interface WriteCapture {
   unwatch(dir: Buffer): void;
   /** Reads what the kernel has queued now, so a check that follows sees every earlier write. */
   sync(): void;
-  /** The held descriptor of the path's last write, if any; it is the caller's to close. */
-  take(path: Buffer): HeldWrite | null;
+  /**
+   * The held descriptor of the path's last write, if any; it is the caller's to close. With
+   * `readBefore` (a check's monotonic time before it read the path), only a write seen before it:
+   * a later one stays for the path's next check.
+   */
+  take(path: Buffer, readBefore?: number): HeldWrite | null;
   /** Descriptors held now. */
   held(): number;
   close(): void;
@@ -39,6 +45,7 @@ export interface WriteCaptureOptions {
   readonly roots: readonly Buffer[];
   readonly logger: Logger;
   readonly clock?: () => Date;
+  readonly marks?: () => number;
   /** A descriptor no check took within this time is closed (default 10 s). */
   readonly holdMs?: number;
   /** Descriptors held at most; past it the oldest is closed (default 4096). */
@@ -50,6 +57,7 @@ const key = (p: Buffer) => p.toString('latin1');
 export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
   const log = opts.logger.child({ component: 'write-capture' });
   const clock = opts.clock ?? (() => new Date());
+  const marks = opts.marks ?? (() => performance.now());
   const holdMs = opts.holdMs ?? 10_000;
   const maxHeld = opts.maxHeld ?? 4096;
   // Insertion order is age order: a newer write of a path replaces (and re-inserts) the older.
@@ -87,6 +95,7 @@ export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
   };
   const accept = (events: FanotifyEvent[]) => {
     const now = clock();
+    const mark = marks();
     for (const ev of events) {
       if (ev.mask & FAN.Q_OVERFLOW) {
         overflows++;
@@ -100,7 +109,7 @@ export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
       }
       const k = asWatched(ev.path);
       drop(k);
-      heldByPath.set(k, { fd: ev.fd, pid: ev.pid, seenAt: now });
+      heldByPath.set(k, { fd: ev.fd, pid: ev.pid, seenAt: now, mark });
     }
     expire(now.getTime());
   };
@@ -134,10 +143,10 @@ export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
     sync() {
       if (!closed) accept(fan.read());
     },
-    take(path) {
+    take(path, readBefore) {
       const k = key(path);
       const h = heldByPath.get(k);
-      if (!h) return null;
+      if (!h || (readBefore !== undefined && h.mark >= readBefore)) return null;
       heldByPath.delete(k);
       return h;
     },
