@@ -4,7 +4,7 @@
  * descriptor of the written file, opened by the kernel, which keeps the file readable even after
  * it is unlinked. The descriptors go to JavaScript, which holds them until the path is checked.
  *
- *   fanotifyOpen(onReadable: () => void): handle, or -errno (EPERM without CAP_SYS_ADMIN)
+ *   fanotifyOpen(): handle, or -errno (EPERM without CAP_SYS_ADMIN)
  *   fanotifyMark(handle, dir: Buffer, add: boolean): 0, or -errno
  *   fanotifyRead(handle): Buffer of records (below), null when the queue is empty, or -errno
  *   fanotifyClose(handle): undefined
@@ -13,8 +13,9 @@
  * (the low word), uint32 path length, then the path's bytes as /proc/self/fd gives them (" (deleted)"
  * appended by the kernel when the file is unlinked; empty when unreadable), padded to 4 bytes.
  *
- * The descriptor is non-blocking and polled by libuv on the main loop; onReadable is called when
- * events wait, and fanotifyRead takes them (also synchronously, before a check).
+ * The descriptor is non-blocking and not polled: the kernel keeps the events (and the files they
+ * hold) until a check reads them, synchronously, before it reads paths. Not waking the loop for
+ * every close-after-write halves what the capture costs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,66 +26,22 @@
 #include <string.h>
 #include <sys/fanotify.h>
 #include <unistd.h>
-#include <uv.h>
 #include "fanotify.h"
 
 typedef struct {
-  napi_env env;
-  napi_ref callback;
-  napi_async_context context;
-  uv_poll_t poll;
   int fd;
-  int closing;
-  int uv_closed;
-  int finalized;
+  int closed;
 } capture_t;
 
 #define READ_BUFFER 65536
 #define MARK_MASK (FAN_CLOSE_WRITE | FAN_EVENT_ON_CHILD)
 
-static void on_readable(uv_poll_t *handle, int status, int events) {
-  (void)status;
-  (void)events;
-  capture_t *c = handle->data;
-  if (c->closing) return;
-  napi_env env = c->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value fn, recv, result;
-  if (napi_get_reference_value(env, c->callback, &fn) == napi_ok && fn != NULL) {
-    napi_get_global(env, &recv);
-    if (napi_make_callback(env, c->context, recv, fn, 0, NULL, &result) == napi_pending_exception) {
-      napi_value exc;
-      napi_get_and_clear_last_exception(env, &exc);
-      napi_fatal_exception(env, exc);
-    }
-  }
-  napi_close_handle_scope(env, scope);
-}
-
-static void on_uv_closed(uv_handle_t *handle) {
-  capture_t *c = handle->data;
-  close(c->fd);
-  c->uv_closed = 1;
-  if (c->finalized) free(c);
-}
-
-static void begin_close(capture_t *c) {
-  if (c->closing) return;
-  c->closing = 1;
-  uv_poll_stop(&c->poll);
-  uv_close((uv_handle_t *)&c->poll, on_uv_closed);
-  napi_delete_reference(c->env, c->callback);
-  napi_async_destroy(c->env, c->context);
-}
-
 static void finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   capture_t *c = data;
-  c->finalized = 1;
-  if (!c->closing) begin_close(c);
-  else if (c->uv_closed) free(c);
+  if (!c->closed) close(c->fd);
+  free(c);
 }
 
 static capture_t *unwrap(napi_env env, napi_value v) {
@@ -94,7 +51,7 @@ static capture_t *unwrap(napi_env env, napi_value v) {
     return NULL;
   }
   capture_t *c = data;
-  if (c->closing) {
+  if (c->closed) {
     napi_throw_error(env, "ERR_FANOTIFY_CLOSED", "the fanotify handle is closed");
     return NULL;
   }
@@ -108,16 +65,8 @@ static napi_value int_value(napi_env env, int32_t n) {
 }
 
 napi_value fanotify_open(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out, name;
-  napi_valuetype t;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fanotifyOpen(onReadable: function)");
-    return NULL;
-  }
-  uv_loop_t *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
+  (void)info;
+  napi_value out;
   int fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
   if (fd < 0) return int_value(env, -errno);
   capture_t *c = calloc(1, sizeof *c);
@@ -126,14 +75,7 @@ napi_value fanotify_open(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
-  c->env = env;
   c->fd = fd;
-  napi_create_reference(env, argv[0], 1, &c->callback);
-  napi_create_string_utf8(env, "vigil:fanotify", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &c->context);
-  uv_poll_init(loop, &c->poll, fd);
-  c->poll.data = c;
-  uv_poll_start(&c->poll, UV_READABLE, on_readable);
   napi_create_external(env, c, finalize, NULL, &out);
   return out;
 }
@@ -254,6 +196,10 @@ napi_value fanotify_close(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fanotifyClose(handle)");
     return NULL;
   }
-  begin_close(data);
+  capture_t *c = data;
+  if (!c->closed) {
+    c->closed = 1;
+    close(c->fd);
+  }
   return NULL;
 }

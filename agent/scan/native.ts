@@ -15,7 +15,7 @@ export interface NativeAddon {
   inotifyRead(handle: object): Buffer | null | number;
   inotifyClose(handle: object): void;
   /** agent/watch/fanotify.ts */
-  fanotifyOpen(onReadable: () => void): object | number;
+  fanotifyOpen(): object | number;
   fanotifyMark(handle: object, dir: Buffer, add: boolean): number;
   fanotifyRead(handle: object): Buffer | null | number;
   fanotifyClose(handle: object): void;

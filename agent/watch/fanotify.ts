@@ -39,7 +39,7 @@ export function parseFanotifyRecords(chunk: Buffer): FanotifyEvent[] {
     const pid = chunk.readInt32LE(o + 4);
     const mask = chunk.readUInt32LE(o + 8);
     const len = chunk.readUInt32LE(o + 12);
-    let path: Buffer | null = len ? Buffer.from(chunk.subarray(o + 16, o + 16 + len)) : null;
+    let path: Buffer | null = len ? chunk.subarray(o + 16, o + 16 + len) : null;
     const unlinked = !!path && path.length > DELETED.length && path.subarray(path.length - DELETED.length).equals(DELETED);
     if (path && unlinked) path = path.subarray(0, path.length - DELETED.length);
     out.push({ fd, pid, mask, path, unlinked });
@@ -51,43 +51,38 @@ export function parseFanotifyRecords(chunk: Buffer): FanotifyEvent[] {
 /**
  * A fanotify group for write capture, or why there is none: it needs the native addon and
  * CAP_SYS_ADMIN (the agent runs as root; elsewhere real-time checks read paths without it).
- * onEvents receives every event read when the kernel signals some; read() takes them at once.
+ * Nothing polls it: read() takes the events waiting in the kernel (which holds them, and the
+ * files, meanwhile).
  */
-export function openFanotify(onEvents: (events: FanotifyEvent[]) => void, onError: (err: Error) => void): Fanotify | { unavailable: string } {
+export function openFanotify(onError: (err: Error) => void): Fanotify | { unavailable: string } {
   const addon = loadNativeAddon();
   if (!addon) return { unavailable: 'the native addon is not built' };
-  let closed = false;
-  let handle: object | null = null;
-  const read = (): FanotifyEvent[] => {
-    if (closed || !handle) return [];
-    const got = addon.fanotifyRead(handle);
-    if (typeof got === 'number') {
-      onError(new Error(`reading fanotify events failed: ${getSystemErrorName(got)}`));
-      return [];
-    }
-    return got ? parseFanotifyRecords(got) : [];
-  };
-  const opened = addon.fanotifyOpen(() => {
-    const events = read();
-    if (events.length) onEvents(events);
-  });
+  const opened = addon.fanotifyOpen();
   if (typeof opened === 'number') {
     const code = getSystemErrorName(opened);
     return { unavailable: code === 'EPERM' ? 'fanotify needs CAP_SYS_ADMIN (root)' : `fanotify_init: ${code}` };
   }
-  const live: object = opened;
-  handle = live;
+  const handle: object = opened;
+  let closed = false;
   return {
     mark(dir, add) {
       if (closed) return 'closed';
-      const rc = addon.fanotifyMark(live, dir, add);
+      const rc = addon.fanotifyMark(handle, dir, add);
       return rc < 0 ? getSystemErrorName(rc) : null;
     },
-    read,
+    read() {
+      if (closed) return [];
+      const got = addon.fanotifyRead(handle);
+      if (typeof got === 'number') {
+        onError(new Error(`reading fanotify events failed: ${getSystemErrorName(got)}`));
+        return [];
+      }
+      return got ? parseFanotifyRecords(got) : [];
+    },
     close() {
       if (closed) return;
       closed = true;
-      addon.fanotifyClose(live);
+      addon.fanotifyClose(handle);
     },
   };
 }

@@ -171,7 +171,9 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
       const wd = inotify.add(dir, DIR_MASK);
       byWd.set(wd, dir);
       byDir.set(key(dir), wd);
-      opts.capture?.watch(dir);
+      // Directories watched only for file roots in them take no capture (their other files' writes
+      // would be held for nothing).
+      if (isTreeDir(dir)) opts.capture?.watch(dir);
       unwatched.delete(displayPath(dir));
       return true;
     } catch (err) {

@@ -53,6 +53,7 @@ export interface WriteCaptureOptions {
 }
 
 const key = (p: Buffer) => p.toString('latin1');
+const DRAIN_MS = 1000;
 
 export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
   const log = opts.logger.child({ component: 'write-capture' });
@@ -114,7 +115,7 @@ export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
     expire(now.getTime());
   };
 
-  const opened = openFanotify(accept, (err) => log.error({ err: err.message }, 'fanotify failed'));
+  const opened = openFanotify((err) => log.error({ err: err.message }, 'fanotify failed'));
   if ('unavailable' in opened) {
     log.info({ reason: opened.unavailable }, 'write capture off: a file deleted before its check is recorded without its content');
     return {
@@ -129,6 +130,10 @@ export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
   }
   const fan: Fanotify = opened;
   let closed = false;
+  // Checks read the kernel's queue before they read paths; this bounds it (and the descriptors
+  // held for paths no check looks at, such as excluded ones) when no check runs.
+  const drainer = setInterval(() => accept(fan.read()), DRAIN_MS);
+  drainer.unref();
   return {
     unavailable: null,
     watch(dir) {
@@ -154,6 +159,7 @@ export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
     close() {
       if (closed) return;
       closed = true;
+      clearInterval(drainer);
       fan.close();
       for (const k of [...heldByPath.keys()]) drop(k);
     },
