@@ -11,7 +11,8 @@ import { syncEntriesToPb, syncRangesToPb, syncRepairsFromPb, syncVerdictsFromPb 
 import type { Change, LocalStore } from './local-store.js';
 import type { Monitor, ScanSummary } from './monitor.js';
 import { agentStatusToPb } from './status-report.js';
-import { reconcile, type SyncChannel } from './sync/reconciler.js';
+import { reconcile, SyncMessageTooLarge, type SyncChannel } from './sync/reconciler.js';
+import { AGENT_BATCH_BYTES, deltaSizeBound } from '../proto/wire-limits.js';
 import { createAgentClient, type ConnectCall } from './transport/agent-client.js';
 import { createExchanges } from './transport/exchanges.js';
 
@@ -47,6 +48,7 @@ export interface StreamClient {
 }
 
 const PERMISSION_DENIED = 7;
+const INVALID_ARGUMENT = 3;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
@@ -113,8 +115,13 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
       const pump = () => {
         if (!welcomed) return;
         while (sentUpTo - ackedUpTo < maxInFlight) {
-          const batch = opts.store.pending(sentUpTo, batchSize);
-          if (!batch.length) break;
+          const pending = opts.store.pending(sentUpTo, batchSize);
+          if (!pending.length) break;
+          // Cut by bytes too: the controller reads at most MAX_AGENT_MESSAGE_BYTES a message.
+          let bytes = 0;
+          let n = 0;
+          while (n < pending.length && (n === 0 || bytes + deltaSizeBound(pending[n]!) <= AGENT_BATCH_BYTES)) bytes += deltaSizeBound(pending[n++]!);
+          const batch = pending.slice(0, n);
           send({ msg: { case: 'deltas', value: { deltas: batch.map(deltaToPb) } } });
           sentUpTo = batch[batch.length - 1]!.seq;
         }
@@ -164,8 +171,11 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
         },
         async compareEntries(build) {
           await ready();
+          const leaves = build();
+          const bytes = leaves.reduce((n, l) => n + 48 + l.entries.reduce((m, e) => m + 24 + e.path.length, 0), 0);
+          if (bytes > AGENT_BATCH_BYTES) throw new SyncMessageTooLarge(`${leaves.length} leaves take about ${bytes} bytes`);
           const ex = repairs.open();
-          send({ msg: { case: 'syncEntries', value: syncEntriesToPb(ex.id, build()) } });
+          send({ msg: { case: 'syncEntries', value: syncEntriesToPb(ex.id, leaves) } });
           return syncRepairsFromPb(await ex.answer);
         },
       };
@@ -273,6 +283,9 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
           }
           case 'ack': {
             const upTo = Number(m.msg.value.upToSeq);
+            // Refused for their content: accounted for by the controller and acked with the rest
+            // (docs/delivery.md, "Refused deltas"); never sent again.
+            for (const r of m.msg.value.refused) log.error({ seq: Number(r.seq), field: r.field, reason: r.reason }, 'the controller refused a delta; it is recorded there as refused');
             opts.store.ack(upTo);
             ackedUpTo = Math.max(ackedUpTo, upTo);
             pump();
@@ -355,7 +368,13 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
           if (e.code === PERMISSION_DENIED) {
             throw new AgentError('revoked', `the controller refused this agent: ${e.details ?? e.message}`, { cause: err });
           }
-          if (!reconnectNow) log.warn({ grpcCode: e.code, reason: e.details ?? e.message }, 'stream to controller failed; reconnecting');
+          if (e.code === INVALID_ARGUMENT) {
+            // The controller refused what this agent sent as a whole (docs/delivery.md): resending
+            // it at once would be refused again. Said loudly, retried at the slowest pace (the
+            // controller may be upgraded meanwhile); `vigilctl agents show` says "delivery blocked".
+            log.error({ reason: e.details ?? e.message, pendingFrom: opts.store.pending(0, 1)[0]?.seq ?? null }, 'the controller refused a message from this agent: delivery is blocked; retrying slowly');
+            delay = backoff.maxMs;
+          } else if (!reconnectNow) log.warn({ grpcCode: e.code, reason: e.details ?? e.message }, 'stream to controller failed; reconnecting');
         }
         if (stopped) break;
         if (reconnectNow) {

@@ -5,6 +5,7 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
 import { AdminService } from '../proto/gen/vigil/v1/admin_pb.js';
 import { AgentService } from '../proto/gen/vigil/v1/agent_pb.js';
+import { MAX_AGENT_MESSAGE_BYTES } from '../proto/wire-limits.js';
 import { createCertificateAuthority, readSecretFile, spkiFingerprint } from '../pki/index.js';
 import { createAgentHub } from './agent-hub.js';
 import { createAlertDispatcher } from './alerts/alert-dispatcher.js';
@@ -55,6 +56,7 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
+/** Admin calls (a policy, a page of files); agents' streams have their own, smaller cap. */
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 async function openDatabase(config: ControllerConfig, dataDir: string, logger: Logger): Promise<Sql> {
@@ -190,12 +192,24 @@ export async function startController(config: ControllerConfig, deps: { logger: 
     grpcWeb: false,
     contextValues: (req) => createContextValues().set(remoteAddressKey, remoteAddressFromRequest(req)),
   });
-  const mainHandler = connectNodeAdapter({
+  const contextValues = (req: Parameters<NonNullable<Parameters<typeof connectNodeAdapter>[0]['contextValues']>>[0]) =>
+    createContextValues().set(peerIdentityKey, identityFromRequest(req, info.trustDomain));
+  // Agents' streams: messages read up to a small cap (proto/wire-limits.ts), so that no agent's
+  // message stalls the others while it is decoded.
+  const agentHandler = connectNodeAdapter({
     routes: (router) => {
       router.service(
         AgentService,
         createConnectService({ logger, clock, hub, policy, agents, certificates, events, reconcile, commands, alerts, fanout, ca, agentCertLifetimeMs: config.agentCertLifetimeMs, maxBatch: config.maxBatch }),
       );
+    },
+    interceptors,
+    readMaxBytes: MAX_AGENT_MESSAGE_BYTES,
+    grpcWeb: false,
+    contextValues,
+  });
+  const adminHandler = connectNodeAdapter({
+    routes: (router) => {
       router.service(
         AdminService,
         createAdminService({
@@ -222,8 +236,10 @@ export async function startController(config: ControllerConfig, deps: { logger: 
     interceptors: [...interceptors, createOperatorRevocationInterceptor(certificates)],
     readMaxBytes: MAX_MESSAGE_BYTES,
     grpcWeb: false,
-    contextValues: (req) => createContextValues().set(peerIdentityKey, identityFromRequest(req, info.trustDomain)),
+    contextValues,
   });
+  const agentPrefix = `/${AgentService.typeName}/`;
+  const mainHandler: typeof agentHandler = (req, res) => (req.url?.startsWith(agentPrefix) ? agentHandler(req, res) : adminHandler(req, res));
 
   mtls = await listenTls({ at: config.listen, keyPem: serverKey, certChainPem: serverChain, clientCaPem: caPem, handler: mainHandler });
   enrolListener = await listenTls({ at: config.enrolListen, keyPem: serverKey, certChainPem: serverChain, handler: enrolHandler });

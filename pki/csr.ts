@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, verify } from 'node:crypto';
 import forge from 'node-forge';
 import { PkiError } from './errors.js';
 
-const { pki, asn1 } = forge;
+const { pki } = forge;
 
 /** A CSR larger than this is refused before it is parsed. */
 export const MAX_CSR_PEM_BYTES = 16 * 1024;
@@ -17,6 +17,33 @@ export function createCsr(privateKeyPem: string, publicKeyPem: string, commonNam
   const pkcs1 = createPrivateKey(privateKeyPem).export({ type: 'pkcs1', format: 'pem' }).toString();
   csr.sign(pki.privateKeyFromPem(pkcs1), forge.md.sha256.create());
   return pki.certificationRequestToPem(csr);
+}
+
+/** One DER element at `at`: where its content starts and where it ends. */
+function derElement(der: Buffer, at: number): { contentAt: number; end: number } {
+  if (at + 2 > der.length) throw new Error('truncated DER');
+  const first = der[at + 1]!;
+  let length = first;
+  let contentAt = at + 2;
+  if (first & 0x80) {
+    const n = first & 0x7f;
+    if (n === 0 || n > 4 || contentAt + n > der.length) throw new Error('bad DER length');
+    length = 0;
+    for (let i = 0; i < n; i++) length = length * 256 + der[contentAt + i]!;
+    contentAt += n;
+  }
+  const end = contentAt + length;
+  if (end > der.length) throw new Error('truncated DER');
+  return { contentAt, end };
+}
+
+/** The certificationRequestInfo of a PKCS#10 request (the first element of its outer SEQUENCE), as sent. */
+function requestInfoBytes(der: Buffer): Buffer {
+  if (der[0] !== 0x30) throw new Error('not a SEQUENCE');
+  const outer = derElement(der, 0);
+  if (der[outer.contentAt] !== 0x30) throw new Error('no request info');
+  const info = derElement(der, outer.contentAt);
+  return der.subarray(outer.contentAt, info.end);
 }
 
 /**
@@ -49,9 +76,15 @@ export function verifyCsr(csrPem: string): string {
   if (key.asymmetricKeyType !== 'rsa' || bits < MIN_RSA_BITS) {
     throw new PkiError('csr_weak_key', `CSR key must be RSA of at least ${MIN_RSA_BITS} bits (got ${bits})`);
   }
-  // forge exports getCertificationRequestInfo but its typings omit it.
-  const getInfo = (pki as unknown as { getCertificationRequestInfo(c: unknown): forge.asn1.Asn1 }).getCertificationRequestInfo;
-  const infoDer = Buffer.from(asn1.toDer(getInfo(csr)).getBytes(), 'binary');
+  // The signature covers the request info exactly as it was sent: its own bytes, not forge's
+  // re-encoding of what it parsed (which differs for requests with extensions, as `openssl req`
+  // makes them).
+  let infoDer: Buffer;
+  try {
+    infoDer = requestInfoBytes(Buffer.from(pki.pemToDer(csrPem).getBytes(), 'binary'));
+  } catch (cause) {
+    throw new PkiError('csr_malformed', 'CSR is not well-formed DER', { cause });
+  }
   const signature = Buffer.from(csr.signature as string, 'binary');
   if (!verify('sha256', infoDer, key, signature)) {
     throw new PkiError('csr_bad_signature', 'CSR signature does not verify with its own key');

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   createCa,
@@ -80,6 +84,28 @@ describe('CSR checks', () => {
     const b = await generateKeyPair();
     const forged = createCsr(b.privateKeyPem, a.publicKeyPem, 'h');
     assert.equal(code(() => verifyCsr(forged)), 'csr_bad_signature');
+  });
+
+  it('accepts CSRs made by the openssl CLI, with extensions (SANs, key usage) as `openssl req` adds them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-csr-'));
+    try {
+      const keys = await generateKeyPair();
+      writeFileSync(join(dir, 'key.pem'), keys.privateKeyPem, { mode: 0o600 });
+      const req = (...extra: string[]) =>
+        execFileSync('openssl', ['req', '-new', '-sha256', '-key', join(dir, 'key.pem'), '-subj', '/CN=web-01/O=Example', ...extra], { encoding: 'utf8' });
+      for (const csr of [req(), req('-addext', 'subjectAltName=DNS:web-01.example.org,IP:10.0.0.5', '-addext', 'keyUsage=digitalSignature', '-addext', 'extendedKeyUsage=clientAuth')]) {
+        assert.equal(verifyCsr(csr).trim(), keys.publicKeyPem.trim());
+      }
+      // Tampering with the signed part (the subject) still fails.
+      const withSan = req('-addext', 'subjectAltName=DNS:a.example');
+      const der = Buffer.from(withSan.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+      const at = der.indexOf(Buffer.from('web-01'));
+      der[at] = 0x57; // 'W'
+      const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+      assert.throws(() => verifyCsr(tampered), (e: unknown) => e instanceof PkiError && e.code === 'csr_bad_signature');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

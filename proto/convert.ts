@@ -14,6 +14,7 @@ import {
   type Policy as PbPolicy,
 } from './gen/vigil/v1/types_pb.js';
 import type { Attribute, HashAlgorithm, ChangeKind, ChangeSource, FileDelta, FileState, FileType, Policy } from './model.js';
+import { pathProblem } from './path-check.js';
 
 const FILE_TYPE_TO_PB: Record<FileType, PbFileType> = {
   regular: PbFileType.REGULAR,
@@ -49,9 +50,28 @@ const SOURCE_FROM_PB = invert(SOURCE_TO_PB);
 
 /** A message that cannot be mapped to the domain (unknown enum, missing field). */
 export class ContractError extends Error {
-  override readonly name = 'ContractError';
-  readonly code = 'invalid_message';
+  override readonly name: string = 'ContractError';
+  readonly code: string = 'invalid_message';
 }
+
+/**
+ * One delta of a batch whose content cannot be taken (its seq is valid): the controller refuses
+ * that delta alone, accounts for its seq and acks it (docs/delivery.md, "Refused deltas").
+ */
+export class DeltaContentError extends ContractError {
+  override readonly name = 'DeltaContentError';
+  override readonly code = 'delta_refused';
+  constructor(
+    readonly seq: number,
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`delta ${seq}: ${field} ${reason}`);
+  }
+}
+
+/** Highest seq a delta may carry: every seq must be a safe integer on both sides (and fit Postgres' bigint). */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 export function fileStateToPb(s: FileState): PbFileState {
   return create(FileStateSchema, {
@@ -105,18 +125,52 @@ export function deltaToPb(d: FileDelta): PbFileDelta {
   });
 }
 
-/** Maps a delta from the wire, refusing what does not make sense (the caller turns it into InvalidArgument). */
+/**
+ * A delta's seq from the wire. Throws ContractError (the whole message is refused) when it is not
+ * 1 to MAX_SEQ: a number that cannot be accounted for cannot be refused on its own.
+ */
+export function deltaSeqFromPb(d: PbFileDelta): number {
+  if (d.seq < 1n || d.seq > BigInt(MAX_SEQ)) throw new ContractError(`delta seq ${d.seq} is out of range (1 to ${MAX_SEQ})`);
+  return Number(d.seq);
+}
+
+/**
+ * Maps a delta from the wire, refusing what does not make sense: DeltaContentError names the seq
+ * and the field (the caller refuses that delta alone); ContractError for a seq out of range.
+ */
 export function deltaFromPb(d: PbFileDelta): FileDelta {
+  const seq = deltaSeqFromPb(d);
   const kind = KIND_FROM_PB.get(d.kind);
-  if (!kind) throw new ContractError(`delta ${d.seq} has no valid kind`);
-  if (d.seq < 1n) throw new ContractError('delta seq must be at least 1');
-  if (d.path.length === 0 || d.path.length > 4096) throw new ContractError(`delta ${d.seq} path must be 1 to 4096 bytes`);
-  if (kind !== 'deleted' && !d.state) throw new ContractError(`delta ${d.seq} (${kind}) has no state`);
+  if (!kind) throw new DeltaContentError(seq, 'kind', `${d.kind} is not a change kind`);
+  const problem = pathProblem(d.path);
+  if (problem) throw new DeltaContentError(seq, 'path', problem);
+  // A refreshed delta without a state: the path left the policy (docs/delivery.md).
+  if (kind !== 'deleted' && kind !== 'refreshed' && !d.state) throw new DeltaContentError(seq, 'state', `is missing (${kind})`);
+  let state: FileState | null = null;
+  if (kind !== 'deleted' && d.state) {
+    try {
+      state = fileStateFromPb(d.state);
+    } catch (err) {
+      throw new DeltaContentError(seq, 'state', err instanceof Error ? err.message : String(err));
+    }
+  }
+  return {
+    seq,
+    path: Buffer.from(d.path),
+    kind,
+    state,
+    detectedAt: d.detectedAt ? timestampDate(d.detectedAt) : new Date(0),
+    source: SOURCE_FROM_PB.get(d.source) ?? 'realtime',
+  };
+}
+
+/** Maps a delta the controller has stored (for display): nothing is refused, whatever rows older versions kept. */
+export function storedDeltaFromPb(d: PbFileDelta): FileDelta {
   return {
     seq: Number(d.seq),
     path: Buffer.from(d.path),
-    kind,
-    state: kind === 'deleted' || !d.state ? null : fileStateFromPb(d.state),
+    kind: KIND_FROM_PB.get(d.kind) ?? 'modified',
+    state: d.state ? fileStateFromPb(d.state) : null,
     detectedAt: d.detectedAt ? timestampDate(d.detectedAt) : new Date(0),
     source: SOURCE_FROM_PB.get(d.source) ?? 'realtime',
   };

@@ -13,7 +13,13 @@ import { baselineEntriesIn, baselineRangeDigests } from './baseline-digests.js';
  */
 export interface SyncChannel {
   compareRanges(build: () => RangeCompare[]): Promise<Verdict[]>;
+  /** Rejects with SyncMessageTooLarge, sending nothing, when the built leaves would not fit one message. */
   compareEntries(build: () => Leaf[]): Promise<Repairs>;
+}
+
+/** The leaves built for one exchange are more than one message may carry (proto/wire-limits.ts). */
+export class SyncMessageTooLarge extends Error {
+  override readonly name = 'SyncMessageTooLarge';
 }
 
 export interface ReconcileResult {
@@ -77,9 +83,28 @@ export async function reconcile(channel: SyncChannel, opts: ReconcilerOptions): 
     leafCount += leaves.length;
     // Leaves hold at most leafEntries agent entries each: a message holds whole leaves.
     const perMessage = Math.max(1, Math.min(MAX_SYNC_RANGES, Math.floor(MAX_SYNC_ENTRIES / leafEntries)));
-    for (let i = 0; i < leaves.length; i += perMessage) repairs += await compareLeaves(channel, opts, leaves.slice(i, i + perMessage));
+    for (let i = 0; i < leaves.length; i += perMessage) {
+      const done = await compareLeavesFitting(channel, opts, leaves.slice(i, i + perMessage));
+      repairs += done.repairs;
+      // A leaf whose entries alone are too large for a message (very long paths) is split again.
+      for (const range of done.tooLarge) toCompare.push(...splitRange(range[0], range[1], split));
+    }
   }
   return { repairs, ranges, leaves: leafCount };
+}
+
+/** compareLeaves in as many exchanges as the message size needs: halves until each fits. */
+async function compareLeavesFitting(channel: SyncChannel, opts: ReconcilerOptions, leaves: PositionRange[]): Promise<{ repairs: number; tooLarge: PositionRange[] }> {
+  try {
+    return { repairs: await compareLeaves(channel, opts, leaves), tooLarge: [] };
+  } catch (err) {
+    if (!(err instanceof SyncMessageTooLarge)) throw err;
+    if (leaves.length === 1) return { repairs: 0, tooLarge: leaves[0]![0] === leaves[0]![1] ? [] : leaves };
+    const half = Math.ceil(leaves.length / 2);
+    const a = await compareLeavesFitting(channel, opts, leaves.slice(0, half));
+    const b = await compareLeavesFitting(channel, opts, leaves.slice(half));
+    return { repairs: a.repairs + b.repairs, tooLarge: [...a.tooLarge, ...b.tooLarge] };
+  }
 }
 
 async function compareLeaves(channel: SyncChannel, opts: ReconcilerOptions, leaves: PositionRange[]): Promise<number> {

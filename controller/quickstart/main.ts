@@ -74,6 +74,24 @@ function showLog(child: ChildProcess): void {
   });
 }
 
+/** The agent's warnings and errors, one line each: its problems are never hidden (changes show through the controller). */
+function showAgentProblems(child: ChildProcess): void {
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    let entry: Record<string, unknown>;
+    try {
+      entry = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return void say(`agent: ${line}`);
+    }
+    const level = entry.level as number;
+    if (level < 40) return;
+    const time = new Date(entry.time as number).toISOString().slice(11, 23);
+    const err = entry.err as { message?: string } | undefined;
+    const detail = err?.message ?? (entry.reason as string | undefined);
+    say(`${time}  AGENT ${level >= 50 ? 'ERROR' : 'WARN '} ${entry.msg as string}${detail ? `: ${detail}` : ''}`);
+  });
+}
+
 for (const d of dirs) mkdirSync(d, { recursive: true });
 const home = vigilHome(homeDir);
 if (!existsSync(home.caCert)) {
@@ -114,7 +132,7 @@ if (!current || current.rules.flatMap((r) => r.paths).sort().join('\n') !== want
 }
 
 const agent = run([bin('agent/main.js'), 'run', '--state-dir', agentDir], 'agent');
-agent.stderr!.resume();
+showAgentProblems(agent);
 agent.stdout!.resume();
 
 say(`

@@ -47,6 +47,8 @@ const EVENTS_DEFAULT_LIMIT = 1000;
 const EVENTS_MAX_LIMIT = 100_000;
 const FILES_DEFAULT_LIMIT = 1000;
 const FILES_MAX_LIMIT = 10_000;
+/** Refused deltas `agents show` lists (refused_count says how many in all). */
+const RECENT_REFUSALS = 10;
 
 function agentToPb(a: AgentRecord, connected: boolean, now: number): MessageInitShape<typeof AgentSchema> {
   return {
@@ -57,6 +59,8 @@ function agentToPb(a: AgentRecord, connected: boolean, now: number): MessageInit
     lastSeenAt: a.lastSeenAt ? timestampFromDate(a.lastSeenAt) : undefined,
     lastSeq: BigInt(a.lastSeq),
     refreshedCount: BigInt(a.refreshedCount),
+    refusedCount: BigInt(a.refusedCount),
+    ...(a.deliveryBlocked ? { deliveryBlocked: { seq: BigInt(a.deliveryBlocked.seq), reason: a.deliveryBlocked.reason, at: timestampFromDate(new Date(a.deliveryBlocked.at)) } } : {}),
     policyVersion: BigInt(a.policyVersion),
     labels: a.labels,
     certNotAfter: a.certNotAfter ? timestampFromDate(a.certNotAfter) : undefined,
@@ -83,7 +87,12 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       const a = await deps.agents.get(req.agentId);
       if (!a) throw new ControllerError('not_found', `no agent ${req.agentId}`);
       const connected = deps.hub.ids().includes(a.id);
-      return { agent: agentToPb(a, connected, deps.clock().getTime()), eventsStored: BigInt(await deps.events.countFor(a.id)) };
+      const [eventsStored, refusals] = await Promise.all([deps.events.countFor(a.id), deps.events.refusals(a.id, RECENT_REFUSALS)]);
+      return {
+        agent: agentToPb(a, connected, deps.clock().getTime()),
+        eventsStored: BigInt(eventsStored),
+        refused: refusals.recent.map((r) => ({ seq: BigInt(r.seq), field: r.field, reason: r.reason, path: r.path ?? new Uint8Array(0), kind: r.kind ?? '', refusedAt: timestampFromDate(r.refusedAt) })),
+      };
     },
 
     async listFiles(req, ctx) {

@@ -3,7 +3,8 @@ import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import type { Logger } from 'pino';
-import { deltaFromPb, policyToPb } from '../../proto/convert.js';
+import { ContractError, DeltaContentError, deltaFromPb, policyToPb } from '../../proto/convert.js';
+import { ChangeKind, type FileDelta as PbFileDelta } from '../../proto/gen/vigil/v1/types_pb.js';
 import { AgentService, type ConnectRequest, type ConnectResponseSchema } from '../../proto/gen/vigil/v1/agent_pb.js';
 import { syncEntriesFromPb, syncRangesFromPb, syncRepairsToPb, syncVerdictsToPb } from '../../proto/sync-messages.js';
 import type { ReconcileResponder } from '../reconcile/reconcile-responder.js';
@@ -17,7 +18,7 @@ import { ControllerError } from '../errors.js';
 import type { Fanout } from '../fanout.js';
 import { createMessageQueue } from '../message-queue.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
-import type { AgentRecord, AgentStore, CertificateStatus, CertificateStore, Clock, CommandStore, EventStore, NewAlert } from '../store/index.js';
+import type { AgentRecord, AgentStore, CertificateStatus, CertificateStore, Clock, CommandStore, DeltaRefusal, EventStore, NewAlert } from '../store/index.js';
 import { requireAgent, type PeerIdentity } from './peer-identity.js';
 
 export type DownMessage = MessageInitShape<typeof ConnectResponseSchema>;
@@ -147,6 +148,35 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
         out.push({ msg: { case: 'renewed', value: { certificatePem: issued.certPem, notAfter: timestampFromDate(issued.notAfter) } } });
       };
 
+      /**
+       * A batch's deltas, each mapped on its own: one whose content cannot be taken is refused alone
+       * (docs/delivery.md, "Refused deltas"). What cannot be accounted for (a batch too large, a seq
+       * out of range) refuses the whole message: recorded on the agent as "delivery blocked".
+       */
+      const readBatch = async (batch: readonly PbFileDelta[]) => {
+        const deltas: FileDelta[] = [];
+        const refusals: DeltaRefusal[] = [];
+        try {
+          if (batch.length > deps.maxBatch) throw new ContractError(`batch of ${batch.length} deltas exceeds ${deps.maxBatch}`);
+          for (const pb of batch) {
+            try {
+              deltas.push(deltaFromPb(pb));
+            } catch (err) {
+              if (!(err instanceof DeltaContentError)) throw err;
+              refusals.push({ seq: err.seq, field: err.field, reason: err.reason, path: pb.path.length ? Buffer.from(pb.path.subarray(0, 4096)) : null, kind: ChangeKind[pb.kind]?.toLowerCase() ?? String(pb.kind) });
+            }
+          }
+        } catch (err) {
+          // The first seq the controller still waits for: nothing from there on is delivered.
+          const seq = (await deps.events.committedSeq(peer.id)) + 1;
+          const reason = err instanceof Error ? err.message : String(err);
+          log.error({ seq, reason }, 'delta message refused whole: delivery from this agent is blocked until it sends one the controller accepts');
+          await deps.agents.setDeliveryBlocked(peer.id, { seq, reason });
+          throw err;
+        }
+        return { deltas, refusals };
+      };
+
       const handle = async (req: ConnectRequest) => {
         switch (req.msg.case) {
           case 'hello': {
@@ -158,12 +188,14 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
           }
           case 'deltas': {
             const batch = req.msg.value.deltas;
-            if (batch.length > deps.maxBatch) throw new ControllerError('invalid_argument', `batch of ${batch.length} deltas exceeds ${deps.maxBatch}`);
-            const deltas = batch.map(deltaFromPb);
+            const { deltas, refusals } = await readBatch(batch);
             const own = deps.policy.forLabels(agent.labels);
-            const res = await deps.events.ingest(peer.id, deltas, own ? own.alertRuleFor : () => null);
+            const res = await deps.events.ingest(peer.id, deltas, own ? own.alertRuleFor : () => null, refusals);
             if (res.revoked) throw new ControllerError('permission_denied', `agent ${peer.id} was revoked; enrol it again`);
-            out.push({ msg: { case: 'ack', value: { upToSeq: BigInt(res.committedSeq) } } });
+            for (const r of res.refused) {
+              log.error({ seq: r.seq, field: r.field, reason: r.reason, kind: r.kind, path: r.path ? displayPath(r.path) : null }, 'delta refused: recorded as refused and acked, not stored');
+            }
+            out.push({ msg: { case: 'ack', value: { upToSeq: BigInt(res.committedSeq), refused: res.refused.map((r) => ({ seq: BigInt(r.seq), field: r.field, reason: r.reason })) } } });
             for (const d of res.stored) {
               log.info({ seq: d.seq, kind: d.kind, path: displayPath(d.path), source: d.source, sha256: d.state?.sha256?.toString('hex') ?? null }, 'change recorded');
             }

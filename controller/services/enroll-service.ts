@@ -42,11 +42,14 @@ export function createEnrollService(deps: EnrollDeps): Pick<ServiceImpl<typeof A
   return {
     async enroll(req, ctx: HandlerContext) {
       const remote = ctx.values.get(remoteAddressKey);
+      // An address past its failure limit is refused, unless it holds a valid token: guesses stop
+      // there, before the CSR is checked, while a host that shares the address (a NAT) and has
+      // the right token still enrols (docs/security.md, "Enrolment rate limit").
       const wait = deps.failures.blockedFor(remote);
-      if (wait > 0) {
+      const limited = (): never => {
         log.warn({ remote, reason: 'rate_limited' }, 'enrolment refused');
         throw new ControllerError('resource_exhausted', `too many failed enrolment attempts from ${remote}; retry in ${Math.ceil(wait / 1000)} s`);
-      }
+      };
       // Every refusal below counts against the source address and is logged without the secret.
       const refuse = (reason: string, err: Error, tokenId?: string): never => {
         deps.failures.recordFailure(remote);
@@ -57,8 +60,10 @@ export function createEnrollService(deps: EnrollDeps): Pick<ServiceImpl<typeof A
       try {
         token = parseToken(req.token);
       } catch (err) {
+        if (wait > 0) return limited();
         return refuse('malformed_token', new ControllerError('unauthenticated', 'token is not valid', { cause: err }));
       }
+      if (wait > 0 && !(await createTokenStore(deps.sql, deps.clock).matches(token))) return limited();
       let publicKeyPem: string;
       try {
         publicKeyPem = verifyCsr(req.csrPem);

@@ -15,10 +15,21 @@ export interface AgentRecord {
   readonly certNotAfter: Date | null;
   /** Highest committed sequence number. */
   readonly lastSeq: number;
-  /** Refreshed deltas committed (no history row each); history rows + this = lastSeq. */
+  /** Refreshed deltas committed (no history row each). */
   readonly refreshedCount: number;
+  /** Deltas refused for their content; history rows + refreshedCount + this = lastSeq. */
+  readonly refusedCount: number;
+  /** Set while the controller refuses the agent's whole delta messages. */
+  readonly deliveryBlocked: DeliveryBlocked | null;
   /** What the agent last reported about its queue and its watches; null before the first report. */
   readonly deliveryStatus: DeliveryStatus | null;
+}
+
+export interface DeliveryBlocked {
+  readonly seq: number;
+  readonly reason: string;
+  /** ISO time. */
+  readonly at: string;
 }
 
 export interface GapInfo {
@@ -55,6 +66,8 @@ export interface AgentStore {
   /** Marks the agent revoked (and all its certificates); false when unknown or revoked already. */
   revoke(id: string, reason: string): Promise<boolean>;
   setDeliveryStatus(id: string, status: DeliveryStatus): Promise<void>;
+  /** Records that a delta message from the agent was refused whole (cleared by the next commit). */
+  setDeliveryBlocked(id: string, blocked: { seq: number; reason: string }): Promise<void>;
   /** Which of these agents are revoked. */
   revokedAmong(ids: readonly string[]): Promise<string[]>;
 }
@@ -77,6 +90,8 @@ function toRecord(r: Record<string, unknown>): AgentRecord {
     certNotAfter: date(r.cert_not_after),
     lastSeq: num(r.committed_seq),
     refreshedCount: num(r.refreshed_count),
+    refusedCount: num(r.refused_count),
+    deliveryBlocked: (r.delivery_blocked as DeliveryBlocked | null) ?? null,
     deliveryStatus: (r.delivery_status as DeliveryStatus | null) ?? null,
   };
 }
@@ -110,6 +125,9 @@ export function createAgentStore(db: SqlQueryable, clock: Clock): AgentStore {
     },
     async setDeliveryStatus(id, status) {
       await db.query('update agents set delivery_status = $2 where id = $1', [id, JSON.stringify(status)]);
+    },
+    async setDeliveryBlocked(id, { seq, reason }) {
+      await db.query('update agents set delivery_blocked = $2 where id = $1', [id, JSON.stringify({ seq, reason: reason.slice(0, 1000), at: clock().toISOString() })]);
     },
     async revokedAmong(ids) {
       if (!ids.length) return [];

@@ -18,6 +18,16 @@ export interface NewAlert {
   readonly id: number;
 }
 
+/** A delta refused for its content (docs/delivery.md, "Refused deltas"): kept apart, seq accounted for. */
+export interface DeltaRefusal {
+  readonly seq: number;
+  readonly field: string;
+  readonly reason: string;
+  /** What the delta said, as far as it could be read. */
+  readonly path: Buffer | null;
+  readonly kind: string | null;
+}
+
 export interface IngestResult {
   /** True when the agent was revoked: nothing was stored. */
   readonly revoked: boolean;
@@ -27,6 +37,8 @@ export interface IngestResult {
   readonly stored: readonly FileDelta[];
   /** Alerts recorded in the same transaction (the notification outbox). */
   readonly alerts: readonly NewAlert[];
+  /** The refusals that were new (not resends), in seq order. */
+  readonly refused: readonly DeltaRefusal[];
 }
 
 export interface EventFilter {
@@ -42,9 +54,12 @@ export type AlertRuleFor = (path: Buffer) => string | null;
 export interface EventStore {
   /**
    * Stores one batch in one transaction: a history row per new delta (the unique (agent, seq) key
-   * makes a resend harmless), the current state per path, and the alerts it raises.
+   * makes a resend harmless), the current state per path, and the alerts it raises; each refused
+   * delta as a refusal, so that its seq is accounted for.
    */
-  ingest(agentId: string, deltas: readonly FileDelta[], alertRuleFor: AlertRuleFor): Promise<IngestResult>;
+  ingest(agentId: string, deltas: readonly FileDelta[], alertRuleFor: AlertRuleFor, refused?: readonly DeltaRefusal[]): Promise<IngestResult>;
+  /** The agent's refusals, newest first, and how many in all. */
+  refusals(agentId: string, limit: number): Promise<{ readonly recent: readonly (DeltaRefusal & { readonly refusedAt: Date })[]; readonly total: number }>;
   committedSeq(agentId: string): Promise<number>;
   /** History rows stored for the agent. */
   countFor(agentId: string): Promise<number>;
@@ -98,14 +113,14 @@ async function applyToState(tx: SqlQueryable, agentId: string, d: FileDelta, pat
 
 export function createEventStore(sql: Sql, clock: Clock): EventStore {
   return {
-    async ingest(agentId, deltas, alertRuleFor) {
+    async ingest(agentId, deltas, alertRuleFor, refusals = []) {
       const sorted = [...deltas].sort((a, b) => a.seq - b.seq);
       return sql.transaction(async (tx) => {
         // Serialise ingest per agent so that two streams of one identity cannot interleave.
         await tx.query('select pg_advisory_xact_lock(hashtext($1))', [agentId]);
         // Checked in the same transaction: a revoked agent's batch is never stored.
         const agent = await tx.query('select revoked_at from agents where id = $1', [agentId]);
-        if (agent[0]?.revoked_at) return { revoked: true, committedSeq: 0, stored: [], alerts: [] };
+        if (agent[0]?.revoked_at) return { revoked: true, committedSeq: 0, stored: [], alerts: [], refused: [] };
         const before = await committedSeqIn(tx, agentId);
         const now = clock();
         const stored: FileDelta[] = [];
@@ -140,15 +155,38 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
             if (a[0]) alerts.push({ agentId, seq: d.seq, rule, id: num(a[0].id) });
           }
         }
-        const committedSeq = Math.max(before, ...sorted.map((d) => d.seq));
-        if (committedSeq > before) {
-          await tx.query('update agents set committed_seq = $2, refreshed_count = refreshed_count + $3 where id = $1', [agentId, committedSeq, refreshed]);
+        const refused: DeltaRefusal[] = [];
+        for (const r of [...refusals].sort((a, b) => a.seq - b.seq)) {
+          if (r.seq <= before) continue;
+          const inserted = await tx.query(
+            `insert into refused_deltas (agent_id, seq, field, reason, path, kind, refused_at) values ($1, $2, $3, $4, $5, $6, $7)
+             on conflict (agent_id, seq) do nothing returning seq`,
+            [agentId, r.seq, r.field, r.reason.slice(0, 1000), r.path?.subarray(0, 4096) ?? null, r.kind, now],
+          );
+          if (inserted.length) refused.push(r);
         }
-        return { revoked: false, committedSeq, stored, alerts };
+        const committedSeq = Math.max(before, ...sorted.map((d) => d.seq), ...refusals.map((r) => r.seq));
+        if (committedSeq > before) {
+          await tx.query('update agents set committed_seq = $2, refreshed_count = refreshed_count + $3, refused_count = refused_count + $4, delivery_blocked = null where id = $1', [
+            agentId,
+            committedSeq,
+            refreshed,
+            refused.length,
+          ]);
+        }
+        return { revoked: false, committedSeq, stored, alerts, refused };
       });
     },
     committedSeq(agentId) {
       return committedSeqIn(sql, agentId);
+    },
+    async refusals(agentId, limit) {
+      const rows = await sql.query('select seq, field, reason, path, kind, refused_at from refused_deltas where agent_id = $1 order by seq desc limit $2', [agentId, limit]);
+      const count = await sql.query('select refused_count from agents where id = $1', [agentId]);
+      return {
+        recent: rows.map((r) => ({ seq: num(r.seq), field: r.field as string, reason: r.reason as string, path: buf(r.path), kind: (r.kind as string | null) ?? null, refusedAt: date(r.refused_at)! })),
+        total: num(count[0]?.refused_count),
+      };
     },
     async countFor(agentId) {
       const rows = await sql.query('select count(*) as n from file_events where agent_id = $1', [agentId]);

@@ -198,4 +198,28 @@ update agents a set committed_seq = coalesce((select max(seq) from file_events e
 alter table agents add column delivery_status jsonb;
 `,
   },
+  {
+    version: 8,
+    name: 'refused deltas',
+    sql: `
+-- A delta the controller refuses for its content (docs/delivery.md, "Refused deltas") is kept
+-- here, not in the history, so its seq is accounted for and the agent's queue moves on:
+-- count(file_events) + refreshed_count + refused_count = committed_seq.
+create table refused_deltas (
+  agent_id    text not null references agents (id),
+  seq         bigint not null,
+  field       text not null,
+  reason      text not null,
+  -- What the delta said, as far as it could be read (at most 4096 bytes of its path).
+  path        bytea,
+  kind        text,
+  refused_at  timestamptz not null,
+  primary key (agent_id, seq)
+);
+alter table agents add column refused_count bigint not null default 0;
+-- Set while the controller refuses the agent's whole delta messages (seq out of range, batch too
+-- large): {seq, reason, at}. Cleared when a later batch commits.
+alter table agents add column delivery_blocked jsonb;
+`,
+  },
 ];

@@ -29,6 +29,8 @@ export interface TokenStore {
   create(t: NewToken): Promise<TokenRecord>;
   /** Checks the secret in constant time and takes one use. Must run inside a transaction. */
   consume(token: Token): Promise<ConsumeResult>;
+  /** True when the token exists and its secret matches (constant time); takes nothing. */
+  matches(token: Token): Promise<boolean>;
   list(): Promise<TokenRecord[]>;
   revoke(id: string): Promise<boolean>;
 }
@@ -75,6 +77,10 @@ export function createTokenStore(db: SqlQueryable, clock: Clock): TokenStore {
       );
       if (!updated[0]) return { ok: false, reason: 'used_up' };
       return { ok: true, token: toRecord(updated[0]) };
+    },
+    async matches(token) {
+      const rows = await db.query('select secret_hash from enrolment_tokens where id = $1', [token.id]);
+      return !!rows[0] && tokenSecretMatches(token.secret, Buffer.from(rows[0].secret_hash as Uint8Array));
     },
     async list() {
       return (await db.query(`select ${COLUMNS} from enrolment_tokens order by created_at`)).map(toRecord);

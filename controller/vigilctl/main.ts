@@ -122,7 +122,7 @@ agents
   .action((id: string) =>
     withClient(async (c) => {
       const res = await c.getAgent({ agentId: id });
-      const j = agentDetailJson(res.agent!, Number(res.eventsStored));
+      const j = agentDetailJson(res.agent!, Number(res.eventsStored), res.refused);
       if (globals().json) printJson(j);
       else print(agentDetailText(j));
     }),

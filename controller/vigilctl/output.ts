@@ -1,7 +1,6 @@
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
-import type { Agent, CurrentFile, Event } from '../../proto/gen/vigil/v1/admin_pb.js';
-import { fileStateFromPb } from '../../proto/convert.js';
-import { deltaFromPb } from '../../proto/convert.js';
+import type { Agent, CurrentFile, Event, RefusedDelta } from '../../proto/gen/vigil/v1/admin_pb.js';
+import { fileStateFromPb, storedDeltaFromPb } from '../../proto/convert.js';
 import { displayPath } from '../../proto/model.js';
 
 export function ts(t: Timestamp | undefined): string | null {
@@ -18,7 +17,7 @@ export function nsToIso(ns: bigint): string {
 
 /** The JSON shape of one event in `vigilctl events --json` (documented in docs/cli.md). */
 export function eventJson(e: Event) {
-  const d = deltaFromPb(e.delta!);
+  const d = storedDeltaFromPb(e.delta!);
   const s = d.state;
   return {
     agentId: e.agentId,
@@ -68,10 +67,11 @@ export function bytes(n: number): string {
 }
 
 /** The JSON shape of `vigilctl agents show --json` (documented in docs/cli.md). */
-export function agentDetailJson(a: Agent, eventsStored: number) {
+export function agentDetailJson(a: Agent, eventsStored: number, refused: readonly RefusedDelta[] = []) {
   const d = a.delivery;
   const lastSeq = Number(a.lastSeq);
   const refreshed = Number(a.refreshedCount);
+  const refusedCount = Number(a.refusedCount);
   return {
     id: a.id,
     hostname: a.hostname,
@@ -86,8 +86,13 @@ export function agentDetailJson(a: Agent, eventsStored: number) {
     lastSeq,
     eventsStored,
     refreshedCount: refreshed,
-    /** Every committed seq is one history row or one refreshed delta, once. */
-    accounted: eventsStored + refreshed === lastSeq,
+    refusedCount,
+    /** Every committed seq is one history row, one refreshed delta or one refused delta, once. */
+    accounted: eventsStored + refreshed + refusedCount === lastSeq,
+    /** The most recent refused deltas, newest first. */
+    refused: refused.map((r) => ({ seq: Number(r.seq), field: r.field, reason: r.reason, path: r.path.length ? displayPath(Buffer.from(r.path)) : null, kind: r.kind || null, refusedAt: ts(r.refusedAt) })),
+    /** Set while the controller refuses this agent's delta messages whole. */
+    deliveryBlocked: a.deliveryBlocked ? { seq: Number(a.deliveryBlocked.seq), reason: a.deliveryBlocked.reason, at: ts(a.deliveryBlocked.at) } : null,
     delivery: d
       ? {
           reportedAt: ts(a.deliveryReportedAt),
@@ -120,8 +125,13 @@ export function agentDetailText(j: ReturnType<typeof agentDetailJson>): string {
     `policy       v${j.policyVersion}`,
     `labels       ${Object.entries(j.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-'}`,
     `certificate  expires ${j.certNotAfter ?? '-'}`,
-    `sequence     ${j.lastSeq} committed: ${j.eventsStored} events + ${j.refreshedCount} refreshed${j.accounted ? ', every number accounted for' : ' — NOT every number is accounted for'}`,
+    `sequence     ${j.lastSeq} committed: ${j.eventsStored} events + ${j.refreshedCount} refreshed${j.refusedCount ? ` + ${j.refusedCount} refused` : ''}${j.accounted ? ', every number accounted for' : ' — NOT every number is accounted for'}`,
   ];
+  if (j.deliveryBlocked) lines.push(`delivery     BLOCKED at seq ${j.deliveryBlocked.seq}: ${j.deliveryBlocked.reason} (since ${j.deliveryBlocked.at ?? '-'})`);
+  if (j.refusedCount) {
+    lines.push(`refused deltas: ${j.refusedCount} in all${j.refusedCount > j.refused.length ? `, the last ${j.refused.length} shown` : ''} (not stored; each number accounted for)`);
+    lines.push(table(['  SEQ', 'KIND', 'PATH', 'REFUSED'], j.refused.map((r) => [`  ${r.seq}`, r.kind ?? '-', r.path ?? '-', `${r.field} ${r.reason}`])));
+  }
   const d = j.delivery;
   if (!d) {
     lines.push('delivery     no report from the agent yet');

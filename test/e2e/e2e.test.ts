@@ -226,10 +226,10 @@ describe('vigil end to end', { timeout: 180_000 }, () => {
     // Every seq from 1 is one history row or one refreshed delta (current state only), once.
     const seqs = all.map((e) => e.seq).sort((a, b) => a - b);
     assert.equal(new Set(seqs).size, seqs.length, 'no seq twice');
-    const shown = JSON.parse(await ctl('agents', 'show', agentId, '--json')) as { lastSeq: number; eventsStored: number; refreshedCount: number; accounted: boolean };
+    const shown = JSON.parse(await ctl('agents', 'show', agentId, '--json')) as { lastSeq: number; eventsStored: number; refreshedCount: number; refusedCount: number; accounted: boolean };
     assert.ok(seqs[seqs.length - 1]! <= shown.lastSeq);
     assert.equal(shown.eventsStored, seqs.length);
-    assert.equal(shown.eventsStored + shown.refreshedCount, shown.lastSeq, 'every sequence number from 1 exactly once');
+    assert.equal(shown.eventsStored + shown.refreshedCount + shown.refusedCount, shown.lastSeq, 'every sequence number from 1 exactly once');
     assert.equal(shown.accounted, true);
   });
 });

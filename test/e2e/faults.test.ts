@@ -116,13 +116,13 @@ describe('delivery under faults', { timeout: 600_000, skip }, () => {
         d && (d.child.exitCode !== null || d.child.signalCode !== null) ? `; the ${name} exited (${d.child.exitCode ?? d.child.signalCode}): ${d.log().slice(-3000)}` : '';
       throw new Error(`${err.message}; ${last.length} differences, first: ${last.slice(0, 5).join('; ')}${exited(controller, 'controller')}${exited(agent, 'agent')}`);
     });
-    const shown = JSON.parse(await ctl('agents', 'show', agentId, '--json')) as { lastSeq: number; eventsStored: number; refreshedCount: number; accounted: boolean };
+    const shown = JSON.parse(await ctl('agents', 'show', agentId, '--json')) as { lastSeq: number; eventsStored: number; refreshedCount: number; refusedCount: number; accounted: boolean };
     const events = JSON.parse(await ctl('events', '--json', '--agent', agentId, '--limit', '100000')) as { seq: number }[];
     const seqs = events.map((e) => e.seq);
     assert.equal(new Set(seqs).size, seqs.length, `${what}: no sequence number twice`);
     assert.equal(seqs.length, shown.eventsStored);
     assert.ok(Math.max(0, ...seqs) <= shown.lastSeq);
-    assert.equal(shown.eventsStored + shown.refreshedCount, shown.lastSeq, `${what}: every sequence number from 1 to ${shown.lastSeq} is one event or one refreshed delta`);
+    assert.equal(shown.eventsStored + shown.refreshedCount + shown.refusedCount, shown.lastSeq, `${what}: every sequence number from 1 to ${shown.lastSeq} is one event or one refreshed delta`);
     assert.equal(shown.accounted, true);
   };
 

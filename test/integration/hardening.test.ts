@@ -146,8 +146,18 @@ describe('operators, enrolment hardening, start-up refusals', { timeout: 120_000
       }
     }
     assert.ok(limited, 'guessing is cut off');
-    // While limited, even the right token is refused from this address.
-    await assert.rejects(enrol({ joinString: formatJoinString(join), stateDir: stateDir(), logger: silent }), /too many failed enrolment attempts/);
+    // While limited, another wrong token (or garbage) is refused at once as rate limited...
+    await assert.rejects(
+      enrol({ joinString: formatJoinString({ ...join, token: { id: join.token.id, secret: generateToken().secret } }), stateDir: stateDir(), logger: silent }),
+      /too many failed enrolment attempts/,
+    );
+    await assert.rejects(
+      enrol({ joinString: formatJoinString({ ...join, token: { id: 'nosuchtokn', secret: generateToken().secret } }), stateDir: stateDir(), logger: silent }),
+      /too many failed enrolment attempts/,
+    );
+    // ...but a host behind the same address with the right token still enrols.
+    const id = await enrol({ joinString: formatJoinString(join), stateDir: stateDir(), logger: silent });
+    assert.match(id.agentId, /^[0-9a-f-]{36}$/);
   });
 
   it('stops before sending the token to a controller with another CA in the middle', async () => {

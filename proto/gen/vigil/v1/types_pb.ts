@@ -145,7 +145,8 @@ export type FileDelta = Message<"vigil.v1.FileDelta"> & {
   kind: ChangeKind;
 
   /**
-   * The new state; absent when kind is DELETED.
+   * The new state; absent when kind is DELETED, and for REFRESHED when the path left the policy
+   * (the controller drops it from the current state, docs/delivery.md).
    *
    * @generated from field: vigil.v1.FileState state = 4;
    */
