@@ -205,7 +205,7 @@ export function classifyChange(before: FileState | null, after: FileState | null
     (!dir && has('ctime') && before.ctimeNs !== after.ctimeNs) ||
     (!dir && has('inode') && before.inode !== after.inode) ||
     (!dir && has('nlink') && before.nlink !== after.nlink) ||
-    // Not read on one side (getfattr missing, or the rule just started to ask): not a change.
+    // Not read on one side (the native addon missing, or the rule just started to ask): not a change.
     (has('xattrs') && !!before.xattrs && !!after.xattrs && !before.xattrs.equals(after.xattrs));
   return attrs ? 'attributes' : null;
 }

@@ -1,6 +1,5 @@
 import { DEFAULT_LIMITS, defineRule } from '../proto/policy-schema.js';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { ChangeKind, FileDelta } from '../proto/model.js';
@@ -11,6 +10,7 @@ import { pino } from 'pino';
 import { openLocalStore } from './local-store.js';
 import { createMonitor } from './monitor.js';
 import { createHashPool } from './scan/hash-pool.js';
+import { setXattr } from '../test/support/xattrs.js';
 
 describe('monitor', () => {
   const root = mkdtempSync(join(tmpdir(), 'vigil-mon-'));
@@ -84,7 +84,7 @@ describe('monitor', () => {
     const pool = createHashPool({ threads: 2 });
     const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date() });
     try {
-      // Without ctime (which setfattr moves): only the extended attributes can show the change.
+      // Without ctime (which setting an attribute moves): only the extended attributes can show the change.
       const attributes = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'mtime', 'hash', 'xattrs'] as const;
       await monitor.applyPolicy({ version: 1, limits: DEFAULT_LIMITS, rules: [defineRule({ name: 'live', paths: [dir], attributes: [...attributes], alert: false, selector: {} })] });
       const before = store.getBaseline(Buffer.from(file));
@@ -99,7 +99,7 @@ describe('monitor', () => {
         };
         monitor.on('queued', onQueued);
       });
-      execFileSync('setfattr', ['-n', 'user.vigil', '-v', 'tampered', file]);
+      setXattr(file, 'user.vigil', 'tampered');
       const d = await seen;
       assert.equal(d.kind, 'attributes');
       assert.equal(d.source, 'realtime');

@@ -7,6 +7,7 @@ import { PassThrough } from 'node:stream';
 import { execFileSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { runScanCommand } from './scan-command.js';
+import { setXattr } from '../test/support/xattrs.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 
@@ -172,12 +173,12 @@ describe('vigil-agent scan', () => {
     use('R-ctime+xattrs');
     const a = await scan([], { policyFile: policy, stateDir: state });
     assert.equal(a.by(join(t, 'bin'))?.xattrsSha256, sha(''), 'no attributes yet: the digest of the empty list');
-    execFileSync('setfattr', ['-n', 'user.origin', '-v', 'vendor', join(t, 'bin')]);
+    setXattr(join(t, 'bin'), 'user.origin', 'vendor');
     const b = await scan([], { policyFile: policy, stateDir: state });
     assert.equal(b.by(join(t, 'bin'))?.change, 'attributes');
     assert.notEqual(b.by(join(t, 'bin'))?.xattrsSha256, sha(''));
     use('R-ctime');
-    execFileSync('setfattr', ['-n', 'user.origin', '-v', 'patched', join(t, 'bin')]);
+    setXattr(join(t, 'bin'), 'user.origin', 'patched');
     const c = await scan([], { policyFile: policy, stateDir: state });
     assert.equal(c.by(join(t, 'bin'))?.change, null, 'not checked: not a change');
     assert.equal(c.by(join(t, 'bin'))?.xattrsSha256, null);

@@ -3,6 +3,7 @@
 #include "inotify.h"
 #include "memory.h"
 #include "stat-words.h"
+#include "xattr.h"
 
 #define EXPORT(name, fn)                                                                  \
   if (napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f) != napi_ok) return NULL; \
@@ -21,6 +22,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   EXPORT("fanotifyMark", fanotify_mark_dir)
   EXPORT("fanotifyRead", fanotify_read)
   EXPORT("fanotifyClose", fanotify_close)
+  EXPORT("readXattrs", read_xattrs)
+  EXPORT("setXattr", set_xattr)
   EXPORT("releaseFileMappings", release_file_mappings_js)
   EXPORT("trimMallocHeap", trim_malloc_heap_js)
   return exports;

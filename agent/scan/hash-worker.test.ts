@@ -11,6 +11,7 @@ import hashBatch, { compareBatch, DIFFERENT, GONE, hashOne, SAME, unpackResults 
 import { packPaths } from './path-batch.js';
 import { waitFor } from '../../test/support/processes.js';
 import { HUGE_SIZE, hugeSparseFile } from '../../test/support/sparse-files.js';
+import { setXattr } from '../../test/support/xattrs.js';
 
 const mkfifo = (path: string) => execFileSync('mkfifo', [path]);
 
@@ -54,7 +55,7 @@ describe('hashing worker batches', () => {
   it('reads extended attributes where the rule asks, once per batch, digested as documented', () => {
     const file = join(dir, 'with-xattr');
     writeFileSync(file, 'x');
-    execFileSync('setfattr', ['-n', 'user.vigil', '-v', 'v1', file]);
+    setXattr(file, 'user.vigil', 'v1');
     const paths = packPaths([Buffer.from(file), Buffer.from(dir), Buffer.from(file)]);
     const [hashed, directory, notAsked] = unpackResults(
       hashBatch({ paths, algorithms: ['sha256', 'sha256', 'sha256'], maxBytes: [0, 0, 0], regular: [1, 0, 1], xattrs: [1, 1, 0], bytesPerSecond: 0 }),

@@ -34,7 +34,7 @@ export interface HashTask {
   readonly maxBytes: number[];
   /** Per path: 1 when the walk saw a regular file (opened and hashed), 0 otherwise (lstat only, never opened). */
   readonly regular: number[];
-  /** Per path: 1 when the rule checks extended attributes (read with one getfattr per batch). */
+  /** Per path: 1 when the rule checks extended attributes (read through the native addon). */
   readonly xattrs: number[];
   /** This thread's share of the read rate limit, bytes per second; 0: no limit. */
   readonly bytesPerSecond: number;
@@ -224,7 +224,7 @@ export default function hashBatch(task: HashTask): PackedResults {
     if (task.regular[i] === 0) statOnly(out, i, path);
     else hashInto(out, i, path, task.algorithms[i] ?? 'sha256', task.maxBytes[i] ?? 0, task.bytesPerSecond);
   }
-  // Extended attributes after the content, for the paths whose rule checks them: one getfattr for the batch.
+  // Extended attributes after the content, for the paths whose rule checks them (agent/xattrs.ts).
   const wanted: number[] = [];
   for (let i = 0; i < n; i++) if (task.xattrs[i] && kindAt(out, i) !== VANISHED) wanted.push(i);
   if (wanted.length) {

@@ -19,6 +19,10 @@ export interface NativeAddon {
   fanotifyMark(handle: object, dir: Buffer, add: boolean): number;
   fanotifyRead(handle: object): Buffer | null | number;
   fanotifyClose(handle: object): void;
+  /** agent/xattrs.ts: a path's extended attributes (not following a symlink), or -errno. */
+  readXattrs(path: Buffer): [name: Buffer, value: Buffer][] | number;
+  /** lsetxattr, for tests and tools: 0, or -errno. */
+  setXattr(path: Buffer, name: string, value: Buffer): number;
   /** agent/idle-memory.ts: bytes of the file's shared mappings advised away, or -errno. */
   releaseFileMappings(path: Buffer): number;
   /** agent/idle-memory.ts: glibc's malloc_trim(0); false where there is none. */
