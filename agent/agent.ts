@@ -7,10 +7,10 @@ import { createMonitor } from './monitor.js';
 import { createHashPool } from './scan/hash-pool.js';
 import { loadNativeAddon } from './scan/native.js';
 import { DEFAULT_LIMITS } from '../proto/policy-defaults.js';
+import { VIGIL_VERSION } from '../proto/version.js';
 import { readIdentity, stateDir } from './state-dir.js';
 import { createStreamClient } from './stream-client.js';
 
-export const AGENT_VERSION = '0.1.0';
 
 export interface RunningAgent {
   readonly agentId: string;
@@ -42,7 +42,7 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
     saveRenewed: (keyPem, certPem) => saveRenewed(dir, keyPem, certPem),
     clock,
     hostname: osHostname(),
-    agentVersion: AGENT_VERSION,
+    agentVersion: VIGIL_VERSION,
     store,
     monitor,
     logger,

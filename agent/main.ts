@@ -2,10 +2,11 @@
 import { Command } from 'commander';
 import { silenceIpServernameWarning } from './quiet-warnings.js';
 import { defaultStateDir } from './state-dir.js';
+import { VIGIL_VERSION } from '../proto/version.js';
 
 silenceIpServernameWarning();
 
-const program = new Command('vigil-agent').description('Vigil agent: baseline and watch files, stream every change to the controller');
+const program = new Command('vigil-agent').description('Vigil agent: baseline and watch files, stream every change to the controller').version(VIGIL_VERSION);
 
 function fail(err: unknown): void {
   process.stderr.write(`vigil-agent: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -5,9 +5,11 @@ import { startController } from './controller.js';
 import { resolveHomeDir } from './home.js';
 import { createLogger } from './log.js';
 import { systemClock } from './store/index.js';
+import { VIGIL_VERSION } from '../proto/version.js';
 
 const program = new Command('vigil-controller')
   .description('Vigil controller: enrolment, agent streams, admin API and alerts')
+  .version(VIGIL_VERSION)
   .option('--listen <host:port>', 'mutual-TLS listener for agents and vigilctl', '0.0.0.0:8443')
   .option('--enrol-listen <host:port>', 'enrolment listener (server TLS only)', '0.0.0.0:8444')
   .addHelpText(

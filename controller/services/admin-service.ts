@@ -2,6 +2,7 @@ import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import { deltaToPb, fileStateToPb, policyFromPb, policyToPb } from '../../proto/convert.js';
+import { CHANGE_KINDS, type ChangeKind } from '../../proto/model.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { AdminService, type AgentSchema } from '../../proto/gen/vigil/v1/admin_pb.js';
 import { deliveryStatusToPb } from './delivery-status.js';
@@ -105,14 +106,22 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
     async listEvents(req, ctx) {
       requireOperator(ctx, 'viewer');
       const limit = Math.min(req.limit || EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT);
-      const events = await deps.events.list({
+      const kinds = req.kinds.map((k) => {
+        if (!(CHANGE_KINDS as readonly string[]).includes(k)) throw new ControllerError('invalid_argument', `kind "${k}": one of ${CHANGE_KINDS.join(', ')}`);
+        return k as ChangeKind;
+      });
+      const res = await deps.events.list({
         ...(req.agentId ? { agentId: req.agentId } : {}),
         ...(req.pathGlob ? { pathGlob: req.pathGlob } : {}),
         ...(req.since ? { since: timestampDate(req.since) } : {}),
+        ...(req.until ? { until: timestampDate(req.until) } : {}),
+        ...(kinds.length ? { kinds } : {}),
+        ...(req.before?.detectedAt ? { before: { detectedAt: timestampDate(req.before.detectedAt), agentId: req.before.agentId, seq: Number(req.before.seq) } } : {}),
         limit,
       });
       return {
-        events: events.map((e) => ({ agentId: e.agentId, delta: deltaToPb(e.delta), committedAt: timestampFromDate(e.committedAt) })),
+        events: res.events.map((e) => ({ agentId: e.agentId, delta: deltaToPb(e.delta), committedAt: timestampFromDate(e.committedAt) })),
+        more: res.more,
       };
     },
 
@@ -284,9 +293,10 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
 
     async listAudit(req, ctx) {
       requireOperator(ctx, 'viewer');
-      const entries = await deps.audit.list(Math.min(req.limit || 1000, 100_000));
+      const res = await deps.audit.list({ limit: Math.min(req.limit || 1000, 100_000), ...(req.since ? { since: timestampDate(req.since) } : {}) });
       return {
-        entries: entries.map((e) => ({ at: timestampFromDate(e.at), actor: e.actor, action: e.action, target: e.target, detailsJson: JSON.stringify(e.details) })),
+        entries: res.entries.map((e) => ({ at: timestampFromDate(e.at), actor: e.actor, action: e.action, target: e.target, detailsJson: JSON.stringify(e.details) })),
+        more: res.more,
       };
     },
   };

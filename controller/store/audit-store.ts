@@ -12,7 +12,8 @@ export interface AuditEntry {
 /** Who changed what, when: every operator change is recorded. Details never hold secrets. */
 export interface AuditStore {
   record(e: Omit<AuditEntry, 'at'>): Promise<void>;
-  list(limit?: number): Promise<AuditEntry[]>;
+  /** The newest `limit` entries (at or after `since`), oldest first; `more`: older ones match too. */
+  list(opts?: { limit?: number; since?: Date }): Promise<{ readonly entries: AuditEntry[]; readonly more: boolean }>;
 }
 
 export function createAuditStore(db: SqlQueryable, clock: Clock): AuditStore {
@@ -26,15 +27,20 @@ export function createAuditStore(db: SqlQueryable, clock: Clock): AuditStore {
         JSON.stringify(details),
       ]);
     },
-    async list(limit = 1000) {
-      const rows = await db.query('select * from (select * from audit_log order by id desc limit $1) t order by id', [limit]);
-      return rows.map((r) => ({
+    async list({ limit = 1000, since } = {}) {
+      const rows = await db.query(
+        `select * from (select * from audit_log ${since ? 'where at >= $2' : ''} order by id desc limit $1) t order by id`,
+        since ? [limit + 1, since] : [limit + 1],
+      );
+      const more = rows.length > limit;
+      const entries = (more ? rows.slice(1) : rows).map((r) => ({
         at: date(r.at)!,
         actor: r.actor as string,
         action: r.action as string,
         target: r.target as string,
         details: r.details as Record<string, unknown>,
       }));
+      return { entries, more };
     },
   };
 }

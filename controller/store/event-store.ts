@@ -45,7 +45,19 @@ export interface EventFilter {
   readonly agentId?: string;
   readonly pathGlob?: string;
   readonly since?: Date;
+  /** Detected before this time. */
+  readonly until?: Date;
+  readonly kinds?: readonly ChangeKind[];
+  /** Older than this event, in detection order (the next page). */
+  readonly before?: EventCursor;
   readonly limit: number;
+}
+
+/** An event's place in detection order: (detected_at, agent_id, seq). */
+export interface EventCursor {
+  readonly detectedAt: Date;
+  readonly agentId: string;
+  readonly seq: number;
 }
 
 /** Decides which policy rule, if any, makes a change to this path alert. */
@@ -63,7 +75,8 @@ export interface EventStore {
   committedSeq(agentId: string): Promise<number>;
   /** History rows stored for the agent. */
   countFor(agentId: string): Promise<number>;
-  list(filter: EventFilter): Promise<StoredEvent[]>;
+  /** The newest `limit` matching events, oldest first; `more`: older ones match too. */
+  list(filter: EventFilter): Promise<{ readonly events: StoredEvent[]; readonly more: boolean }>;
 }
 
 const SELECT_EVENTS = `select agent_id, seq, path, kind, source, ${SELECT_STATE_COLUMNS}, detected_at, committed_at from file_events`;
@@ -167,11 +180,13 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
         }
         const committedSeq = Math.max(before, ...sorted.map((d) => d.seq), ...refusals.map((r) => r.seq));
         if (committedSeq > before) {
-          await tx.query('update agents set committed_seq = $2, refreshed_count = refreshed_count + $3, refused_count = refused_count + $4, delivery_blocked = null where id = $1', [
+          // last_seen_at too: `agents ls` shows the agent's latest delivery, at no extra statement.
+          await tx.query('update agents set committed_seq = $2, refreshed_count = refreshed_count + $3, refused_count = refused_count + $4, delivery_blocked = null, last_seen_at = $5 where id = $1', [
             agentId,
             committedSeq,
             refreshed,
             refused.length,
+            now,
           ]);
         }
         return { revoked: false, committedSeq, stored, alerts, refused };
@@ -192,7 +207,7 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
       const rows = await sql.query('select count(*) as n from file_events where agent_id = $1', [agentId]);
       return num(rows[0]?.n);
     },
-    async list({ agentId, pathGlob, since, limit }) {
+    async list({ agentId, pathGlob, since, until, kinds, before, limit }) {
       const where: string[] = [];
       const params: unknown[] = [];
       const add = (clause: (n: number) => string, value: unknown) => {
@@ -201,6 +216,8 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
       };
       if (agentId) add((n) => `agent_id = $${n}`, agentId);
       if (since) add((n) => `detected_at >= $${n}`, since);
+      if (until) add((n) => `detected_at < $${n}`, until);
+      if (kinds?.length) add((n) => `kind = any($${n}::text[])`, [...kinds]);
       let matches: ((p: string) => boolean) | null = null;
       if (pathGlob) {
         matches = picomatch(pathGlob, { dot: true });
@@ -210,10 +227,11 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
       }
       const out: StoredEvent[] = [];
       const page = 1000;
-      let cursor: { detectedAt: Date; agentId: string; seq: number } | null = null;
+      let cursor: EventCursor | null = before ?? null;
+      let more = false;
       // Newest first, a page at a time by keyset (stable while rows are added), until `limit`
-      // events match; returned oldest first.
-      while (out.length < limit) {
+      // events match and one more shows whether older ones do; returned oldest first.
+      while (out.length <= limit) {
         const pageParams = [...params];
         const pageWhere = [...where];
         if (cursor) {
@@ -230,12 +248,15 @@ export function createEventStore(sql: Sql, clock: Clock): EventStore {
           const e = toEvent(r);
           cursor = { detectedAt: e.delta.detectedAt, agentId: e.agentId, seq: e.delta.seq };
           if (matches && !matches(displayPath(e.delta.path))) continue;
+          if (out.length === limit) {
+            more = true;
+            break;
+          }
           out.push(e);
-          if (out.length >= limit) break;
         }
-        if (rows.length < page) break;
+        if (more || rows.length < page) break;
       }
-      return out.reverse();
+      return { events: out.reverse(), more };
     },
   };
 }

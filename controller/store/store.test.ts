@@ -100,7 +100,7 @@ for (const kind of testDatabaseKinds()) {
       const again = await events.ingest('agent-1', [...batch, delta(4, '/etc/b', 'deleted')], () => null);
       assert.equal(again.committedSeq, 4);
       assert.deepEqual(again.stored.map((d) => d.seq), [4]);
-      const listed = await events.list({ agentId: 'agent-1', limit: 100 });
+      const listed = (await events.list({ agentId: 'agent-1', limit: 100 })).events;
       assert.deepEqual(listed.map((e) => e.delta.seq), [1, 2, 3, 4]);
       const e3 = listed[2]!.delta;
       assert.equal(e3.kind, 'modified');
@@ -135,7 +135,7 @@ for (const kind of testDatabaseKinds()) {
       const rec = (await agents.get('agent-r'))!;
       assert.equal(rec.lastSeq, 6);
       assert.equal(rec.refreshedCount, 3);
-      const history = await events.list({ agentId: 'agent-r', limit: 100 });
+      const history = (await events.list({ agentId: 'agent-r', limit: 100 })).events;
       assert.equal(history.length + rec.refreshedCount, rec.lastSeq, 'history rows + refreshed = committed seq');
     });
 
@@ -144,9 +144,9 @@ for (const kind of testDatabaseKinds()) {
       const odd = Buffer.concat([Buffer.from('/srv/x\n'), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]);
       const d = { ...delta(1, 'x'), path: odd };
       await events.ingest('agent-2', [d, delta(2, '/srv/y.log')], () => null);
-      const all = await events.list({ agentId: 'agent-2', limit: 10 });
+      const all = (await events.list({ agentId: 'agent-2', limit: 10 })).events;
       assert.deepEqual(all[0]!.delta.path, odd);
-      const txt = await events.list({ agentId: 'agent-2', pathGlob: '/srv/*.log', limit: 10 });
+      const txt = (await events.list({ agentId: 'agent-2', pathGlob: '/srv/*.log', limit: 10 })).events;
       assert.deepEqual(txt.map((e) => e.delta.seq), [2]);
     });
 
@@ -170,13 +170,24 @@ for (const kind of testDatabaseKinds()) {
       const events = createEventStore(db.sql, clock);
       const many = Array.from({ length: 2500 }, (_, i) => delta(i + 1, i % 2 ? `/var/log/app/${i}.log` : `/etc/conf.d/${i}.conf`));
       await events.ingest('agent-4', many, () => null);
-      const logs = await events.list({ agentId: 'agent-4', pathGlob: '/var/log/**/*.log', limit: 100_000 });
+      const logs = (await events.list({ agentId: 'agent-4', pathGlob: '/var/log/**/*.log', limit: 100_000 })).events;
       assert.equal(logs.length, 1250);
       assert.equal(new Set(logs.map((e) => e.delta.seq)).size, 1250);
       assert.ok(logs.every((e, i) => i === 0 || e.delta.seq > logs[i - 1]!.delta.seq), 'oldest first');
-      const newest = await events.list({ agentId: 'agent-4', limit: 3 });
+      const newest = (await events.list({ agentId: 'agent-4', limit: 3 })).events;
       assert.deepEqual(newest.map((e) => e.delta.seq), [2498, 2499, 2500]);
-      assert.equal((await events.list({ agentId: 'agent-4', pathGlob: '/etc/conf_d/**', limit: 10 })).length, 0, 'underscore is literal');
+      // Cut at the limit: said, and the next page follows on from the oldest event shown.
+      const first = await events.list({ agentId: 'agent-4', limit: 1000 });
+      assert.equal(first.more, true);
+      const oldest = first.events[0]!;
+      const next = await events.list({ agentId: 'agent-4', limit: 2000, before: { detectedAt: oldest.delta.detectedAt, agentId: oldest.agentId, seq: oldest.delta.seq } });
+      assert.equal(next.more, false);
+      assert.deepEqual([...next.events, ...first.events].map((e) => e.delta.seq), many.map((d) => d.seq), 'two pages: every event once, in order');
+      assert.equal((await events.list({ agentId: 'agent-4', limit: 2500 })).more, false, 'exactly the limit: nothing more');
+      assert.equal((await events.list({ agentId: 'agent-4', kinds: ['deleted'], limit: 10 })).events.length, 0);
+      assert.equal((await events.list({ agentId: 'agent-4', kinds: ['created'], limit: 10_000 })).events.length, 2500);
+      assert.equal((await events.list({ agentId: 'agent-4', until: many[0]!.detectedAt, limit: 10 })).events.length, 0, 'until is exclusive');
+      assert.equal(((await events.list({ agentId: 'agent-4', pathGlob: '/etc/conf_d/**', limit: 10 })).events).length, 0, 'underscore is literal');
     });
 
     it('events: a sha512 or blake2b512 digest round-trips', async () => {
@@ -184,7 +195,7 @@ for (const kind of testDatabaseKinds()) {
       const d = delta(1, '/opt/app.jar');
       const withDigest = { ...d, state: { ...d.state!, sha256: null, digest: { algorithm: 'blake2b512' as const, value: Buffer.alloc(64, 9) } } };
       await events.ingest('agent-5', [withDigest], () => null);
-      const [e] = await events.list({ agentId: 'agent-5', limit: 1 });
+      const [e] = (await events.list({ agentId: 'agent-5', limit: 1 })).events;
       assert.equal(e!.delta.state?.sha256, null);
       assert.deepEqual(e!.delta.state?.digest, { algorithm: 'blake2b512', value: Buffer.alloc(64, 9) });
     });

@@ -114,7 +114,7 @@ for (const kind of testDatabaseKinds()) {
         ],
       );
       await deliver();
-      const history = await events.list({ agentId: AGENT, limit: 1000, since: new Date(0) });
+      const history = (await events.list({ agentId: AGENT, limit: 1000, since: new Date(0) })).events;
       const repairs = history.filter((e) => e.delta.seq > before);
       assert.equal(repairs.length, 6, 'six repairs are history; the path leaving the policy is not');
       assert.ok(repairs.every((e) => e.delta.source === 'reconcile'));

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vigil/v1/admin.proto.
  */
 export const file_vigil_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3Qi3QQKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIrCgZsYWJlbHMYCCADKAsyGy52aWdpbC52MS5BZ2VudC5MYWJlbHNFbnRyeRIyCg5jZXJ0X25vdF9hZnRlchgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAsgASgJEhcKD3JlZnJlc2hlZF9jb3VudBgMIAEoBBInCghkZWxpdmVyeRgNIAEoCzIVLnZpZ2lsLnYxLkFnZW50U3RhdHVzEjgKFGRlbGl2ZXJ5X3JlcG9ydGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZ1c2VkX2NvdW50GA8gASgEEjMKEGRlbGl2ZXJ5X2Jsb2NrZWQYECABKAsyGS52aWdpbC52MS5EZWxpdmVyeUJsb2NrZWQaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJWCg9EZWxpdmVyeUJsb2NrZWQSCwoDc2VxGAEgASgEEg4KBnJlYXNvbhgCIAEoCRImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAihgEKDFJlZnVzZWREZWx0YRILCgNzZXEYASABKAQSDQoFZmllbGQYAiABKAkSDgoGcmVhc29uGAMgASgJEgwKBHBhdGgYBCABKAwSDAoEa2luZBgFIAEoCRIuCgpyZWZ1c2VkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChBMaXN0RmlsZXNSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg0KBWFmdGVyGAIgASgMEg0KBWxpbWl0GAMgASgNIlQKC0N1cnJlbnRGaWxlEgwKBHBhdGgYASABKAwSIgoFc3RhdGUYAiABKAsyEy52aWdpbC52MS5GaWxlU3RhdGUSEwoLdXBkYXRlZF9zZXEYAyABKAQiOQoRTGlzdEZpbGVzUmVzcG9uc2USJAoFZmlsZXMYASADKAsyFS52aWdpbC52MS5DdXJyZW50RmlsZSIjCg9HZXRBZ2VudFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkicgoQR2V0QWdlbnRSZXNwb25zZRIeCgVhZ2VudBgBIAEoCzIPLnZpZ2lsLnYxLkFnZW50EhUKDWV2ZW50c19zdG9yZWQYAiABKAQSJwoHcmVmdXNlZBgDIAMoCzIWLnZpZ2lsLnYxLlJlZnVzZWREZWx0YSI1ChJMaXN0QWdlbnRzUmVzcG9uc2USHwoGYWdlbnRzGAEgAygLMg8udmlnaWwudjEuQWdlbnQicgoRTGlzdEV2ZW50c1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJcGF0aF9nbG9iGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoDSJvCgVFdmVudBIQCghhZ2VudF9pZBgBIAEoCRIiCgVkZWx0YRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVEZWx0YRIwCgxjb21taXR0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKEkxpc3RFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy52aWdpbC52MS5FdmVudCKgAQoSQ3JlYXRlVG9rZW5SZXF1ZXN0EhMKC3R0bF9zZWNvbmRzGAEgASgNEgwKBHVzZXMYAiABKA0SOAoGbGFiZWxzGAMgAygLMigudmlnaWwudjEuQ3JlYXRlVG9rZW5SZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibAoTQ3JlYXRlVG9rZW5SZXNwb25zZRITCgtqb2luX3N0cmluZxgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCITChFMaXN0VG9rZW5zUmVxdWVzdCK/AgoJVG9rZW5JbmZvEgoKAmlkGAEgASgJEi4KCmNyZWF0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdXNlc19hbGxvd2VkGAUgASgNEgwKBHVzZXMYBiABKA0SLgoKcmV2b2tlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoGbGFiZWxzGAggAygLMh8udmlnaWwudjEuVG9rZW5JbmZvLkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOQoSTGlzdFRva2Vuc1Jlc3BvbnNlEiMKBnRva2VucxgBIAMoCzITLnZpZ2lsLnYxLlRva2VuSW5mbyIgChJSZXZva2VUb2tlblJlcXVlc3QSCgoCaWQYASABKAkiFQoTUmV2b2tlVG9rZW5SZXNwb25zZSI2ChJBcHBseVBvbGljeVJlcXVlc3QSIAoGcG9saWN5GAEgASgLMhAudmlnaWwudjEuUG9saWN5IjkKE0FwcGx5UG9saWN5UmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoBBIRCglwdXNoZWRfdG8YAiABKA0iEgoQR2V0UG9saWN5UmVxdWVzdCI1ChFHZXRQb2xpY3lSZXNwb25zZRIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiQQoNUmVzY2FuUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRILCgNhbGwYAiABKAgSEQoJZnVsbF9oYXNoGAMgASgIIkcKDFJlc2NhblRhcmdldBIQCghhZ2VudF9pZBgBIAEoCRISCgpjb21tYW5kX2lkGAIgASgJEhEKCWRlbGl2ZXJlZBgDIAEoCCI5Cg5SZXNjYW5SZXNwb25zZRInCgd0YXJnZXRzGAEgAygLMhYudmlnaWwudjEuUmVzY2FuVGFyZ2V0IiEKEkdldENvbW1hbmRzUmVxdWVzdBILCgNpZHMYASADKAkipQEKClNjYW5SZXN1bHQSFQoNZmlsZXNfc2Nhbm5lZBgBIAEoBBIPCgdjaGFuZ2VzGAIgASgEEg4KBmVycm9ycxgDIAEoBBIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi8wEKDUNvbW1hbmRTdGF0dXMSCgoCaWQYASABKAkSEAoIYWdlbnRfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkZWxpdmVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEc2NhbhgHIAEoCzIULnZpZ2lsLnYxLlNjYW5SZXN1bHQiQAoTR2V0Q29tbWFuZHNSZXNwb25zZRIpCghjb21tYW5kcxgBIAMoCzIXLnZpZ2lsLnYxLkNvbW1hbmRTdGF0dXMiNgoSUmV2b2tlQWdlbnRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZ2VudFJlc3BvbnNlIj4KD0FkZEFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSDwoHY3NyX3BlbRgDIAEoCSJOChBBZGRBZG1pblJlc3BvbnNlEhcKD2NlcnRpZmljYXRlX3BlbRgBIAEoCRIOCgZjYV9wZW0YAiABKAkSEQoJc3BpZmZlX2lkGAMgASgJIjIKElJldm9rZUFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZG1pblJlc3BvbnNlIiEKEExpc3RBdWRpdFJlcXVlc3QSDQoFbGltaXQYASABKA0ieQoKQXVkaXRFbnRyeRImCgJhdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAiABKAkSDgoGYWN0aW9uGAMgASgJEg4KBnRhcmdldBgEIAEoCRIUCgxkZXRhaWxzX2pzb24YBSABKAkiOgoRTGlzdEF1ZGl0UmVzcG9uc2USJQoHZW50cmllcxgBIAMoCzIULnZpZ2lsLnYxLkF1ZGl0RW50cnkyxggKDEFkbWluU2VydmljZRJHCgpMaXN0QWdlbnRzEhsudmlnaWwudjEuTGlzdEFnZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0QWdlbnRzUmVzcG9uc2USQQoIR2V0QWdlbnQSGS52aWdpbC52MS5HZXRBZ2VudFJlcXVlc3QaGi52aWdpbC52MS5HZXRBZ2VudFJlc3BvbnNlEkQKCUxpc3RGaWxlcxIaLnZpZ2lsLnYxLkxpc3RGaWxlc1JlcXVlc3QaGy52aWdpbC52MS5MaXN0RmlsZXNSZXNwb25zZRJHCgpMaXN0RXZlbnRzEhsudmlnaWwudjEuTGlzdEV2ZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0RXZlbnRzUmVzcG9uc2USSgoLQ3JlYXRlVG9rZW4SHC52aWdpbC52MS5DcmVhdGVUb2tlblJlcXVlc3QaHS52aWdpbC52MS5DcmVhdGVUb2tlblJlc3BvbnNlEkcKCkxpc3RUb2tlbnMSGy52aWdpbC52MS5MaXN0VG9rZW5zUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RUb2tlbnNSZXNwb25zZRJKCgtSZXZva2VUb2tlbhIcLnZpZ2lsLnYxLlJldm9rZVRva2VuUmVxdWVzdBodLnZpZ2lsLnYxLlJldm9rZVRva2VuUmVzcG9uc2USSgoLQXBwbHlQb2xpY3kSHC52aWdpbC52MS5BcHBseVBvbGljeVJlcXVlc3QaHS52aWdpbC52MS5BcHBseVBvbGljeVJlc3BvbnNlEkQKCUdldFBvbGljeRIaLnZpZ2lsLnYxLkdldFBvbGljeVJlcXVlc3QaGy52aWdpbC52MS5HZXRQb2xpY3lSZXNwb25zZRI7CgZSZXNjYW4SFy52aWdpbC52MS5SZXNjYW5SZXF1ZXN0GhgudmlnaWwudjEuUmVzY2FuUmVzcG9uc2USSgoLR2V0Q29tbWFuZHMSHC52aWdpbC52MS5HZXRDb21tYW5kc1JlcXVlc3QaHS52aWdpbC52MS5HZXRDb21tYW5kc1Jlc3BvbnNlEkoKC1Jldm9rZUFnZW50EhwudmlnaWwudjEuUmV2b2tlQWdlbnRSZXF1ZXN0Gh0udmlnaWwudjEuUmV2b2tlQWdlbnRSZXNwb25zZRJBCghBZGRBZG1pbhIZLnZpZ2lsLnYxLkFkZEFkbWluUmVxdWVzdBoaLnZpZ2lsLnYxLkFkZEFkbWluUmVzcG9uc2USSgoLUmV2b2tlQWRtaW4SHC52aWdpbC52MS5SZXZva2VBZG1pblJlcXVlc3QaHS52aWdpbC52MS5SZXZva2VBZG1pblJlc3BvbnNlEkQKCUxpc3RBdWRpdBIaLnZpZ2lsLnYxLkxpc3RBdWRpdFJlcXVlc3QaGy52aWdpbC52MS5MaXN0QXVkaXRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_vigil_v1_agent, file_vigil_v1_types]);
+  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3Qi3QQKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIrCgZsYWJlbHMYCCADKAsyGy52aWdpbC52MS5BZ2VudC5MYWJlbHNFbnRyeRIyCg5jZXJ0X25vdF9hZnRlchgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAsgASgJEhcKD3JlZnJlc2hlZF9jb3VudBgMIAEoBBInCghkZWxpdmVyeRgNIAEoCzIVLnZpZ2lsLnYxLkFnZW50U3RhdHVzEjgKFGRlbGl2ZXJ5X3JlcG9ydGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZ1c2VkX2NvdW50GA8gASgEEjMKEGRlbGl2ZXJ5X2Jsb2NrZWQYECABKAsyGS52aWdpbC52MS5EZWxpdmVyeUJsb2NrZWQaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJWCg9EZWxpdmVyeUJsb2NrZWQSCwoDc2VxGAEgASgEEg4KBnJlYXNvbhgCIAEoCRImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAihgEKDFJlZnVzZWREZWx0YRILCgNzZXEYASABKAQSDQoFZmllbGQYAiABKAkSDgoGcmVhc29uGAMgASgJEgwKBHBhdGgYBCABKAwSDAoEa2luZBgFIAEoCRIuCgpyZWZ1c2VkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChBMaXN0RmlsZXNSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg0KBWFmdGVyGAIgASgMEg0KBWxpbWl0GAMgASgNIlQKC0N1cnJlbnRGaWxlEgwKBHBhdGgYASABKAwSIgoFc3RhdGUYAiABKAsyEy52aWdpbC52MS5GaWxlU3RhdGUSEwoLdXBkYXRlZF9zZXEYAyABKAQiOQoRTGlzdEZpbGVzUmVzcG9uc2USJAoFZmlsZXMYASADKAsyFS52aWdpbC52MS5DdXJyZW50RmlsZSIjCg9HZXRBZ2VudFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkicgoQR2V0QWdlbnRSZXNwb25zZRIeCgVhZ2VudBgBIAEoCzIPLnZpZ2lsLnYxLkFnZW50EhUKDWV2ZW50c19zdG9yZWQYAiABKAQSJwoHcmVmdXNlZBgDIAMoCzIWLnZpZ2lsLnYxLlJlZnVzZWREZWx0YSI1ChJMaXN0QWdlbnRzUmVzcG9uc2USHwoGYWdlbnRzGAEgAygLMg8udmlnaWwudjEuQWdlbnQi0wEKEUxpc3RFdmVudHNSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEhEKCXBhdGhfZ2xvYhgCIAEoCRIpCgVzaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbGltaXQYBCABKA0SKQoFdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWtpbmRzGAYgAygJEiUKBmJlZm9yZRgHIAEoCzIVLnZpZ2lsLnYxLkV2ZW50Q3Vyc29yIl0KC0V2ZW50Q3Vyc29yEi8KC2RldGVjdGVkX2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhZ2VudF9pZBgCIAEoCRILCgNzZXEYAyABKAQibwoFRXZlbnQSEAoIYWdlbnRfaWQYASABKAkSIgoFZGVsdGEYAiABKAsyEy52aWdpbC52MS5GaWxlRGVsdGESMAoMY29tbWl0dGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJDChJMaXN0RXZlbnRzUmVzcG9uc2USHwoGZXZlbnRzGAEgAygLMg8udmlnaWwudjEuRXZlbnQSDAoEbW9yZRgCIAEoCCKgAQoSQ3JlYXRlVG9rZW5SZXF1ZXN0EhMKC3R0bF9zZWNvbmRzGAEgASgNEgwKBHVzZXMYAiABKA0SOAoGbGFiZWxzGAMgAygLMigudmlnaWwudjEuQ3JlYXRlVG9rZW5SZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibAoTQ3JlYXRlVG9rZW5SZXNwb25zZRITCgtqb2luX3N0cmluZxgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCITChFMaXN0VG9rZW5zUmVxdWVzdCK/AgoJVG9rZW5JbmZvEgoKAmlkGAEgASgJEi4KCmNyZWF0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdXNlc19hbGxvd2VkGAUgASgNEgwKBHVzZXMYBiABKA0SLgoKcmV2b2tlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoGbGFiZWxzGAggAygLMh8udmlnaWwudjEuVG9rZW5JbmZvLkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOQoSTGlzdFRva2Vuc1Jlc3BvbnNlEiMKBnRva2VucxgBIAMoCzITLnZpZ2lsLnYxLlRva2VuSW5mbyIgChJSZXZva2VUb2tlblJlcXVlc3QSCgoCaWQYASABKAkiFQoTUmV2b2tlVG9rZW5SZXNwb25zZSI2ChJBcHBseVBvbGljeVJlcXVlc3QSIAoGcG9saWN5GAEgASgLMhAudmlnaWwudjEuUG9saWN5IjkKE0FwcGx5UG9saWN5UmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoBBIRCglwdXNoZWRfdG8YAiABKA0iEgoQR2V0UG9saWN5UmVxdWVzdCI1ChFHZXRQb2xpY3lSZXNwb25zZRIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiQQoNUmVzY2FuUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRILCgNhbGwYAiABKAgSEQoJZnVsbF9oYXNoGAMgASgIIkcKDFJlc2NhblRhcmdldBIQCghhZ2VudF9pZBgBIAEoCRISCgpjb21tYW5kX2lkGAIgASgJEhEKCWRlbGl2ZXJlZBgDIAEoCCI5Cg5SZXNjYW5SZXNwb25zZRInCgd0YXJnZXRzGAEgAygLMhYudmlnaWwudjEuUmVzY2FuVGFyZ2V0IiEKEkdldENvbW1hbmRzUmVxdWVzdBILCgNpZHMYASADKAkipQEKClNjYW5SZXN1bHQSFQoNZmlsZXNfc2Nhbm5lZBgBIAEoBBIPCgdjaGFuZ2VzGAIgASgEEg4KBmVycm9ycxgDIAEoBBIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi8wEKDUNvbW1hbmRTdGF0dXMSCgoCaWQYASABKAkSEAoIYWdlbnRfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkZWxpdmVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEc2NhbhgHIAEoCzIULnZpZ2lsLnYxLlNjYW5SZXN1bHQiQAoTR2V0Q29tbWFuZHNSZXNwb25zZRIpCghjb21tYW5kcxgBIAMoCzIXLnZpZ2lsLnYxLkNvbW1hbmRTdGF0dXMiNgoSUmV2b2tlQWdlbnRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZ2VudFJlc3BvbnNlIj4KD0FkZEFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSDwoHY3NyX3BlbRgDIAEoCSJOChBBZGRBZG1pblJlc3BvbnNlEhcKD2NlcnRpZmljYXRlX3BlbRgBIAEoCRIOCgZjYV9wZW0YAiABKAkSEQoJc3BpZmZlX2lkGAMgASgJIjIKElJldm9rZUFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZG1pblJlc3BvbnNlIkwKEExpc3RBdWRpdFJlcXVlc3QSDQoFbGltaXQYASABKA0SKQoFc2luY2UYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInkKCkF1ZGl0RW50cnkSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSFAoMZGV0YWlsc19qc29uGAUgASgJIkgKEUxpc3RBdWRpdFJlc3BvbnNlEiUKB2VudHJpZXMYASADKAsyFC52aWdpbC52MS5BdWRpdEVudHJ5EgwKBG1vcmUYAiABKAgyxggKDEFkbWluU2VydmljZRJHCgpMaXN0QWdlbnRzEhsudmlnaWwudjEuTGlzdEFnZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0QWdlbnRzUmVzcG9uc2USQQoIR2V0QWdlbnQSGS52aWdpbC52MS5HZXRBZ2VudFJlcXVlc3QaGi52aWdpbC52MS5HZXRBZ2VudFJlc3BvbnNlEkQKCUxpc3RGaWxlcxIaLnZpZ2lsLnYxLkxpc3RGaWxlc1JlcXVlc3QaGy52aWdpbC52MS5MaXN0RmlsZXNSZXNwb25zZRJHCgpMaXN0RXZlbnRzEhsudmlnaWwudjEuTGlzdEV2ZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0RXZlbnRzUmVzcG9uc2USSgoLQ3JlYXRlVG9rZW4SHC52aWdpbC52MS5DcmVhdGVUb2tlblJlcXVlc3QaHS52aWdpbC52MS5DcmVhdGVUb2tlblJlc3BvbnNlEkcKCkxpc3RUb2tlbnMSGy52aWdpbC52MS5MaXN0VG9rZW5zUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RUb2tlbnNSZXNwb25zZRJKCgtSZXZva2VUb2tlbhIcLnZpZ2lsLnYxLlJldm9rZVRva2VuUmVxdWVzdBodLnZpZ2lsLnYxLlJldm9rZVRva2VuUmVzcG9uc2USSgoLQXBwbHlQb2xpY3kSHC52aWdpbC52MS5BcHBseVBvbGljeVJlcXVlc3QaHS52aWdpbC52MS5BcHBseVBvbGljeVJlc3BvbnNlEkQKCUdldFBvbGljeRIaLnZpZ2lsLnYxLkdldFBvbGljeVJlcXVlc3QaGy52aWdpbC52MS5HZXRQb2xpY3lSZXNwb25zZRI7CgZSZXNjYW4SFy52aWdpbC52MS5SZXNjYW5SZXF1ZXN0GhgudmlnaWwudjEuUmVzY2FuUmVzcG9uc2USSgoLR2V0Q29tbWFuZHMSHC52aWdpbC52MS5HZXRDb21tYW5kc1JlcXVlc3QaHS52aWdpbC52MS5HZXRDb21tYW5kc1Jlc3BvbnNlEkoKC1Jldm9rZUFnZW50EhwudmlnaWwudjEuUmV2b2tlQWdlbnRSZXF1ZXN0Gh0udmlnaWwudjEuUmV2b2tlQWdlbnRSZXNwb25zZRJBCghBZGRBZG1pbhIZLnZpZ2lsLnYxLkFkZEFkbWluUmVxdWVzdBoaLnZpZ2lsLnYxLkFkZEFkbWluUmVzcG9uc2USSgoLUmV2b2tlQWRtaW4SHC52aWdpbC52MS5SZXZva2VBZG1pblJlcXVlc3QaHS52aWdpbC52MS5SZXZva2VBZG1pblJlc3BvbnNlEkQKCUxpc3RBdWRpdBIaLnZpZ2lsLnYxLkxpc3RBdWRpdFJlcXVlc3QaGy52aWdpbC52MS5MaXN0QXVkaXRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_vigil_v1_agent, file_vigil_v1_types]);
 
 /**
  * @generated from message vigil.v1.ListAgentsRequest
@@ -384,6 +384,28 @@ export type ListEventsRequest = Message<"vigil.v1.ListEventsRequest"> & {
    * @generated from field: uint32 limit = 4;
    */
   limit: number;
+
+  /**
+   * Only events detected before this time; unset: no upper bound.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 5;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * Only these kinds (created, modified, deleted, attributes); empty: every kind.
+   *
+   * @generated from field: repeated string kinds = 6;
+   */
+  kinds: string[];
+
+  /**
+   * Only events older than this one (detection order): the next page after a response whose
+   * `more` was set, with its oldest event here.
+   *
+   * @generated from field: vigil.v1.EventCursor before = 7;
+   */
+  before?: EventCursor | undefined;
 };
 
 /**
@@ -392,6 +414,33 @@ export type ListEventsRequest = Message<"vigil.v1.ListEventsRequest"> & {
  */
 export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
   messageDesc(file_vigil_v1_admin, 10);
+
+/**
+ * @generated from message vigil.v1.EventCursor
+ */
+export type EventCursor = Message<"vigil.v1.EventCursor"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp detected_at = 1;
+   */
+  detectedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string agent_id = 2;
+   */
+  agentId: string;
+
+  /**
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message vigil.v1.EventCursor.
+ * Use `create(EventCursorSchema)` to create a new message.
+ */
+export const EventCursorSchema: GenMessage<EventCursor> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 11);
 
 /**
  * @generated from message vigil.v1.Event
@@ -418,7 +467,7 @@ export type Event = Message<"vigil.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 11);
+  messageDesc(file_vigil_v1_admin, 12);
 
 /**
  * @generated from message vigil.v1.ListEventsResponse
@@ -428,6 +477,13 @@ export type ListEventsResponse = Message<"vigil.v1.ListEventsResponse"> & {
    * @generated from field: repeated vigil.v1.Event events = 1;
    */
   events: Event[];
+
+  /**
+   * Older events match too: the response was cut at the limit.
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
 };
 
 /**
@@ -435,7 +491,7 @@ export type ListEventsResponse = Message<"vigil.v1.ListEventsResponse"> & {
  * Use `create(ListEventsResponseSchema)` to create a new message.
  */
 export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 12);
+  messageDesc(file_vigil_v1_admin, 13);
 
 /**
  * @generated from message vigil.v1.CreateTokenRequest
@@ -468,7 +524,7 @@ export type CreateTokenRequest = Message<"vigil.v1.CreateTokenRequest"> & {
  * Use `create(CreateTokenRequestSchema)` to create a new message.
  */
 export const CreateTokenRequestSchema: GenMessage<CreateTokenRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 13);
+  messageDesc(file_vigil_v1_admin, 14);
 
 /**
  * @generated from message vigil.v1.CreateTokenResponse
@@ -495,7 +551,7 @@ export type CreateTokenResponse = Message<"vigil.v1.CreateTokenResponse"> & {
  * Use `create(CreateTokenResponseSchema)` to create a new message.
  */
 export const CreateTokenResponseSchema: GenMessage<CreateTokenResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 14);
+  messageDesc(file_vigil_v1_admin, 15);
 
 /**
  * @generated from message vigil.v1.ListTokensRequest
@@ -508,7 +564,7 @@ export type ListTokensRequest = Message<"vigil.v1.ListTokensRequest"> & {
  * Use `create(ListTokensRequestSchema)` to create a new message.
  */
 export const ListTokensRequestSchema: GenMessage<ListTokensRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 15);
+  messageDesc(file_vigil_v1_admin, 16);
 
 /**
  * TokenInfo never carries the secret: only its hash is stored.
@@ -562,7 +618,7 @@ export type TokenInfo = Message<"vigil.v1.TokenInfo"> & {
  * Use `create(TokenInfoSchema)` to create a new message.
  */
 export const TokenInfoSchema: GenMessage<TokenInfo> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 16);
+  messageDesc(file_vigil_v1_admin, 17);
 
 /**
  * @generated from message vigil.v1.ListTokensResponse
@@ -579,7 +635,7 @@ export type ListTokensResponse = Message<"vigil.v1.ListTokensResponse"> & {
  * Use `create(ListTokensResponseSchema)` to create a new message.
  */
 export const ListTokensResponseSchema: GenMessage<ListTokensResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 17);
+  messageDesc(file_vigil_v1_admin, 18);
 
 /**
  * @generated from message vigil.v1.RevokeTokenRequest
@@ -596,7 +652,7 @@ export type RevokeTokenRequest = Message<"vigil.v1.RevokeTokenRequest"> & {
  * Use `create(RevokeTokenRequestSchema)` to create a new message.
  */
 export const RevokeTokenRequestSchema: GenMessage<RevokeTokenRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 18);
+  messageDesc(file_vigil_v1_admin, 19);
 
 /**
  * @generated from message vigil.v1.RevokeTokenResponse
@@ -609,7 +665,7 @@ export type RevokeTokenResponse = Message<"vigil.v1.RevokeTokenResponse"> & {
  * Use `create(RevokeTokenResponseSchema)` to create a new message.
  */
 export const RevokeTokenResponseSchema: GenMessage<RevokeTokenResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 19);
+  messageDesc(file_vigil_v1_admin, 20);
 
 /**
  * @generated from message vigil.v1.ApplyPolicyRequest
@@ -626,7 +682,7 @@ export type ApplyPolicyRequest = Message<"vigil.v1.ApplyPolicyRequest"> & {
  * Use `create(ApplyPolicyRequestSchema)` to create a new message.
  */
 export const ApplyPolicyRequestSchema: GenMessage<ApplyPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 20);
+  messageDesc(file_vigil_v1_admin, 21);
 
 /**
  * @generated from message vigil.v1.ApplyPolicyResponse
@@ -650,7 +706,7 @@ export type ApplyPolicyResponse = Message<"vigil.v1.ApplyPolicyResponse"> & {
  * Use `create(ApplyPolicyResponseSchema)` to create a new message.
  */
 export const ApplyPolicyResponseSchema: GenMessage<ApplyPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 21);
+  messageDesc(file_vigil_v1_admin, 22);
 
 /**
  * @generated from message vigil.v1.GetPolicyRequest
@@ -663,7 +719,7 @@ export type GetPolicyRequest = Message<"vigil.v1.GetPolicyRequest"> & {
  * Use `create(GetPolicyRequestSchema)` to create a new message.
  */
 export const GetPolicyRequestSchema: GenMessage<GetPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 22);
+  messageDesc(file_vigil_v1_admin, 23);
 
 /**
  * @generated from message vigil.v1.GetPolicyResponse
@@ -682,7 +738,7 @@ export type GetPolicyResponse = Message<"vigil.v1.GetPolicyResponse"> & {
  * Use `create(GetPolicyResponseSchema)` to create a new message.
  */
 export const GetPolicyResponseSchema: GenMessage<GetPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 23);
+  messageDesc(file_vigil_v1_admin, 24);
 
 /**
  * @generated from message vigil.v1.RescanRequest
@@ -711,7 +767,7 @@ export type RescanRequest = Message<"vigil.v1.RescanRequest"> & {
  * Use `create(RescanRequestSchema)` to create a new message.
  */
 export const RescanRequestSchema: GenMessage<RescanRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 24);
+  messageDesc(file_vigil_v1_admin, 25);
 
 /**
  * @generated from message vigil.v1.RescanTarget
@@ -740,7 +796,7 @@ export type RescanTarget = Message<"vigil.v1.RescanTarget"> & {
  * Use `create(RescanTargetSchema)` to create a new message.
  */
 export const RescanTargetSchema: GenMessage<RescanTarget> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 25);
+  messageDesc(file_vigil_v1_admin, 26);
 
 /**
  * @generated from message vigil.v1.RescanResponse
@@ -757,7 +813,7 @@ export type RescanResponse = Message<"vigil.v1.RescanResponse"> & {
  * Use `create(RescanResponseSchema)` to create a new message.
  */
 export const RescanResponseSchema: GenMessage<RescanResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 26);
+  messageDesc(file_vigil_v1_admin, 27);
 
 /**
  * @generated from message vigil.v1.GetCommandsRequest
@@ -774,7 +830,7 @@ export type GetCommandsRequest = Message<"vigil.v1.GetCommandsRequest"> & {
  * Use `create(GetCommandsRequestSchema)` to create a new message.
  */
 export const GetCommandsRequestSchema: GenMessage<GetCommandsRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 27);
+  messageDesc(file_vigil_v1_admin, 28);
 
 /**
  * @generated from message vigil.v1.ScanResult
@@ -811,7 +867,7 @@ export type ScanResult = Message<"vigil.v1.ScanResult"> & {
  * Use `create(ScanResultSchema)` to create a new message.
  */
 export const ScanResultSchema: GenMessage<ScanResult> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 28);
+  messageDesc(file_vigil_v1_admin, 29);
 
 /**
  * @generated from message vigil.v1.CommandStatus
@@ -860,7 +916,7 @@ export type CommandStatus = Message<"vigil.v1.CommandStatus"> & {
  * Use `create(CommandStatusSchema)` to create a new message.
  */
 export const CommandStatusSchema: GenMessage<CommandStatus> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 29);
+  messageDesc(file_vigil_v1_admin, 30);
 
 /**
  * @generated from message vigil.v1.GetCommandsResponse
@@ -877,7 +933,7 @@ export type GetCommandsResponse = Message<"vigil.v1.GetCommandsResponse"> & {
  * Use `create(GetCommandsResponseSchema)` to create a new message.
  */
 export const GetCommandsResponseSchema: GenMessage<GetCommandsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 30);
+  messageDesc(file_vigil_v1_admin, 31);
 
 /**
  * @generated from message vigil.v1.RevokeAgentRequest
@@ -899,7 +955,7 @@ export type RevokeAgentRequest = Message<"vigil.v1.RevokeAgentRequest"> & {
  * Use `create(RevokeAgentRequestSchema)` to create a new message.
  */
 export const RevokeAgentRequestSchema: GenMessage<RevokeAgentRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 31);
+  messageDesc(file_vigil_v1_admin, 32);
 
 /**
  * @generated from message vigil.v1.RevokeAgentResponse
@@ -912,7 +968,7 @@ export type RevokeAgentResponse = Message<"vigil.v1.RevokeAgentResponse"> & {
  * Use `create(RevokeAgentResponseSchema)` to create a new message.
  */
 export const RevokeAgentResponseSchema: GenMessage<RevokeAgentResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 32);
+  messageDesc(file_vigil_v1_admin, 33);
 
 /**
  * @generated from message vigil.v1.AddAdminRequest
@@ -945,7 +1001,7 @@ export type AddAdminRequest = Message<"vigil.v1.AddAdminRequest"> & {
  * Use `create(AddAdminRequestSchema)` to create a new message.
  */
 export const AddAdminRequestSchema: GenMessage<AddAdminRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 33);
+  messageDesc(file_vigil_v1_admin, 34);
 
 /**
  * @generated from message vigil.v1.AddAdminResponse
@@ -972,7 +1028,7 @@ export type AddAdminResponse = Message<"vigil.v1.AddAdminResponse"> & {
  * Use `create(AddAdminResponseSchema)` to create a new message.
  */
 export const AddAdminResponseSchema: GenMessage<AddAdminResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 34);
+  messageDesc(file_vigil_v1_admin, 35);
 
 /**
  * @generated from message vigil.v1.RevokeAdminRequest
@@ -994,7 +1050,7 @@ export type RevokeAdminRequest = Message<"vigil.v1.RevokeAdminRequest"> & {
  * Use `create(RevokeAdminRequestSchema)` to create a new message.
  */
 export const RevokeAdminRequestSchema: GenMessage<RevokeAdminRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 35);
+  messageDesc(file_vigil_v1_admin, 36);
 
 /**
  * @generated from message vigil.v1.RevokeAdminResponse
@@ -1007,7 +1063,7 @@ export type RevokeAdminResponse = Message<"vigil.v1.RevokeAdminResponse"> & {
  * Use `create(RevokeAdminResponseSchema)` to create a new message.
  */
 export const RevokeAdminResponseSchema: GenMessage<RevokeAdminResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 36);
+  messageDesc(file_vigil_v1_admin, 37);
 
 /**
  * @generated from message vigil.v1.ListAuditRequest
@@ -1019,6 +1075,13 @@ export type ListAuditRequest = Message<"vigil.v1.ListAuditRequest"> & {
    * @generated from field: uint32 limit = 1;
    */
   limit: number;
+
+  /**
+   * Only entries at or after this time; unset: no lower bound.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 2;
+   */
+  since?: Timestamp | undefined;
 };
 
 /**
@@ -1026,7 +1089,7 @@ export type ListAuditRequest = Message<"vigil.v1.ListAuditRequest"> & {
  * Use `create(ListAuditRequestSchema)` to create a new message.
  */
 export const ListAuditRequestSchema: GenMessage<ListAuditRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 37);
+  messageDesc(file_vigil_v1_admin, 38);
 
 /**
  * @generated from message vigil.v1.AuditEntry
@@ -1067,7 +1130,7 @@ export type AuditEntry = Message<"vigil.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 38);
+  messageDesc(file_vigil_v1_admin, 39);
 
 /**
  * @generated from message vigil.v1.ListAuditResponse
@@ -1077,6 +1140,13 @@ export type ListAuditResponse = Message<"vigil.v1.ListAuditResponse"> & {
    * @generated from field: repeated vigil.v1.AuditEntry entries = 1;
    */
   entries: AuditEntry[];
+
+  /**
+   * Older entries match too: the response was cut at the limit.
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
 };
 
 /**
@@ -1084,7 +1154,7 @@ export type ListAuditResponse = Message<"vigil.v1.ListAuditResponse"> & {
  * Use `create(ListAuditResponseSchema)` to create a new message.
  */
 export const ListAuditResponseSchema: GenMessage<ListAuditResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 39);
+  messageDesc(file_vigil_v1_admin, 40);
 
 /**
  * AdminService is what vigilctl calls, on the mutual-TLS listener, with an operator certificate.
