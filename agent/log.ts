@@ -1,8 +1,12 @@
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
-/** JSON logs on stderr; secrets (keys, tokens, join strings) are redacted wherever they appear. */
+/**
+ * Logs on stderr: human-readable on a terminal (pino-pretty), JSON lines otherwise (journald, a
+ * file, a log shipper). Secrets (keys, tokens, join strings) are redacted wherever they appear.
+ */
 export function createAgentLogger(level = process.env.VIGIL_LOG_LEVEL ?? 'info'): Logger {
   return pino(
     {
@@ -14,6 +18,6 @@ export function createAgentLogger(level = process.env.VIGIL_LOG_LEVEL ?? 'info')
       },
       base: { pid: process.pid },
     },
-    pino.destination({ fd: 2, sync: true }),
+    process.stderr.isTTY ? pretty({ destination: 2, sync: true, ignore: 'pid,hostname' }) : pino.destination({ fd: 2, sync: true }),
   );
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { silenceIpServernameWarning } from './quiet-warnings.js';
+import { AgentError } from './errors.js';
 import { defaultStateDir } from './state-dir.js';
 import { VIGIL_VERSION } from '../proto/version.js';
 
@@ -22,7 +23,8 @@ program
   .action(async (joinString: string, o: { stateDir: string }) => {
     // Loaded on demand, as every command's own modules: `scan` needs no logger.
     const { createAgentLogger } = await import('./log.js');
-    const logger = createAgentLogger();
+    // One line of output: progress only when asked for (VIGIL_LOG_LEVEL=info).
+    const logger = createAgentLogger(process.env.VIGIL_LOG_LEVEL ?? 'warn');
     try {
       const { enrol } = await import('./enrol.js');
       const id = await enrol({ joinString, stateDir: o.stateDir, logger });
@@ -54,7 +56,9 @@ program
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       await agent.done;
     } catch (err) {
-      logger.error({ err }, 'agent stopped');
+      // An expected refusal (not enrolled, certificate expired, revoked) is one line; anything
+      // else is logged in full first, for a bug report.
+      if (!(err instanceof AgentError)) logger.error({ err }, 'agent stopped');
       fail(err);
       process.exit(1);
     }

@@ -79,6 +79,9 @@ const human = (bytes: number) =>
  * unchanged tree is the stat-only re-check). When that directory belongs to an enrolled agent, the
  * changes are queued for its controller too.
  */
+/** Changes the text output lists at most (--json lists every one). */
+const LISTED_CHANGES = 50;
+
 export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanCommandResult> {
   const { rules, limits } = await rulesFor(opts);
   const pathRules = createPathRules(rules);
@@ -138,7 +141,7 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
               byKind[c.kind]++;
               if (c.kind === 'refreshed') continue; // not a change under the rule
               if (opts.json) changes.set(c.path.toString('latin1'), c.kind);
-              else if (opts.stateDir && changes.size < 50) changes.set(c.path.toString('latin1'), c.kind);
+              else if (opts.stateDir && changes.size < LISTED_CHANGES) changes.set(c.path.toString('latin1'), c.kind);
             }
             store.record(batch, { queue });
           },
@@ -167,6 +170,8 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
       opts.out.write('\n]\n');
     } else {
       if (opts.stateDir) for (const [p, kind] of changes) opts.out.write(`${kind.padEnd(10)} ${displayPath(Buffer.from(p, 'latin1'))}\n`);
+      const total = byKind.created + byKind.modified + byKind.deleted + byKind.attributes;
+      if (opts.stateDir && total > changes.size) opts.err.write(`${changes.size} of ${total} changes listed; --json lists them all\n`);
       const rate = human(counts.bytes / Math.max(seconds, 0.001));
       if (counts.limited?.length) opts.err.write(`file limit reached for rule(s) ${counts.limited.join(', ')}: paths past it were not scanned\n`);
       opts.err.write(

@@ -48,6 +48,20 @@ export interface StreamClient {
 }
 
 const PERMISSION_DENIED = 7;
+
+/**
+ * A status message as grpc-js hands it over: percent-encoded where the server encoded it (gRPC
+ * spec), with other `%` signs left as written. Each run of %XX escapes is decoded on its own.
+ */
+export function grpcText(text: string): string {
+  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
+}
 const INVALID_ARGUMENT = 3;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -366,15 +380,15 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
           if (err instanceof AgentError) throw err; // e.g. the certificate expired: enrol again
           const e = err as { code?: number; details?: string; message: string };
           if (e.code === PERMISSION_DENIED) {
-            throw new AgentError('revoked', `the controller refused this agent: ${e.details ?? e.message}`, { cause: err });
+            throw new AgentError('revoked', `the controller refused this agent: ${grpcText(e.details ?? e.message)}`, { cause: err });
           }
           if (e.code === INVALID_ARGUMENT) {
             // The controller refused what this agent sent as a whole (docs/delivery.md): resending
             // it at once would be refused again. Said loudly, retried at the slowest pace (the
             // controller may be upgraded meanwhile); `vigilctl agents show` says "delivery blocked".
-            log.error({ reason: e.details ?? e.message, pendingFrom: opts.store.pending(0, 1)[0]?.seq ?? null }, 'the controller refused a message from this agent: delivery is blocked; retrying slowly');
+            log.error({ reason: grpcText(e.details ?? e.message), pendingFrom: opts.store.pending(0, 1)[0]?.seq ?? null }, 'the controller refused a message from this agent: delivery is blocked; retrying slowly');
             delay = backoff.maxMs;
-          } else if (!reconnectNow) log.warn({ grpcCode: e.code, reason: e.details ?? e.message }, 'stream to controller failed; reconnecting');
+          } else if (!reconnectNow) log.warn({ grpcCode: e.code, reason: grpcText(e.details ?? e.message) }, 'stream to controller failed; reconnecting');
         }
         if (stopped) break;
         if (reconnectNow) {

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -22,7 +23,10 @@ export const REDACT_PATHS = [
   '*.joinString',
 ];
 
-/** JSON logs on stderr (stdout stays for program output); level from VIGIL_LOG_LEVEL. */
+/**
+ * Logs on stderr (stdout stays for program output): human-readable on a terminal (pino-pretty),
+ * JSON lines otherwise; level from VIGIL_LOG_LEVEL.
+ */
 export function createLogger(opts: { name: string; level?: string }): Logger {
   return pino(
     {
@@ -31,6 +35,6 @@ export function createLogger(opts: { name: string; level?: string }): Logger {
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       base: { pid: process.pid },
     },
-    pino.destination({ fd: 2, sync: false }),
+    process.stderr.isTTY ? pretty({ destination: 2, sync: true, ignore: 'pid,hostname' }) : pino.destination({ fd: 2, sync: false }),
   );
 }

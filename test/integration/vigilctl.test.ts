@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
@@ -171,5 +172,30 @@ describe('vigilctl for a new operator', { timeout: 120_000 }, () => {
     const seenLater = (JSON.parse((await cli('agents', 'ls', '--json')).stdout) as { id: string; lastSeenAt: string }[]).find((a) => a.id === agents[2]!.id)!.lastSeenAt;
     assert.ok(Date.parse(seenAtAck) >= before);
     assert.ok(Date.parse(seenLater) >= Date.parse(seenAtAck) + 60_000, `${seenLater} a minute after ${seenAtAck}: the later delivery`);
+  });
+});
+
+describe('vigil-agent for a new operator', { timeout: 60_000 }, () => {
+  const { root, remove } = tempRoot('vigil-agent-cli-');
+  after(() => remove());
+
+  it('says in one line that a state directory is not enrolled, without a stack', async () => {
+    const r = await runCli(BIN.agent, ['run', '--state-dir', join(root, 'never-enrolled')], { ...process.env, VIGIL_LOG_LEVEL: 'info' });
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /enrol/);
+    assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');
+  });
+
+  it('scan says on stderr when it lists only some of the changes', async () => {
+    const tree = join(root, 'tree');
+    mkdirSync(tree);
+    const state = join(root, 'scan-state');
+    await runCli(BIN.agent, ['scan', tree, '--state-dir', state], process.env);
+    for (let i = 0; i < 60; i++) writeFileSync(join(tree, `f${i}`), `${i}`);
+    const r = await runCli(BIN.agent, ['scan', tree, '--state-dir', state], process.env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim().split('\n').length, 50);
+    assert.match(r.stderr, /50 of 60 changes listed/);
   });
 });
