@@ -280,5 +280,6 @@ async function recordHomeOperator(path: string, certificates: ReturnType<typeof 
     notBefore: new Date(cert.validFrom),
     notAfter: new Date(cert.validTo),
     kind: 'operator',
+    role: /(^|\n)OU=admin($|\n)/.test(cert.subject) ? 'admin' : 'viewer',
   });
 }

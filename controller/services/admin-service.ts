@@ -272,6 +272,7 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
         notBefore: issued.notBefore,
         notAfter: issued.notAfter,
         kind: 'operator',
+        role: req.role,
       });
       await deps.audit.record({ actor: op.spiffeId, action: 'admins.add', target: spiffeId, details: { role: req.role, serial: issued.serial } });
       log.info({ actor: op.spiffeId, operator: spiffeId, role: req.role }, 'operator certificate issued');
@@ -289,6 +290,24 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       await deps.audit.record({ actor: op.spiffeId, action: 'admins.revoke', target: spiffeId, details: { reason, certificates: revoked } });
       log.info({ actor: op.spiffeId, operator: spiffeId }, 'operator revoked');
       return {};
+    },
+
+    async listAdmins(_req, ctx) {
+      requireOperator(ctx, 'viewer');
+      const now = deps.clock().getTime();
+      const certs = await deps.certificates.listOperators();
+      return {
+        admins: certs.map((c) => ({
+          name: c.subject.slice(c.subject.lastIndexOf('/') + 1),
+          spiffeId: c.subject,
+          role: c.role ?? '',
+          serial: c.serial,
+          issuedAt: timestampFromDate(c.issuedAt),
+          notAfter: timestampFromDate(c.notAfter),
+          ...(c.revokedAt ? { revokedAt: timestampFromDate(c.revokedAt) } : {}),
+          status: c.revokedAt ? 'revoked' : c.notAfter.getTime() <= now ? 'expired' : 'active',
+        })),
+      };
     },
 
     async listAudit(req, ctx) {

@@ -13,6 +13,18 @@ export interface IssuedCertificateRecord {
   readonly notAfter: Date;
   /** 'agent' or 'operator'. */
   readonly kind?: 'agent' | 'operator';
+  /** An operator certificate's role. */
+  readonly role?: 'admin' | 'viewer';
+}
+
+/** One operator certificate, for `vigilctl admins ls`. */
+export interface OperatorCertificate {
+  readonly subject: string;
+  readonly role: string | null;
+  readonly serial: string;
+  readonly issuedAt: Date;
+  readonly notAfter: Date;
+  readonly revokedAt: Date | null;
 }
 
 export interface CertificateStatus {
@@ -33,22 +45,24 @@ export interface CertificateStore {
   ensure(c: IssuedCertificateRecord): Promise<void>;
   /** Revokes every unrevoked operator certificate with this subject; returns how many. */
   revokeOperator(subject: string): Promise<number>;
+  /** Every operator certificate, by subject, newest first within a subject. */
+  listOperators(): Promise<OperatorCertificate[]>;
 }
 
 export function createCertificateStore(db: SqlQueryable, clock: Clock): CertificateStore {
   return {
     async record(c) {
       await db.query(
-        `insert into certificates (serial, agent_id, subject, key_fingerprint, token_id, not_before, not_after, issued_at, kind)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [c.serial.toLowerCase(), c.agentId, c.subject, c.keyFingerprint, c.tokenId, c.notBefore, c.notAfter, clock(), c.kind ?? 'agent'],
+        `insert into certificates (serial, agent_id, subject, key_fingerprint, token_id, not_before, not_after, issued_at, kind, role)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [c.serial.toLowerCase(), c.agentId, c.subject, c.keyFingerprint, c.tokenId, c.notBefore, c.notAfter, clock(), c.kind ?? 'agent', c.role ?? null],
       );
     },
     async ensure(c) {
       await db.query(
-        `insert into certificates (serial, agent_id, subject, key_fingerprint, token_id, not_before, not_after, issued_at, kind)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (serial) do nothing`,
-        [c.serial.toLowerCase(), c.agentId, c.subject, c.keyFingerprint, c.tokenId, c.notBefore, c.notAfter, clock(), c.kind ?? 'agent'],
+        `insert into certificates (serial, agent_id, subject, key_fingerprint, token_id, not_before, not_after, issued_at, kind, role)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (serial) do update set role = coalesce(certificates.role, excluded.role)`,
+        [c.serial.toLowerCase(), c.agentId, c.subject, c.keyFingerprint, c.tokenId, c.notBefore, c.notAfter, clock(), c.kind ?? 'agent', c.role ?? null],
       );
     },
     async revokeOperator(subject) {
@@ -57,6 +71,17 @@ export function createCertificateStore(db: SqlQueryable, clock: Clock): Certific
         [subject, clock()],
       );
       return rows.length;
+    },
+    async listOperators() {
+      const rows = await db.query("select subject, role, serial, issued_at, not_after, revoked_at from certificates where kind = 'operator' order by subject, issued_at desc");
+      return rows.map((r) => ({
+        subject: r.subject as string,
+        role: (r.role as string | null) ?? null,
+        serial: r.serial as string,
+        issuedAt: date(r.issued_at)!,
+        notAfter: date(r.not_after)!,
+        revokedAt: date(r.revoked_at),
+      }));
     },
     async find(serial) {
       const rows = await db.query('select serial, agent_id, subject, not_before, not_after, revoked_at from certificates where serial = $1', [serial.toLowerCase()]);

@@ -222,4 +222,13 @@ alter table agents add column refused_count bigint not null default 0;
 alter table agents add column delivery_blocked jsonb;
 `,
   },
+  {
+    version: 9,
+    name: 'operator roles',
+    sql: `
+-- The role an operator certificate carries (admin or viewer), for \`vigilctl admins ls\`; null for
+-- agents' certificates and for operator certificates recorded before this migration.
+alter table certificates add column role text;
+`,
+  },
 ];

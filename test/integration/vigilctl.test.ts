@@ -153,6 +153,17 @@ describe('vigilctl for a new operator', { timeout: 120_000 }, () => {
     assert.match(ls, /role=web/);
   });
 
+  it('admins ls lists operators with their role and status', async () => {
+    const added = await cli('admins', 'add', 'alice', '--role', 'viewer', '--out', join(root, 'alice-home'));
+    assert.equal(added.code, 0, added.stderr);
+    const list = JSON.parse((await cli('admins', 'ls', '--json')).stdout) as { name: string; role: string; status: string }[];
+    assert.deepEqual(list.find((a) => a.name === 'alice'), { ...list.find((a) => a.name === 'alice'), role: 'viewer', status: 'active' });
+    assert.equal(list.find((a) => a.name === 'admin')?.role, 'admin', 'the first operator, made by init');
+    assert.equal((await cli('admins', 'revoke', 'alice')).code, 0);
+    const after = JSON.parse((await cli('admins', 'ls', '--json')).stdout) as { name: string; status: string }[];
+    assert.equal(after.find((a) => a.name === 'alice')?.status, 'revoked');
+  });
+
   it('rescan of an agent that is not connected exits 1', async () => {
     const r = await cli('rescan', '--agent', agents[1]!.id, '--wait', '2s');
     assert.equal(r.code, 1, r.stdout + r.stderr);

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createCsr, generateKeyPair, writePublicFile, writeSecretFile } from '../../../pki/index.js';
 import { vigilHome, type ControllerInfo } from '../../home.js';
 import type { CliContext } from '../cli-context.js';
+import { table, ts } from '../output.js';
 
 export function registerAdmins(ctx: CliContext): void {
   const admins = ctx.program.command('admins').description('operator credentials');
@@ -23,6 +24,18 @@ export function registerAdmins(ctx: CliContext): void {
         await writePublicFile(out.controllerInfo, `${JSON.stringify({ ...info, address: await ctx.controllerAddress() }, null, 2)}\n`);
         if (ctx.json()) ctx.printJson({ spiffeId: res.spiffeId, role: o.role, home: out.dir });
         else ctx.print(`${res.spiffeId} (${o.role}): VIGIL_HOME=${out.dir} vigilctl ...`);
+      }),
+    );
+
+  admins
+    .command('ls')
+    .description('list operator certificates: name, role, status (active, expired, revoked), expiry')
+    .action(() =>
+      ctx.withClient(async (c) => {
+        const res = await c.listAdmins({});
+        const rows = res.admins.map((a) => ({ name: a.name, spiffeId: a.spiffeId, role: a.role || null, status: a.status, serial: a.serial, issuedAt: ts(a.issuedAt), notAfter: ts(a.notAfter), revokedAt: ts(a.revokedAt) }));
+        if (ctx.json()) return ctx.printJson(rows);
+        ctx.print(table(['NAME', 'ROLE', 'STATUS', 'ISSUED', 'EXPIRES', 'SERIAL'], rows.map((r) => [r.name, r.role ?? '-', r.status, r.issuedAt ?? '-', r.notAfter ?? '-', r.serial])));
       }),
     );
 
