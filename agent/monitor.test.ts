@@ -1,7 +1,8 @@
 import { DEFAULT_LIMITS, defineRule } from '../proto/policy-schema.js';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import type { ChangeKind, FileDelta } from '../proto/model.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -180,4 +181,30 @@ describe('monitor', () => {
       }
     });
   }
+
+  it('is not stopped by a FIFO whose writer closed (nothing the capture opens can block)', { timeout: 20_000 }, async () => {
+    const dir = join(root, 'fifo');
+    mkdirSync(dir);
+    const store = openLocalStore(join(root, 'fifo-state'));
+    const pool = createHashPool({ threads: 1 });
+    const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date(), captureWrites: true });
+    const seen = new Set<string>();
+    monitor.on('queued', (deltas: FileDelta[]) => deltas.forEach((d) => seen.add(d.path.toString())));
+    try {
+      await monitor.applyPolicy({ version: 1, limits: DEFAULT_LIMITS, rules: [defineRule({ name: 'f', paths: [dir], alert: false, selector: {} })] });
+      const fifo = join(dir, 'pipe');
+      execFileSync('mkfifo', [fifo]);
+      // Opened for writing (r+ does not block on Linux) and closed: a close-after-write on a FIFO.
+      closeSync(openSync(fifo, 'r+'));
+      writeFileSync(join(dir, 'after'), 'after the fifo\n');
+      const deadline = Date.now() + 10_000;
+      while (!(seen.has(fifo) && seen.has(join(dir, 'after'))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(seen.has(fifo), 'the FIFO is recorded');
+      assert.ok(seen.has(join(dir, 'after')), 'and the agent goes on');
+    } finally {
+      await monitor.close();
+      await pool.close();
+      await store.close();
+    }
+  });
 });

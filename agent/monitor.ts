@@ -6,6 +6,7 @@ import { classifyChange, readFileState, readOpenFileState, sameState, vanishedSt
 import { readXattrs } from './xattrs.js';
 import type { Change, LocalStore } from './local-store.js';
 import type { HashPool } from './scan/hash-pool.js';
+import { withoutTrailingSlashes } from './scan/path-key.js';
 import { scanTree, type ScanCounts } from './scan/scan-tree.js';
 import { closeEventFd } from './watch/fanotify.js';
 import { leftUnrecorded, mergeReports, plainReport, SEEN, type PathReport } from './watch/path-report.js';
@@ -114,7 +115,9 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     // Roots below another root are covered by it.
     roots = [...new Set(all)]
       .filter((r) => !all.some((o) => o !== r && (r.startsWith(o.endsWith('/') ? o : `${o}/`) || o === '/')))
-      .map((r) => Buffer.from(r));
+      // `/etc/` (a policy stored before the controller normalised paths) is watched as `/etc`, so
+      // that the paths reported under it are normalised too.
+      .map((r) => withoutTrailingSlashes(Buffer.from(r)));
   };
 
   /**
@@ -278,18 +281,25 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       const reads = await Promise.all(chunk.map(({ path, rule }) => readUnderRule(path, rule)));
       for (const [k, { report, path, rule }] of chunk.entries()) {
         const again = underScanned(path);
-        const readMark = again ? marks() : chunkMark;
+        let readMark = again ? marks() : chunkMark;
         const after = again ? await readUnderRule(path, rule) : reads[k]!;
         const before = store.getBaseline(path);
         const pathKey = path.toString('latin1');
         const unrecorded = !after && leftUnrecorded(report, readMarks.get(pathKey)) && before?.type !== 'directory';
-        // Whatever the kernel reported before this read is accounted for by what it finds.
+        if (!after) {
+          // Gone: every event from before the read is in the kernel's queues by now. Read them,
+          // so that what this check records for the path (its deletion, or the vanished file with
+          // the content of its last write) accounts for all of them: a later check does not
+          // record them again (what came after the read, if anything, is coalesced into it).
+          watcher?.sync();
+          capture?.sync();
+          readMark = marks();
+        }
+        // Whatever the kernel reported before readMark is accounted for by what this read finds.
         readMarks.delete(pathKey);
         readMarks.set(pathKey, readMark);
         if (readMarks.size > READ_MARKS) readMarks.delete(readMarks.keys().next().value!);
         if (unrecorded) {
-          // A write closed before the path was found gone is in the kernel's queue by now.
-          capture?.sync();
           const held = capture?.take(path) ?? null;
           try {
             await recordVanished(report, before ?? null, rule, held, changes);

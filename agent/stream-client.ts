@@ -63,6 +63,7 @@ export function grpcText(text: string): string {
   });
 }
 const INVALID_ARGUMENT = 3;
+const RESOURCE_EXHAUSTED = 8;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
@@ -372,6 +373,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
       let delay = backoff.initialMs;
       while (!stopped) {
         const started = Date.now();
+        let refused = false;
         try {
           await session();
           if (!stopped) log.warn('controller closed the stream; reconnecting');
@@ -382,12 +384,13 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
           if (e.code === PERMISSION_DENIED) {
             throw new AgentError('revoked', `the controller refused this agent: ${grpcText(e.details ?? e.message)}`, { cause: err });
           }
-          if (e.code === INVALID_ARGUMENT) {
+          if (e.code === INVALID_ARGUMENT || e.code === RESOURCE_EXHAUSTED) {
             // The controller refused what this agent sent as a whole (docs/delivery.md): resending
             // it at once would be refused again. Said loudly, retried at the slowest pace (the
             // controller may be upgraded meanwhile); `vigilctl agents show` says "delivery blocked".
             log.error({ reason: grpcText(e.details ?? e.message), pendingFrom: opts.store.pending(0, 1)[0]?.seq ?? null }, 'the controller refused a message from this agent: delivery is blocked; retrying slowly');
             delay = backoff.maxMs;
+            refused = true;
           } else if (!reconnectNow) log.warn({ grpcCode: e.code, reason: grpcText(e.details ?? e.message) }, 'stream to controller failed; reconnecting');
         }
         if (stopped) break;
@@ -396,7 +399,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
           delay = backoff.initialMs;
           continue;
         }
-        if (Date.now() - started > 30_000) delay = backoff.initialMs;
+        if (Date.now() - started > 30_000 && !refused) delay = backoff.initialMs;
         const wait = delay / 2 + Math.random() * (delay / 2);
         delay = Math.min(delay * 2, backoff.maxMs);
         await new Promise<void>((resolve) => {

@@ -72,6 +72,8 @@ export class DeltaContentError extends ContractError {
 
 /** Highest seq a delta may carry: every seq must be a safe integer on both sides (and fit Postgres' bigint). */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+/** 10000-01-01T00:00:00Z: detected_at must be before it. */
+const MAX_TIME_MS = 253_402_300_800_000;
 
 export function fileStateToPb(s: FileState): PbFileState {
   return create(FileStateSchema, {
@@ -93,9 +95,20 @@ export function fileStateToPb(s: FileState): PbFileState {
   });
 }
 
+const INT32_MAX = 2 ** 31 - 1;
+const INT64_MAX = 2n ** 63n - 1n;
+
 export function fileStateFromPb(s: PbFileState): FileState {
   if (s.sha256.length !== 0 && s.sha256.length !== 32) throw new ContractError('sha256 must be 32 bytes');
   if (s.xattrsSha256.length !== 0 && s.xattrsSha256.length !== 32) throw new ContractError('xattrs_sha256 must be 32 bytes');
+  // What no file system reports, refused before it reaches Postgres' columns.
+  if (s.size > BigInt(Number.MAX_SAFE_INTEGER)) throw new ContractError(`size ${s.size} is out of range`);
+  if (s.mode > INT32_MAX) throw new ContractError(`mode ${s.mode} is out of range`);
+  if (s.nlink > INT32_MAX) throw new ContractError(`nlink ${s.nlink} is out of range`);
+  if (s.mtimeNs > INT64_MAX || s.ctimeNs > INT64_MAX) throw new ContractError('a time is out of range');
+  if (s.error.length > 256 || s.error.includes('\0')) throw new ContractError('error must be at most 256 characters, without NUL');
+  if (s.symlinkTarget.length > 4096) throw new ContractError('symlink_target must be at most 4096 bytes');
+  if (s.digest.length > 64) throw new ContractError('digest must be at most 64 bytes');
   return {
     type: FILE_TYPE_FROM_PB.get(s.type) ?? 'unknown',
     size: Number(s.size),
@@ -142,7 +155,10 @@ export function deltaFromPb(d: PbFileDelta): FileDelta {
   const seq = deltaSeqFromPb(d);
   const kind = KIND_FROM_PB.get(d.kind);
   if (!kind) throw new DeltaContentError(seq, 'kind', `${d.kind} is not a change kind`);
-  const problem = pathProblem(d.path);
+  // A deletion (or a path leaving the policy) may name a path stored before these checks
+  // existed: only what no stored path can hold is refused, so such rows can still be removed.
+  const removal = kind === 'deleted' || (kind === 'refreshed' && !d.state);
+  const problem = removal ? (d.path.length === 0 || d.path.length > 4096 || d.path.includes(0) ? pathProblem(d.path) : null) : pathProblem(d.path);
   if (problem) throw new DeltaContentError(seq, 'path', problem);
   // A refreshed delta without a state: the path left the policy (docs/delivery.md).
   if (kind !== 'deleted' && kind !== 'refreshed' && !d.state) throw new DeltaContentError(seq, 'state', `is missing (${kind})`);
@@ -154,12 +170,15 @@ export function deltaFromPb(d: PbFileDelta): FileDelta {
       throw new DeltaContentError(seq, 'state', err instanceof Error ? err.message : String(err));
     }
   }
+  const detectedAt = d.detectedAt ? timestampDate(d.detectedAt) : new Date(0);
+  // Postgres' timestamptz holds years 4713 BC to 294276 AD; an agent's clock says something near now.
+  if (!(detectedAt.getTime() >= 0 && detectedAt.getTime() < MAX_TIME_MS)) throw new DeltaContentError(seq, 'detected_at', 'is not a time between 1970 and 9999');
   return {
     seq,
     path: Buffer.from(d.path),
     kind,
     state,
-    detectedAt: d.detectedAt ? timestampDate(d.detectedAt) : new Date(0),
+    detectedAt,
     source: SOURCE_FROM_PB.get(d.source) ?? 'realtime',
   };
 }

@@ -6,6 +6,10 @@ const fails = (yaml: string, pattern: RegExp) =>
   assert.throws(() => parsePolicyYaml(yaml, 'p.yaml'), (e: unknown) => e instanceof PolicyError && e.code === 'invalid_policy' && pattern.test(e.message));
 
 describe('policy YAML', () => {
+  it('drops a trailing slash from a path, so what the agent reports under it is normalised', () => {
+    assert.deepEqual(parsePolicyYaml('rules:\n  - name: etc\n    paths: [/etc/, /, /srv///]\n').rules[0]!.paths, ['/etc', '/', '/srv']);
+  });
+
   it('parses a valid policy with defaults', () => {
     const { rules, limits } = parsePolicyYaml('rules:\n  - name: etc\n    paths: [/etc]\n');
     assert.deepEqual(rules, [defineRule({ name: 'etc', paths: ['/etc'] })]);
@@ -16,6 +20,9 @@ describe('policy YAML', () => {
     fails('rules:\n  - name: etc\n    paths: [/etc]\n    alrt: true\n', /p\.yaml: rules\[0\]\.alrt: unknown key/);
     fails('rules:\n  - name: etc\n    paths: [etc]\n', /rules\[0\]\.paths\[0\]: must be an absolute path/);
     fails('rules:\n  - name: etc\n    paths: []\n', /rules\[0\]\.paths: needs at least one path/);
+    fails('rules:\n  - name: etc\n    paths: [/etc/../root]\n', /rules\[0\]\.paths\[0\]: must be a normalised absolute path/);
+    fails('rules:\n  - name: etc\n    paths: ["/etc//ssh"]\n', /rules\[0\]\.paths\[0\]: must be a normalised/);
+    fails('rules:\n  - name: etc\n    paths: [/etc/./ssh]\n', /rules\[0\]\.paths\[0\]: must be a normalised/);
     fails('rules:\n  - name: etc\n    paths: [/etc]\n    alert: "yes"\n', /rules\[0\]\.alert/);
     fails('rules:\n  - name: a\n    paths: [/a]\n  - name: a\n    paths: [/b]\n', /rules\[1\]\.name: duplicate rule name/);
     fails('rules: []\nlimits:\n  max_watches: 0\n', /limits\.max_watches/);

@@ -1,5 +1,6 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { pathProblem } from './path-check.js';
 import { ATTRIBUTES, HASH_ALGORITHMS, type Attribute, type Policy, type PolicyLimits, type PolicyRule } from './model.js';
 import { VigilError } from '../pki/errors.js';
 import { DEFAULT_LIMITS, defineRule, GROUP_R } from './policy-defaults.js';
@@ -117,7 +118,16 @@ const RuleSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -'),
     paths: z
-      .array(z.string().startsWith('/', 'must be an absolute path').max(4096))
+      .array(
+        z
+          .string()
+          .startsWith('/', 'must be an absolute path')
+          .max(4096)
+          // A trailing slash is dropped (`/etc/` is `/etc`); every other odd form is refused, so
+          // that the paths the agent reports under a root are normalised (proto/path-check.ts).
+          .transform((p) => (p.length > 1 ? p.replace(/\/+$/, '') || '/' : p))
+          .refine((p) => pathProblem(Buffer.from(p)) === null, { message: 'must be a normalised absolute path (no ".", ".." or empty segments, no NUL)' }),
+      )
       .min(1, 'needs at least one path'),
     include: z.array(Glob).default([]),
     exclude: z.array(Glob).default([]),

@@ -34,6 +34,9 @@ typedef struct {
 } capture_t;
 
 #define READ_BUFFER 65536
+/* Records one fanotifyRead returns at most: each holds a descriptor, and the caller drops
+ * duplicates before it reads more, so the descriptors open at once stay bounded. */
+#define MAX_RECORDS 1024
 #define MARK_MASK (FAN_CLOSE_WRITE | FAN_EVENT_ON_CHILD)
 
 static void finalize(napi_env env, void *data, void *hint) {
@@ -67,7 +70,10 @@ static napi_value int_value(napi_env env, int32_t n) {
 napi_value fanotify_open(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value out;
-  int fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  /* O_NONBLOCK on the files the kernel opens for us: fanotify reports only regular files and
+   * directories (never a FIFO, whose open could block), but an open must never wait on the main
+   * thread whatever a kernel does. */
+  int fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return int_value(env, -errno);
   capture_t *c = calloc(1, sizeof *c);
   if (!c) {
@@ -143,8 +149,12 @@ napi_value fanotify_read(napi_env env, napi_callback_info info) {
   char *out = NULL;
   size_t len = 0, cap = 0;
   int err = 0;
-  for (;;) {
-    ssize_t n = read(c->fd, buf, sizeof buf);
+  int records = 0;
+  while (records < MAX_RECORDS) {
+    /* Each event is at least the metadata: read no more than the records left can take. */
+    size_t want = (size_t)(MAX_RECORDS - records) * sizeof(struct fanotify_event_metadata);
+    if (want > sizeof buf) want = sizeof buf;
+    ssize_t n = read(c->fd, buf, want);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
@@ -169,6 +179,8 @@ napi_value fanotify_read(napi_env env, napi_callback_info info) {
       if (append_record(&out, &len, &cap, m->fd, m->pid, (uint32_t)m->mask, path, (uint32_t)plen) < 0) {
         if (m->fd >= 0) close(m->fd);
         err = ENOMEM;
+      } else {
+        records++;
       }
     }
   }
@@ -182,8 +194,20 @@ napi_value fanotify_read(napi_env env, napi_callback_info info) {
   napi_value result;
   void *copy;
   napi_status st = napi_create_buffer_copy(env, len, out, &copy, &result);
+  if (st != napi_ok) {
+    /* Nobody will see these records: close the descriptors they carry. */
+    for (size_t at = 0; at + 16 <= len;) {
+      int32_t fd;
+      uint32_t plen;
+      memcpy(&fd, out + at, 4);
+      memcpy(&plen, out + at + 12, 4);
+      if (fd >= 0) close(fd);
+      at += 16 + ((plen + 3u) & ~3u);
+    }
+    free(out);
+    return NULL;
+  }
   free(out);
-  if (st != napi_ok) return NULL;
   return result;
 }
 

@@ -26,17 +26,20 @@ static char *read_value(const char *path, const char *name, ssize_t *len) {
   for (int attempt = 0; attempt < 4; attempt++) {
     ssize_t size = lgetxattr(path, name, NULL, 0);
     if (size < 0) return NULL;
-    char *value = malloc(size > 0 ? (size_t)size : 1);
+    /* One byte more than the value: a size-0 read would ask for the size, not the value, and a
+     * value that grew in between shows as filling the buffer. */
+    char *value = malloc((size_t)size + 1);
     if (!value) {
       errno = ENOMEM;
       return NULL;
     }
-    ssize_t got = lgetxattr(path, name, value, (size_t)size);
-    if (got >= 0) {
+    ssize_t got = lgetxattr(path, name, value, (size_t)size + 1);
+    if (got >= 0 && got <= size) {
       *len = got;
       return value;
     }
     free(value);
+    if (got >= 0) continue; /* grew since its size was asked: ask again */
     if (errno != ERANGE) return NULL;
   }
   errno = ERANGE;

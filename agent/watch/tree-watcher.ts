@@ -76,7 +76,7 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
   const clock = opts.clock ?? (() => new Date());
   const marks = opts.marks ?? (() => performance.now());
   /** A path's report being gathered; movedCookie: it left by IN_MOVED_FROM with this cookie. */
-  type Gathering = { path: Buffer; seen: number; firstAt: Date; lastAt: Date; arrivedMark: number; movedCookie: number | null };
+  type Gathering = { path: Buffer; seen: number; firstAt: Date; lastAt: Date; arrivedMark: number; movedCookie: number | null; deferred?: boolean };
   let pending = new Map<string, Gathering>();
   // Cookies of IN_MOVED_TO events read in this window and the one before: a rename's two events
   // normally come in one read, but may straddle a window's end.
@@ -89,15 +89,24 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
     timer = null;
     if (!pending.size || closed) return;
     const reports: PathReport[] = [];
-    for (const g of pending.values()) {
+    const next = new Map<string, Gathering>();
+    for (const [k, g] of pending) {
+      // A rename's IN_MOVED_TO comes after its IN_MOVED_FROM: when the window ended between the
+      // two, the path waits one window more to learn whether its content landed under a watched name.
+      if (g.movedCookie !== null && !g.deferred && !landed.has(g.movedCookie) && !landedBefore.has(g.movedCookie)) {
+        g.deferred = true;
+        next.set(k, g);
+        continue;
+      }
       let seen = g.seen;
       if (g.movedCookie !== null) seen |= landed.has(g.movedCookie) || landedBefore.has(g.movedCookie) ? SEEN.RENAMED_AWAY : SEEN.REMOVED;
       reports.push({ path: g.path, seen, firstAt: g.firstAt, lastAt: g.lastAt, arrivedMark: g.arrivedMark });
     }
-    pending = new Map();
+    pending = next;
     landedBefore = landed;
     landed = new Set();
-    opts.onPaths(reports);
+    if (pending.size) timer ??= setTimeout(flush, coalesceMs);
+    if (reports.length) opts.onPaths(reports);
   };
   const report = (p: Buffer, seen: number, at: Date, mark: number, movedCookie: number | null = null) => {
     const k = key(p);

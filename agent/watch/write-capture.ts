@@ -54,6 +54,8 @@ export interface WriteCaptureOptions {
 
 const key = (p: Buffer) => p.toString('latin1');
 const DRAIN_MS = 1000;
+/** MAX_RECORDS in agent/native/fanotify.c. */
+const READ_RECORDS = 1024;
 
 export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
   const log = opts.logger.child({ component: 'write-capture' });
@@ -132,9 +134,9 @@ export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
   let closed = false;
   // Checks read the kernel's queue before they read paths; this bounds it (and the descriptors
   // held for paths no check looks at, such as excluded ones) when no check runs.
-  const drainer = setInterval(() => accept(fan.read()), DRAIN_MS);
+  const drainer = setInterval(() => capture.sync(), DRAIN_MS);
   drainer.unref();
-  return {
+  const capture: WriteCapture = {
     unavailable: null,
     watch(dir) {
       const err = fan.mark(dir, true);
@@ -146,7 +148,13 @@ export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
       fan.mark(dir, false);
     },
     sync() {
-      if (!closed) accept(fan.read());
+      // A read returns at most READ_RECORDS records (each an open descriptor); duplicates are
+      // closed before the next, so the descriptors open at once stay bounded.
+      for (let more = true; more && !closed; ) {
+        const events = fan.read();
+        accept(events);
+        more = events.length >= READ_RECORDS;
+      }
     },
     take(path, readBefore) {
       const k = key(path);
@@ -164,4 +172,5 @@ export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
       for (const k of [...heldByPath.keys()]) drop(k);
     },
   };
+  return capture;
 }

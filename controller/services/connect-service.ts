@@ -158,6 +158,9 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
         const refusals: DeltaRefusal[] = [];
         try {
           if (batch.length > deps.maxBatch) throw new ContractError(`batch of ${batch.length} deltas exceeds ${deps.maxBatch}`);
+          // One seq, one delta: twice in a batch could be stored once and refused once.
+          const seqs = new Set(batch.map((d) => d.seq));
+          if (seqs.size !== batch.length) throw new ContractError('a batch holds the same seq twice');
           for (const pb of batch) {
             try {
               deltas.push(deltaFromPb(pb));
@@ -167,11 +170,15 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
             }
           }
         } catch (err) {
-          // The first seq the controller still waits for: nothing from there on is delivered.
-          const seq = (await deps.events.committedSeq(peer.id)) + 1;
           const reason = err instanceof Error ? err.message : String(err);
-          log.error({ seq, reason }, 'delta message refused whole: delivery from this agent is blocked until it sends one the controller accepts');
-          await deps.agents.setDeliveryBlocked(peer.id, { seq, reason });
+          try {
+            // The first seq the controller still waits for: nothing from there on is delivered.
+            const seq = (await deps.events.committedSeq(peer.id)) + 1;
+            log.error({ seq, reason }, 'delta message refused whole: delivery from this agent is blocked until it sends one the controller accepts');
+            await deps.agents.setDeliveryBlocked(peer.id, { seq, reason });
+          } catch (recordErr) {
+            log.error({ err: recordErr, reason }, 'delta message refused whole; recording it on the agent failed');
+          }
           throw err;
         }
         return { deltas, refusals };

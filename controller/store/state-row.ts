@@ -20,7 +20,8 @@ export function stateParams(s: FileState): unknown[] {
     s.gid,
     s.mtimeNs.toString(),
     s.ctimeNs.toString(),
-    s.inode.toString(),
+    // st_ino is unsigned 64-bit; Postgres' bigint is signed: stored as the same 64 bits.
+    BigInt.asIntN(64, s.inode).toString(),
     s.nlink,
     s.sha256,
     s.symlinkTarget,
@@ -42,7 +43,7 @@ export function stateFromRow(r: Record<string, unknown>): FileState | null {
     gid: num(r.gid),
     mtimeNs: BigInt(r.mtime_ns as string),
     ctimeNs: BigInt(r.ctime_ns as string),
-    inode: BigInt(r.inode as string),
+    inode: BigInt.asUintN(64, BigInt(r.inode as string)),
     nlink: num(r.nlink),
     sha256: buf(r.sha256),
     symlinkTarget: buf(r.symlink_target),

@@ -122,6 +122,40 @@ describe('ingest input validation', { timeout: 120_000 }, () => {
     }
   });
 
+  it('refuses states and times Postgres could not hold with the delta alone, a duplicate seq with the message, and still takes a deletion of an odd stored path', async () => {
+    const a = await enrolNew();
+    const s = await open(a.dir);
+    try {
+      const bad: [string, Record<string, unknown>, string][] = [
+        ['mode', { state: { ...state(1), mode: 2 ** 32 - 1 } }, 'state'],
+        ['nlink', { state: { ...state(1), nlink: 2 ** 31 } }, 'state'],
+        ['size', { state: { ...state(1), size: 2n ** 63n } }, 'state'],
+        ['error with NUL', { state: { ...state(1), error: 'EIO\0x' } }, 'state'],
+        ['detected in year 20000', { detectedAt: { seconds: 569_000_000_000n, nanos: 0 } }, 'detected_at'],
+      ];
+      let seq = 0;
+      for (const [what, override, field] of bad) {
+        seq++;
+        s.send({ msg: { case: 'deltas', value: { deltas: [{ ...created(seq, `/w/${seq}`), ...override }] } } });
+        const ack = await ackOf(s);
+        assert.deepEqual(ack.refused.map((r) => [Number(r.seq), r.field]), [[seq, field]], what);
+      }
+      // A deletion may name a path no longer accepted for a new state: rows kept before the checks can go.
+      seq++;
+      s.send({ msg: { case: 'deltas', value: { deltas: [{ seq: BigInt(seq), path: Buffer.from('/w//legacy'), kind: 3, source: 1 }] } } });
+      assert.equal((await ackOf(s)).refused.length, 0);
+      assert.equal((await ctl.admin.listEvents({ agentId: a.id })).events.length, 1, 'only the deletion is history');
+    } finally {
+      s.close();
+    }
+    const dup = await open(a.dir);
+    dup.send({ msg: { case: 'deltas', value: { deltas: [created(100, '/w/x'), created(100, 'relative')] } } });
+    const ended = await dup.ended;
+    dup.close();
+    assert.equal(ended.code, Code.InvalidArgument);
+    assert.match(ended.details ?? '', /same seq twice/);
+  });
+
   it('refuses a seq that cannot be accounted for (2^63, 2^64-1, 0) as INVALID_ARGUMENT, never INTERNAL, and shows delivery blocked until a good batch', async () => {
     const a = await enrolNew();
     for (const seq of [2n ** 63n, 2n ** 64n - 1n, 0n]) {
