@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { tempRoot } from '../support/controllers.js';
-import { createServerDatabase } from '../support/databases.js';
+import { tempRoot, testDatabaseEnv } from '../support/controllers.js';
 import { BIN, runOk, startDaemon, waitFor, type Daemon } from '../support/processes.js';
 
 describe('a policy that shrinks', { timeout: 120_000 }, () => {
@@ -40,15 +39,12 @@ describe('a policy that shrinks', { timeout: 120_000 }, () => {
     writeFileSync(join(kept, 'k1'), 'kept\n');
     writeFileSync(join(dropped, 'd1'), 'dropped\n');
     writeFileSync(join(dropped, 'd2'), 'dropped too\n');
+    const db = await testDatabaseEnv();
+    dropDb = db.drop;
     env = { ...process.env, VIGIL_HOME: home, VIGIL_LOG_LEVEL: 'info' };
     delete env.SLACK_TOKEN;
-    if (process.env.DATABASE_URL) {
-      const db = await createServerDatabase(process.env.DATABASE_URL);
-      env.DATABASE_URL = db.url;
-      dropDb = db.drop;
-    } else {
-      delete env.DATABASE_URL;
-    }
+    delete env.DATABASE_URL;
+    Object.assign(env, db.env);
     await runOk(BIN.vigilctl, ['init'], env);
     controller = startDaemon(BIN.controller, ['--listen', '127.0.0.1:0', '--enrol-listen', '127.0.0.1:0'], env);
     address = (JSON.parse(await controller.firstLine) as { listening: string }).listening;

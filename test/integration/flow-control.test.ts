@@ -10,10 +10,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { pino } from 'pino';
-import { enrol } from '../../agent/enrol.js';
 import type { VigilHome } from '../../controller/home.js';
-import { makeHome, startTestController, tempRoot, testDatabaseEnv, type TestController } from '../support/controllers.js';
+import { enrolTestAgent, makeHome, startTestController, tempRoot, testDatabaseEnv, type TestController } from '../support/controllers.js';
 import { waitFor } from '../support/processes.js';
 import { openRawStream, stateCreds } from '../support/raw-agent.js';
 
@@ -33,12 +31,7 @@ describe('flow control', { timeout: 180_000, skip }, () => {
   let drop: () => Promise<void>;
   let dbUrl = '';
   let n = 0;
-  const enrolNew = async () => {
-    const dir = join(root, `agent-${n++}`);
-    const { joinString } = await ctl.admin.createToken({ ttlSeconds: 600, uses: 1 });
-    const id = await enrol({ joinString, stateDir: dir, logger: pino({ level: 'silent' }) });
-    return { dir, id: id.agentId };
-  };
+  const enrolNew = () => enrolTestAgent(ctl, join(root, `agent-${n++}`));
 
   before(async () => {
     home = await makeHome(root, 'home');

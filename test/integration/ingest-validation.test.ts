@@ -7,12 +7,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
 import { Code } from '@connectrpc/connect';
-import { pino } from 'pino';
-import { enrol } from '../../agent/enrol.js';
 import type { VigilHome } from '../../controller/home.js';
 import type { RawStream } from '../support/raw-agent.js';
 import { openRawStream, stateCreds } from '../support/raw-agent.js';
-import { makeHome, startTestController, tempRoot, testDatabaseEnv, type TestController } from '../support/controllers.js';
+import { enrolTestAgent, makeHome, startTestController, tempRoot, testDatabaseEnv, type TestController } from '../support/controllers.js';
 import { runCli, waitFor } from '../support/processes.js';
 import { fileURLToPath } from 'node:url';
 
@@ -31,12 +29,7 @@ describe('ingest input validation', { timeout: 120_000 }, () => {
   let ctl: TestController;
   let drop: () => Promise<void>;
   let n = 0;
-  const enrolNew = async () => {
-    const dir = join(root, `agent-${n++}`);
-    const { joinString } = await ctl.admin.createToken({ ttlSeconds: 600, uses: 1 });
-    const id = await enrol({ joinString, stateDir: dir, logger: pino({ level: 'silent' }) });
-    return { dir, id: id.agentId };
-  };
+  const enrolNew = () => enrolTestAgent(ctl, join(root, `agent-${n++}`));
   const open = async (dir: string): Promise<RawStream> => {
     const s = openRawStream(ctl.controller.address, stateCreds(dir));
     await s.next('welcome');

@@ -10,13 +10,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { startAgent } from '../../agent/agent.js';
-import { enrol } from '../../agent/enrol.js';
 import { AgentError } from '../../agent/errors.js';
 import type { VigilHome } from '../../controller/home.js';
 import { waitFor } from '../support/processes.js';
 import { createAgentStore, createPgSql } from '../../controller/store/index.js';
 import { createCsr, generateKeyPair } from '../../pki/index.js';
-import { captureLogger, makeHome, startTestController, tempRoot, testDatabaseEnv, type TestController } from '../support/controllers.js';
+import { captureLogger, enrolTestAgent, makeHome, startTestController, tempRoot, testDatabaseEnv, type TestController } from '../support/controllers.js';
 import { openRawStream, stateCreds } from '../support/raw-agent.js';
 
 const silent = pino({ level: 'silent' });
@@ -33,12 +32,7 @@ describe('certificate lifecycle', { timeout: 120_000 }, () => {
   let offsetMs = 0;
   const capture = captureLogger();
   let n = 0;
-  const enrolNew = async (ctl: TestController = a) => {
-    const dir = join(root, `agent-${n++}`);
-    const { joinString } = await ctl.admin.createToken({ ttlSeconds: 600, uses: 1 });
-    const id = await enrol({ joinString, stateDir: dir, logger: silent });
-    return { dir, id: id.agentId };
-  };
+  const enrolNew = (ctl: TestController = a) => enrolTestAgent(ctl, join(root, `agent-${n++}`));
 
   before(async () => {
     home = await makeHome(root, 'home');

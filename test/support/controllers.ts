@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { enrol } from '../../agent/enrol.js';
 import { compileControllerConfig, type ControllerConfig } from '../../controller/config.js';
 import { startController, type RunningController } from '../../controller/controller.js';
 import { vigilHome, type VigilHome } from '../../controller/home.js';
@@ -48,6 +49,13 @@ export async function startTestController(
   const controller = await startController(config, { logger: opts.logger ?? pino({ level: 'silent' }), clock: opts.clock ?? (() => new Date()) });
   const admin = (await createAdminClient(home, controller.address)).client;
   return { controller, admin, config, stop: () => controller.stop() };
+}
+
+/** Enrols a new agent into `dir` with a one-use token, as `vigil-agent enrol` does. */
+export async function enrolTestAgent(ctl: TestController, dir: string): Promise<{ dir: string; id: string }> {
+  const { joinString } = await ctl.admin.createToken({ ttlSeconds: 600, uses: 1 });
+  const id = await enrol({ joinString, stateDir: dir, logger: pino({ level: 'silent' }) });
+  return { dir, id: id.agentId };
 }
 
 /** A database for controllers under test: a fresh one on the Postgres server, or PGlite (undefined). */
