@@ -2,7 +2,7 @@ import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { ControllerError } from '../../errors.js';
 import type { CliContext } from '../cli-context.js';
 import { table, ts } from '../output.js';
-import { parseWhen } from './events.js';
+import { parseWhen } from '../time-arg.js';
 
 export function registerAudit(ctx: CliContext): void {
   ctx.program

@@ -1,24 +1,14 @@
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { Event } from '../../../proto/gen/vigil/v1/admin_pb.js';
 import { CHANGE_KINDS } from '../../../proto/model.js';
-import { parseDuration } from '../../config.js';
 import { ControllerError } from '../../errors.js';
 import { resolveAgentId } from '../agent-ref.js';
+import { parseWhen } from '../time-arg.js';
 import type { CliContext } from '../cli-context.js';
 import { eventJson, modeString, table } from '../output.js';
 
 /** Events a page asks for with --all (the server's most). */
 const ALL_PAGE = 100_000;
-
-/** A point in time from --since/--until: a duration back from now (30s, 15m, 1h, 7d) or an ISO-8601 time. */
-export function parseWhen(value: string, flag: string, now = Date.now()): Date {
-  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
-    const d = new Date(value);
-    if (Number.isNaN(d.getTime())) throw new ControllerError('invalid_argument', `${flag}: "${value}" is not a time`);
-    return d;
-  }
-  return new Date(now - parseDuration(value, flag));
-}
 
 export function registerEvents(ctx: CliContext): void {
   ctx.program
