@@ -66,7 +66,10 @@ export interface AgentStore {
   /** Marks the agent revoked (and all its certificates); false when unknown or revoked already. */
   revoke(id: string, reason: string): Promise<boolean>;
   setDeliveryStatus(id: string, status: DeliveryStatus): Promise<void>;
-  /** Records that a delta message from the agent was refused whole (cleared by the next commit). */
+  /**
+   * Records that a delta message from the agent was refused whole at `seq`, the first seq not
+   * committed (cleared by the next commit; not set when a commit moved past it meanwhile).
+   */
   setDeliveryBlocked(id: string, blocked: { seq: number; reason: string }): Promise<void>;
   /** Which of these agents are revoked. */
   revokedAmong(ids: readonly string[]): Promise<string[]>;
@@ -127,7 +130,13 @@ export function createAgentStore(db: SqlQueryable, clock: Clock): AgentStore {
       await db.query('update agents set delivery_status = $2 where id = $1', [id, JSON.stringify(status)]);
     },
     async setDeliveryBlocked(id, { seq, reason }) {
-      await db.query('update agents set delivery_blocked = $2 where id = $1', [id, JSON.stringify({ seq, reason: reason.slice(0, 1000), at: clock().toISOString() })]);
+      // Only while seq is still the first one not committed: a commit since (another stream of
+      // the same agent) means delivery moved on, and the block would be stale.
+      await db.query('update agents set delivery_blocked = $2 where id = $1 and committed_seq = $3', [
+        id,
+        JSON.stringify({ seq, reason: reason.slice(0, 1000), at: clock().toISOString() }),
+        seq - 1,
+      ]);
     },
     async revokedAmong(ids) {
       if (!ids.length) return [];
