@@ -206,7 +206,8 @@ export function classifyChange(before: FileState | null, after: FileState | null
     (!dir && has('inode') && before.inode !== after.inode) ||
     (!dir && has('nlink') && before.nlink !== after.nlink) ||
     // Not read on one side (the native addon missing, or the rule just started to ask): not a change.
-    (has('xattrs') && !!before.xattrs && !!after.xattrs && !before.xattrs.equals(after.xattrs));
+    (has('xattrs') && !!before.xattrs && !!after.xattrs && !before.xattrs.equals(after.xattrs)) ||
+    ((has('acl') || has('selinux')) && !!before.attrValues && !!after.attrValues && !before.attrValues.equals(after.attrValues));
   return attrs ? 'attributes' : null;
 }
 
@@ -246,6 +247,7 @@ export function regularState(
   digest: Buffer | null,
   algorithm: HashAlgorithm = 'sha256',
   xattrs: Buffer | null = stat.xattrs ?? null,
+  attrValues: Buffer | null = stat.attrValues ?? null,
 ): FileState {
   // One object literal, always the same shape: a scan builds one per file read.
   const sha256 = algorithm === 'sha256' ? digest : null;
@@ -264,6 +266,7 @@ export function regularState(
     error: null,
     digest: digest && algorithm !== 'sha256' ? { algorithm, value: digest } : null,
     xattrs,
+    attrValues,
   };
 }
 
@@ -294,6 +297,7 @@ export function sameState(a: FileState, b: FileState): boolean {
     digestAlgorithm(a) === digestAlgorithm(b) &&
     (a.sha256?.equals(b.sha256 ?? Buffer.alloc(0)) ?? b.sha256 === null) &&
     (a.digest?.value.equals(b.digest?.value ?? Buffer.alloc(0)) ?? !b.digest) &&
-    (a.xattrs?.equals(b.xattrs ?? Buffer.alloc(0)) ?? !b.xattrs)
+    (a.xattrs?.equals(b.xattrs ?? Buffer.alloc(0)) ?? !b.xattrs) &&
+    (a.attrValues ? !!b.attrValues && a.attrValues.equals(b.attrValues) : !b.attrValues)
   );
 }

@@ -12,6 +12,7 @@ import { openLocalStore } from './local-store.js';
 import { createMonitor } from './monitor.js';
 import { createHashPool } from './scan/hash-pool.js';
 import { setXattr } from '../test/support/xattrs.js';
+import { attributesJson, changedAttributes } from '../proto/xattr-encoding.js';
 
 describe('monitor', () => {
   const root = mkdtempSync(join(tmpdir(), 'vigil-mon-'));
@@ -201,6 +202,43 @@ describe('monitor', () => {
       while (!(seen.has(fifo) && seen.has(join(dir, 'after'))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       assert.ok(seen.has(fifo), 'the FIFO is recorded');
       assert.ok(seen.has(join(dir, 'after')), 'and the agent goes on');
+    } finally {
+      await monitor.close();
+      await pool.close();
+      await store.close();
+    }
+  });
+
+  it('records the values of ACLs and SELinux labels when the rule names acl and selinux, so a change says which changed', { timeout: 20_000 }, async () => {
+    const dir = join(root, 'named-attrs');
+    mkdirSync(dir);
+    const file = join(dir, 'conf');
+    writeFileSync(file, 'conf');
+    setXattr(file, 'security.selinux', Buffer.from('system_u:object_r:etc_t:s0\0'));
+    setXattr(file, 'user.other', 'not named');
+    const store = openLocalStore(join(root, 'named-attrs-state'));
+    const pool = createHashPool({ threads: 1 });
+    const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date() });
+    const deltas: FileDelta[] = [];
+    monitor.on('queued', (d: FileDelta[]) => deltas.push(...d.filter((x) => x.path.toString() === file)));
+    try {
+      // Without ctime and xattrs: only the named values can show the change.
+      const attributes = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'mtime', 'hash', 'acl', 'selinux'] as const;
+      await monitor.applyPolicy({ version: 1, limits: DEFAULT_LIMITS, rules: [defineRule({ name: 'n', paths: [dir], attributes: [...attributes], alert: false, selector: {} })] });
+      const baseline = store.getBaseline(Buffer.from(file))!;
+      assert.deepEqual(attributesJson(baseline.attrValues!), { 'security.selinux': 'system_u:object_r:etc_t:s0' }, 'only the named attributes, by the scan');
+      assert.equal(baseline.xattrs, null, 'no digest of every attribute: the rule does not ask for xattrs');
+      setXattr(file, 'security.selinux', Buffer.from('system_u:object_r:shadow_t:s0\0'));
+      const deadline = Date.now() + 10_000;
+      while (!deltas.some((d) => d.kind === 'attributes') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const changed = deltas.find((d) => d.kind === 'attributes');
+      assert.ok(changed, JSON.stringify(deltas.map((d) => d.kind)));
+      assert.equal(changed.source, 'realtime');
+      assert.deepEqual(changedAttributes(attributesJson(baseline.attrValues!), attributesJson(changed.state!.attrValues!)), ['security.selinux']);
+      // The same rule over a scan: a change to user.other is not one of the named ones.
+      setXattr(file, 'user.other', 'changed');
+      const rescan = await monitor.rescan(true);
+      assert.equal(rescan.changes, 0);
     } finally {
       await monitor.close();
       await pool.close();

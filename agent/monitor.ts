@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { displayPath, type ChangeSource, type FileState, type Policy, type PolicyRule } from '../proto/model.js';
 import { createPathRules, createRuleMatcher, type PathRules } from '../proto/policy-match.js';
 import { classifyChange, readFileState, readOpenFileState, sameState, vanishedState } from './file-state.js';
-import { readXattrs } from './xattrs.js';
+import { readXattrParts, xattrWants } from './xattrs.js';
 import type { Change, LocalStore } from './local-store.js';
 import type { HashPool } from './scan/hash-pool.js';
 import { withoutTrailingSlashes } from './scan/path-key.js';
@@ -223,10 +223,11 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     emitter.emit('status');
   }
 
-  /** A path's state now, under its rule (xattrs when the rule checks them). */
+  /** A path's state now, under its rule (extended attributes when the rule checks them: xattrs, acl, selinux). */
   async function readUnderRule(path: Buffer, rule: PolicyRule) {
     const read = await readFileState(path, { hash: true, maxHashBytes: rule.maxHashBytes, algorithm: rule.hashAlgorithm });
-    return read && rule.attributes.includes('xattrs') ? { ...read, xattrs: (await readXattrs([path]))[0] ?? null } : read;
+    const wants = xattrWants(rule.attributes);
+    return read && wants ? { ...read, ...readXattrParts(path, wants) } : read;
   }
 
   /**

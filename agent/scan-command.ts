@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { displayPath, type ChangeKind, type FileState, type PolicyLimits, type PolicyRule } from '../proto/model.js';
 import { defineRule } from '../proto/policy-defaults.js';
+import { attributesJson } from '../proto/xattr-encoding.js';
 import { createPathRules } from '../proto/policy-match.js';
 import { AgentError } from './errors.js';
 import type { LocalStore } from './local-store.js';
@@ -48,6 +49,7 @@ function stateJson(path: Buffer, s: FileState, change: ChangeKind | null) {
     sha256: s.sha256?.toString('hex') ?? null,
     digest: s.digest ? { algorithm: s.digest.algorithm, hex: s.digest.value.toString('hex') } : null,
     xattrsSha256: s.xattrs?.toString('hex') ?? null,
+    attributes: s.attrValues ? attributesJson(s.attrValues) : null,
     symlinkTarget: s.symlinkTarget ? displayPath(s.symlinkTarget) : null,
     error: s.error,
     change,

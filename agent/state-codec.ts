@@ -13,6 +13,7 @@ const HAS_TARGET = 2;
 const HAS_ERROR = 4;
 const HAS_DIGEST = 8;
 const HAS_XATTRS = 16;
+const HAS_ATTR_VALUES = 32;
 const STATE_HEADER = 1 + 1 + 4 * 4 + 8 * 4 + 1;
 
 function stateLength(s: FileState): number {
@@ -22,7 +23,8 @@ function stateLength(s: FileState): number {
     (s.symlinkTarget ? 4 + s.symlinkTarget.length : 0) +
     (s.error ? 2 + Buffer.byteLength(s.error) : 0) +
     (s.digest ? 2 + s.digest.value.length : 0) +
-    (s.xattrs ? 32 : 0)
+    (s.xattrs ? 32 : 0) +
+    (s.attrValues ? 4 + s.attrValues.length : 0)
   );
 }
 
@@ -38,7 +40,7 @@ function writeState(s: FileState, b: Buffer, at: number): number {
   o = b.writeBigInt64LE(s.mtimeNs, o);
   o = b.writeBigInt64LE(s.ctimeNs, o);
   o = b.writeBigUInt64LE(s.inode, o);
-  b[o++] = (s.sha256 ? HAS_SHA : 0) | (s.symlinkTarget ? HAS_TARGET : 0) | (s.error ? HAS_ERROR : 0) | (s.digest ? HAS_DIGEST : 0) | (s.xattrs ? HAS_XATTRS : 0);
+  b[o++] = (s.sha256 ? HAS_SHA : 0) | (s.symlinkTarget ? HAS_TARGET : 0) | (s.error ? HAS_ERROR : 0) | (s.digest ? HAS_DIGEST : 0) | (s.xattrs ? HAS_XATTRS : 0) | (s.attrValues ? HAS_ATTR_VALUES : 0);
   if (s.sha256) o += s.sha256.copy(b, o);
   if (s.symlinkTarget) {
     o = b.writeUInt32LE(s.symlinkTarget.length, o);
@@ -55,6 +57,10 @@ function writeState(s: FileState, b: Buffer, at: number): number {
     o += s.digest.value.copy(b, o);
   }
   if (s.xattrs) o += s.xattrs.copy(b, o);
+  if (s.attrValues) {
+    o = b.writeUInt32LE(s.attrValues.length, o);
+    o += s.attrValues.copy(b, o);
+  }
   return o;
 }
 
@@ -101,7 +107,13 @@ function readState(b: Buffer, at: number): { state: FileState; end: number } {
     xattrs = Buffer.from(b.subarray(o, o + 32));
     o += 32;
   }
-  return { state: { type, size, mode, uid, gid, mtimeNs, ctimeNs, inode, nlink, sha256, symlinkTarget, error, digest, xattrs }, end: o };
+  let attrValues: Buffer | null = null;
+  if (flags & HAS_ATTR_VALUES) {
+    const len = b.readUInt32LE(o);
+    attrValues = Buffer.from(b.subarray(o + 4, o + 4 + len));
+    o += 4 + len;
+  }
+  return { state: { type, size, mode, uid, gid, mtimeNs, ctimeNs, inode, nlink, sha256, symlinkTarget, error, digest, xattrs, attrValues }, end: o };
 }
 
 /**

@@ -12,18 +12,42 @@
 import { createHash } from 'node:crypto';
 import { loadNativeAddon } from './scan/native.js';
 
-export type XattrList = [name: Buffer, value: Buffer][];
+import { encodeXattrs, type XattrList } from '../proto/xattr-encoding.js';
+
+export type { XattrList };
 
 export function xattrsDigest(list: XattrList): Buffer {
-  const h = createHash('sha256');
-  const len = Buffer.alloc(4);
-  for (const [name, value] of [...list].sort((a, b) => Buffer.compare(a[0], b[0]))) {
-    len.writeUInt32BE(name.length);
-    h.update(len).update(name);
-    len.writeUInt32BE(value.length);
-    h.update(len).update(value);
-  }
-  return h.digest();
+  return createHash('sha256').update(encodeXattrs(list)).digest();
+}
+
+/** The attributes a named policy attribute stands for (AIDE's `acl` and `selinux`). */
+export const NAMED_ATTRIBUTES = {
+  acl: ['system.posix_acl_access', 'system.posix_acl_default'],
+  selinux: ['security.selinux'],
+} as const;
+
+/** What a rule asks of a path's extended attributes, as bits: XATTRS_DIGEST, ACL_VALUES, SELINUX_VALUES. */
+export const XATTRS_DIGEST = 1;
+export const ACL_VALUES = 2;
+export const SELINUX_VALUES = 4;
+
+export function xattrWants(attributes: readonly string[]): number {
+  return (attributes.includes('xattrs') ? XATTRS_DIGEST : 0) | (attributes.includes('acl') ? ACL_VALUES : 0) | (attributes.includes('selinux') ? SELINUX_VALUES : 0);
+}
+
+/**
+ * One read of a path's attributes, for what `wants` asks: the digest of all of them, and the
+ * encoded values of the named ones (FileState.attrValues). Null: not asked, or not read.
+ */
+export function readXattrParts(path: Buffer, wants: number): { xattrs: Buffer | null; attrValues: Buffer | null } {
+  if (!wants) return { xattrs: null, attrValues: null };
+  const list = readXattrList(path);
+  if (!list) return { xattrs: null, attrValues: null };
+  const names: string[] = [...(wants & ACL_VALUES ? NAMED_ATTRIBUTES.acl : []), ...(wants & SELINUX_VALUES ? NAMED_ATTRIBUTES.selinux : [])];
+  return {
+    xattrs: wants & XATTRS_DIGEST ? xattrsDigest(list) : null,
+    attrValues: names.length ? encodeXattrs(list.filter(([n]) => names.includes(n.toString('latin1')))) : null,
+  };
 }
 
 /** A path's attributes, or null when they could not be read (see above). */

@@ -92,6 +92,7 @@ export function fileStateToPb(s: FileState): PbFileState {
     digestAlgorithm: s.digest?.algorithm ?? '',
     digest: s.digest?.value ?? new Uint8Array(0),
     xattrsSha256: s.xattrs ?? new Uint8Array(0),
+    ...(s.attrValues ? { attrValues: s.attrValues } : {}),
   });
 }
 
@@ -109,6 +110,7 @@ export function fileStateFromPb(s: PbFileState): FileState {
   if (s.error.length > 256 || s.error.includes('\0')) throw new ContractError('error must be at most 256 characters, without NUL');
   if (s.symlinkTarget.length > 4096) throw new ContractError('symlink_target must be at most 4096 bytes');
   if (s.digest.length > 64) throw new ContractError('digest must be at most 64 bytes');
+  if (s.attrValues !== undefined && s.attrValues.length > 64 * 1024) throw new ContractError('attr_values must be at most 64 KiB');
   return {
     type: FILE_TYPE_FROM_PB.get(s.type) ?? 'unknown',
     size: Number(s.size),
@@ -124,6 +126,7 @@ export function fileStateFromPb(s: PbFileState): FileState {
     error: s.error || null,
     digest: s.digest.length && (s.digestAlgorithm === 'sha512' || s.digestAlgorithm === 'blake2b512') ? { algorithm: s.digestAlgorithm, value: Buffer.from(s.digest) } : null,
     xattrs: s.xattrsSha256.length ? Buffer.from(s.xattrsSha256) : null,
+    attrValues: s.attrValues !== undefined ? Buffer.from(s.attrValues) : null,
   };
 }
 

@@ -49,6 +49,13 @@ export interface FileState {
    * digest of the empty list for a path without any; null or absent: not read.
    */
   readonly xattrs?: Buffer | null;
+  /**
+   * The values of the named attributes the rule checks (`acl`: system.posix_acl_access and
+   * system.posix_acl_default; `selinux`: security.selinux), those the path has, encoded as
+   * agent/xattrs.ts says (sorted by name; u32 length, name, u32 length, value), so that a change
+   * can say which one changed. Empty: none of them set; null or absent: not read.
+   */
+  readonly attrValues?: Buffer | null;
 }
 
 export interface FileDelta {
@@ -63,7 +70,7 @@ export interface FileDelta {
 }
 
 /** What a rule checks, as AIDE does (see proto/policy-schema.ts for the groups R, L, >, E). */
-export const ATTRIBUTES = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'growing', 'mtime', 'ctime', 'hash', 'xattrs'] as const;
+export const ATTRIBUTES = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'growing', 'mtime', 'ctime', 'hash', 'xattrs', 'acl', 'selinux'] as const;
 export type Attribute = (typeof ATTRIBUTES)[number];
 
 export interface PolicyRule {

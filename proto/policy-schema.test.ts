@@ -6,6 +6,10 @@ const fails = (yaml: string, pattern: RegExp) =>
   assert.throws(() => parsePolicyYaml(yaml, 'p.yaml'), (e: unknown) => e instanceof PolicyError && e.code === 'invalid_policy' && pattern.test(e.message));
 
 describe('policy YAML', () => {
+  it('takes acl and selinux as attribute names, as AIDE does', () => {
+    assert.deepEqual(parsePolicyYaml('rules:\n  - name: etc\n    paths: [/etc]\n    attributes: R+acl+selinux\n').rules[0]!.attributes.slice(-2), ['acl', 'selinux']);
+  });
+
   it('drops a trailing slash from a path, so what the agent reports under it is normalised', () => {
     assert.deepEqual(parsePolicyYaml('rules:\n  - name: etc\n    paths: [/etc/, /, /srv///]\n').rules[0]!.paths, ['/etc', '/', '/srv']);
   });

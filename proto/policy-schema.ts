@@ -45,7 +45,9 @@ export class PolicyError extends VigilError<'invalid_policy'> {
  * Groups (as AIDE's): R = type+perm+inode+nlink+owner+group+size+mtime+ctime+hash;
  * L = type+perm+inode+nlink+owner+group; > = L+growing (a log: it may grow, not shrink);
  * E = nothing but existence. AIDE's letters work too: p i n u g s m c S, sha256 for hash, and X
- * for xattrs (every extended attribute: ACLs, SELinux labels and file capabilities included).
+ * for xattrs (a digest of every extended attribute: ACLs, SELinux labels and file capabilities
+ * included); acl and selinux (AIDE's names) record the values of the POSIX ACLs and of the
+ * SELinux label, so that a change says which one changed.
  * Unknown keys are errors that name the key.
  */
 const GROUPS: Record<string, readonly Attribute[]> = {

@@ -57,6 +57,8 @@ describe('sync digests', () => {
       ['error', { ...state, error: 'EACCES' }],
       ['empty error', { ...state, error: '' }],
       ['xattrs', { ...state, xattrs: null }],
+      ['named attribute values', { ...state, attrValues: Buffer.from('acl') }],
+      ['none of the named attributes set', { ...state, attrValues: Buffer.alloc(0) }],
     ];
     const seen = new Set([base]);
     for (const [what, v] of variants) {

@@ -33,8 +33,9 @@ export function entryDigest(path: Buffer, s: FileState): bigint {
   const error = s.error === null || s.error === undefined ? null : Buffer.from(s.error, 'utf8');
   const xattrs = s.xattrs ?? null;
   const target = s.symlinkTarget ?? null;
+  const values = s.attrValues ?? null;
   const b = Buffer.alloc(
-    1 + 4 + path.length + 1 + 8 + 4 * 4 + 8 * 3 + 2 + (content ? content.value.length : 0) + 4 + (target ? target.length : 0) + 2 + (error ? error.length : 0) + 1 + (xattrs ? xattrs.length : 0),
+    1 + 4 + path.length + 1 + 8 + 4 * 4 + 8 * 3 + 2 + (content ? content.value.length : 0) + 4 + (target ? target.length : 0) + 2 + (error ? error.length : 0) + 1 + (xattrs ? xattrs.length : 0) + (values ? 4 + values.length : 0),
   );
   let o = b.writeUInt8(VERSION, 0);
   o = b.writeUInt32BE(path.length, o);
@@ -57,6 +58,11 @@ export function entryDigest(path: Buffer, s: FileState): bigint {
   if (error) o += error.copy(b, o);
   o = b.writeUInt8(xattrs ? xattrs.length : 0, o);
   if (xattrs) o += xattrs.copy(b, o);
+  // Appended only when present, so a state without named attribute values digests as before.
+  if (values) {
+    o = b.writeUInt32BE(values.length, o);
+    o += values.copy(b, o);
+  }
   return leadingInt64(createHash('sha256').update(b.subarray(0, o)).digest());
 }
 

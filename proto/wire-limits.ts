@@ -12,6 +12,9 @@ export const MAX_AGENT_MESSAGE_BYTES = 256 * 1024;
 export const AGENT_BATCH_BYTES = 160 * 1024;
 
 /** A generous bound on a delta's encoded size (path, symlink target and the fixed fields). */
-export function deltaSizeBound(d: { readonly path: Uint8Array; readonly state: { readonly symlinkTarget: Uint8Array | null; readonly error: string | null } | null }): number {
-  return 256 + d.path.length + (d.state?.symlinkTarget?.length ?? 0) + (d.state?.error?.length ?? 0);
+export function deltaSizeBound(d: {
+  readonly path: Uint8Array;
+  readonly state: { readonly symlinkTarget: Uint8Array | null; readonly error: string | null; readonly attrValues?: Uint8Array | null } | null;
+}): number {
+  return 256 + d.path.length + (d.state?.symlinkTarget?.length ?? 0) + (d.state?.error?.length ?? 0) + (d.state?.attrValues?.length ?? 0);
 }

@@ -13,7 +13,7 @@ export interface HashPool {
    * Per path: the algorithm, maxBytes (larger files are not read; 0: no limit), and whether the
    * walk saw a regular file (others are only lstat'ed, never opened).
    */
-  hash(paths: readonly Buffer[], algorithms: readonly HashAlgorithm[], maxBytes: readonly number[], regular: readonly boolean[], xattrs?: readonly boolean[]): Promise<HashResult[]>;
+  hash(paths: readonly Buffer[], algorithms: readonly HashAlgorithm[], maxBytes: readonly number[], regular: readonly boolean[], xattrs?: readonly number[]): Promise<HashResult[]>;
   /**
    * The stat-only re-check, in the worker threads: per path a verdict (SAME, DIFFERENT or GONE, see
    * compareBatch in hash-worker.ts) against its encoded baseline state.
@@ -56,7 +56,7 @@ export function createHashPool(opts: { threads?: number; niceIncrement?: number;
         algorithms: [...algorithms],
         maxBytes: [...maxBytes],
         regular: regular.map((r) => (r ? 1 : 0)),
-        xattrs: paths.map((_, i) => (xattrs[i] ? 1 : 0)),
+        xattrs: paths.map((_, i) => xattrs[i] ?? 0),
         bytesPerSecond: perThread,
       };
       return pool()

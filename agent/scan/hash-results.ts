@@ -13,7 +13,7 @@ import { SLOT_GID, SLOT_INO, SLOT_MODE, SLOT_MTIME, SLOT_CTIME, SLOT_NLINK, SLOT
 export type HashedStat = StatFields;
 
 export type HashResult =
-  | { readonly kind: 'hashed'; readonly stat: HashedStat; readonly digest: Uint8Array | null; readonly bytes: number; readonly xattrs?: Buffer | null }
+  | { readonly kind: 'hashed'; readonly stat: HashedStat; readonly digest: Uint8Array | null; readonly bytes: number; readonly xattrs?: Buffer | null; readonly attrValues?: Buffer | null }
   /** Gone (ENOENT/ENOTDIR): not an error. */
   | { readonly kind: 'vanished' }
   /** Not hashed: not a regular file (any more), or unreadable (the state carries the error code). */
@@ -28,6 +28,8 @@ export interface PackedResults {
   readonly targets: Record<number, Uint8Array>;
   /** By index: the extended attributes' digest, where they were read. */
   readonly xattrs: Record<number, Uint8Array>;
+  /** By index: the named attributes' values (FileState.attrValues), where they were read. */
+  readonly attrValues: Record<number, Uint8Array>;
 }
 
 /** Words of one result: the stat words, then these. */
@@ -48,7 +50,7 @@ const DIGEST_BYTES: Record<HashAlgorithm, number> = { sha256: 32, sha512: 64, bl
 /** Room for n results whose digests are at most as long as the longest of these algorithms'. */
 export function createResults(n: number, algorithms: readonly HashAlgorithm[]): PackedResults {
   const digestLength = Math.max(32, ...algorithms.map((a) => DIGEST_BYTES[a]));
-  return { words: new Uint32Array(n * RESULT_WORDS), digests: new Uint8Array(n * digestLength), digestLength, errors: {}, targets: {}, xattrs: {} };
+  return { words: new Uint32Array(n * RESULT_WORDS), digests: new Uint8Array(n * digestLength), digestLength, errors: {}, targets: {}, xattrs: {}, attrValues: {} };
 }
 
 /** Result i's words start here; its stat words are to be written at this offset. */
@@ -88,12 +90,15 @@ export function putState(p: PackedResults, i: number, s: FileState): void {
   if (s.error) p.errors[i] = s.error;
   if (s.symlinkTarget) p.targets[i] = new Uint8Array(s.symlinkTarget); // a copy: a view would post its whole pool slab
   if (s.xattrs) p.xattrs[i] = new Uint8Array(s.xattrs);
+  if (s.attrValues) p.attrValues[i] = new Uint8Array(s.attrValues);
 }
 
-/** The extended attributes' digest as read after the content (null: not read). */
-export function putXattrs(p: PackedResults, i: number, x: Buffer | null): void {
+/** The extended attributes' digest and named values as read after the content (null: not read). */
+export function putXattrs(p: PackedResults, i: number, x: Buffer | null, values: Buffer | null = null): void {
   if (x) p.xattrs[i] = new Uint8Array(x);
   else delete p.xattrs[i];
+  if (values) p.attrValues[i] = new Uint8Array(values);
+  else delete p.attrValues[i];
 }
 
 export function resultCount(p: PackedResults): number {
@@ -140,6 +145,7 @@ export function unpackResults(p: PackedResults): HashResult[] {
           symlinkTarget: target ? Buffer.from(target.buffer, target.byteOffset, target.byteLength) : null,
           error: p.errors[i] ?? null,
           xattrs: xattrsAt(p, i),
+          attrValues: attrValuesAt(p, i),
         },
       };
     } else {
@@ -150,10 +156,16 @@ export function unpackResults(p: PackedResults): HashResult[] {
         digest: read ? digests.subarray(i * p.digestLength, i * p.digestLength + w[o + DIGEST_LENGTH]!) : null,
         bytes: read ? w[o + READ]! + w[o + READ + 1]! * 2 ** 32 : 0,
         xattrs: xattrsAt(p, i),
+        attrValues: attrValuesAt(p, i),
       };
     }
   }
   return out;
+}
+
+function attrValuesAt(p: PackedResults, i: number): Buffer | null {
+  const x = p.attrValues[i];
+  return x ? Buffer.from(x.buffer, x.byteOffset, x.byteLength) : null;
 }
 
 function xattrsAt(p: PackedResults, i: number): Buffer | null {

@@ -16,7 +16,7 @@ import type { FileState, FileType, HashAlgorithm } from '../../proto/model.js';
 import { fileType, fileTypeOfMode, readStatStateSync } from '../file-state.js';
 import { encodedDigestAlgorithm, encodedHasError, encodedSameListedStat, encodedSameStat } from '../state-codec.js';
 import { SLOT_CTIME, SLOT_ERRNO, SLOT_MODE, SLOT_MTIME, SLOT_SIZE, STAT_SLOTS } from './listing.js';
-import { readXattrsSync } from '../xattrs.js';
+import { readXattrParts } from '../xattrs.js';
 import { createResults, kindAt, putHashed, putState, putVanished, putXattrs, resultAt, unpackResults, VANISHED, type HashResult, type PackedResults } from './hash-results.js';
 import { createStatFd } from './stat-fd.js';
 import { pathAt, pathCount, type PathBatch } from './path-batch.js';
@@ -34,7 +34,7 @@ export interface HashTask {
   readonly maxBytes: number[];
   /** Per path: 1 when the walk saw a regular file (opened and hashed), 0 otherwise (lstat only, never opened). */
   readonly regular: number[];
-  /** Per path: 1 when the rule checks extended attributes (read through the native addon). */
+  /** Per path: what the rule asks of the extended attributes (agent/xattrs.ts xattrWants bits); 0: nothing. */
   readonly xattrs: number[];
   /** This thread's share of the read rate limit, bytes per second; 0: no limit. */
   readonly bytesPerSecond: number;
@@ -227,9 +227,9 @@ export default function hashBatch(task: HashTask): PackedResults {
   // Extended attributes after the content, for the paths whose rule checks them (agent/xattrs.ts).
   const wanted: number[] = [];
   for (let i = 0; i < n; i++) if (task.xattrs[i] && kindAt(out, i) !== VANISHED) wanted.push(i);
-  if (wanted.length) {
-    const read = readXattrsSync(wanted.map((i) => pathAt(task.paths, i)));
-    wanted.forEach((i, k) => putXattrs(out, i, read[k] ?? null));
+  for (const i of wanted) {
+    const parts = readXattrParts(pathAt(task.paths, i), task.xattrs[i]!);
+    putXattrs(out, i, parts.xattrs, parts.attrValues);
   }
   return out;
 }

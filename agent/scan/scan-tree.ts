@@ -13,6 +13,7 @@ import { NO_RULE, REMOVED_DELETED, REMOVED_GONE, type ShardChunk } from './shard
 import { walkInThread } from './walk-in-thread.js';
 import { walkScope } from './walk-scope.js';
 import type { WalkEntry } from './walker.js';
+import { xattrWants } from '../xattrs.js';
 
 export interface ScanCounts {
   files: number;
@@ -90,7 +91,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
     switch (r.kind) {
       case 'hashed':
         counts.bytes += r.bytes;
-        return change(path, known, regularState(r.stat, r.digest ? Buffer.from(r.digest) : null, rule.hashAlgorithm, r.xattrs ?? null), rule);
+        return change(path, known, regularState(r.stat, r.digest ? Buffer.from(r.digest) : null, rule.hashAlgorithm, r.xattrs ?? null, r.attrValues ?? null), rule);
       case 'vanished':
         return change(path, known, null, rule);
       case 'state':
@@ -109,7 +110,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
           jobs.map((j) => j.rule.hashAlgorithm),
           jobs.map((j) => j.rule.maxHashBytes ?? 0),
           jobs.map((j) => j.regular),
-          jobs.map((j) => j.rule.attributes.includes('xattrs')),
+          jobs.map((j) => xattrWants(j.rule.attributes)),
         )
         .then((results) => {
           now = opts.clock();

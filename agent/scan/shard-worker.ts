@@ -17,6 +17,7 @@ import { comparePathKeys, keyToPath } from './path-key.js';
 import { walkScope } from './walk-scope.js';
 import { ENTRY_TYPES, walkSorted, type WalkEntry } from './walker.js';
 import { MAX_AHEAD, NO_RULE, STOP, REMOVED_DELETED, REMOVED_GONE, REMOVED_UNCOVERED, type ShardChunk, type ShardJob, type ShardThreadData, type ShardUnitData } from './shard-chunk.js';
+import { xattrWants } from '../xattrs.js';
 
 const HASH_BATCH = 512;
 const REMOVED_BATCH = 2048;
@@ -71,7 +72,7 @@ async function run(d: ShardJob, thread: ShardThreadData): Promise<void> {
       algorithms: jobs.map((j) => ruleOf(j).hashAlgorithm),
       maxBytes: jobs.map((j) => ruleOf(j).maxHashBytes ?? 0),
       regular: jobs.map((j) => (j.regular ? 1 : 0)),
-      xattrs: jobs.map((j) => (ruleOf(j).attributes.includes('xattrs') ? 1 : 0)),
+      xattrs: jobs.map((j) => xattrWants(ruleOf(j).attributes)),
       bytesPerSecond: thread.bytesPerSecond,
     });
     post({ paths, known: packPaths(jobs.map((j) => j.known ?? NONE)), rules: Uint16Array.from(jobs, (j) => j.rule), results }, false);

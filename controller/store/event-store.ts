@@ -118,7 +118,7 @@ async function applyToState(tx: SqlQueryable, agentId: string, d: FileDelta, pat
        gid = excluded.gid, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, inode = excluded.inode,
        nlink = excluded.nlink, sha256 = excluded.sha256, symlink_target = excluded.symlink_target,
        error = excluded.error, digest_algorithm = excluded.digest_algorithm, digest = excluded.digest,
-       xattrs_sha256 = excluded.xattrs_sha256,
+       xattrs_sha256 = excluded.xattrs_sha256, attr_values = excluded.attr_values,
        updated_seq = excluded.updated_seq, path_position = excluded.path_position, entry_digest = excluded.entry_digest`,
     [agentId, d.path, pathText, ...stateParams(s), d.seq, pathPosition(d.path).toString(), entryDigest(d.path, s).toString()],
   );

@@ -231,4 +231,14 @@ alter table agents add column delivery_blocked jsonb;
 alter table certificates add column role text;
 `,
   },
+  {
+    version: 10,
+    name: 'named attribute values',
+    sql: `
+-- FileState.attrValues: the values of the ACL and SELinux attributes a rule checks (acl, selinux),
+-- encoded as agent/xattrs.ts says; null: not read.
+alter table file_events add column attr_values bytea;
+alter table file_state add column attr_values bytea;
+`,
+  },
 ];

@@ -2,11 +2,11 @@ import type { Digest, FileState, FileType } from '../../proto/model.js';
 import { buf, num } from './sql.js';
 
 /** A file's state as the columns file_events and file_state share, written and read back. */
-export const STATE_COLUMNS = 'file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, symlink_target, error, digest_algorithm, digest, xattrs_sha256';
+export const STATE_COLUMNS = 'file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, symlink_target, error, digest_algorithm, digest, xattrs_sha256, attr_values';
 /** The same columns for a select: the 64-bit ones as text, so no driver rounds them. */
 export const SELECT_STATE_COLUMNS =
-  'file_type, size, mode, uid, gid, mtime_ns::text as mtime_ns, ctime_ns::text as ctime_ns, inode::text as inode, nlink, sha256, symlink_target, error, digest_algorithm, digest, xattrs_sha256';
-export const STATE_PARAMS = 15;
+  'file_type, size, mode, uid, gid, mtime_ns::text as mtime_ns, ctime_ns::text as ctime_ns, inode::text as inode, nlink, sha256, symlink_target, error, digest_algorithm, digest, xattrs_sha256, attr_values';
+export const STATE_PARAMS = 16;
 
 /** $from, $from+1, ... for n parameters. */
 export const placeholders = (from: number, n: number) => Array.from({ length: n }, (_, i) => `$${from + i}`).join(', ');
@@ -29,6 +29,7 @@ export function stateParams(s: FileState): unknown[] {
     s.digest?.algorithm ?? null,
     s.digest?.value ?? null,
     s.xattrs ?? null,
+    s.attrValues ?? null,
   ];
 }
 
@@ -50,5 +51,6 @@ export function stateFromRow(r: Record<string, unknown>): FileState | null {
     error: (r.error as string | null) ?? null,
     digest: r.digest_algorithm ? { algorithm: r.digest_algorithm as Digest['algorithm'], value: buf(r.digest)! } : null,
     xattrs: buf(r.xattrs_sha256),
+    attrValues: buf(r.attr_values),
   };
 }

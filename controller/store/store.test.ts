@@ -5,11 +5,13 @@ import { generateToken } from '../../pki/index.js';
 import type { FileDelta } from '../../proto/model.js';
 import { addEntry, emptyRange, entryDigest, MAX_POSITION, MIN_POSITION, pathPosition, splitRange } from '../../proto/sync-digest.js';
 import { testDatabaseKinds, type TestDatabase } from '../../test/support/databases.js';
+import { encodeXattrs } from '../../proto/xattr-encoding.js';
 import {
   createAgentStore,
   createAlertStore,
   createEventStore,
   createPolicyStore,
+  createStateStore,
   createSyncStore,
   createTokenStore,
   migrate,
@@ -188,6 +190,18 @@ for (const kind of testDatabaseKinds()) {
       assert.equal((await events.list({ agentId: 'agent-4', kinds: ['created'], limit: 10_000 })).events.length, 2500);
       assert.equal((await events.list({ agentId: 'agent-4', until: many[0]!.detectedAt, limit: 10 })).events.length, 0, 'until is exclusive');
       assert.equal(((await events.list({ agentId: 'agent-4', pathGlob: '/etc/conf_d/**', limit: 10 })).events).length, 0, 'underscore is literal');
+    });
+
+    it('events and current state: the named attribute values round-trip, empty apart from absent, and digest alike on both sides', async () => {
+      const events = createEventStore(db.sql, clock);
+      const d = delta(1, '/etc/shadow');
+      const values = encodeXattrs([[Buffer.from('security.selinux'), Buffer.from('system_u:object_r:shadow_t:s0\0')]]);
+      await events.ingest('agent-7', [{ ...d, state: { ...d.state!, attrValues: values } }, { ...delta(2, '/etc/hosts'), state: { ...d.state!, attrValues: Buffer.alloc(0) } }, delta(3, '/etc/motd')], () => null);
+      const listed = (await events.list({ agentId: 'agent-7', limit: 10 })).events;
+      assert.deepEqual(listed.map((e) => e.delta.state?.attrValues ?? null), [values, Buffer.alloc(0), null]);
+      const files = await createStateStore(db.sql).page('agent-7', { limit: 10 });
+      const shadow = files.find((f) => f.path.toString() === '/etc/shadow')!;
+      assert.equal(entryDigest(shadow.path, shadow.state), entryDigest(Buffer.from('/etc/shadow'), { ...d.state!, attrValues: values }));
     });
 
     it('events: a sha512 or blake2b512 digest round-trips', async () => {

@@ -2,6 +2,7 @@ import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import type { Agent, CurrentFile, Event, RefusedDelta } from '../../proto/gen/vigil/v1/admin_pb.js';
 import { fileStateFromPb, storedDeltaFromPb } from '../../proto/convert.js';
 import { displayPath } from '../../proto/model.js';
+import { attributesJson } from '../../proto/xattr-encoding.js';
 
 export function ts(t: Timestamp | undefined): string | null {
   return t ? timestampDate(t).toISOString() : null;
@@ -30,6 +31,7 @@ export function eventJson(e: Event) {
     sha256: s?.sha256 ? s.sha256.toString('hex') : null,
     digest: s?.digest ? { algorithm: s.digest.algorithm, hex: s.digest.value.toString('hex') } : null,
     xattrsSha256: s?.xattrs ? s.xattrs.toString('hex') : null,
+    attributes: s?.attrValues ? attributesJson(s.attrValues) : null,
     size: s ? s.size : null,
     mode: s ? s.mode : null,
     uid: s ? s.uid : null,

@@ -15,6 +15,7 @@ import type { VigilHome } from '../../controller/home.js';
 import { makeHome, startTestController, tempRoot, testDatabaseEnv, type TestController } from '../support/controllers.js';
 import { BIN, runCli } from '../support/processes.js';
 import { openRawStream, stateCreds } from '../support/raw-agent.js';
+import { encodeXattrs } from '../../proto/xattr-encoding.js';
 
 const created = (seq: number, path: string, kind = 1) => ({
   seq: BigInt(seq),
@@ -151,6 +152,22 @@ describe('vigilctl for a new operator', { timeout: 120_000 }, () => {
     assert.ok(r.stderr.includes(id), r.stderr);
     const ls = (await cli('tokens', 'ls')).stdout.split('\n').find((l) => l.startsWith(id))!;
     assert.match(ls, /role=web/);
+  });
+
+  it('events say which named attribute (acl, selinux) changed', async () => {
+    const label = (l: string) => encodeXattrs([[Buffer.from('security.selinux'), Buffer.from(`${l}\0`)]]);
+    const s = openRawStream(ctl.controller.address, stateCreds(agents[3]!.dir));
+    await s.next('welcome');
+    const st = (l: string) => ({ type: 1, size: 1n, mode: 0o100644, sha256: Buffer.alloc(32, 1), attrValues: label(l) });
+    s.send({ msg: { case: 'deltas', value: { deltas: [
+      { seq: 1n, path: Buffer.from('/etc/shadow'), kind: 1, state: st('system_u:object_r:shadow_t:s0'), detectedAt: timestampFromDate(new Date()), source: 1 },
+      { seq: 2n, path: Buffer.from('/etc/shadow'), kind: 4, state: st('system_u:object_r:etc_t:s0'), detectedAt: timestampFromDate(new Date()), source: 1 },
+    ] } } });
+    await s.next('ack');
+    s.close();
+    const evs = JSON.parse((await cli('events', '--agent', agents[3]!.id, '--json')).stdout) as { kind: string; attributes: Record<string, string>; attributesChanged: string[] }[];
+    assert.deepEqual(evs.map((e) => [e.kind, e.attributesChanged]), [['created', []], ['attributes', ['security.selinux']]]);
+    assert.equal(evs[1]!.attributes['security.selinux'], 'system_u:object_r:etc_t:s0');
   });
 
   it('admins ls lists operators with their role and status', async () => {

@@ -5,6 +5,7 @@ import { ControllerError } from '../../errors.js';
 import { resolveAgentId } from '../agent-ref.js';
 import { parseWhen } from '../time-arg.js';
 import type { CliContext } from '../cli-context.js';
+import { changedAttributes } from '../../../proto/xattr-encoding.js';
 import { eventJson, modeString, table } from '../output.js';
 
 /** Events a page asks for with --all (the server's most). */
@@ -49,7 +50,14 @@ export function registerEvents(ctx: CliContext): void {
           found = res.events;
           more = res.more;
         }
-        const events = found.map(eventJson);
+        // Which named attributes (acl, selinux) changed: against the path's previous event shown.
+        const last = new Map<string, Record<string, string> | null>();
+        const events = found.map(eventJson).map((e) => {
+          const key = `${e.agentId}\0${e.pathBytes}`;
+          const changed = changedAttributes(last.get(key) ?? null, e.attributes);
+          if (e.attributes) last.set(key, e.attributes);
+          return { ...e, attributesChanged: changed };
+        });
         if (more) ctx.note(`the newest ${events.length.toLocaleString('en-US')} events shown; older ones match too: --limit N or --all`);
         if (ctx.json()) return ctx.printJson(events);
         const wide = ctx.format() === 'wide';
@@ -57,7 +65,7 @@ export function registerEvents(ctx: CliContext): void {
           table(
             ['DETECTED', 'AGENT', 'SEQ', 'KIND', 'SOURCE', 'MODE', 'SHA256', 'PATH'].filter((h) => wide || h !== 'SOURCE'),
             events.map((e) =>
-              [e.detectedAt, wide ? e.agentId : e.agentId.slice(0, 8), String(e.seq), e.kind, e.source, modeString(e.mode), e.error ? `!${e.error}` : wide ? (e.sha256 ?? '-') : (e.sha256?.slice(0, 12) ?? '-'), e.path].filter(
+              [e.detectedAt, wide ? e.agentId : e.agentId.slice(0, 8), String(e.seq), e.attributesChanged.length ? `${e.kind} (${e.attributesChanged.join(', ')})` : e.kind, e.source, modeString(e.mode), e.error ? `!${e.error}` : wide ? (e.sha256 ?? '-') : (e.sha256?.slice(0, 12) ?? '-'), e.path].filter(
                 (_v, i) => wide || i !== 4,
               ),
             ),
