@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { setXattr } from '../test/support/xattrs.js';
-import { readXattrList, readXattrs, readXattrsSync, xattrsDigest } from './xattrs.js';
+import { decodeXattrs } from '../proto/xattr-encoding.js';
+import { ACL_VALUES, readXattrList, readXattrParts, readXattrs, readXattrsSync, SELINUX_VALUES, XATTRS_DIGEST, xattrsDigest } from './xattrs.js';
 
 const u32 = (n: number) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
 /** The documented digest, computed independently: SHA-256 over (len, name, len, value) sorted by name. */
@@ -60,6 +61,14 @@ describe('extended attributes', () => {
     setXattr(file, 'system.posix_acl_access', acl);
     const names = readXattrList(file)!.map(([n]) => n.toString());
     assert.ok(names.includes('system.posix_acl_access'), names.join(', '));
+    // Named (acl): its value, not only a digest; a digest only when xattrs is asked too.
+    setXattr(file, 'user.unrelated', 'x');
+    const named = readXattrParts(Buffer.from(file), ACL_VALUES);
+    assert.equal(named.xattrs, null);
+    assert.deepEqual(decodeXattrs(named.attrValues!).map(([n, v]) => [n.toString(), v]), [['system.posix_acl_access', readXattrList(file)!.find(([n]) => n.toString() === 'system.posix_acl_access')![1]]]);
+    const both = readXattrParts(Buffer.from(file), ACL_VALUES | SELINUX_VALUES | XATTRS_DIGEST);
+    assert.deepEqual(both.xattrs, xattrsDigest(readXattrList(file)!));
+    assert.deepEqual(readXattrParts(Buffer.from(file), SELINUX_VALUES).attrValues, Buffer.alloc(0), 'no label: none of the named attributes, not "not read"');
   });
 
   it('without the native addon: every path "not read" (null), never "no attributes"', () => {
