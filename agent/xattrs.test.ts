@@ -81,6 +81,8 @@ describe('extended attributes', () => {
       mkdirSync(join(copy, 'agent', 'scan'), { recursive: true });
       copyFileSync(fileURLToPath(new URL('./xattrs.js', import.meta.url)), join(copy, 'agent', 'xattrs.js'));
       copyFileSync(fileURLToPath(new URL('./scan/native.js', import.meta.url)), join(copy, 'agent', 'scan', 'native.js'));
+      mkdirSync(join(copy, 'proto'));
+      copyFileSync(fileURLToPath(new URL('../proto/xattr-encoding.js', import.meta.url)), join(copy, 'proto', 'xattr-encoding.js'));
       writeFileSync(join(copy, 'package.json'), '{"type":"module"}');
       const script = `import { readXattrsSync, readXattrs } from './agent/xattrs.js';
         const paths = [Buffer.from(${JSON.stringify(file.toString())})];
