@@ -300,7 +300,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
             const upTo = Number(m.msg.value.upToSeq);
             // Refused for their content: accounted for by the controller and acked with the rest
             // (docs/delivery.md, "Refused deltas"); never sent again.
-            for (const r of m.msg.value.refused) log.error({ seq: Number(r.seq), field: r.field, reason: r.reason }, 'the controller refused a delta; it is recorded there as refused');
+            for (const r of m.msg.value.refused) log.error({ seq: Number(r.seq), code: r.code, field: r.field, reason: r.reason }, 'the controller refused a delta; it is recorded there as refused');
             opts.store.ack(upTo);
             ackedUpTo = Math.max(ackedUpTo, upTo);
             pump();

@@ -61,7 +61,7 @@ describe('ingest input validation', { timeout: 120_000 }, () => {
       s.send({ msg: { case: 'deltas', value: { deltas: [created(1, '/w/a'), created(2, 'w/relative'), created(3, '/w/c')] } } });
       const first = await ackOf(s);
       assert.equal(first.upToSeq, 3n, 'the whole batch is acked: nothing to resend');
-      assert.deepEqual(first.refused.map((r) => [Number(r.seq), r.field]), [[2, 'path']]);
+      assert.deepEqual(first.refused.map((r) => [Number(r.seq), r.field, r.code]), [[2, 'path', 'INVALID_ARGUMENT']]);
       assert.match(first.refused[0]!.reason, /not absolute/);
       s.send({ msg: { case: 'deltas', value: { deltas: [created(4, '/w/d')] } } });
       assert.equal((await ackOf(s)).upToSeq, 4n, 'the stream goes on');
