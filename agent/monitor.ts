@@ -9,7 +9,7 @@ import type { HashPool } from './scan/hash-pool.js';
 import { withoutTrailingSlashes } from './scan/path-key.js';
 import { scanTree, type ScanCounts } from './scan/scan-tree.js';
 import { closeEventFd } from './watch/fanotify.js';
-import { leftUnrecorded, mergeReports, plainReport, SEEN, type PathReport } from './watch/path-report.js';
+import { addReports, leftUnrecorded, plainReport, SEEN, type PathReport } from './watch/path-report.js';
 import { watchTrees, type TreeWatcher, type TreeWatcherOptions, type WatchGap } from './watch/tree-watcher.js';
 import { createWriteCapture, type HeldWrite, type WriteCapture } from './watch/write-capture.js';
 
@@ -81,8 +81,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   let capture: WriteCapture | null = null;
   // Paths reported by the watcher and not checked yet: one check takes all of them.
   let toCheck = new Map<string, PathReport>();
-  // When a check last found each recently checked path present (monotonic): a kernel event read
-  // before then is in the baseline already. Insertion order is age order; the oldest go first.
+  // When a check last read each recently checked path (monotonic): a kernel event read before
+  // then is accounted for by what that read found. Insertion order is age order; the oldest go first.
   const readMarks = new Map<string, number>();
   const marks = () => performance.now();
   let checkQueued = false;
@@ -197,11 +197,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
 
   /** Watcher paths wait here while a check runs; the next check takes them all, each once. */
   function enqueueCheck(reports: readonly PathReport[]) {
-    for (const r of reports) {
-      const k = r.path.toString('latin1');
-      const prev = toCheck.get(k);
-      toCheck.set(k, prev ? mergeReports(prev, r) : r);
-    }
+    addReports(toCheck, reports);
     if (checkQueued) return;
     checkQueued = true;
     void serial(async () => {
@@ -247,15 +243,10 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     changes.push({ path: report.path, kind: 'deleted', state: null, source: 'realtime', detectedAt: removedAt > seenAt ? removedAt : seenAt });
   }
 
-
   async function checkPaths(reports: readonly PathReport[]) {
     const changes: Change[] = [];
     const unique = new Map<string, PathReport>();
-    for (const r of reports) {
-      const k = r.path.toString('latin1');
-      const prev = unique.get(k);
-      unique.set(k, prev ? mergeReports(prev, r) : r);
-    }
+    addReports(unique, reports);
     const work = [...unique.values()].flatMap((report) => {
       const rule = pathRules.match(report.path)?.rule;
       return rule ? [{ report, path: report.path, rule }] : [];

@@ -39,6 +39,15 @@ export function plainReport(path: Buffer, at: Date): PathReport {
   return { path, seen: 0, firstAt: at, lastAt: at, arrivedMark: 0 };
 }
 
+/** Adds reports to a map by path (latin1 key), merging each into the one the path has already. */
+export function addReports(into: Map<string, PathReport>, reports: Iterable<PathReport>): void {
+  for (const r of reports) {
+    const k = r.path.toString('latin1');
+    const prev = into.get(k);
+    into.set(k, prev ? mergeReports(prev, r) : r);
+  }
+}
+
 /** Two reports of one path, as one. */
 export function mergeReports(a: PathReport, b: PathReport): PathReport {
   return {

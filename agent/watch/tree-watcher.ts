@@ -82,6 +82,7 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
   // normally come in one read, but may straddle a window's end.
   let landed = new Set<number>();
   let landedBefore = new Set<number>();
+  const hasLanded = (cookie: number) => landed.has(cookie) || landedBefore.has(cookie);
   let timer: NodeJS.Timeout | null = null;
   let closed = false;
 
@@ -93,13 +94,13 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
     for (const [k, g] of pending) {
       // A rename's IN_MOVED_TO comes after its IN_MOVED_FROM: when the window ended between the
       // two, the path waits one window more to learn whether its content landed under a watched name.
-      if (g.movedCookie !== null && !g.deferred && !landed.has(g.movedCookie) && !landedBefore.has(g.movedCookie)) {
+      if (g.movedCookie !== null && !g.deferred && !hasLanded(g.movedCookie)) {
         g.deferred = true;
         next.set(k, g);
         continue;
       }
       let seen = g.seen;
-      if (g.movedCookie !== null) seen |= landed.has(g.movedCookie) || landedBefore.has(g.movedCookie) ? SEEN.RENAMED_AWAY : SEEN.REMOVED;
+      if (g.movedCookie !== null) seen |= hasLanded(g.movedCookie) ? SEEN.RENAMED_AWAY : SEEN.REMOVED;
       reports.push({ path: g.path, seen, firstAt: g.firstAt, lastAt: g.lastAt, arrivedMark: g.arrivedMark });
     }
     pending = next;
