@@ -29,7 +29,7 @@ if (process.argv.includes('--stamp')) {
   writeFileSync(stamp, `${new Date().toISOString()}\n`);
   process.exit(0);
 }
-const sources = Math.max(...['agent', 'controller', 'pki', 'proto', 'test'].map((d) => newest(join(root, d))), ...['package.json', 'package-lock.json', 'tsconfig.json'].map((f) => statSync(join(root, f)).mtimeMs));
+const sources = Math.max(...['agent', 'controller', 'core', 'pki', 'proto', 'test'].map((d) => newest(join(root, d))), ...['package.json', 'package-lock.json', 'tsconfig.json'].map((f) => statSync(join(root, f)).mtimeMs));
 if (existsSync(stamp) && statSync(stamp).mtimeMs >= sources && existsSync(join(root, 'agent/native/build/Release/vigil_native.node'))) process.exit(0);
 process.stderr.write('building (sources changed since the last build)...\n');
 const res = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });

@@ -6,8 +6,8 @@ import { createIdleMemory } from './idle-memory.js';
 import { createMonitor } from './monitor.js';
 import { createHashPool } from './scan/hash-pool.js';
 import { loadNativeAddon } from './scan/native.js';
-import { DEFAULT_LIMITS } from '../proto/policy-defaults.js';
-import { VIGIL_VERSION } from '../proto/version.js';
+import { DEFAULT_LIMITS } from '../core/policy-defaults.js';
+import { VIGIL_VERSION } from '../core/version.js';
 import { readIdentity, stateDir } from './state-dir.js';
 import { createStreamClient } from './stream-client.js';
 

@@ -1,4 +1,4 @@
-import { VigilError } from '../pki/errors.js';
+import { VigilError } from '../core/errors.js';
 
 export type AgentErrorCode =
   | 'not_enrolled'

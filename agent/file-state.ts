@@ -3,7 +3,7 @@ import { statFields } from './stat-fields.js';
 import { accessSync, constants, fstat, lstatSync, read, readlinkSync, type BigIntStats } from 'node:fs';
 import { access, lstat, open, readlink, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import type { Attribute, ChangeKind, FileState, FileType, HashAlgorithm } from '../proto/model.js';
+import type { Attribute, ChangeKind, FileState, FileType, HashAlgorithm } from '../core/model.js';
 
 export function fileType(st: BigIntStats): FileType {
   if (st.isFile()) return 'regular';

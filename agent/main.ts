@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { silenceIpServernameWarning } from './quiet-warnings.js';
 import { AgentError } from './errors.js';
 import { defaultStateDir } from './state-dir.js';
-import { VIGIL_VERSION } from '../proto/version.js';
+import { VIGIL_VERSION } from '../core/version.js';
 
 silenceIpServernameWarning();
 

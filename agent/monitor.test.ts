@@ -1,9 +1,9 @@
-import { DEFAULT_LIMITS, defineRule } from '../proto/policy-schema.js';
+import { DEFAULT_LIMITS, defineRule } from '../core/policy-schema.js';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import type { ChangeKind, FileDelta } from '../proto/model.js';
+import type { ChangeKind, FileDelta } from '../core/model.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,7 +12,7 @@ import { openLocalStore } from './local-store.js';
 import { createMonitor } from './monitor.js';
 import { createHashPool } from './scan/hash-pool.js';
 import { setXattr } from '../test/support/xattrs.js';
-import { attributesJson, changedAttributes } from '../proto/xattr-encoding.js';
+import { attributesJson, changedAttributes } from '../core/xattr-encoding.js';
 
 describe('monitor', () => {
   const root = mkdtempSync(join(tmpdir(), 'vigil-mon-'));

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { displayPath, type ChangeSource, type FileState, type Policy, type PolicyRule } from '../proto/model.js';
-import { createPathRules, createRuleMatcher, type PathRules } from '../proto/policy-match.js';
+import { displayPath, type ChangeSource, type FileState, type Policy, type PolicyRule } from '../core/model.js';
+import { createPathRules, createRuleMatcher, type PathRules } from '../core/policy-match.js';
 import { classifyChange, readFileState, readOpenFileState, sameState, vanishedState } from './file-state.js';
 import { readXattrParts, xattrWants } from './xattrs.js';
 import type { Change, LocalStore } from './local-store.js';

@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { displayPath, type ChangeKind, type FileState, type PolicyLimits, type PolicyRule } from '../proto/model.js';
-import { defineRule } from '../proto/policy-defaults.js';
-import { attributesJson } from '../proto/xattr-encoding.js';
-import { createPathRules } from '../proto/policy-match.js';
+import { displayPath, type ChangeKind, type FileState, type PolicyLimits, type PolicyRule } from '../core/model.js';
+import { defineRule } from '../core/policy-defaults.js';
+import { attributesJson } from '../core/xattr-encoding.js';
+import { createPathRules } from '../core/policy-match.js';
 import { AgentError } from './errors.js';
 import type { LocalStore } from './local-store.js';
 import { createHashPool } from './scan/hash-pool.js';
@@ -64,7 +64,7 @@ async function rulesFor(opts: ScanCommandOptions): Promise<{ rules: PolicyRule[]
     return { rules: [defineRule({ name: 'scan', paths })], limits: { maxFilesPerRule: null, nice: 0, ioBytesPerSecond: null } };
   }
   // The schema (zod, yaml) loads only when there is a policy to read.
-  const { parsePolicyYaml } = await import('../proto/policy-schema.js');
+  const { parsePolicyYaml } = await import('../core/policy-schema.js');
   const policy = parsePolicyYaml(await readFile(opts.policyFile, 'utf8'), opts.policyFile);
   if (!paths.length) return policy;
   // PATHs given with a policy: scanned with the options of its first rule.

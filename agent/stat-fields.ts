@@ -1,5 +1,5 @@
 import type { BigIntStats } from 'node:fs';
-import type { FileState } from '../proto/model.js';
+import type { FileState } from '../core/model.js';
 
 /** The stat part of a file's state (what a stat-only re-check compares, plus the link count). */
 export type StatFields = Pick<FileState, 'size' | 'mode' | 'uid' | 'gid' | 'mtimeNs' | 'ctimeNs' | 'inode' | 'nlink'>;

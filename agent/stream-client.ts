@@ -6,7 +6,7 @@ import { AgentError } from './errors.js';
 import type { Logger } from 'pino';
 import { deltaToPb, policyFromPb } from '../proto/convert.js';
 import { ConnectRequestSchema, type ConnectResponse, type SyncRepairs, type SyncVerdicts } from '../proto/gen/vigil/v1/agent_pb.js';
-import { createRuleMatcher } from '../proto/policy-match.js';
+import { createRuleMatcher } from '../core/policy-match.js';
 import { syncEntriesToPb, syncRangesToPb, syncRepairsFromPb, syncVerdictsFromPb } from '../proto/sync-messages.js';
 import type { Change, LocalStore } from './local-store.js';
 import type { Monitor, ScanSummary } from './monitor.js';

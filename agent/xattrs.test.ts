@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { setXattr } from '../test/support/xattrs.js';
-import { decodeXattrs } from '../proto/xattr-encoding.js';
+import { decodeXattrs } from '../core/xattr-encoding.js';
 import { ACL_VALUES, readXattrList, readXattrParts, readXattrs, readXattrsSync, SELINUX_VALUES, XATTRS_DIGEST, xattrsDigest } from './xattrs.js';
 
 const u32 = (n: number) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);

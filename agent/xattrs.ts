@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { loadNativeAddon } from './scan/native.js';
 
-import { encodeXattrs, type XattrList } from '../proto/xattr-encoding.js';
+import { encodeXattrs, type XattrList } from '../core/xattr-encoding.js';
 
 export type { XattrList };
 

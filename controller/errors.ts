@@ -1,4 +1,4 @@
-import { VigilError } from '../pki/errors.js';
+import { VigilError } from '../core/errors.js';
 
 /** What went wrong, as a code the RPC boundary maps to a gRPC status (see services/error-interceptor.ts). */
 export type ControllerErrorCode =

@@ -5,7 +5,7 @@ import { startController } from './controller.js';
 import { resolveHomeDir } from './home.js';
 import { createLogger } from './log.js';
 import { systemClock } from './store/index.js';
-import { VIGIL_VERSION } from '../proto/version.js';
+import { VIGIL_VERSION } from '../core/version.js';
 
 const program = new Command('vigil-controller')
   .description('Vigil controller: enrolment, agent streams, admin API and alerts')

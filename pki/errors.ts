@@ -1,3 +1,5 @@
+import { VigilError } from '../core/errors.js';
+
 /** Codes of the errors the PKI raises; callers branch on these, never on message text. */
 export type PkiErrorCode =
   | 'invalid_pem'
@@ -11,20 +13,6 @@ export type PkiErrorCode =
   | 'insecure_key_file'
   | 'key_encrypted'
   | 'file_exists';
-
-/**
- * Base of Vigil's typed errors: a code that callers branch on (never the message text) and an
- * optional cause. Each part has its own subclass and code union.
- */
-export class VigilError<C extends string> extends Error {
-  constructor(
-    readonly code: C,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
 
 export class PkiError extends VigilError<PkiErrorCode> {
   override readonly name = 'PkiError';

@@ -1,4 +1,4 @@
-export { PkiError, VigilError, type PkiErrorCode } from './errors.js';
+export { PkiError, type PkiErrorCode } from './errors.js';
 export { generateKeyPair, type KeyPairPem } from './keys.js';
 export { spkiPin, spkiFingerprint, isValidPin } from './pin.js';
 export { agentSpiffeId, adminSpiffeId, parseSpiffeId, isValidName, type Identity } from './spiffe.js';

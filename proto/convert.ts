@@ -13,8 +13,8 @@ import {
   type FileState as PbFileState,
   type Policy as PbPolicy,
 } from './gen/vigil/v1/types_pb.js';
-import type { Attribute, HashAlgorithm, ChangeKind, ChangeSource, FileDelta, FileState, FileType, Policy } from './model.js';
-import { pathProblem } from './path-check.js';
+import type { Attribute, HashAlgorithm, ChangeKind, ChangeSource, FileDelta, FileState, FileType, Policy } from '../core/model.js';
+import { pathProblem } from '../core/path-check.js';
 
 const FILE_TYPE_TO_PB: Record<FileType, PbFileType> = {
   regular: PbFileType.REGULAR,

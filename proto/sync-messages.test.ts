@@ -3,8 +3,9 @@ import { create } from '@bufbuild/protobuf';
 import { describe, it } from 'node:test';
 import { ContractError } from './convert.js';
 import { SyncEntriesSchema, SyncRangesSchema } from './gen/vigil/v1/agent_pb.js';
-import { MAX_POSITION, MIN_POSITION } from './sync-digest.js';
-import { MAX_SYNC_ENTRIES, MAX_SYNC_RANGES, syncEntriesFromPb, syncEntriesToPb, syncRangesFromPb, syncRangesToPb } from './sync-messages.js';
+import { MAX_POSITION, MIN_POSITION } from '../core/sync-digest.js';
+import { MAX_SYNC_ENTRIES, MAX_SYNC_RANGES } from '../core/sync-types.js';
+import { syncEntriesFromPb, syncEntriesToPb, syncRangesFromPb, syncRangesToPb } from './sync-messages.js';
 
 describe('sync messages', () => {
   it('carry signed positions and digests through fixed64 unchanged', () => {

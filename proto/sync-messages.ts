@@ -1,7 +1,7 @@
 /**
- * Reconciliation's messages as plain domain types, and their mapping to and from the generated
- * ones (agent.proto: SyncRanges, SyncVerdicts, SyncEntries, SyncRepairs). Positions and digests
- * are signed 64-bit here (as Postgres stores them) and fixed64 on the wire.
+ * Reconciliation's messages (core/sync-types.ts) mapped to and from the generated ones
+ * (agent.proto: SyncRanges, SyncVerdicts, SyncEntries, SyncRepairs). Positions and digests are
+ * signed 64-bit here (as Postgres stores them) and fixed64 on the wire.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { ContractError } from './convert.js';
@@ -17,43 +17,8 @@ import {
   type SyncVerdicts as PbSyncVerdicts,
   type SyncVerdictsSchema,
 } from './gen/vigil/v1/agent_pb.js';
-import type { PositionRange } from './sync-digest.js';
-
-/** The agent's digest of one range. */
-export interface RangeCompare {
-  readonly range: PositionRange;
-  readonly count: number;
-  readonly xor: bigint;
-}
-
-export interface Verdict {
-  readonly same: boolean;
-  readonly controllerCount: number;
-}
-
-export interface LeafEntry {
-  readonly path: Buffer;
-  readonly digest: bigint;
-}
-
-/** Every baseline entry of a range, for a comparison entry by entry. */
-export interface Leaf {
-  readonly range: PositionRange;
-  readonly entries: readonly LeafEntry[];
-}
-
-export interface Repairs {
-  /** In the agent's baseline, not in the controller's state. */
-  readonly missing: readonly Buffer[];
-  /** In both, with another entry digest. */
-  readonly differing: readonly Buffer[];
-  /** In the controller's state, not in the agent's baseline. */
-  readonly extra: readonly Buffer[];
-}
-
-/** Most ranges in one SyncRanges, and most entries in one SyncEntries (both sides enforce them). */
-export const MAX_SYNC_RANGES = 4096;
-export const MAX_SYNC_ENTRIES = 20_000;
+import type { PositionRange } from '../core/sync-digest.js';
+import { MAX_SYNC_ENTRIES, MAX_SYNC_RANGES, type Leaf, type LeafEntry, type RangeCompare, type Repairs, type Verdict } from '../core/sync-types.js';
 
 const toWire = (x: bigint) => BigInt.asUintN(64, x);
 const fromWire = (x: bigint) => BigInt.asIntN(64, x);

@@ -6,7 +6,7 @@
  * digests) by index. One structured clone of a few arrays instead of objects and buffers per file,
  * and no BigInt on the hashing side.
  */
-import { FILE_TYPES, type FileState, type FileType, type HashAlgorithm } from '../../proto/model.js';
+import { FILE_TYPES, type FileState, type FileType, type HashAlgorithm } from '../../core/model.js';
 import type { StatFields } from '../stat-fields.js';
 import { SLOT_GID, SLOT_INO, SLOT_MODE, SLOT_MTIME, SLOT_CTIME, SLOT_NLINK, SLOT_SIZE, SLOT_UID, STAT_SLOTS } from './listing.js';
 

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 
-import type { FileState, FileType, HashAlgorithm } from '../../proto/model.js';
+import type { FileState, FileType, HashAlgorithm } from '../../core/model.js';
 import { fileType, fileTypeOfMode, readStatStateSync } from '../file-state.js';
 import { encodedDigestAlgorithm, encodedHasError, encodedSameListedStat, encodedSameStat } from '../state-codec.js';
 import { SLOT_CTIME, SLOT_ERRNO, SLOT_MODE, SLOT_MTIME, SLOT_SIZE, STAT_SLOTS } from './listing.js';

@@ -1,5 +1,5 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
-import type { PolicyRule } from '../../proto/model.js';
+import type { PolicyRule } from '../../core/model.js';
 import type { ShardUnit } from './shard-plan.js';
 import { STOP, type ShardChunk, type ShardJob, type ShardThreadData } from './shard-chunk.js';
 import { ENTRY_TYPES } from './walker.js';

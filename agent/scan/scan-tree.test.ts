@@ -3,8 +3,8 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { defineRule } from '../../proto/policy-defaults.js';
-import { createPathRules } from '../../proto/policy-match.js';
+import { defineRule } from '../../core/policy-defaults.js';
+import { createPathRules } from '../../core/policy-match.js';
 import { openLocalStore, type Change } from '../local-store.js';
 import { createHashPool, type HashPool } from './hash-pool.js';
 import { pathAt } from './path-batch.js';

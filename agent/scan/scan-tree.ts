@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { ChangeSource, FileState, PolicyRule } from '../../proto/model.js';
-import type { PathRules } from '../../proto/policy-match.js';
+import type { ChangeSource, FileState, PolicyRule } from '../../core/model.js';
+import type { PathRules } from '../../core/policy-match.js';
 import { classifyChange, regularState, sameState } from '../file-state.js';
 import { decodeState } from '../state-codec.js';
 import type { Change, LocalStore } from '../local-store.js';

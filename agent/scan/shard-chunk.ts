@@ -4,7 +4,7 @@
  * chunks it posts.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { PolicyRule } from '../../proto/model.js';
+import type { PolicyRule } from '../../core/model.js';
 import type { PackedResults } from './hash-worker.js';
 import type { PathBatch } from './path-batch.js';
 

@@ -9,7 +9,7 @@
  */
 import { getPriority, setPriority } from 'node:os';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { createPathRules } from '../../proto/policy-match.js';
+import { createPathRules } from '../../core/policy-match.js';
 import { openBaselineRanges } from '../local-store.js';
 import hashBatch, { DIFFERENT, GONE, recheckListed, recheckOne } from './hash-worker.js';
 import { packPaths, transferablesOf } from './path-batch.js';

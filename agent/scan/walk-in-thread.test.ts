@@ -3,9 +3,9 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { defineRule } from '../../proto/policy-defaults.js';
-import { createPathRules } from '../../proto/policy-match.js';
-import type { PolicyRule } from '../../proto/model.js';
+import { defineRule } from '../../core/policy-defaults.js';
+import { createPathRules } from '../../core/policy-match.js';
+import type { PolicyRule } from '../../core/model.js';
 import { walkInThread } from './walk-in-thread.js';
 import { walkScope } from './walk-scope.js';
 import { walkSorted } from './walker.js';

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import type { PolicyRule } from '../../proto/model.js';
+import type { PolicyRule } from '../../core/model.js';
 import { pathAt, pathCount } from './path-batch.js';
 import type { WalkChunk, WalkWorkerData } from './walk-worker.js';
 import { ENTRY_TYPES, type WalkEntry } from './walker.js';

@@ -1,5 +1,5 @@
 import { lstatSync } from 'node:fs';
-import type { PathRules } from '../../proto/policy-match.js';
+import type { PathRules } from '../../core/policy-match.js';
 import { readMountPoints } from './mount-points.js';
 import type { WalkOptions } from './walker.js';
 

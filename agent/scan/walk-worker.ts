@@ -5,8 +5,8 @@
  * most MAX_AHEAD chunks unread; the thread waits on a shared counter the reader decrements.
  */
 import { workerData, type MessagePort } from 'node:worker_threads';
-import type { PolicyRule } from '../../proto/model.js';
-import { createPathRules } from '../../proto/policy-match.js';
+import type { PolicyRule } from '../../core/model.js';
+import { createPathRules } from '../../core/policy-match.js';
 import { packPaths, transferablesOf, type PathBatch } from './path-batch.js';
 import { walkScope } from './walk-scope.js';
 import { ENTRY_TYPES, walkSorted } from './walker.js';

@@ -1,4 +1,4 @@
-import { addEntry, emptyRange, entryDigest, pathPosition, type PositionRange, type RangeDigest } from '../../proto/sync-digest.js';
+import { addEntry, emptyRange, entryDigest, pathPosition, type PositionRange, type RangeDigest } from '../../core/sync-digest.js';
 import type { LocalStore } from '../local-store.js';
 import { keyToPath } from '../scan/path-key.js';
 import { decodeState } from '../state-codec.js';

@@ -1,6 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { displayPath } from '../../proto/model.js';
+import { displayPath } from '../../core/model.js';
 import { IN, openInotify, WatchError, type Inotify, type InotifyEvent } from './inotify.js';
 import { SEEN, type PathReport } from './path-report.js';
 import type { WriteCapture } from './write-capture.js';

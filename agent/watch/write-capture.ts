@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { displayPath } from '../../proto/model.js';
+import { displayPath } from '../../core/model.js';
 import { closeEventFd, FAN, openFanotify, type Fanotify, type FanotifyEvent } from './fanotify.js';
 
 /** A written file, held open by the kernel's descriptor from its last close-write. */

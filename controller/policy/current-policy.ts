@@ -1,6 +1,6 @@
-import type { Policy } from '../../proto/model.js';
+import type { Policy } from '../../core/model.js';
 import type { AlertRuleFor, PolicyStore } from '../store/index.js';
-import { createRuleMatcher, policyForLabels } from '../../proto/policy-match.js';
+import { createRuleMatcher, policyForLabels } from '../../core/policy-match.js';
 
 /** What applies to one agent: the rules its labels select, and which of them alert. */
 export interface AgentPolicy {

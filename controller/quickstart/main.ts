@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { DEFAULT_LIMITS, defineRule } from '../../proto/policy-schema.js';
+import { DEFAULT_LIMITS, defineRule } from '../../core/policy-schema.js';
 /**
  * `npm start`: Vigil on one machine, on the embedded default (PGlite). Starts a controller and one
  * local agent as real processes, enrols the agent with a real token, applies a policy that watches

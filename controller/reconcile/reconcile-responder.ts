@@ -1,5 +1,5 @@
-import { sameRange } from '../../proto/sync-digest.js';
-import type { Leaf, RangeCompare, Repairs, Verdict } from '../../proto/sync-messages.js';
+import { sameRange } from '../../core/sync-digest.js';
+import type { Leaf, RangeCompare, Repairs, Verdict } from '../../core/sync-types.js';
 import type { SyncStore } from '../store/index.js';
 
 /**

@@ -9,7 +9,7 @@ import { AgentService, type ConnectRequest, type ConnectResponseSchema } from '.
 import { syncEntriesFromPb, syncRangesFromPb, syncRepairsToPb, syncVerdictsToPb } from '../../proto/sync-messages.js';
 import type { ReconcileResponder } from '../reconcile/reconcile-responder.js';
 import { deliveryStatusFromPb } from './delivery-status.js';
-import { displayPath, type FileDelta } from '../../proto/model.js';
+import { displayPath, type FileDelta } from '../../core/model.js';
 import { agentSpiffeId, spkiFingerprint, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
 import type { AgentHub } from '../agent-hub.js';
 import type { AlertDispatcher } from '../alerts/alert-dispatcher.js';

@@ -1,7 +1,7 @@
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import { ContractError } from '../../proto/convert.js';
-import { PolicyError } from '../../proto/policy-schema.js';
+import { PolicyError } from '../../core/policy-schema.js';
 import { PkiError } from '../../pki/index.js';
 import { ControllerError, type ControllerErrorCode } from '../errors.js';
 

@@ -1,4 +1,4 @@
-import { displayPath, type ChangeKind } from '../../proto/model.js';
+import { displayPath, type ChangeKind } from '../../core/model.js';
 import type { Clock } from './clock.js';
 import { buf, date, num, type SqlQueryable } from './sql.js';
 

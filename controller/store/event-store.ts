@@ -1,6 +1,6 @@
 import picomatch from 'picomatch';
-import { displayPath, type FileDelta, type ChangeKind, type ChangeSource } from '../../proto/model.js';
-import { entryDigest, pathPosition } from '../../proto/sync-digest.js';
+import { displayPath, type FileDelta, type ChangeKind, type ChangeSource } from '../../core/model.js';
+import { entryDigest, pathPosition } from '../../core/sync-digest.js';
 import type { Clock } from './clock.js';
 import { buf, date, num, type Sql, type SqlQueryable } from './sql.js';
 import { placeholders, SELECT_STATE_COLUMNS, STATE_COLUMNS, STATE_PARAMS, stateFromRow, stateParams } from './state-row.js';

@@ -1,5 +1,5 @@
-import type { Policy, PolicyLimits, PolicyRule } from '../../proto/model.js';
-import { DEFAULT_LIMITS } from '../../proto/policy-schema.js';
+import type { Policy, PolicyLimits, PolicyRule } from '../../core/model.js';
+import { DEFAULT_LIMITS } from '../../core/policy-schema.js';
 import type { Clock } from './clock.js';
 import { num, type Sql } from './sql.js';
 

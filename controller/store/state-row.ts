@@ -1,4 +1,4 @@
-import type { Digest, FileState, FileType } from '../../proto/model.js';
+import type { Digest, FileState, FileType } from '../../core/model.js';
 import { buf, num } from './sql.js';
 
 /** A file's state as the columns file_events and file_state share, written and read back. */

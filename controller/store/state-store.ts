@@ -1,4 +1,4 @@
-import type { FileState } from '../../proto/model.js';
+import type { FileState } from '../../core/model.js';
 import { buf, num, type SqlQueryable } from './sql.js';
 import { SELECT_STATE_COLUMNS, stateFromRow } from './state-row.js';
 

@@ -1,11 +1,11 @@
-import { DEFAULT_LIMITS, defineRule } from '../../proto/policy-schema.js';
+import { DEFAULT_LIMITS, defineRule } from '../../core/policy-schema.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { generateToken } from '../../pki/index.js';
-import type { FileDelta } from '../../proto/model.js';
-import { addEntry, emptyRange, entryDigest, MAX_POSITION, MIN_POSITION, pathPosition, splitRange } from '../../proto/sync-digest.js';
+import type { FileDelta } from '../../core/model.js';
+import { addEntry, emptyRange, entryDigest, MAX_POSITION, MIN_POSITION, pathPosition, splitRange } from '../../core/sync-digest.js';
 import { testDatabaseKinds, type TestDatabase } from '../../test/support/databases.js';
-import { encodeXattrs } from '../../proto/xattr-encoding.js';
+import { encodeXattrs } from '../../core/xattr-encoding.js';
 import {
   createAgentStore,
   createAlertStore,

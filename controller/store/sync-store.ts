@@ -1,4 +1,4 @@
-import { entryDigest, pathPosition, type PositionRange, type RangeDigest } from '../../proto/sync-digest.js';
+import { entryDigest, pathPosition, type PositionRange, type RangeDigest } from '../../core/sync-digest.js';
 import { buf, num, type Sql } from './sql.js';
 import { SELECT_STATE_COLUMNS, stateFromRow } from './state-row.js';
 

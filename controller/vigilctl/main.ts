@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { VIGIL_VERSION } from '../../proto/version.js';
+import { VIGIL_VERSION } from '../../core/version.js';
 import { createCliContext } from './cli-context.js';
 import { describeCliError } from './cli-errors.js';
 import { registerAdmins } from './commands/admins.js';

@@ -1,8 +1,8 @@
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import type { Agent, CurrentFile, Event, RefusedDelta } from '../../proto/gen/vigil/v1/admin_pb.js';
 import { fileStateFromPb, storedDeltaFromPb } from '../../proto/convert.js';
-import { displayPath } from '../../proto/model.js';
-import { attributesJson } from '../../proto/xattr-encoding.js';
+import { displayPath } from '../../core/model.js';
+import { attributesJson } from '../../core/xattr-encoding.js';
 
 export function ts(t: Timestamp | undefined): string | null {
   return t ? timestampDate(t).toISOString() : null;

@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, defineRule } from '../../proto/policy-schema.js';
+import { DEFAULT_LIMITS, defineRule } from '../../core/policy-schema.js';
 /**
  * Operators' roles, enrolment hardening (rate limit, CSR checks on the wire, a controller with
  * another CA in the middle) and the controller's start-up refusals.

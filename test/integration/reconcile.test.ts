@@ -10,7 +10,7 @@ import { openLocalStore, type Change, type LocalStore } from '../../agent/local-
 import { reconcile, type SyncChannel } from '../../agent/sync/reconciler.js';
 import { createReconcileResponder } from '../../controller/reconcile/reconcile-responder.js';
 import { createAgentStore, createEventStore, createSyncStore, type EventStore } from '../../controller/store/index.js';
-import { entryDigest, pathPosition } from '../../proto/sync-digest.js';
+import { entryDigest, pathPosition } from '../../core/sync-digest.js';
 import { sampleState } from '../support/file-states.js';
 import { testDatabaseKinds, type TestDatabase } from '../support/databases.js';
 import { tempRoot } from '../support/controllers.js';

@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, defineRule } from '../../proto/policy-schema.js';
+import { DEFAULT_LIMITS, defineRule } from '../../core/policy-schema.js';
 /**
  * Bad input at the enrolment and mutual-TLS boundaries, against a real controller (in process, real
  * listeners on port 0, real certificates): every refusal is clear and changes nothing.

@@ -15,7 +15,7 @@ import type { VigilHome } from '../../controller/home.js';
 import { makeHome, startTestController, tempRoot, testDatabaseEnv, type TestController } from '../support/controllers.js';
 import { BIN, runCli } from '../support/processes.js';
 import { openRawStream, stateCreds } from '../support/raw-agent.js';
-import { encodeXattrs } from '../../proto/xattr-encoding.js';
+import { encodeXattrs } from '../../core/xattr-encoding.js';
 
 const created = (seq: number, path: string, kind = 1) => ({
   seq: BigInt(seq),

@@ -1,4 +1,4 @@
-import type { FileState } from '../../proto/model.js';
+import type { FileState } from '../../core/model.js';
 
 /** A regular file's state for tests: size n, content digest of n bytes of n; parts overridable. */
 export function sampleState(n: number, overrides: Partial<FileState> = {}): FileState {

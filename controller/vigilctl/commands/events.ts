@@ -1,11 +1,11 @@
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { Event } from '../../../proto/gen/vigil/v1/admin_pb.js';
-import { CHANGE_KINDS } from '../../../proto/model.js';
+import { CHANGE_KINDS } from '../../../core/model.js';
 import { ControllerError } from '../../errors.js';
 import { resolveAgentId } from '../agent-ref.js';
 import { parseWhen } from '../time-arg.js';
 import type { CliContext } from '../cli-context.js';
-import { changedAttributes } from '../../../proto/xattr-encoding.js';
+import { changedAttributes } from '../../../core/xattr-encoding.js';
 import { eventJson, modeString, table } from '../output.js';
 
 /** Events a page asks for with --all (the server's most). */

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { stringify as toYaml } from 'yaml';
 import { policyFromPb, policyToPb } from '../../../proto/convert.js';
-import { parsePolicyYaml, policyToDocument } from '../../../proto/policy-schema.js';
+import { parsePolicyYaml, policyToDocument } from '../../../core/policy-schema.js';
 import type { CliContext } from '../cli-context.js';
 
 export function registerPolicies(ctx: CliContext): void {

@@ -2,7 +2,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { pathProblem } from './path-check.js';
 import { ATTRIBUTES, HASH_ALGORITHMS, type Attribute, type Policy, type PolicyLimits, type PolicyRule } from './model.js';
-import { VigilError } from '../pki/errors.js';
+import { VigilError } from './errors.js';
 import { DEFAULT_LIMITS, defineRule, GROUP_R } from './policy-defaults.js';
 
 export { DEFAULT_LIMITS, defineRule };
