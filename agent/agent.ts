@@ -1,11 +1,11 @@
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
 import { loadCredentials, saveRenewed } from './credentials.js';
-import { openLocalStore } from './local-store.js';
+import { openLocalStore } from './store/local-store.js';
 import { createIdleMemory } from './idle-memory.js';
 import { createMonitor } from './monitor.js';
 import { createHashPool } from './scan/hash-pool.js';
-import { loadNativeAddon } from './scan/native.js';
+import { loadNativeAddon } from './native/addon.js';
 import { DEFAULT_LIMITS } from '../core/policy-defaults.js';
 import { VIGIL_VERSION } from '../core/version.js';
 import { readIdentity, stateDir } from './state-dir.js';

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createIdleMemory } from './idle-memory.js';
-import { openLocalStore, type Change } from './local-store.js';
-import { loadNativeAddon } from './scan/native.js';
+import { openLocalStore, type Change } from './store/local-store.js';
+import { loadNativeAddon } from './native/addon.js';
 import { sampleState } from '../test/support/file-states.js';
 
 /** Resident kB of this process's mappings of one file (by inode), from /proc/self/smaps. */

@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 import type { Logger } from 'pino';
-import type { NativeAddon } from './scan/native.js';
+import type { NativeAddon } from './native/addon.js';
 
 const ENOENT = constants.errno.ENOENT;
 

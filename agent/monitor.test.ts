@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { openLocalStore } from './local-store.js';
+import { openLocalStore } from './store/local-store.js';
 import { createMonitor } from './monitor.js';
 import { createHashPool } from './scan/hash-pool.js';
 import { setXattr } from '../test/support/xattrs.js';

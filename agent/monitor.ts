@@ -4,9 +4,9 @@ import { displayPath, type ChangeSource, type FileState, type Policy, type Polic
 import { createPathRules, createRuleMatcher, type PathRules } from '../core/policy-match.js';
 import { classifyChange, readFileState, readOpenFileState, sameState, vanishedState } from './file-state.js';
 import { readXattrParts, xattrWants } from './xattrs.js';
-import type { Change, LocalStore } from './local-store.js';
+import type { Change, LocalStore } from './store/local-store.js';
 import type { HashPool } from './scan/hash-pool.js';
-import { withoutTrailingSlashes } from './scan/path-key.js';
+import { withoutTrailingSlashes } from './store/path-key.js';
 import { scanTree, type ScanCounts } from './scan/scan-tree.js';
 import { closeEventFd } from './watch/fanotify.js';
 import { addReports, leftUnrecorded, plainReport, SEEN, type PathReport } from './watch/path-report.js';

@@ -8,7 +8,7 @@ import { defineRule } from '../core/policy-defaults.js';
 import { attributesJson } from '../core/xattr-encoding.js';
 import { createPathRules } from '../core/policy-match.js';
 import { AgentError } from './errors.js';
-import type { LocalStore } from './local-store.js';
+import type { LocalStore } from './store/local-store.js';
 import { createHashPool } from './scan/hash-pool.js';
 import { scanTree, type ScanCounts } from './scan/scan-tree.js';
 import { walkScope } from './scan/walk-scope.js';
@@ -107,7 +107,7 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
   }
   let store: LocalStore;
   try {
-    const { openLocalStore } = await import('./local-store.js');
+    const { openLocalStore } = await import('./store/local-store.js');
     store = openLocalStore(storeDir);
   } catch (err) {
     await pool.close();

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { AgentStatusSchema, type AgentStatus } from '../proto/gen/vigil/v1/agent_pb.js';
-import type { LocalStore } from './local-store.js';
+import type { LocalStore } from './store/local-store.js';
 
 /** Scheduled-only directories sent at most (the count is sent whole): past a watch limit there may be thousands. */
 export const MAX_SCHEDULED_ONLY = 50;

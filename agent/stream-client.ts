@@ -8,7 +8,7 @@ import { deltaToPb, policyFromPb } from '../proto/convert.js';
 import { ConnectRequestSchema, type ConnectResponse, type SyncRepairs, type SyncVerdicts } from '../proto/gen/vigil/v1/agent_pb.js';
 import { createRuleMatcher } from '../core/policy-match.js';
 import { syncEntriesToPb, syncRangesToPb, syncRepairsFromPb, syncVerdictsFromPb } from '../proto/sync-messages.js';
-import type { Change, LocalStore } from './local-store.js';
+import type { Change, LocalStore } from './store/local-store.js';
 import type { Monitor, ScanSummary } from './monitor.js';
 import { agentStatusToPb } from './status-report.js';
 import { reconcile, SyncMessageTooLarge, type SyncChannel } from './sync/reconciler.js';

@@ -78,11 +78,11 @@ describe('extended attributes', () => {
     // The addon is looked up relative to the compiled modules: a copy of them elsewhere has none.
     const copy = mkdtempSync(join(tmpdir(), 'vigil-noaddon-'));
     try {
-      mkdirSync(join(copy, 'agent', 'scan'), { recursive: true });
+      mkdirSync(join(copy, 'agent', 'native'), { recursive: true });
       copyFileSync(fileURLToPath(new URL('./xattrs.js', import.meta.url)), join(copy, 'agent', 'xattrs.js'));
-      copyFileSync(fileURLToPath(new URL('./scan/native.js', import.meta.url)), join(copy, 'agent', 'scan', 'native.js'));
-      mkdirSync(join(copy, 'proto'));
-      copyFileSync(fileURLToPath(new URL('../proto/xattr-encoding.js', import.meta.url)), join(copy, 'proto', 'xattr-encoding.js'));
+      copyFileSync(fileURLToPath(new URL('./native/addon.js', import.meta.url)), join(copy, 'agent', 'native', 'addon.js'));
+      mkdirSync(join(copy, 'core'));
+      copyFileSync(fileURLToPath(new URL('../core/xattr-encoding.js', import.meta.url)), join(copy, 'core', 'xattr-encoding.js'));
       writeFileSync(join(copy, 'package.json'), '{"type":"module"}');
       const script = `import { readXattrsSync, readXattrs } from './agent/xattrs.js';
         const paths = [Buffer.from(${JSON.stringify(file.toString())})];

@@ -10,7 +10,7 @@
  * is not built, the path is gone or cannot be read) and never counts as a change.
  */
 import { createHash } from 'node:crypto';
-import { loadNativeAddon } from './scan/native.js';
+import { loadNativeAddon } from './native/addon.js';
 
 import { encodeXattrs, type XattrList } from '../core/xattr-encoding.js';
 

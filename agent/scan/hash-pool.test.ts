@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { readStatStateSync } from '../file-state.js';
-import { encodeState } from '../state-codec.js';
+import { encodeState } from '../store/state-codec.js';
 import { createHashPool } from './hash-pool.js';
 import { SAME } from './hash-worker.js';
 

@@ -8,7 +8,7 @@
  */
 import { FILE_TYPES, type FileState, type FileType, type HashAlgorithm } from '../../core/model.js';
 import type { StatFields } from '../stat-fields.js';
-import { SLOT_GID, SLOT_INO, SLOT_MODE, SLOT_MTIME, SLOT_CTIME, SLOT_NLINK, SLOT_SIZE, SLOT_UID, STAT_SLOTS } from './listing.js';
+import { SLOT_GID, SLOT_INO, SLOT_MODE, SLOT_MTIME, SLOT_CTIME, SLOT_NLINK, SLOT_SIZE, SLOT_UID, STAT_SLOTS } from '../native/stat-slots.js';
 
 export type HashedStat = StatFields;
 

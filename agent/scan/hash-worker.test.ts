@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, readFileSync, statSync, truncateSync, renameSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { encodeState } from '../state-codec.js';
+import { encodeState } from '../store/state-codec.js';
 import { readStatStateSync } from '../file-state.js';
 import hashBatch, { compareBatch, DIFFERENT, GONE, hashOne, SAME, unpackResults } from './hash-worker.js';
 import { packPaths } from './path-batch.js';

@@ -14,8 +14,8 @@ import { constants as osConstants } from 'node:os';
 
 import type { FileState, FileType, HashAlgorithm } from '../../core/model.js';
 import { fileType, fileTypeOfMode, readStatStateSync } from '../file-state.js';
-import { encodedDigestAlgorithm, encodedHasError, encodedSameListedStat, encodedSameStat } from '../state-codec.js';
-import { SLOT_CTIME, SLOT_ERRNO, SLOT_MODE, SLOT_MTIME, SLOT_SIZE, STAT_SLOTS } from './listing.js';
+import { encodedDigestAlgorithm, encodedHasError, encodedSameListedStat, encodedSameStat } from '../store/state-codec.js';
+import { SLOT_CTIME, SLOT_ERRNO, SLOT_MODE, SLOT_MTIME, SLOT_SIZE, STAT_SLOTS } from '../native/stat-slots.js';
 import { readXattrParts } from '../xattrs.js';
 import { createResults, kindAt, putHashed, putState, putVanished, putXattrs, resultAt, unpackResults, VANISHED, type HashResult, type PackedResults } from './hash-results.js';
 import { createStatFd } from './stat-fd.js';

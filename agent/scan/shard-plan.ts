@@ -1,4 +1,4 @@
-import { pathToKey, withoutTrailingSlashes } from './path-key.js';
+import { pathToKey, withoutTrailingSlashes } from '../store/path-key.js';
 import { walkSorted, type EntryType, type WalkOptions } from './walker.js';
 
 /**

@@ -10,10 +10,10 @@
 import { getPriority, setPriority } from 'node:os';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { createPathRules } from '../../core/policy-match.js';
-import { openBaselineRanges } from '../local-store.js';
+import { openBaselineRanges } from '../store/local-store.js';
 import hashBatch, { DIFFERENT, GONE, recheckListed, recheckOne } from './hash-worker.js';
 import { packPaths, transferablesOf } from './path-batch.js';
-import { comparePathKeys, keyToPath } from './path-key.js';
+import { comparePathKeys, keyToPath } from '../store/path-key.js';
 import { walkScope } from './walk-scope.js';
 import { ENTRY_TYPES, walkSorted, type WalkEntry } from './walker.js';
 import { MAX_AHEAD, NO_RULE, STOP, REMOVED_DELETED, REMOVED_GONE, REMOVED_UNCOVERED, type ShardChunk, type ShardJob, type ShardThreadData, type ShardUnitData } from './shard-chunk.js';

@@ -3,8 +3,8 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { nativeAddon } from './native.js';
-import { SLOT_DTYPE, STAT_SLOTS } from './listing.js';
+import { nativeAddon } from '../native/addon.js';
+import { SLOT_DTYPE, STAT_SLOTS } from '../native/stat-slots.js';
 import { createStatFd } from './stat-fd.js';
 
 describe('statFd', () => {

@@ -1,7 +1,7 @@
 import { fstatSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
-import { nativeAddon } from './native.js';
-import { SLOT_CTIME, SLOT_DEV, SLOT_ERRNO, SLOT_GID, SLOT_INO, SLOT_MODE, SLOT_MTIME, SLOT_NLINK, SLOT_SIZE, SLOT_UID } from './listing.js';
+import { nativeAddon } from '../native/addon.js';
+import { SLOT_CTIME, SLOT_DEV, SLOT_ERRNO, SLOT_GID, SLOT_INO, SLOT_MODE, SLOT_MTIME, SLOT_NLINK, SLOT_SIZE, SLOT_UID } from '../native/stat-slots.js';
 
 /**
  * fstat of an open file into words[at .. at + STAT_SLOTS), in the layout of listing.ts (the

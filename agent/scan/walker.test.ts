@@ -6,8 +6,9 @@ import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DIFFERENT, GONE, SAME, recheckListed, recheckOne } from './hash-worker.js';
-import { nativeListing, SLOT_DEV, SLOT_ERRNO, SLOT_MODE, SLOT_NLINK, STAT_SLOTS, type ListDirectory } from './listing.js';
-import { encodeState } from '../state-codec.js';
+import { nativeListing, type ListDirectory } from './listing.js';
+import { SLOT_DEV, SLOT_ERRNO, SLOT_MODE, SLOT_NLINK, STAT_SLOTS } from '../native/stat-slots.js';
+import { encodeState } from '../store/state-codec.js';
 import { readStatStateSync } from '../file-state.js';
 import { walkSorted } from './walker.js';
 

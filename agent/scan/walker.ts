@@ -1,7 +1,8 @@
 import { lstatSync, readdirSync, statSync, type Dirent } from 'node:fs';
 import { fileTypeOfMode } from '../file-state.js';
-import { nativeListing, SLOT_DTYPE, SLOT_ERRNO, SLOT_MODE, STAT_SLOTS, type ListDirectory } from './listing.js';
-import { withoutTrailingSlashes } from './path-key.js';
+import { nativeListing, type ListDirectory } from './listing.js';
+import { SLOT_DTYPE, SLOT_ERRNO, SLOT_MODE, STAT_SLOTS } from '../native/stat-slots.js';
+import { withoutTrailingSlashes } from '../store/path-key.js';
 
 export type EntryType = 'regular' | 'directory' | 'symlink' | 'other';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { FileState } from '../../core/model.js';
 import { addEntry, emptyRange, entryDigest, MAX_POSITION, MIN_POSITION, pathPosition, splitRange } from '../../core/sync-digest.js';
-import { openLocalStore } from '../local-store.js';
+import { openLocalStore } from '../store/local-store.js';
 import { baselineEntriesIn, baselineRangeDigests } from './baseline-digests.js';
 import { sampleState } from '../../test/support/file-states.js';
 

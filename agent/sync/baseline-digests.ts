@@ -1,7 +1,7 @@
 import { addEntry, emptyRange, entryDigest, pathPosition, type PositionRange, type RangeDigest } from '../../core/sync-digest.js';
-import type { LocalStore } from '../local-store.js';
-import { keyToPath } from '../scan/path-key.js';
-import { decodeState } from '../state-codec.js';
+import type { LocalStore } from '../store/local-store.js';
+import { keyToPath } from '../store/path-key.js';
+import { decodeState } from '../store/state-codec.js';
 
 type BaselineReader = Pick<LocalStore, 'encodedBaselineUnder'>;
 

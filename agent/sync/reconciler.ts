@@ -3,7 +3,7 @@ import { displayPath } from '../../core/model.js';
 import { ContractError } from '../../proto/convert.js';
 import { entryDigest, MAX_POSITION, MIN_POSITION, splitRange, type PositionRange } from '../../core/sync-digest.js';
 import { MAX_SYNC_ENTRIES, MAX_SYNC_RANGES, type Leaf, type RangeCompare, type Repairs, type Verdict } from '../../core/sync-types.js';
-import type { Change, LocalStore } from '../local-store.js';
+import type { Change, LocalStore } from '../store/local-store.js';
 import { baselineEntriesIn, baselineRangeDigests } from './baseline-digests.js';
 
 /**

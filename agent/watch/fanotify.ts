@@ -1,6 +1,6 @@
 import { closeSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
-import { loadNativeAddon } from '../scan/native.js';
+import { loadNativeAddon } from '../native/addon.js';
 
 /** fanotify(7) event bits this agent reads (linux/fanotify.h). */
 export const FAN = {

@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { loadNativeAddon } from '../scan/native.js';
+import { loadNativeAddon } from '../native/addon.js';
 
 /** inotify(7) event bits (linux/inotify.h). */
 export const IN = {

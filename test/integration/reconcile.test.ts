@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { openLocalStore, type Change, type LocalStore } from '../../agent/local-store.js';
+import { openLocalStore, type Change, type LocalStore } from '../../agent/store/local-store.js';
 import { reconcile, type SyncChannel } from '../../agent/sync/reconciler.js';
 import { createReconcileResponder } from '../../controller/reconcile/reconcile-responder.js';
 import { createAgentStore, createEventStore, createSyncStore, type EventStore } from '../../controller/store/index.js';

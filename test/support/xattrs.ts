@@ -1,4 +1,4 @@
-import { loadNativeAddon } from '../../agent/scan/native.js';
+import { loadNativeAddon } from '../../agent/native/addon.js';
 
 /** Sets an extended attribute on a path (not following a symlink) through the agent's native addon: no `setfattr` needed. */
 export function setXattr(path: string | Buffer, name: string, value: string | Buffer): void {

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { FileState } from '../core/model.js';
+import type { FileState } from '../../core/model.js';
 import { openLocalStore } from './local-store.js';
-import { sampleState } from '../test/support/file-states.js';
+import { sampleState } from '../../test/support/file-states.js';
 
 const state = (size: number): FileState => sampleState(size);
 

@@ -1,6 +1,6 @@
 import type { BigIntStats } from 'node:fs';
-import { SLOT_CTIME, SLOT_GID, SLOT_INO, SLOT_MODE, SLOT_MTIME, SLOT_SIZE, SLOT_UID } from './scan/listing.js';
-import { CHANGE_KINDS, CHANGE_SOURCES, FILE_TYPES, HASH_ALGORITHMS, type Digest, type FileDelta, type FileState, type FileType, type HashAlgorithm } from '../core/model.js';
+import { SLOT_CTIME, SLOT_GID, SLOT_INO, SLOT_MODE, SLOT_MTIME, SLOT_SIZE, SLOT_UID } from '../native/stat-slots.js';
+import { CHANGE_KINDS, CHANGE_SOURCES, FILE_TYPES, HASH_ALGORITHMS, type Digest, type FileDelta, type FileState, type FileType, type HashAlgorithm } from '../../core/model.js';
 
 /**
  * Compact binary encoding of the agent's LMDB values (baseline states and queued deltas). Written

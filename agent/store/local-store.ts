@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { open as openLmdb, type Database, type DatabaseOptions, type RootDatabase } from 'lmdb';
 import { decodeDelta, decodeState, encodeDelta, encodeState } from './state-codec.js';
-import type { ChangeKind, ChangeSource, FileDelta, FileState, Policy } from '../core/model.js';
-import { DEFAULT_QUEUE_BYTES } from '../core/policy-defaults.js';
-import { keyIsUnder, keyToPath, pathToKey, withoutTrailingSlashes } from './scan/path-key.js';
+import type { ChangeKind, ChangeSource, FileDelta, FileState, Policy } from '../../core/model.js';
+import { DEFAULT_QUEUE_BYTES } from '../../core/policy-defaults.js';
+import { keyIsUnder, keyToPath, pathToKey, withoutTrailingSlashes } from './path-key.js';
 
 /** One change to record: the new baseline entry and the delta that reports it. */
 export interface Change {
