@@ -1,16 +1,17 @@
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
-import { loadCredentials, saveRenewed } from './credentials.js';
-import { openLocalStore } from './store/local-store.js';
-import { createIdleMemory } from './idle-memory.js';
-import { createMonitor } from './monitor.js';
-import { createHashPool } from './scan/hash-pool.js';
-import { loadNativeAddon } from './native/addon.js';
 import { DEFAULT_LIMITS } from '../core/policy-defaults.js';
 import { VIGIL_VERSION } from '../core/version.js';
+import { compileAgentConfig, type AgentConfigInput } from './config.js';
+import { loadCredentials, saveRenewed } from './credentials.js';
+import { createIdleMemory } from './idle-memory.js';
+import { createMonitor } from './monitor.js';
+import { loadNativeAddon } from './native/addon.js';
+import { createHashPool } from './scan/hash-pool.js';
+import { createMonitorRouter } from './session/monitor-router.js';
+import { createStreamClient } from './session/stream-client.js';
 import { readIdentity, stateDir } from './state-dir.js';
-import { createStreamClient } from './stream-client.js';
-
+import { openLocalStore } from './store/local-store.js';
 
 export interface RunningAgent {
   readonly agentId: string;
@@ -23,7 +24,8 @@ export interface RunningAgent {
  * Runs an enrolled agent: opens its local store, re-applies the last policy it had (the start-up
  * check finds what changed while it was stopped), then streams to the controller.
  */
-export async function startAgent(opts: { stateDir: string; logger: Logger; clock?: () => Date }): Promise<RunningAgent> {
+export async function startAgent(opts: { stateDir: string; logger: Logger; clock?: () => Date; options?: AgentConfigInput }): Promise<RunningAgent> {
+  const config = compileAgentConfig(opts.options);
   const dir = stateDir(opts.stateDir);
   const identity = await readIdentity(dir);
   const logger = opts.logger.child({ agentId: identity.agentId });
@@ -32,10 +34,9 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
   await loadCredentials(dir, clock());
   const store = openLocalStore(dir.db);
   // Niceness and read rate from the last policy this agent had (new limits apply from the next start).
-  const limits = store.policy()?.limits ?? DEFAULT_LIMITS;
+  const limits = store.meta.policy()?.limits ?? DEFAULT_LIMITS;
   const pool = createHashPool({ niceIncrement: limits.nice, ioBytesPerSecond: limits.ioBytesPerSecond });
-  // VIGIL_CAPTURE=0: no fanotify write capture (docs/delivery.md, "Short-lived files").
-  const monitor = createMonitor({ store, pool, logger, clock, captureWrites: process.env.VIGIL_CAPTURE !== '0' });
+  const monitor = createMonitor({ store, pool, logger, clock, captureWrites: config.capture.enabled, watch: { coalesceMs: config.watch.coalesceMs } });
   const stream = createStreamClient({
     address: identity.controller,
     credentials: () => loadCredentials(dir, clock()),
@@ -44,19 +45,20 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
     hostname: osHostname(),
     agentVersion: VIGIL_VERSION,
     store,
-    monitor,
+    router: createMonitorRouter({ monitor, meta: store.meta, logger }),
     logger,
+    stream: config.stream,
   });
   const idleMemory = createIdleMemory({
     // Threads leaving count as work: what they freed is trimmed at the next quiet look.
-    activity: () => `${monitor.jobsStarted()}:${store.lastSeq()}:${store.queueBytes()}:${pool.liveThreads()}`,
+    activity: () => `${monitor.jobsStarted()}:${store.outbox.lastSeq()}:${store.outbox.bytes()}:${pool.liveThreads()}`,
     busy: () => monitor.busy(),
     mappedFiles: [store.dataFile],
     addon: loadNativeAddon(),
     logger,
   });
   idleMemory.start();
-  const saved = store.policy();
+  const saved = store.meta.policy();
   if (saved) {
     logger.info({ version: saved.version }, 'start-up check against the local baseline');
     void monitor.applyPolicy(saved).catch((err: unknown) => logger.error({ err }, 'start-up check failed'));

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { createCsr, generateKeyPair, parseJoinString, spkiPin, writePublicFile, writeSecretFile } from '../pki/index.js';
 import { AgentError } from './errors.js';
 import { stateDir, type AgentIdentity } from './state-dir.js';
+import { agentErrorFromGrpc } from './transport/grpc-errors.js';
 import { createAgentClient } from './transport/agent-client.js';
 import { stat } from 'node:fs/promises';
 
@@ -85,8 +86,8 @@ export async function enrol(opts: EnrolOptions): Promise<AgentIdentity> {
       hostname: host,
     });
   } catch (err) {
-    const detail = (err as { details?: string }).details ?? (err as Error).message;
-    throw new AgentError('enrol_refused', `enrolment refused: ${detail}`, { cause: err });
+    // Refused (a bad token, a rate limit...) or not reached at all: said apart (grpc-errors.ts).
+    throw agentErrorFromGrpc(err, 'enrol');
   } finally {
     client.close();
   }

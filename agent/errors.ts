@@ -8,6 +8,10 @@ export type AgentErrorCode =
   | 'controller_unreachable'
   | 'certificate_expired'
   | 'revoked'
+  /** The controller refused a message of this agent as a whole (INVALID_ARGUMENT, RESOURCE_EXHAUSTED). */
+  | 'message_refused'
+  /** Any other failure of a call or stream: worth retrying. */
+  | 'call_failed'
   | 'invalid_argument';
 
 export class AgentError extends VigilError<AgentErrorCode> {

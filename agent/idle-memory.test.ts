@@ -38,11 +38,11 @@ describe('idle memory', { skip: addon ? false : 'the native addon is not built' 
       for (let b = 0; b < 20; b++) {
         const changes: Change[] = [];
         for (let i = b * 1000; i < (b + 1) * 1000; i++) changes.push({ path: path(i), kind: 'created', state: sampleState(i % 250), source: 'scan', detectedAt: now });
-        store.record(changes);
+        store.journal.record(changes);
       }
       // Read every entry back: its pages are resident now.
       let read = 0;
-      for (const _ of store.baselineUnder(Buffer.from('/srv'))) read++;
+      for (const _ of store.baseline.under(Buffer.from('/srv'))) read++;
       assert.equal(read, 20_000);
       const before = residentKb(store.dataFile);
       assert.ok(before > 2048, `the data file is resident (${before} kB)`);
@@ -64,12 +64,12 @@ describe('idle memory', { skip: addon ? false : 'the native addon is not built' 
       assert.equal(idle.tick(), null, 'nothing more to release until the agent works again');
 
       // Nothing was lost: every entry reads back as it was written, and writes go on.
-      const one = store.getBaseline(path(12_345));
+      const one = store.baseline.get(path(12_345));
       assert.deepEqual([one?.size, one?.sha256], [12_345 % 250, sampleState(12_345 % 250).sha256]);
       read = 0;
-      for (const e of store.baselineUnder(Buffer.from('/srv'))) if (e.state.size === Number(e.path.toString().slice(9, 15)) % 250) read++;
+      for (const e of store.baseline.under(Buffer.from('/srv'))) if (e.state.size === Number(e.path.toString().slice(9, 15)) % 250) read++;
       assert.equal(read, 20_000);
-      assert.equal(store.record([{ path: path(0), kind: 'deleted', state: null, source: 'realtime', detectedAt: now }])[0]!.seq, 20_001);
+      assert.equal(store.journal.record([{ path: path(0), kind: 'deleted', state: null, source: 'realtime', detectedAt: now }])[0]!.seq, 20_001);
 
       activity = 'c';
       assert.equal(idle.tick(), null);

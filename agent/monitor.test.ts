@@ -63,7 +63,7 @@ describe('monitor', () => {
           defineRule({ name: 'keys', paths: [join(etc, 'ssl', 'private')], exclude: [], alert: true, selector: {} }),
         ],
       });
-      const paths = store.pending(0, 100).map((d) => d.path.toString());
+      const paths = store.outbox.pending(0, 100).map((d) => d.path.toString());
       assert.ok(paths.includes(join(etc, 'hosts')));
       assert.ok(paths.includes(join(etc, 'ssl', 'private', 'key.pem')), 'the key under the second rule is baselined');
       assert.ok(!paths.includes(join(etc, 'ssl', 'cert.pem')), 'what the first rule excludes stays out');
@@ -89,7 +89,7 @@ describe('monitor', () => {
       // Without ctime (which setting an attribute moves): only the extended attributes can show the change.
       const attributes = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'mtime', 'hash', 'xattrs'] as const;
       await monitor.applyPolicy({ version: 1, limits: DEFAULT_LIMITS, rules: [defineRule({ name: 'live', paths: [dir], attributes: [...attributes], alert: false, selector: {} })] });
-      const before = store.getBaseline(Buffer.from(file));
+      const before = store.baseline.get(Buffer.from(file));
       assert.ok(before?.xattrs, 'the baseline holds the attributes digest');
       const seen = new Promise<FileDelta>((resolve) => {
         const onQueued = (deltas: FileDelta[]) => {
@@ -173,7 +173,7 @@ describe('monitor', () => {
         for (let i = 0; i < count; i++) {
           const [c, d] = byPath.get(join(dir, `drop-${i}`))!;
           assert.ok(c!.seq > 0 && d!.seq === c!.seq + 1);
-          assert.equal(store.getBaseline(Buffer.from(join(dir, `drop-${i}`))), undefined);
+          assert.equal(store.baseline.get(Buffer.from(join(dir, `drop-${i}`))), undefined);
         }
       } finally {
         await monitor.close();
@@ -225,7 +225,7 @@ describe('monitor', () => {
       // Without ctime and xattrs: only the named values can show the change.
       const attributes = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'mtime', 'hash', 'acl', 'selinux'] as const;
       await monitor.applyPolicy({ version: 1, limits: DEFAULT_LIMITS, rules: [defineRule({ name: 'n', paths: [dir], attributes: [...attributes], alert: false, selector: {} })] });
-      const baseline = store.getBaseline(Buffer.from(file))!;
+      const baseline = store.baseline.get(Buffer.from(file))!;
       assert.deepEqual(attributesJson(baseline.attrValues!), { 'security.selinux': 'system_u:object_r:etc_t:s0' }, 'only the named attributes, by the scan');
       assert.equal(baseline.xattrs, null, 'no digest of every attribute: the rule does not ask for xattrs');
       setXattr(file, 'security.selinux', Buffer.from('system_u:object_r:shadow_t:s0\0'));

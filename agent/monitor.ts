@@ -35,6 +35,11 @@ export interface Monitor extends EventEmitter {
   applyPolicy(policy: Policy): Promise<ScanSummary>;
   /** Scans every covered path against the baseline now. */
   rescan(fullHash: boolean): Promise<ScanSummary>;
+  /**
+   * Runs `changes` on the one serial path that writes the baseline and records what it returns
+   * (reconciliation's repairs); resolves with how many were recorded.
+   */
+  recordRepairs(changes: () => Change[]): Promise<number>;
   /** Checks these paths now (what the watcher reported). */
   check(paths: readonly Buffer[]): Promise<void>;
   /** Policy roots and directories the watcher cannot cover, as "path (why)": scheduled scans only. */
@@ -103,7 +108,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
 
   const flush = (changes: Change[]) => {
     if (!changes.length) return;
-    const deltas = store.record(changes.splice(0));
+    const deltas = store.journal.record(changes.splice(0));
     emitter.emit('queued', deltas);
   };
 
@@ -214,7 +219,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     const changes: Change[] = [];
     for (const dir of gap.dirs ?? [gap.root]) await scanRoot(dir, 'scan', false, changes, counts);
     flush(changes);
-    store.addGap({ at: clock(), root: gap.root.toString(), reason: gap.reason, detail: gap.detail, changesFound: counts.changes });
+    store.meta.addGap({ at: clock(), root: gap.root.toString(), reason: gap.reason, detail: gap.detail, changesFound: counts.changes });
     logger.warn({ root: gap.root.toString(), reason: gap.reason, detail: gap.detail, changesFound: counts.changes }, 'watch gap closed by a re-scan');
     emitter.emit('status');
   }
@@ -275,7 +280,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
         const again = underScanned(path);
         let readMark = again ? marks() : chunkMark;
         const after = again ? await readUnderRule(path, rule) : reads[k]!;
-        const before = store.getBaseline(path);
+        const before = store.baseline.get(path);
         const pathKey = path.toString('latin1');
         const unrecorded = !after && leftUnrecorded(report, readMarks.get(pathKey)) && before?.type !== 'directory';
         if (!after) {
@@ -309,7 +314,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
         // Not a change under the rule (a log that grew), but the baseline follows the disk.
         else if (before && after && !sameState(before, after)) changes.push({ path, kind: 'refreshed', state: after, source: 'realtime', detectedAt: clock() });
         if (!after && before?.type === 'directory') {
-          for (const child of store.baselineUnder(path)) {
+          for (const child of store.baseline.under(path)) {
             if (!child.path.equals(path) && !unique.has(child.path.toString('latin1'))) {
               changes.push({ path: child.path, kind: 'deleted', state: null, source: 'realtime', detectedAt: clock() });
             }
@@ -334,15 +339,15 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     applyPolicy(p: Policy) {
       return serial(async () => {
         // What the previous policy covered: the one in force, or at start-up the one last stored.
-        const previous = policy ?? store.policy();
+        const previous = policy ?? store.meta.policy();
         const oldMatch = createRuleMatcher(previous?.rules ?? []);
         const oldCovers = (path: Buffer) => oldMatch(path) !== null;
         setPolicy(p);
-        store.setPolicy(p);
+        store.meta.setPolicy(p);
         // Paths the new policy no longer covers leave the baseline, and the controller's current
         // state, without a history row: refreshed with no state.
         const drop: Change[] = [];
-        for (const { path } of store.baselineUnder(Buffer.from('/'))) {
+        for (const { path } of store.baseline.under(Buffer.from('/'))) {
           if (!covers(path) && oldCovers(path)) drop.push({ path, kind: 'refreshed', state: null, source: 'scan', detectedAt: clock() });
         }
         for (let i = 0; i < drop.length; i += RECORD_BATCH) flush(drop.slice(i, i + RECORD_BATCH));
@@ -357,6 +362,14 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     },
     rescan(fullHash: boolean) {
       return serial(() => scanAll('rescan', fullHash));
+    },
+    recordRepairs(changes: () => Change[]) {
+      return serial(async () => {
+        const found = changes();
+        const n = found.length;
+        flush(found);
+        return n;
+      });
     },
     check(paths: readonly Buffer[]) {
       const at = clock();

@@ -145,7 +145,7 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
               if (opts.json) changes.set(c.path.toString('latin1'), c.kind);
               else if (opts.stateDir && changes.size < LISTED_CHANGES) changes.set(c.path.toString('latin1'), c.kind);
             }
-            store.record(batch, { queue });
+            store.journal.record(batch, { queue });
           },
           onProgress: (c) => {
             const secs = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -163,7 +163,7 @@ export async function runScanCommand(opts: ScanCommandOptions): Promise<ScanComm
       opts.out.write('[');
       let first = true;
       for (const root of roots) {
-        for (const { path, state } of store.baselineUnder(root)) {
+        for (const { path, state } of store.baseline.under(root)) {
           opts.out.write(`${first ? '\n' : ',\n'}${JSON.stringify(stateJson(path, state, changes.get(path.toString('latin1')) ?? null))}`);
           first = false;
         }

@@ -40,9 +40,9 @@ async function scanOnce(pool: HashPool, root: string, stateDir: string, opts: { 
   try {
     const changes: Change[] = [];
     const counts: ScanCounts = { files: 0, bytes: 0, errors: 0, changes: 0 };
-    const record = (c: Change[]) => (changes.push(...c), store.record(c));
+    const record = (c: Change[]) => (changes.push(...c), store.journal.record(c));
     await scanTree(Buffer.from(root), { store, pool, clock: () => new Date(0), rules, fullHash: opts.fullHash ?? false, source: 'scan', sharded: opts.sharded, record }, counts);
-    const baseline = [...store.encodedBaselineUnder(Buffer.from(root))].map((e) => [e.key.toString('hex'), e.value.toString('hex')]);
+    const baseline = [...store.baseline.encodedUnder(Buffer.from(root))].map((e) => [e.key.toString('hex'), e.value.toString('hex')]);
     return { changes, counts, baseline };
   } finally {
     await store.close();
@@ -205,7 +205,7 @@ describe('sharded scan', () => {
     const gone = Buffer.from(join(root, 'was-a-dir', 'sub', 'x'));
     const store = openLocalStore(join(base, 'replaced-state'));
     try {
-      store.record([{ path: gone, kind: 'created', state: readStatStateSync(Buffer.from(root))!, source: 'scan', detectedAt: new Date(0) }]);
+      store.journal.record([{ path: gone, kind: 'created', state: readStatStateSync(Buffer.from(root))!, source: 'scan', detectedAt: new Date(0) }]);
       const sub = pathToKey(Buffer.from(join(root, 'was-a-dir', 'sub')));
       const rules = createPathRules([defineRule({ name: 'r', paths: [root] })]);
       const removed: string[] = [];

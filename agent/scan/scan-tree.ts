@@ -233,7 +233,7 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
 
   // The baseline stays encoded here: keys compare with walk paths byte for byte (comparePathKeys
   // treats '/' as the key's 0x00), states are decoded only for paths that changed.
-  const baseline = opts.store.encodedBaselineUnder(root)[Symbol.iterator]();
+  const baseline = opts.store.baseline.encodedUnder(root)[Symbol.iterator]();
   let b = baseline.next();
   let steps = 0;
   // The walk (directory listings, sorted) runs on its own thread, ahead of this loop.

@@ -10,7 +10,7 @@
 import { getPriority, setPriority } from 'node:os';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { createPathRules } from '../../core/policy-match.js';
-import { openBaselineRanges } from '../store/local-store.js';
+import { openBaselineRanges } from '../store/baseline-ranges.js';
 import hashBatch, { DIFFERENT, GONE, recheckListed, recheckOne } from './hash-worker.js';
 import { packPaths, transferablesOf } from './path-batch.js';
 import { comparePathKeys, keyToPath } from '../store/path-key.js';

@@ -1,9 +1,9 @@
 import { addEntry, emptyRange, entryDigest, pathPosition, type PositionRange, type RangeDigest } from '../../core/sync-digest.js';
-import type { LocalStore } from '../store/local-store.js';
+import type { Baseline } from '../store/baseline.js';
 import { keyToPath } from '../store/path-key.js';
 import { decodeState } from '../store/state-codec.js';
 
-type BaselineReader = Pick<LocalStore, 'encodedBaselineUnder'>;
+type BaselineReader = Pick<Baseline, 'encodedUnder'>;
 
 /** Throws unless the ranges are sorted and do not overlap. */
 function checkSorted(ranges: readonly PositionRange[]): void {
@@ -17,10 +17,10 @@ function checkSorted(ranges: readonly PositionRange[]): void {
  * in one of the sorted ranges: one pass over the baseline, whatever the number of ranges. States
  * are decoded and digested only for those entries.
  */
-function eachInRanges(store: BaselineReader, ranges: readonly PositionRange[], visit: (i: number, path: Buffer, digest: bigint) => void): void {
+function eachInRanges(baseline: BaselineReader, ranges: readonly PositionRange[], visit: (i: number, path: Buffer, digest: bigint) => void): void {
   checkSorted(ranges);
   if (!ranges.length) return;
-  for (const { key, value } of store.encodedBaselineUnder(Buffer.from('/'))) {
+  for (const { key, value } of baseline.encodedUnder(Buffer.from('/'))) {
     const path = keyToPath(key);
     const position = pathPosition(path);
     // The last range starting at or before the position (bisection); counted when it reaches it.
@@ -41,15 +41,15 @@ function eachInRanges(store: BaselineReader, ranges: readonly PositionRange[], v
  * entry digests of the baseline's paths whose position falls in it. Ranges must be sorted and must
  * not overlap.
  */
-export function baselineRangeDigests(store: BaselineReader, ranges: readonly PositionRange[]): RangeDigest[] {
+export function baselineRangeDigests(baseline: BaselineReader, ranges: readonly PositionRange[]): RangeDigest[] {
   const out = ranges.map(() => emptyRange());
-  eachInRanges(store, ranges, (i, _path, digest) => addEntry(out[i]!, digest));
+  eachInRanges(baseline, ranges, (i, _path, digest) => addEntry(out[i]!, digest));
   return out;
 }
 
 /** Per range (sorted, not overlapping): the baseline's paths in it, with their entry digests. */
-export function baselineEntriesIn(store: BaselineReader, ranges: readonly PositionRange[]): { path: Buffer; digest: bigint }[][] {
+export function baselineEntriesIn(baseline: BaselineReader, ranges: readonly PositionRange[]): { path: Buffer; digest: bigint }[][] {
   const out = ranges.map((): { path: Buffer; digest: bigint }[] => []);
-  eachInRanges(store, ranges, (i, path, digest) => out[i]!.push({ path, digest }));
+  eachInRanges(baseline, ranges, (i, path, digest) => out[i]!.push({ path, digest }));
   return out;
 }

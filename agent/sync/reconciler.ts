@@ -3,7 +3,8 @@ import { displayPath } from '../../core/model.js';
 import { ContractError } from '../../proto/convert.js';
 import { entryDigest, MAX_POSITION, MIN_POSITION, splitRange, type PositionRange } from '../../core/sync-digest.js';
 import { MAX_SYNC_ENTRIES, MAX_SYNC_RANGES, type Leaf, type RangeCompare, type Repairs, type Verdict } from '../../core/sync-types.js';
-import type { Change, LocalStore } from '../store/local-store.js';
+import type { Baseline } from '../store/baseline.js';
+import type { Change } from '../store/journal.js';
 import { baselineEntriesIn, baselineRangeDigests } from './baseline-digests.js';
 
 /**
@@ -31,9 +32,13 @@ export interface ReconcileResult {
 }
 
 export interface ReconcilerOptions {
-  readonly store: Pick<LocalStore, 'encodedBaselineUnder' | 'getBaseline'>;
-  /** Records and queues repairs (the monitor's record, which also wakes the stream). */
-  readonly record: (changes: Change[]) => void;
+  readonly baseline: Pick<Baseline, 'encodedUnder' | 'get'>;
+  /**
+   * Runs `repairs` on the monitor's one serial path (everything that writes the baseline runs
+   * there, one at a time) and records and queues what it returns; resolves with how many.
+   * `repairs` reads the baseline when it runs, so a change recorded meanwhile is seen.
+   */
+  readonly recordRepairs: (repairs: () => Change[]) => Promise<number>;
   /** Whether the current policy covers a path: an extra path it does not cover is dropped quietly. */
   readonly covers: (path: Buffer) => boolean;
   readonly clock: () => Date;
@@ -65,7 +70,7 @@ export async function reconcile(channel: SyncChannel, opts: ReconcilerOptions): 
     const batch = toCompare.splice(0, MAX_SYNC_RANGES).sort(byStart);
     let digests: RangeCompare[] = [];
     const verdicts = await channel.compareRanges(() => {
-      const d = baselineRangeDigests(opts.store, batch);
+      const d = baselineRangeDigests(opts.baseline, batch);
       digests = batch.map((range, i) => ({ range, count: d[i]!.count, xor: d[i]!.xor }));
       return digests;
     });
@@ -110,17 +115,24 @@ async function compareLeavesFitting(channel: SyncChannel, opts: ReconcilerOption
 async function compareLeaves(channel: SyncChannel, opts: ReconcilerOptions, leaves: PositionRange[]): Promise<number> {
   const sent = new Map<string, bigint>();
   const found = await channel.compareEntries(() => {
-    const entries = baselineEntriesIn(opts.store, leaves);
+    const entries = baselineEntriesIn(opts.baseline, leaves);
     sent.clear();
     for (const list of entries) for (const e of list) sent.set(e.path.toString('latin1'), e.digest);
     return leaves.map((range, i) => ({ range, entries: entries[i]! }));
   });
+  return opts.recordRepairs(() => repairsFor(found, sent, opts));
+}
+
+/**
+ * The repair deltas for what the controller found, against the baseline as it is now. Each
+ * difference is re-read from the baseline: an entry that moved since the digests were taken has
+ * had its own delta queued after them, which the controller applies in order.
+ */
+function repairsFor(found: Repairs, sent: ReadonlyMap<string, bigint>, opts: ReconcilerOptions): Change[] {
   const now = opts.clock();
   const changes: Change[] = [];
-  // Each difference is re-read from the baseline: an entry that moved since the digests were
-  // taken has had its own delta queued after them, which the controller applies in order.
   const stillAsSent = (path: Buffer) => {
-    const state = opts.store.getBaseline(path);
+    const state = opts.baseline.get(path);
     const digest = sent.get(path.toString('latin1'));
     return state && digest !== undefined && entryDigest(path, state) === digest ? state : null;
   };
@@ -134,14 +146,11 @@ async function compareLeaves(channel: SyncChannel, opts: ReconcilerOptions, leav
     }
   }
   for (const path of found.extra) {
-    if (opts.store.getBaseline(path)) continue; // created since: its delta is queued
+    if (opts.baseline.get(path)) continue; // created since: its delta is queued
     // A path the policy no longer covers leaves the controller's state quietly, as it would have.
     changes.push({ path, kind: opts.covers(path) ? 'deleted' : 'refreshed', state: null, source: 'reconcile', detectedAt: now });
   }
-  if (changes.length) {
-    for (const c of changes.slice(0, LOGGED_REPAIRS)) opts.logger.warn({ path: displayPath(c.path), kind: c.kind }, 'reconciliation found a difference; queued a repair');
-    if (changes.length > LOGGED_REPAIRS) opts.logger.warn({ more: changes.length - LOGGED_REPAIRS }, 'reconciliation found more differences; queued repairs');
-    opts.record(changes);
-  }
-  return changes.length;
+  for (const c of changes.slice(0, LOGGED_REPAIRS)) opts.logger.warn({ path: displayPath(c.path), kind: c.kind }, 'reconciliation found a difference; queued a repair');
+  if (changes.length > LOGGED_REPAIRS) opts.logger.warn({ more: changes.length - LOGGED_REPAIRS }, 'reconciliation found more differences; queued repairs');
+  return changes;
 }

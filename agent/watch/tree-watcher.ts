@@ -1,3 +1,4 @@
+import { AGENT_DEFAULTS } from '../config.js';
 import { lstat, readdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { displayPath } from '../../core/model.js';
@@ -67,7 +68,7 @@ const isUnder = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWi
  */
 export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher> {
   const log = opts.logger.child({ component: 'watcher' });
-  const coalesceMs = opts.coalesceMs ?? 50;
+  const coalesceMs = opts.coalesceMs ?? AGENT_DEFAULTS.watch.coalesceMs;
   const byWd = new Map<number, Buffer>();
   const byDir = new Map<string, number>();
   /** Directories watched only for the file roots in them: name keys reported. */

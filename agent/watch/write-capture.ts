@@ -1,3 +1,4 @@
+import { AGENT_DEFAULTS } from '../config.js';
 import { realpathSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { displayPath } from '../../core/model.js';
@@ -61,8 +62,8 @@ export function createWriteCapture(opts: WriteCaptureOptions): WriteCapture {
   const log = opts.logger.child({ component: 'write-capture' });
   const clock = opts.clock ?? (() => new Date());
   const marks = opts.marks ?? (() => performance.now());
-  const holdMs = opts.holdMs ?? 10_000;
-  const maxHeld = opts.maxHeld ?? 4096;
+  const holdMs = opts.holdMs ?? AGENT_DEFAULTS.capture.holdMs;
+  const maxHeld = opts.maxHeld ?? AGENT_DEFAULTS.capture.maxHeld;
   // Insertion order is age order: a newer write of a path replaces (and re-inserts) the older.
   const heldByPath = new Map<string, HeldWrite>();
   let overflows = 0;

@@ -37,10 +37,10 @@ for (const kind of testDatabaseKinds()) {
 
     /** What the stream does: everything queued goes to the ingest, then is acked. */
     const deliver = async () => {
-      const pending = store.pending(await events.committedSeq(AGENT), 100_000);
+      const pending = store.outbox.pending(await events.committedSeq(AGENT), 100_000);
       if (!pending.length) return;
       const res = await events.ingest(AGENT, pending, () => null);
-      store.ack(res.committedSeq);
+      store.outbox.ack(res.committedSeq);
     };
     const channelFor = (afterAnswer?: () => void): SyncChannel => {
       const r = createReconcileResponder(createSyncStore(db.sql));
@@ -56,10 +56,14 @@ for (const kind of testDatabaseKinds()) {
     const recorded: Change[][] = [];
     const run = (opts: { leafEntries?: number; split?: number; afterAnswer?: () => void } = {}) =>
       reconcile(channelFor(opts.afterAnswer), {
-        store,
-        record: (changes) => {
-          recorded.push(changes);
-          store.record(changes);
+        baseline: store.baseline,
+        recordRepairs: async (repairs) => {
+          const changes = repairs();
+          if (changes.length) {
+            recorded.push(changes);
+            store.journal.record(changes);
+          }
+          return changes.length;
         },
         covers: (p) => !p.toString().startsWith('/uncovered/'),
         clock: () => new Date(),
@@ -75,7 +79,7 @@ for (const kind of testDatabaseKinds()) {
     });
 
     it('finds nothing when both sides hold the same state, in one exchange', async () => {
-      store.record(Array.from({ length: 500 }, (_, i) => change(`/srv/f${i}`, i)));
+      store.journal.record(Array.from({ length: 500 }, (_, i) => change(`/srv/f${i}`, i)));
       await deliver();
       const r = await run();
       assert.deepEqual(r, { repairs: 0, ranges: 1, leaves: 0 });
@@ -131,7 +135,7 @@ for (const kind of testDatabaseKinds()) {
       const r = await run({
         afterAnswer: () => {
           // A real-time change lands between the digests and the answer.
-          store.record([change('/srv/f20', 2020, 'modified')]);
+          store.journal.record([change('/srv/f20', 2020, 'modified')]);
         },
       });
       assert.equal(r.repairs, 1);
