@@ -37,7 +37,7 @@ describe('outbox pump', () => {
   it('cuts batches by bytes as well as by count', async () => {
     const t = openTempStore('vigil-pump-bytes-');
     try {
-      t.store.journal.record(Array.from({ length: 100 }, (_, i) => change(i, 4000)));
+      t.store.journal.record(Array.from({ length: 100 }, (_, i) => change(i, 1900)));
       const sent: FileDelta[][] = [];
       const pump = createOutboxPump({ outbox: t.store.outbox, send: (d) => sent.push([...d]), batchSize: 500, maxInFlight: 5000 });
       pump.start(0);
