@@ -1,3 +1,4 @@
+import { fileStateJson, pathJson } from '../core/file-state-json.js';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,26 +35,7 @@ export interface ScanCommandResult extends ScanCounts {
 }
 
 function stateJson(path: Buffer, s: FileState, change: ChangeKind | null) {
-  return {
-    path: displayPath(path),
-    pathBytes: path.toString('base64'),
-    type: s.type,
-    size: s.size,
-    mode: s.mode,
-    uid: s.uid,
-    gid: s.gid,
-    mtimeNs: s.mtimeNs.toString(),
-    ctimeNs: s.ctimeNs.toString(),
-    inode: s.inode.toString(),
-    nlink: s.nlink,
-    sha256: s.sha256?.toString('hex') ?? null,
-    digest: s.digest ? { algorithm: s.digest.algorithm, hex: s.digest.value.toString('hex') } : null,
-    xattrsSha256: s.xattrs?.toString('hex') ?? null,
-    attributes: s.attrValues ? attributesJson(s.attrValues) : null,
-    symlinkTarget: s.symlinkTarget ? displayPath(s.symlinkTarget) : null,
-    error: s.error,
-    change,
-  };
+  return { ...pathJson(path), ...fileStateJson(s), change };
 }
 
 async function rulesFor(opts: ScanCommandOptions): Promise<{ rules: PolicyRule[]; limits: PolicyLimits }> {

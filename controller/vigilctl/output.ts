@@ -2,44 +2,23 @@ import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import type { Agent, CurrentFile, Event, RefusedDelta } from '../../proto/gen/vigil/v1/admin_pb.js';
 import { fileStateFromPb, storedDeltaFromPb } from '../../proto/convert.js';
 import { displayPath } from '../../core/model.js';
-import { attributesJson } from '../../core/xattr-encoding.js';
+import { fileStateJson, nsToIso, pathJson } from '../../core/file-state-json.js';
 
 export function ts(t: Timestamp | undefined): string | null {
   return t ? timestampDate(t).toISOString() : null;
 }
 
-/** Nanoseconds since the epoch as an ISO-8601 string with nanosecond digits. */
-export function nsToIso(ns: bigint): string {
-  const ms = ns / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString();
-  const frac = (((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).toString().padStart(9, '0');
-  return `${iso.slice(0, 19)}.${frac}Z`;
-}
 
 /** The JSON shape of one event in `vigilctl events --json` (documented in docs/cli.md). */
 export function eventJson(e: Event) {
   const d = storedDeltaFromPb(e.delta!);
-  const s = d.state;
   return {
     agentId: e.agentId,
     seq: d.seq,
-    path: displayPath(d.path),
-    pathBytes: d.path.toString('base64'),
+    ...pathJson(d.path),
     kind: d.kind,
     source: d.source,
-    type: s?.type ?? null,
-    sha256: s?.sha256 ? s.sha256.toString('hex') : null,
-    digest: s?.digest ? { algorithm: s.digest.algorithm, hex: s.digest.value.toString('hex') } : null,
-    xattrsSha256: s?.xattrs ? s.xattrs.toString('hex') : null,
-    attributes: s?.attrValues ? attributesJson(s.attrValues) : null,
-    size: s ? s.size : null,
-    mode: s ? s.mode : null,
-    uid: s ? s.uid : null,
-    gid: s ? s.gid : null,
-    mtime: s ? nsToIso(s.mtimeNs) : null,
-    inode: s ? s.inode.toString() : null,
-    symlinkTarget: s?.symlinkTarget ? displayPath(s.symlinkTarget) : null,
-    error: s?.error ?? null,
+    ...fileStateJson(d.state),
     detectedAt: d.detectedAt.toISOString(),
     committedAt: ts(e.committedAt),
   };
@@ -160,22 +139,5 @@ export function agentDetailText(j: ReturnType<typeof agentDetailJson>): string {
 
 /** The JSON shape of one file in `vigilctl files --json` (documented in docs/cli.md). */
 export function fileJson(f: CurrentFile) {
-  const path = Buffer.from(f.path);
-  const s = fileStateFromPb(f.state!);
-  return {
-    path: displayPath(path),
-    pathBytes: path.toString('base64'),
-    type: s.type,
-    size: s.size,
-    mode: s.mode,
-    uid: s.uid,
-    gid: s.gid,
-    mtime: nsToIso(s.mtimeNs),
-    inode: s.inode.toString(),
-    sha256: s.sha256 ? s.sha256.toString('hex') : null,
-    digest: s.digest ? { algorithm: s.digest.algorithm, hex: s.digest.value.toString('hex') } : null,
-    symlinkTarget: s.symlinkTarget ? displayPath(s.symlinkTarget) : null,
-    error: s.error,
-    updatedSeq: Number(f.updatedSeq),
-  };
+  return { ...pathJson(Buffer.from(f.path)), ...fileStateJson(fileStateFromPb(f.state!)), updatedSeq: Number(f.updatedSeq) };
 }

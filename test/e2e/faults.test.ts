@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { nsToIso } from '../../controller/vigilctl/output.js';
+import { nsToIso } from '../../core/file-state-json.js';
 import { tempRoot } from '../support/controllers.js';
 import { createServerDatabase } from '../support/databases.js';
 import { freePort, postgresBinDir, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.js';
