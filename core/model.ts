@@ -1,6 +1,9 @@
 /**
- * Plain domain types mirroring the wire contract. Everything but the transport edges works on
- * these; proto/convert.ts is the only place that maps them to and from generated messages.
+ * Plain domain types mirroring the wire contract. Everything but the wire edges works on these.
+ * They are mapped to and from generated messages only by the mappers in proto/ (convert.ts for
+ * states, deltas and policies; sync-messages.ts for reconciliation) and at the two edges that
+ * speak gRPC: the agent's agent/transport/ and the controller's controller/services/ (npm run
+ * lint keeps proto/gen out of everything else).
  */
 
 /**
