@@ -2,8 +2,8 @@
  * Reading a file's content: the agent's one implementation, for every read it makes. The sharded
  * scan's threads call it (scan/shard-worker.ts); the hash pool's threads (scan/hash-worker.ts) run
  * it for ordered scans and for real-time checks, by path and through the descriptor fanotify held
- * for a file deleted before its check (docs/delivery.md, "Short-lived files"). It runs in worker
- * threads only, synchronously: the threads are niced as the policy's limits.nice says.
+ * for a file deleted before its check (docs/delivery.md, "Short-lived files"). It is synchronous
+ * and runs in those threads (tests call it on their own), niced as the policy's limits.nice says.
  *
  * The rules:
  * - **Open.** By path with O_RDONLY|O_NOFOLLOW|O_NONBLOCK, and only a path seen as a regular file
