@@ -1,6 +1,6 @@
 /*
  * statFd(fd: number, words: Uint32Array, at: number): number, for the hashing loop
- * (agent/scan/stat-fd.ts): fstat of an open file written into words[at .. at + SLOTS) (layout in
+ * (agent/hashing/stat-fd.ts): fstat of an open file written into words[at .. at + SLOTS) (layout in
  * stat-words.h). Returns 0, or the errno of a failed fstat. It allocates nothing: Node's fstatSync
  * builds a Stats object (with four Dates) per call, twice per file hashed.
  */

@@ -6,6 +6,7 @@
 type HashWorker = typeof import('./hash-worker.js');
 type HashTask = import('./hash-worker.js').HashTask;
 type CompareTask = import('./hash-worker.js').CompareTask;
+type DescriptorTask = import('./hash-worker.js').DescriptorTask;
 
 let loading: Promise<HashWorker> | undefined;
 const worker = (): Promise<HashWorker> => (loading ??= import('./hash-worker.js'));
@@ -15,4 +16,7 @@ export = {
   __esModule: true,
   default: async (task: HashTask) => (await worker()).default(task),
   compareBatch: async (task: CompareTask) => (await worker()).compareBatch(task),
+  hashDescriptor: async (task: DescriptorTask) => (await worker()).hashDescriptor(task),
+  /** Nothing but the thread's start and the worker's load (HashPool.warm). */
+  warm: async () => void (await worker()),
 };

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, statSync, truncateSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, closeSync, mkdtempSync, openSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { encodeState } from '../store/state-codec.js';
 import { readStatStateSync } from '../file-state.js';
-import hashBatch, { compareBatch, DIFFERENT, GONE, hashOne, SAME, unpackResults } from './hash-worker.js';
+import hashBatch, { compareBatch, DIFFERENT, GONE, hashDescriptor, LSTAT_FIRST, SAME, unpackResults } from './hash-worker.js';
 import { packPaths } from './path-batch.js';
-import { waitFor } from '../../test/support/processes.js';
-import { HUGE_SIZE, hugeSparseFile } from '../../test/support/sparse-files.js';
 import { setXattr } from '../../test/support/xattrs.js';
 
 const mkfifo = (path: string) => execFileSync('mkfifo', [path]);
@@ -71,66 +69,25 @@ describe('hashing worker batches', () => {
     assert.equal(notAsked.xattrs ?? null, null, 'not asked: not read');
   });
 
-  it('reads every byte to the end, whatever the size fstat gives (0 on procfs)', () => {
-    const sizes = [0, 1, 256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 3 * 256 * 1024];
-    for (const size of sizes) {
-      const p = join(dir, `sized-${size}`);
-      writeFileSync(p, Buffer.alloc(size, size % 251));
-      const r = hashOne(Buffer.from(p), 'sha256', 0);
-      assert.ok(r.kind === 'hashed', `${size}: ${r.kind}`);
-      assert.equal(r.bytes, size);
-      assert.deepEqual(Buffer.from(r.digest!), createHash('sha256').update(Buffer.alloc(size, size % 251)).digest(), `digest of ${size} bytes`);
-    }
-    // A sparse file: its holes read as zeros.
-    const sparse = join(dir, 'sparse');
-    writeFileSync(sparse, '');
-    truncateSync(sparse, 5 << 20);
-    const s = hashOne(Buffer.from(sparse), 'sha256', 0);
-    assert.ok(s.kind === 'hashed' && s.bytes === 5 << 20);
-    assert.deepEqual(Buffer.from(s.digest!), createHash('sha256').update(Buffer.alloc(5 << 20)).digest());
-    const proc = '/proc/self/cmdline';
-    assert.equal(statSync(proc).size, 0, 'procfs reports size 0');
-    const r = hashOne(Buffer.from(proc), 'sha256', 0);
-    assert.ok(r.kind === 'hashed');
-    const content = readFileSync(proc);
-    assert.ok(content.length > 0);
-    assert.equal(r.bytes, content.length);
-    assert.deepEqual(Buffer.from(r.digest!), createHash('sha256').update(content).digest());
-  });
-
-  it('streams a sparse file over 4 GiB in the scan path, in flat memory', (t) => {
-    const big = hugeSparseFile(t, dir);
-    const before = process.memoryUsage().rss;
-    const r = hashOne(Buffer.from(big), 'sha256', 0);
-    const grown = process.memoryUsage().rss - before;
-    assert.ok(r.kind === 'hashed');
-    assert.equal(r.bytes, HUGE_SIZE);
-    assert.equal(r.stat.size, HUGE_SIZE);
-    // SHA-256 of as many zeros, fed from memory (no file, no read loop).
-    const zeros = Buffer.alloc(1 << 24);
-    const expected = createHash('sha256');
-    for (let left = HUGE_SIZE; left > 0; left -= zeros.length) expected.update(left >= zeros.length ? zeros : zeros.subarray(0, left));
-    assert.deepEqual(Buffer.from(r.digest!), expected.digest());
-    assert.ok(grown < 64 * 1024 * 1024, `RSS grew by ${grown} bytes`);
-  });
-
-  it('a file that never stops growing is read three times at most, and read again by the next re-check', async () => {
-    const grow = join(dir, 'growing');
-    writeFileSync(grow, Buffer.alloc(32 << 20, 1));
-    // Another process appends without pause while the file is read (three tries).
-    const writer = spawn('sh', ['-c', `while :; do printf x >> '${grow}'; done`], { stdio: 'ignore' });
+  it('reads a real-time batch with an lstat first: regular files hashed, nothing else opened; and a held descriptor', () => {
+    writeFileSync(join(dir, 'live'), 'live');
+    mkfifo(join(dir, 'live-fifo'));
+    const paths = packPaths(['live', 'live-fifo', 'live-gone', '.'].map((n) => Buffer.from(join(dir, n))));
+    const all = <T>(v: T) => [v, v, v, v];
+    // Opening the FIFO would block this thread: the test would hang instead of failing.
+    const [live, fifo, gone, aDir] = unpackResults(hashBatch({ paths, algorithms: all('sha256'), maxBytes: all(0), regular: all(LSTAT_FIRST), xattrs: all(0), bytesPerSecond: 0 }));
+    assert.ok(live?.kind === 'hashed');
+    assert.deepEqual(Buffer.from(live.digest!), createHash('sha256').update('live').digest());
+    assert.ok(fifo?.kind === 'state' && fifo.state.type === 'fifo');
+    assert.equal(gone?.kind, 'vanished');
+    assert.ok(aDir?.kind === 'state' && aDir.state.type === 'directory');
+    const fd = openSync(join(dir, 'live'), 'r');
     try {
-      await waitFor('the writer to append', () => statSync(grow).size > 32 << 20, 10_000, 5);
-      const r = hashOne(Buffer.from(grow), 'sha256', 0);
-      assert.ok(r.kind === 'hashed');
-      writer.kill('SIGKILL');
-      await new Promise((resolve) => writer.once('exit', resolve));
-      const state = encodeState({ ...readStatStateSync(Buffer.from(grow))!, ...r.stat, sha256: Buffer.from(r.digest!) });
-      assert.ok(r.stat.size < statSync(grow).size, 'the recorded size is from before a read, not the final one');
-      const [verdict] = compareBatch({ paths: packPaths([Buffer.from(grow)]), known: packPaths([state]), algorithms: ['sha256'] });
-      assert.equal(verdict, DIFFERENT, 'the next re-check reads it again');
+      const [held] = unpackResults(hashDescriptor({ fd, algorithm: 'sha512', maxBytes: 0, bytesPerSecond: 0 }));
+      assert.ok(held?.kind === 'hashed');
+      assert.deepEqual(Buffer.from(held.digest!), createHash('sha512').update('live').digest());
     } finally {
-      writer.kill('SIGKILL');
+      closeSync(fd);
     }
   });
 

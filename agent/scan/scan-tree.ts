@@ -1,7 +1,8 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ChangeSource, FileState, PolicyRule } from '../../core/model.js';
 import type { PathRules } from '../../core/policy-match.js';
-import { classifyChange, regularState, sameState } from '../file-state.js';
+import { deltaKind } from '../change-kind.js';
+import { resultState } from '../hashing/hash-results.js';
 import { decodeState } from '../store/state-codec.js';
 import type { Change, LocalStore } from '../store/local-store.js';
 import type { HashPool } from './hash-pool.js';
@@ -73,30 +74,18 @@ export async function scanTree(root: Buffer, opts: ScanTreeOptions, counts: Scan
   let now = opts.clock();
   const change = (path: Buffer, before: FileState | undefined, after: FileState | null, rule: PolicyRule | undefined = opts.rules.match(path)?.rule) => {
     if (after?.error) counts.errors++;
-    const kind = classifyChange(before ?? null, after, rule?.attributes);
-    if (!kind) {
-      // Not a change under the rule, but not the same state either: the baseline and the
-      // controller's current state follow the disk, without a history row (docs/delivery.md).
-      if (before && after && !sameState(before, after)) pending.push({ path, kind: 'refreshed', state: after, source: opts.source, detectedAt: now });
-      if (pending.length >= RECORD_EVERY) opts.record(pending.splice(0));
-      return;
-    }
+    // A change; or not one under the rule, but not the same state either: 'refreshed'.
+    const kind = deltaKind(before ?? null, after, rule?.attributes);
+    if (!kind) return;
     const first = kind === 'created' && opts.wasCovered !== undefined && !opts.wasCovered(path);
     pending.push({ path, kind, state: after, source: first ? 'baseline' : opts.source, detectedAt: now });
-    counts.changes++;
+    if (kind !== 'refreshed') counts.changes++;
     if (pending.length >= RECORD_EVERY) opts.record(pending.splice(0));
   };
 
   const settle = (path: Buffer, known: FileState | undefined, rule: PolicyRule, r: HashResult) => {
-    switch (r.kind) {
-      case 'hashed':
-        counts.bytes += r.bytes;
-        return change(path, known, regularState(r.stat, r.digest ? Buffer.from(r.digest) : null, rule.hashAlgorithm, r.xattrs ?? null, r.attrValues ?? null), rule);
-      case 'vanished':
-        return change(path, known, null, rule);
-      case 'state':
-        return change(path, known, r.state, rule);
-    }
+    if (r.kind === 'hashed') counts.bytes += r.bytes;
+    change(path, known, resultState(r, rule.hashAlgorithm), rule);
   };
 
   const dispatch = async (wait = true) => {

@@ -11,7 +11,7 @@ import { getPriority, setPriority } from 'node:os';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { createPathRules } from '../../core/policy-match.js';
 import { openBaselineRanges } from '../store/baseline-ranges.js';
-import hashBatch, { DIFFERENT, GONE, recheckListed, recheckOne } from './hash-worker.js';
+import hashBatch, { DIFFERENT, GONE, LSTAT_ONLY, OPEN, recheckListed, recheckOne } from './hash-worker.js';
 import { packPaths, transferablesOf } from './path-batch.js';
 import { comparePathKeys, keyToPath } from '../store/path-key.js';
 import { walkScope } from './walk-scope.js';
@@ -71,7 +71,7 @@ async function run(d: ShardJob, thread: ShardThreadData): Promise<void> {
       paths,
       algorithms: jobs.map((j) => ruleOf(j).hashAlgorithm),
       maxBytes: jobs.map((j) => ruleOf(j).maxHashBytes ?? 0),
-      regular: jobs.map((j) => (j.regular ? 1 : 0)),
+      regular: jobs.map((j) => (j.regular ? OPEN : LSTAT_ONLY)),
       xattrs: jobs.map((j) => xattrWants(ruleOf(j).attributes)),
       bytesPerSecond: thread.bytesPerSecond,
     });

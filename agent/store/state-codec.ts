@@ -119,7 +119,7 @@ function readState(b: Buffer, at: number): { state: FileState; end: number } {
 /**
  * What a stat-only re-check asks of an encoded baseline state, read in place (a re-check asks it of
  * every path, and decoding would allocate a state per path): does it hold the same type, size,
- * mode, owner, group, mtime, ctime and inode as st? Same fields as sameStat in file-state.ts.
+ * mode, owner, group, mtime, ctime and inode as st? Same fields as sameStat in change-kind.ts.
  */
 export function encodedSameStat(b: Buffer, type: FileType, st: BigIntStats): boolean {
   return (

@@ -27,6 +27,8 @@ export interface TreeWatcherOptions {
   readonly logger: Logger;
   /** Events on a path within this window are reported once, after it (default 50 ms). */
   readonly coalesceMs?: number;
+  /** Called when a window opens (the first event after a quiet spell): its onPaths comes coalesceMs later. */
+  readonly onWindow?: () => void;
   /** Directories watched at most (default: as many as the kernel allows, fs.inotify.max_user_watches). */
   readonly maxWatches?: number | null;
   /** Marks every watched directory for write capture too (agent/watch/write-capture.ts). */
@@ -122,7 +124,9 @@ export async function watchTrees(opts: TreeWatcherOptions): Promise<TreeWatcher>
     } else {
       pending.set(k, { path: p, seen, firstAt: at, lastAt: at, arrivedMark, movedCookie });
     }
-    timer ??= setTimeout(flush, coalesceMs);
+    if (timer) return;
+    timer = setTimeout(flush, coalesceMs);
+    opts.onWindow?.();
   };
   const seenOf = (mask: number) =>
     (mask & (IN.CREATE | IN.MOVED_TO) ? SEEN.CREATED : 0) |

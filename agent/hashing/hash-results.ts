@@ -1,12 +1,13 @@
 /**
- * A hashing batch's results, packed for the trip from a scan thread to the scanning thread: per
- * path RESULT_WORDS 32-bit words (the stat words in the layout of listing.ts, written there by
- * fstat, then the kind, the file type, the bytes read and the digest's length), the digests side by
- * side in one byte array, and the rare parts (error codes, symlink targets, extended attributes'
- * digests) by index. One structured clone of a few arrays instead of objects and buffers per file,
- * and no BigInt on the hashing side.
+ * A hashing batch's results (hash-file.ts), packed for the trip from a scan or hashing thread to
+ * the main thread: per path RESULT_WORDS 32-bit words (the stat words in the layout of listing.ts,
+ * written there by fstat, then the kind, the file type, the bytes read and the digest's length),
+ * the digests side by side in one byte array, and the rare parts (error codes, symlink targets,
+ * extended attributes' digests) by index. One structured clone of a few arrays instead of objects
+ * and buffers per file, and no BigInt on the hashing side.
  */
 import { FILE_TYPES, type FileState, type FileType, type HashAlgorithm } from '../../core/model.js';
+import { regularState } from '../file-state.js';
 import type { StatFields } from '../stat-fields.js';
 import { SLOT_GID, SLOT_INO, SLOT_MODE, SLOT_MTIME, SLOT_CTIME, SLOT_NLINK, SLOT_SIZE, SLOT_UID, STAT_SLOTS } from '../native/stat-slots.js';
 
@@ -171,4 +172,16 @@ function attrValuesAt(p: PackedResults, i: number): Buffer | null {
 function xattrsAt(p: PackedResults, i: number): Buffer | null {
   const x = p.xattrs[i];
   return x ? Buffer.from(x.buffer, x.byteOffset, x.byteLength) : null;
+}
+
+/** The state a result stands for, null when the path vanished (the digest is copied out of the batch's array). */
+export function resultState(r: HashResult, algorithm: HashAlgorithm): FileState | null {
+  switch (r.kind) {
+    case 'hashed':
+      return regularState(r.stat, r.digest ? Buffer.from(r.digest) : null, algorithm, r.xattrs ?? null, r.attrValues ?? null);
+    case 'vanished':
+      return null;
+    case 'state':
+      return r.state;
+  }
 }
