@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { displayPath, type ChangeSource, type FileState, type Policy, type PolicyRule } from '../core/model.js';
+import type { ScanSummary as CoreScanSummary } from '../core/scan-summary.js';
 import { createPathRules, createRuleMatcher, type PathRules } from '../core/policy-match.js';
 import { classifyChange, readFileState, readOpenFileState, sameState, vanishedState } from './file-state.js';
 import { readXattrParts, xattrWants } from './xattrs.js';
@@ -13,13 +14,9 @@ import { addReports, leftUnrecorded, plainReport, SEEN, type PathReport } from '
 import { watchTrees, type TreeWatcher, type TreeWatcherOptions, type WatchGap } from './watch/tree-watcher.js';
 import { createWriteCapture, type HeldWrite, type WriteCapture } from './watch/write-capture.js';
 
-export interface ScanSummary {
-  readonly filesScanned: number;
+/** What one scan found (core/scan-summary.ts), with the bytes it read and the policy it ran under. */
+export interface ScanSummary extends CoreScanSummary {
   readonly bytes: number;
-  readonly changes: number;
-  readonly errors: number;
-  readonly startedAt: Date;
-  readonly finishedAt: Date;
   /** The policy version the scan ran under. */
   readonly policyVersion: number;
 }

@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { createCsr, generateKeyPair, type KeyPairPem } from '../pki/index.js';
 import { renewalTime, type Credentials } from './credentials.js';
 import { AgentError } from './errors.js';
@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { deltaToPb, policyFromPb } from '../proto/convert.js';
 import { ConnectRequestSchema, type ConnectResponse, type SyncRepairs, type SyncVerdicts } from '../proto/gen/vigil/v1/agent_pb.js';
 import { createRuleMatcher } from '../core/policy-match.js';
+import { scanReportToPb } from '../proto/scan-summary.js';
 import { syncEntriesToPb, syncRangesToPb, syncRepairsFromPb, syncVerdictsFromPb } from '../proto/sync-messages.js';
 import type { Change, LocalStore } from './store/local-store.js';
 import type { Monitor, ScanSummary } from './monitor.js';
@@ -241,20 +242,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
       reconcileTimer.unref();
 
       const report = (commandId: string, s: ScanSummary) =>
-        send({
-          msg: {
-            case: 'scanReport',
-            value: {
-              commandId,
-              filesScanned: BigInt(s.filesScanned),
-              changes: BigInt(s.changes),
-              errors: BigInt(s.errors),
-              startedAt: timestampFromDate(s.startedAt),
-              finishedAt: timestampFromDate(s.finishedAt),
-              policyVersion: BigInt(s.policyVersion),
-            },
-          },
-        });
+        send({ msg: { case: 'scanReport', value: scanReportToPb({ commandId: commandId || null, policyVersion: s.policyVersion, summary: s }) } });
 
       const handle = (m: ConnectResponse) => {
         switch (m.msg.case) {
