@@ -61,7 +61,7 @@ for (const kind of testDatabaseKinds()) {
       const remote = recordingSession('dup-2', { remoteAddress: '198.51.100.7' });
       there.hub.attach(remote);
       there.streams.announce(remote);
-      await waitFor('the older stream to be closed', () => local.closedWith, 5000, 5);
+      await waitFor('the older stream to be closed', () => local.closedWith ?? undefined, 5000, 5);
       assert.ok(local.closedWith instanceof ControllerError && /on another controller/.test(local.closedWith.message));
       assert.equal(remote.closedWith, null, 'its own announcement, and the older one, leave the newer stream open');
       assert.deepEqual(here.security.map((e) => e.agentId), ['dup-2']);
