@@ -1,3 +1,4 @@
+import type { ScanSummary as CoreScanSummary } from '../core/scan-summary.js';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { ChangeSource, Policy } from '../core/model.js';
@@ -13,13 +14,9 @@ import { addReports, plainReport, type PathReport } from './watch/path-report.js
 import { watchTrees, type TreeWatcher, type TreeWatcherOptions, type WatchGap } from './watch/tree-watcher.js';
 import { createWriteCapture, type WriteCapture } from './watch/write-capture.js';
 
-export interface ScanSummary {
-  readonly filesScanned: number;
+/** What one scan found (core/scan-summary.ts), with the bytes it read and the policy it ran under. */
+export interface ScanSummary extends CoreScanSummary {
   readonly bytes: number;
-  readonly changes: number;
-  readonly errors: number;
-  readonly startedAt: Date;
-  readonly finishedAt: Date;
   /** The policy version the scan ran under. */
   readonly policyVersion: number;
 }

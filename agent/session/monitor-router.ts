@@ -1,17 +1,13 @@
 import type { Logger } from 'pino';
 import type { Monitor, ScanSummary } from '../monitor.js';
 import type { AgentMeta } from '../store/agent-meta.js';
-import type { ScanReport } from '../transport/stream-messages.js';
+import type { ScanReport } from '../../core/scan-summary.js';
 import type { SessionRouter } from './stream-session.js';
 
 const reportOf = (commandId: string, s: ScanSummary): ScanReport => ({
-  commandId,
-  filesScanned: s.filesScanned,
-  changes: s.changes,
-  errors: s.errors,
-  startedAt: s.startedAt,
-  finishedAt: s.finishedAt,
+  commandId: commandId || null,
   policyVersion: s.policyVersion,
+  summary: { filesScanned: s.filesScanned, changes: s.changes, errors: s.errors, startedAt: s.startedAt, finishedAt: s.finishedAt },
 });
 
 /** What comes down the stream, routed to the monitor: policies, commands, repairs. */

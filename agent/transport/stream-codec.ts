@@ -2,6 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { deltaToPb, policyFromPb } from '../../proto/convert.js';
 import { AgentStatusSchema, ConnectRequestSchema, type ConnectRequest, type ConnectResponse } from '../../proto/gen/vigil/v1/agent_pb.js';
+import { scanReportToPb } from '../../proto/scan-summary.js';
 import { syncEntriesToPb, syncRangesToPb, syncRepairsFromPb, syncVerdictsFromPb } from '../../proto/sync-messages.js';
 import type { DownMessage, StatusReport, UpMessage } from './stream-messages.js';
 
@@ -30,23 +31,8 @@ export function upToPb(m: UpMessage): ConnectRequest {
       return create(ConnectRequestSchema, { msg: { case: 'deltas', value: { deltas: m.deltas.map(deltaToPb) } } });
     case 'status':
       return create(ConnectRequestSchema, { msg: { case: 'status', value: statusToPb(m.status) } });
-    case 'scanReport': {
-      const r = m.report;
-      return create(ConnectRequestSchema, {
-        msg: {
-          case: 'scanReport',
-          value: {
-            commandId: r.commandId,
-            filesScanned: BigInt(r.filesScanned),
-            changes: BigInt(r.changes),
-            errors: BigInt(r.errors),
-            startedAt: timestampFromDate(r.startedAt),
-            finishedAt: timestampFromDate(r.finishedAt),
-            policyVersion: BigInt(r.policyVersion),
-          },
-        },
-      });
-    }
+    case 'scanReport':
+      return create(ConnectRequestSchema, { msg: { case: 'scanReport', value: scanReportToPb(m.report) } });
     case 'renew':
       return create(ConnectRequestSchema, { msg: { case: 'renew', value: { csrPem: m.csrPem } } });
     case 'syncRanges':

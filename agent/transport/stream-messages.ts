@@ -1,4 +1,5 @@
 import type { FileDelta, Policy } from '../../core/model.js';
+import type { ScanReport } from '../../core/scan-summary.js';
 import type { Leaf, RangeCompare, Repairs, Verdict } from '../../core/sync-types.js';
 import type { GapRecord } from '../store/agent-meta.js';
 import type { Resync } from '../store/outbox.js';
@@ -8,17 +9,6 @@ import type { Resync } from '../store/outbox.js';
  * ConnectResponse). Only agent/transport maps them to and from the wire.
  */
 
-/** What a finished scan reports (a rescan command's result, or a policy's first scan). */
-export interface ScanReport {
-  /** The command that asked for the scan; '' for scans the agent started itself. */
-  readonly commandId: string;
-  readonly filesScanned: number;
-  readonly changes: number;
-  readonly errors: number;
-  readonly startedAt: Date;
-  readonly finishedAt: Date;
-  readonly policyVersion: number;
-}
 
 /** Delivery and watch status (vigilctl agents show): the queue, resync, gaps, unwatched roots. */
 export interface StatusReport {

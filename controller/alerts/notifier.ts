@@ -1,7 +1,21 @@
-import type { PendingAlert } from '../store/alert-store.js';
+import type { ChangeKind } from '../../core/model.js';
 
-/** One alert, as a notifier sees it: what the outbox holds (see store/alert-store.ts). */
-export type Alert = PendingAlert;
+/** One alert, as a notifier sees it; assembled by the outbox (outbox.ts) alone. */
+export interface Alert {
+  /** Its row in the outbox (alerts.id). */
+  readonly id: number;
+  readonly agentId: string;
+  readonly hostname: string;
+  /** The policy rule that made the change alert. */
+  readonly rule: string;
+  readonly seq: number;
+  readonly kind: ChangeKind;
+  /** Display form (core/model.ts displayPath). */
+  readonly path: string;
+  /** Hex, when the change has a content digest. */
+  readonly sha256: string | null;
+  readonly detectedAt: Date;
+}
 
 /** Something about Vigil's own security an operator must see (e.g. a possibly stolen credential). */
 export interface SecurityEvent {

@@ -1,21 +1,24 @@
 #!/usr/bin/env node
-import { DEFAULT_LIMITS, defineRule } from '../../core/policy-schema.js';
 /**
- * `npm start`: Vigil on one machine, on the embedded default (PGlite). Starts a controller and one
- * local agent as real processes, enrols the agent with a real token, applies a policy that watches
- * the given directories (default .vigil/watched), and prints every change and alert as it is
- * committed. Everything lives under .vigil/ in the repository (VIGIL_HOME=.vigil/home).
+ * `npm start`: Vigil on one machine, on the embedded default (PGlite). Runs a controller in this
+ * process and one local agent as a real process, enrols the agent with a real token, applies a
+ * policy that watches the given directories (default .vigil/watched), and prints every change and
+ * alert as it is committed. Everything lives under .vigil/ in the repository (VIGIL_HOME=.vigil/home).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { DEFAULT_LIMITS, defineRule } from '../../core/policy-schema.js';
 import { policyToPb } from '../../proto/convert.js';
+import { compileControllerConfig } from '../config.js';
+import { startController, type RunningController } from '../controller.js';
 import { vigilHome } from '../home.js';
 import { initHome } from '../init.js';
+import { systemClock } from '../store/index.js';
 import { createAdminClient } from '../vigilctl/admin-client.js';
+import { createConsoleOutput } from './console-output.js';
 
 const repo = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
 const bin = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
@@ -32,10 +35,13 @@ const homeDir = process.env.VIGIL_HOME || resolve(repo, '.vigil/home');
 const agentDir = resolve(repo, '.vigil/agent');
 const env = { ...process.env, VIGIL_HOME: homeDir };
 const children: ChildProcess[] = [];
+let controller: RunningController | undefined;
 const say = (line: string) => process.stdout.write(`${line}\n`);
+const output = createConsoleOutput(say);
 
 function stop(code: number): void {
   for (const c of children) c.kill('SIGTERM');
+  void controller?.stop().catch(() => undefined);
   setTimeout(() => process.exit(code), 500).unref();
 }
 process.once('SIGINT', () => stop(0));
@@ -53,45 +59,6 @@ function run(args: string[], name: string): ChildProcess {
   return child;
 }
 
-/** Turns the controller's JSON log into one readable line per committed change or alert. */
-function showLog(child: ChildProcess): void {
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    let entry: Record<string, unknown>;
-    try {
-      entry = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return void say(line);
-    }
-    const time = new Date(entry.time as number).toISOString().slice(11, 23);
-    if (entry.msg === 'change recorded') {
-      const sha = entry.sha256 ? ` sha256:${(entry.sha256 as string).slice(0, 16)}` : '';
-      say(`${time}  ${String(entry.kind).padEnd(10)} ${entry.path as string}${sha}  (seq ${entry.seq as number}, ${entry.source as string})`);
-    } else if (entry.component === 'alerts' && entry.alert) {
-      say(`${time}  ALERT      ${entry.msg as string}`);
-    } else if ((entry.level as number) >= 50) {
-      say(`${time}  ERROR      ${entry.msg as string}${entry.err ? `: ${(entry.err as { message?: string }).message}` : ''}`);
-    }
-  });
-}
-
-/** The agent's warnings and errors, one line each: its problems are never hidden (changes show through the controller). */
-function showAgentProblems(child: ChildProcess): void {
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    let entry: Record<string, unknown>;
-    try {
-      entry = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return void say(`agent: ${line}`);
-    }
-    const level = entry.level as number;
-    if (level < 40) return;
-    const time = new Date(entry.time as number).toISOString().slice(11, 23);
-    const err = entry.err as { message?: string } | undefined;
-    const detail = err?.message ?? (entry.reason as string | undefined);
-    say(`${time}  AGENT ${level >= 50 ? 'ERROR' : 'WARN '} ${entry.msg as string}${detail ? `: ${detail}` : ''}`);
-  });
-}
-
 for (const d of dirs) mkdirSync(d, { recursive: true });
 const home = vigilHome(homeDir);
 if (!existsSync(home.caCert)) {
@@ -106,10 +73,14 @@ if (!existsSync(home.caCert)) {
   say(`created a CA and operator credential in ${homeDir}`);
 }
 
-const controller = run([bin('controller/main.js'), '--listen', opts.listen, '--enrol-listen', opts.enrolListen], 'controller');
-showLog(controller);
-const first = await new Promise<string>((resolveLine) => createInterface({ input: controller.stdout! }).once('line', resolveLine));
-const { listening } = JSON.parse(first) as { listening: string };
+controller = await Promise.resolve()
+  .then(() => compileControllerConfig({ home: homeDir, listen: opts.listen, enrolListen: opts.enrolListen, env }))
+  .then((config) => startController(config, { logger: output.controllerLogger, clock: systemClock, onChangesRecorded: output.showChanges }))
+  .catch((err: unknown) => {
+    say(`controller failed to start: ${err instanceof Error ? err.message : String(err)}; stopping`);
+    return process.exit(1);
+  });
+const listening = controller.address;
 const { client } = await createAdminClient(home, listening);
 
 if (!existsSync(resolve(agentDir, 'identity.json'))) {
@@ -132,7 +103,7 @@ if (!current || current.rules.flatMap((r) => r.paths).sort().join('\n') !== want
 }
 
 const agent = run([bin('agent/main.js'), 'run', '--state-dir', agentDir], 'agent');
-showAgentProblems(agent);
+output.showAgentProblems(agent.stderr!);
 agent.stdout!.resume();
 
 say(`

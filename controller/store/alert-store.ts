@@ -1,28 +1,29 @@
-import { displayPath, type ChangeKind } from '../../core/model.js';
+import type { ChangeKind } from '../../core/model.js';
 import type { Clock } from './clock.js';
 import { buf, date, num, type SqlQueryable } from './sql.js';
 
-/** An alert as it sits in the outbox, with what a notifier needs to say. */
-export interface PendingAlert {
+/** An unsent alert with the event it is about, as the outbox table and file_events hold them. */
+export interface OutboxRow {
   readonly id: number;
   readonly agentId: string;
+  /** '' when the agent row is gone. */
   readonly hostname: string;
   readonly rule: string;
   readonly seq: number;
   readonly kind: ChangeKind;
-  readonly path: string;
-  readonly sha256: string | null;
+  readonly path: Buffer;
+  readonly sha256: Buffer | null;
   readonly detectedAt: Date;
 }
 
-/** The alert outbox: alerts are written with their events and marked once notified. */
+/** The alert outbox: alerts are written with their events (event-store.ts) and marked once notified. */
 export interface AlertStore {
   markNotified(id: number): Promise<void>;
   /**
    * Claims up to `limit` alerts created before `createdBefore` and not notified yet, for
    * `leaseMs` (so two replicas do not send the same one), oldest first.
    */
-  claimPending(createdBefore: Date, leaseMs: number, limit: number): Promise<PendingAlert[]>;
+  claimPending(createdBefore: Date, leaseMs: number, limit: number): Promise<OutboxRow[]>;
 }
 
 export function createAlertStore(db: SqlQueryable, clock: Clock): AlertStore {
@@ -53,8 +54,8 @@ export function createAlertStore(db: SqlQueryable, clock: Clock): AlertStore {
         rule: r.rule as string,
         seq: num(r.seq),
         kind: r.kind as ChangeKind,
-        path: displayPath(buf(r.path)!),
-        sha256: buf(r.sha256)?.toString('hex') ?? null,
+        path: buf(r.path)!,
+        sha256: buf(r.sha256),
         detectedAt: date(r.detected_at)!,
       }));
     },

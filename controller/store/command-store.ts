@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { ScanSummary } from '../../core/scan-summary.js';
 import type { Clock } from './clock.js';
+import { decodeScanSummary, encodeScanSummary } from './scan-summary-codec.js';
 import { date, type SqlQueryable } from './sql.js';
 
 export interface CommandRecord {
@@ -9,14 +11,15 @@ export interface CommandRecord {
   readonly createdAt: Date;
   readonly deliveredAt: Date | null;
   readonly completedAt: Date | null;
-  readonly result: Record<string, unknown> | null;
+  /** The agent's scan report; null until it came. */
+  readonly result: ScanSummary | null;
 }
 
 export interface CommandStore {
   get(ids: readonly string[]): Promise<CommandRecord[]>;
   create(c: { agentId: string; kind: string; args: object; createdBy: string }): Promise<string>;
   markDelivered(id: string): Promise<void>;
-  complete(id: string, agentId: string, result: object): Promise<boolean>;
+  complete(id: string, agentId: string, result: ScanSummary): Promise<boolean>;
 }
 
 /** Commands sent down to agents (re-scans), with when they were delivered and completed. */
@@ -32,7 +35,7 @@ export function createCommandStore(db: SqlQueryable, clock: Clock): CommandStore
         createdAt: date(r.created_at)!,
         deliveredAt: date(r.delivered_at),
         completedAt: date(r.completed_at),
-        result: (r.result as Record<string, unknown> | null) ?? null,
+        result: r.result === null || r.result === undefined ? null : decodeScanSummary(r.result, `commands.result of ${r.id as string}`),
       }));
     },
     async create({ agentId, kind, args, createdBy }) {
@@ -54,7 +57,7 @@ export function createCommandStore(db: SqlQueryable, clock: Clock): CommandStore
       // The agent id comes from the certificate: an agent can only complete its own commands.
       const rows = await db.query(
         'update commands set completed_at = $3, result = $4 where id = $1 and agent_id = $2 returning id',
-        [id, agentId, clock(), JSON.stringify(result)],
+        [id, agentId, clock(), JSON.stringify(encodeScanSummary(result))],
       );
       return rows.length > 0;
     },

@@ -6,6 +6,7 @@ import type { FileDelta } from '../../core/model.js';
 import { addEntry, emptyRange, entryDigest, MAX_POSITION, MIN_POSITION, pathPosition, splitRange } from '../../core/sync-digest.js';
 import { testDatabaseKinds, type TestDatabase } from '../../test/support/databases.js';
 import { encodeXattrs } from '../../core/xattr-encoding.js';
+import { toAlert } from '../alerts/outbox.js';
 import {
   createAgentStore,
   createAlertStore,
@@ -158,7 +159,8 @@ for (const kind of testDatabaseKinds()) {
       const res = await events.ingest('agent-3', [delta(1, '/srv/www/shell.php')], () => 'web');
       assert.equal(res.alerts.length, 1);
       const later = new Date(now.getTime() + 1000);
-      const mine = (list: Awaited<ReturnType<typeof alertStore.claimPending>>) => list.filter((a) => a.agentId === 'agent-3');
+      // As a notifier gets them: the outbox assembles each alert from its row (alerts/outbox.ts).
+      const mine = (list: Awaited<ReturnType<typeof alertStore.claimPending>>) => list.map(toAlert).filter((a) => a.agentId === 'agent-3');
       const claimed = mine(await alertStore.claimPending(later, 60_000, 10));
       assert.deepEqual(claimed.map((a) => [a.agentId, a.seq, a.rule, a.kind, a.path]), [['agent-3', 1, 'web', 'created', '/srv/www/shell.php']]);
       assert.equal(claimed[0]!.sha256, Buffer.alloc(32, 1).toString('hex'));

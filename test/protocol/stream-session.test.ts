@@ -17,7 +17,8 @@ import { stateDir } from '../../agent/state-dir.js';
 import type { Change } from '../../agent/store/journal.js';
 import { openLocalStore, type LocalStore } from '../../agent/store/local-store.js';
 import { createAgentClient } from '../../agent/transport/agent-client.js';
-import type { AgentCommand, ScanReport } from '../../agent/transport/stream-messages.js';
+import type { AgentCommand } from '../../agent/transport/stream-messages.js';
+import type { ScanReport } from '../../core/scan-summary.js';
 import { policyToPb } from '../../proto/convert.js';
 import { enrolTestAgent, makeHome, startTestController, tempRoot, testDatabaseEnv, type TestController } from '../support/controllers.js';
 import { waitFor } from '../support/processes.js';
@@ -31,7 +32,7 @@ function scriptedRouter(store: LocalStore) {
   const policies: Policy[] = [];
   const commands: { id: string; command: AgentCommand }[] = [];
   let caughtUp = 0;
-  const report = (commandId: string, policyVersion: number): ScanReport => ({ commandId, filesScanned: 7, changes: 1, errors: 0, startedAt: new Date(), finishedAt: new Date(), policyVersion });
+  const report = (commandId: string, policyVersion: number): ScanReport => ({ commandId: commandId || null, policyVersion, summary: { filesScanned: 7, changes: 1, errors: 0, startedAt: new Date(), finishedAt: new Date() } });
   const router: SessionRouter = {
     async policy(p) {
       policies.push(p);

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import { AgentService } from '../../proto/gen/vigil/v1/agent_pb.js';
-import { agentSpiffeId, parseToken, PkiError, spkiFingerprint, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
+import { parseToken, PkiError, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
 import { ControllerError } from '../errors.js';
 import type { FailureLimiter } from '../enrol-rate-limit.js';
+import type { Issuer } from '../identity/issuer.js';
 import { remoteAddressKey } from './peer-identity.js';
 import {
   createAgentStore,
@@ -15,12 +16,13 @@ import {
   type Sql,
 } from '../store/index.js';
 
-export interface EnrollDeps {
+export interface EnrolDeps {
   readonly sql: Sql;
+  /** For the CA certificate and trust domain an enrolled agent is given. */
   readonly ca: CertificateAuthority;
+  readonly issuer: Issuer;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly agentCertLifetimeMs: number;
   /** Where enrolled agents stream to (the mutual-TLS listener as agents reach it). */
   readonly connectAddress: () => string;
   /** Failed attempts per source address. */
@@ -36,8 +38,11 @@ const REFUSALS: Record<ConsumeRefusal, string> = {
   used_up: 'token has no uses left',
 };
 
-/** Enroll: token + CSR in, a short-lived agent certificate out. The CSR's subject is ignored. */
-export function createEnrollService(deps: EnrollDeps): Pick<ServiceImpl<typeof AgentService>, 'enroll'> {
+/**
+ * Enrolment (the contract's Enroll RPC): token + CSR in, a short-lived agent certificate out. The
+ * CSR's subject is ignored. Logs as component `enroll`, after the RPC.
+ */
+export function createEnrolService(deps: EnrolDeps): Pick<ServiceImpl<typeof AgentService>, 'enroll'> {
   const log = deps.logger.child({ component: 'enroll' });
   return {
     async enroll(req, ctx: HandlerContext) {
@@ -75,18 +80,8 @@ export function createEnrollService(deps: EnrollDeps): Pick<ServiceImpl<typeof A
         const consumed = await createTokenStore(tx, deps.clock).consume(token);
         if (!consumed.ok) return consumed;
         const agentId = randomUUID();
-        const spiffeId = agentSpiffeId(deps.ca.trustDomain, agentId);
-        const issued = deps.ca.issueClient({ publicKeyPem, spiffeId, lifetimeMs: deps.agentCertLifetimeMs });
         await createAgentStore(tx, deps.clock).create({ id: agentId, hostname, tokenId: token.id, labels: consumed.token.labels });
-        await createCertificateStore(tx, deps.clock).record({
-          serial: issued.serial,
-          agentId,
-          subject: spiffeId,
-          keyFingerprint: spkiFingerprint(publicKeyPem),
-          tokenId: token.id,
-          notBefore: issued.notBefore,
-          notAfter: issued.notAfter,
-        });
+        const issued = await deps.issuer.recordingIn(createCertificateStore(tx, deps.clock)).issueAgent({ agentId, publicKeyPem, tokenId: token.id });
         return { ok: true as const, agentId, issued };
       });
       if (!result.ok) return refuse(result.reason, new ControllerError('unauthenticated', REFUSALS[result.reason]), token.id);

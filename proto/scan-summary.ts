@@ -1,0 +1,45 @@
+/**
+ * The scan summary (core/scan-summary.ts) mapped to and from the wire: types.proto's ScanSummary,
+ * carried up in the agent's ScanReport and down to vigilctl in CommandStatus.
+ */
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { timestampDate, timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
+import type { ScanReport, ScanSummary } from '../core/scan-summary.js';
+import { ContractError } from './convert.js';
+import type { ScanReport as PbScanReport, ScanReportSchema } from './gen/vigil/v1/agent_pb.js';
+import { ScanSummarySchema, type ScanSummary as PbScanSummary } from './gen/vigil/v1/types_pb.js';
+
+export function scanSummaryToPb(s: ScanSummary): PbScanSummary {
+  return create(ScanSummarySchema, {
+    filesScanned: BigInt(s.filesScanned),
+    changes: BigInt(s.changes),
+    errors: BigInt(s.errors),
+    startedAt: timestampFromDate(s.startedAt),
+    finishedAt: timestampFromDate(s.finishedAt),
+  });
+}
+
+function time(t: Timestamp | undefined, field: string): Date {
+  if (!t) throw new ContractError(`scan summary: ${field} is missing`);
+  return timestampDate(t);
+}
+
+/** Refuses a missing summary or a summary without its times (ContractError). */
+export function scanSummaryFromPb(pb: PbScanSummary | undefined): ScanSummary {
+  if (!pb) throw new ContractError('scan summary is missing');
+  return {
+    filesScanned: Number(pb.filesScanned),
+    changes: Number(pb.changes),
+    errors: Number(pb.errors),
+    startedAt: time(pb.startedAt, 'started_at'),
+    finishedAt: time(pb.finishedAt, 'finished_at'),
+  };
+}
+
+export function scanReportToPb(r: ScanReport): MessageInitShape<typeof ScanReportSchema> {
+  return { commandId: r.commandId ?? '', policyVersion: BigInt(r.policyVersion), summary: scanSummaryToPb(r.summary) };
+}
+
+export function scanReportFromPb(pb: PbScanReport): ScanReport {
+  return { commandId: pb.commandId || null, policyVersion: Number(pb.policyVersion), summary: scanSummaryFromPb(pb.summary) };
+}
