@@ -6,9 +6,9 @@ import { execFileSync } from 'node:child_process';
 import type { ChangeKind, FileDelta } from '../core/model.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openTempStore } from '../test/support/temp-store.js';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { openLocalStore } from './store/local-store.js';
 import { createMonitor } from './monitor.js';
 import { createHashPool } from './scan/hash-pool.js';
 import { setXattr } from '../test/support/xattrs.js';
@@ -19,7 +19,8 @@ describe('monitor', () => {
   after(() => rmSync(root, { recursive: true, force: true }));
 
   it('counts the jobs it starts and is busy exactly while one runs or waits (what the idle memory release watches)', async () => {
-    const store = openLocalStore(join(root, 'busy-state'));
+    const temp = openTempStore();
+    const store = temp.store;
     const pool = createHashPool({ threads: 1 });
     const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date() });
     const settled = () => new Promise((r) => setImmediate(r));
@@ -41,7 +42,7 @@ describe('monitor', () => {
     } finally {
       await monitor.close();
       await pool.close();
-      await store.close();
+      await temp.dispose();
     }
   });
 
@@ -51,7 +52,8 @@ describe('monitor', () => {
     writeFileSync(join(etc, 'hosts'), 'h');
     writeFileSync(join(etc, 'ssl', 'cert.pem'), 'c');
     writeFileSync(join(etc, 'ssl', 'private', 'key.pem'), 'k');
-    const store = openLocalStore(join(root, 'state'));
+    const temp = openTempStore();
+    const store = temp.store;
     const pool = createHashPool({ threads: 2 });
     const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date() });
     try {
@@ -73,7 +75,7 @@ describe('monitor', () => {
     } finally {
       await monitor.close();
       await pool.close();
-      await store.close();
+      await temp.dispose();
     }
   });
 
@@ -82,7 +84,8 @@ describe('monitor', () => {
     mkdirSync(dir);
     const file = join(dir, 'bin');
     writeFileSync(file, 'binary');
-    const store = openLocalStore(join(root, 'xattrs-state'));
+    const temp = openTempStore();
+    const store = temp.store;
     const pool = createHashPool({ threads: 2 });
     const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date() });
     try {
@@ -109,7 +112,7 @@ describe('monitor', () => {
     } finally {
       await monitor.close();
       await pool.close();
-      await store.close();
+      await temp.dispose();
     }
   });
 
@@ -124,7 +127,8 @@ describe('monitor', () => {
       const dir = join(root, `vanish-${captureWrites}`);
       mkdirSync(dir);
       writeFileSync(join(dir, 'kept'), 'kept before\n');
-      const store = openLocalStore(join(root, `vanish-state-${captureWrites}`));
+      const temp = openTempStore();
+    const store = temp.store;
       const pool = createHashPool({ threads: 1 });
       const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date(), captureWrites });
       const byPath = new Map<string, FileDelta[]>();
@@ -178,7 +182,7 @@ describe('monitor', () => {
       } finally {
         await monitor.close();
         await pool.close();
-        await store.close();
+        await temp.dispose();
       }
     });
   }
@@ -186,7 +190,8 @@ describe('monitor', () => {
   it('is not stopped by a FIFO whose writer closed (nothing the capture opens can block)', { timeout: 20_000 }, async () => {
     const dir = join(root, 'fifo');
     mkdirSync(dir);
-    const store = openLocalStore(join(root, 'fifo-state'));
+    const temp = openTempStore();
+    const store = temp.store;
     const pool = createHashPool({ threads: 1 });
     const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date(), captureWrites: true });
     const seen = new Set<string>();
@@ -205,7 +210,7 @@ describe('monitor', () => {
     } finally {
       await monitor.close();
       await pool.close();
-      await store.close();
+      await temp.dispose();
     }
   });
 
@@ -216,7 +221,8 @@ describe('monitor', () => {
     writeFileSync(file, 'conf');
     setXattr(file, 'security.selinux', Buffer.from('system_u:object_r:etc_t:s0\0'));
     setXattr(file, 'user.other', 'not named');
-    const store = openLocalStore(join(root, 'named-attrs-state'));
+    const temp = openTempStore();
+    const store = temp.store;
     const pool = createHashPool({ threads: 1 });
     const monitor = createMonitor({ store, pool, logger: pino({ level: 'silent' }), clock: () => new Date() });
     const deltas: FileDelta[] = [];
@@ -242,7 +248,7 @@ describe('monitor', () => {
     } finally {
       await monitor.close();
       await pool.close();
-      await store.close();
+      await temp.dispose();
     }
   });
 });

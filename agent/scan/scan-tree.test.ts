@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync, chmodSync, appendFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openTempStore } from '../../test/support/temp-store.js';
 import { after, describe, it } from 'node:test';
 import { defineRule } from '../../core/policy-defaults.js';
 import { createPathRules } from '../../core/policy-match.js';
@@ -203,7 +204,8 @@ describe('sharded scan', () => {
     mkdirSync(root);
     writeFileSync(join(root, 'was-a-dir'), 'now a file');
     const gone = Buffer.from(join(root, 'was-a-dir', 'sub', 'x'));
-    const store = openLocalStore(join(base, 'replaced-state'));
+    const temp = openTempStore();
+    const store = temp.store;
     try {
       store.journal.record([{ path: gone, kind: 'created', state: readStatStateSync(Buffer.from(root))!, source: 'scan', detectedAt: new Date(0) }]);
       const sub = pathToKey(Buffer.from(join(root, 'was-a-dir', 'sub')));
@@ -226,7 +228,7 @@ describe('sharded scan', () => {
         .finally(() => threads.close());
       assert.deepEqual(removed, [`${REMOVED_DELETED} ${gone.toString()}`]);
     } finally {
-      await store.close();
+      await temp.dispose();
     }
   });
 });

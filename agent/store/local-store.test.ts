@@ -1,20 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { openTempStore } from '../../test/support/temp-store.js';
+import { describe, it } from 'node:test';
 import type { FileState } from '../../core/model.js';
-import { openLocalStore } from './local-store.js';
 import { sampleState } from '../../test/support/file-states.js';
 
 const state = (size: number): FileState => sampleState(size);
 
 describe('local store', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-ls-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
-
   it('numbers changes, queues them until acked, and keeps all across a reopen', async () => {
-    let store = openLocalStore(dir);
+    const temp = openTempStore();
+    let store = temp.store;
     const now = new Date();
     const recorded = store.journal.record([
       { path: Buffer.from('/etc/a'), kind: 'created', state: state(1), source: 'scan', detectedAt: now },
@@ -25,19 +20,19 @@ describe('local store', () => {
     assert.equal(store.baseline.get(Buffer.from('/etc/a'))?.size, 3);
     assert.equal(store.baseline.get(Buffer.from('/etc/a'))?.mtimeNs, 1_700_000_000_000_000_001n);
     assert.equal(store.outbox.ack(1), 1);
-    await store.close();
-    store = openLocalStore(dir);
+    store = await temp.reopen();
     assert.deepEqual(store.outbox.pending(0, 10).map((d) => d.seq), [2, 3]);
     assert.deepEqual(store.outbox.pending(2, 10).map((d) => d.seq), [3]);
     assert.equal(store.outbox.lastSeq(), 3);
     const next = store.journal.record([{ path: Buffer.from('/etc/b'), kind: 'deleted', state: null, source: 'realtime', detectedAt: now }]);
     assert.equal(next[0]!.seq, 4);
     assert.equal(store.baseline.get(Buffer.from('/etc/b')), undefined);
-    await store.close();
+    await temp.dispose();
   });
 
   it('renumbers its queue after the controller when local state was rolled back', async () => {
-    const store = openLocalStore(join(dir, 'rolled'));
+    const temp = openTempStore();
+    const store = temp.store;
     const now = new Date();
     store.journal.record([
       { path: Buffer.from('/a'), kind: 'created', state: state(1), source: 'scan', detectedAt: now },
@@ -47,11 +42,12 @@ describe('local store', () => {
     assert.deepEqual(store.outbox.pending(10, 10).map((d) => [d.seq, d.path.toString()]), [[11, '/a'], [12, '/b']]);
     assert.equal(store.outbox.lastSeq(), 12);
     assert.equal(store.journal.record([{ path: Buffer.from('/c'), kind: 'created', state: state(3), source: 'scan', detectedAt: now }])[0]!.seq, 13);
-    await store.close();
+    await temp.dispose();
   });
 
   it('bounds its queue on disk: past the bound it records "resync needed" and keeps the baseline moving', async () => {
-    const store = openLocalStore(join(dir, 'bounded'));
+    const temp = openTempStore();
+    const store = temp.store;
     const now = new Date('2026-11-01T00:00:00Z');
     const change = (i: number) => ({ path: Buffer.from(`/b/${i}`), kind: 'created' as const, state: state(i), source: 'realtime' as const, detectedAt: now });
     const one = store.journal.record([change(0)]);
@@ -74,32 +70,33 @@ describe('local store', () => {
     store.outbox.clearResync();
     assert.equal(store.outbox.resync(), null);
     assert.equal(store.journal.record([change(6)])[0]!.seq, 4, 'numbering goes on without a gap');
-    await store.close();
     // The flag, the bound and the byte count survive a restart.
-    const reopened = openLocalStore(join(dir, 'bounded'));
+    const reopened = await temp.reopen();
     assert.equal(reopened.outbox.limitBytes(), size * 3 + 5);
     assert.equal(reopened.outbox.bytes(), size);
-    await reopened.close();
+    await temp.dispose();
   });
 
   it('keeps the most recent gap records and counts them all', async () => {
-    const store = openLocalStore(join(dir, 'gaps'));
+    const temp = openTempStore();
+    const store = temp.store;
     for (let i = 0; i < 25; i++) store.meta.addGap({ at: new Date(1_700_000_000_000 + i), root: `/r${i}`, reason: 'overflow', detail: 'queue overflow', changesFound: i });
     const g = store.meta.gaps();
     assert.equal(g.total, 25);
     assert.equal(g.recent.length, 20);
     assert.equal(g.recent[19]!.root, '/r24');
     assert.ok(g.recent[0]!.at instanceof Date);
-    await store.close();
+    await temp.dispose();
   });
 
   it('lists baseline entries under a directory by path bytes, not by string prefix', async () => {
-    const store = openLocalStore(join(dir, 'two'));
+    const temp = openTempStore();
+    const store = temp.store;
     const now = new Date();
     const paths = ['/srv', '/srv/a', '/srv/a/x', '/srv-other/y', '/srvz'];
     store.journal.record(paths.map((p) => ({ path: Buffer.from(p), kind: 'created' as const, state: state(1), source: 'scan' as const, detectedAt: now })));
     assert.deepEqual([...store.baseline.under(Buffer.from('/srv'))].map((e) => e.path.toString()), ['/srv', '/srv/a', '/srv/a/x']);
     assert.equal([...store.baseline.under(Buffer.from('/'))].length, 5);
-    await store.close();
+    await temp.dispose();
   });
 });

@@ -1,22 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { openTempStore } from '../../test/support/temp-store.js';
+import { describe, it } from 'node:test';
 import type { FileState } from '../../core/model.js';
 import { addEntry, emptyRange, entryDigest, MAX_POSITION, MIN_POSITION, pathPosition, splitRange } from '../../core/sync-digest.js';
-import { openLocalStore } from '../store/local-store.js';
 import { baselineEntriesIn, baselineRangeDigests } from './baseline-digests.js';
 import { sampleState } from '../../test/support/file-states.js';
 
 const state = (size: number): FileState => sampleState(size, { inode: BigInt(size) });
 
 describe('baseline digests', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bd-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
-
   it('digests the baseline over position ranges, and lists a range with its entries', async () => {
-    const store = openLocalStore(dir);
+    const temp = openTempStore();
+    const store = temp.store;
     try {
       const paths = [...Array.from({ length: 50 }, (_, i) => Buffer.from(`/d/f${i}`)), Buffer.from([0x2f, 0x64, 0x2f, 0xff, 0x0a])];
       store.journal.record(paths.map((path, i) => ({ path, kind: 'created', state: state(i), source: 'scan', detectedAt: new Date() })), { queue: false });
@@ -47,7 +42,7 @@ describe('baseline digests', () => {
       assert.throws(() => baselineRangeDigests(store.baseline, [b, a]), RangeError);
       assert.deepEqual(baselineRangeDigests(store.baseline, []), []);
     } finally {
-      await store.close();
+      await temp.dispose();
     }
   });
 });
