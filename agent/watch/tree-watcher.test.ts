@@ -37,7 +37,20 @@ async function watchOne(root: string, opts: { maxWatches?: number; coalesceMs?: 
       });
     }
   };
-  return { watcher, batches, gaps, seen, until };
+  let sentinels = 0;
+  /**
+   * Makes a new file in `dir` (a watched directory) and waits until the watcher reports it. inotify
+   * queues events in order and the watcher reports a path in the window its event is read in (only
+   * a rename's away half may wait one window more, and the callers make none), so once the sentinel
+   * is reported, everything done before it has been reported too: what is not in `batches` then
+   * was never going to be.
+   */
+  const settle = async (dir: string) => {
+    const sentinel = join(dir, `.sentinel-${++sentinels}`);
+    writeFileSync(sentinel, '');
+    await until(`the sentinel ${sentinel}`, () => seen().has(sentinel));
+  };
+  return { watcher, batches, gaps, seen, until, settle };
 }
 
 describe('tree watcher (inotify)', () => {
@@ -77,7 +90,7 @@ describe('tree watcher (inotify)', () => {
       // One synchronous burst: every event is in the kernel's queue before the loop reads any.
       for (let i = 0; i < 200; i++) appendFileSync(file, `line ${i}\n`);
       await w.until('the burst', () => w.seen().has(file));
-      await new Promise((r) => setTimeout(r, 150)); // a later window would show a second report
+      await w.settle(root); // a later window would show a second report before the sentinel's
       assert.equal(w.batches.flat().filter((p) => p === file).length, 1);
       assert.equal(readFileSync(file, 'utf8').split('\n').length, 201);
     } finally {
@@ -100,7 +113,7 @@ describe('tree watcher (inotify)', () => {
       writeFileSync(join(root, 'in', 'e1', 'f'), 'z');
       await w.until('a change inside what moved in', () => w.seen().has(`${root}/in/e1/f`));
       writeFileSync(join(tmp.root, 'gone', 'd2', 'f'), 'not ours');
-      await new Promise((r) => setTimeout(r, 150));
+      await w.settle(root); // a report of that write would come before the sentinel's
       assert.ok(![...w.seen()].some((p) => p.includes('/gone/')), 'nothing is reported from what moved out');
     } finally {
       await w.watcher.close();

@@ -30,6 +30,12 @@ interface EventJson {
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
+/** Runs `make` once, on first use: what several tests need, whichever of them runs first (or alone). */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
+}
+
 describe('vigil end to end', { timeout: 180_000 }, () => {
   const root = mkdtempSync(join(tmpdir(), 'vigil-e2e-'));
   const home = join(root, 'home');
@@ -49,6 +55,36 @@ describe('vigil end to end', { timeout: 180_000 }, () => {
   const events = async (): Promise<EventJson[]> => JSON.parse(await ctl('events', '--json', '--agent', agentId, '--limit', '100000')) as EventJson[];
   const eventsFor = async (path: string) => (await events()).filter((e) => e.path === path);
   const startAgent = () => startDaemon(BIN.agent, ['run', '--state-dir', agentState], env);
+
+  // Each test sets up what it needs through these, so any one of them runs alone
+  // (--test-name-pattern) or in any order; the shared before() only starts the controller.
+
+  /** The agent, enrolled with a one-use token (not running yet). */
+  const enrolled = once(async () => {
+    const { joinString } = JSON.parse(await ctl('tokens', 'create', '--json', '--ttl', '10m', '--uses', '1')) as { joinString: string };
+    const out = await runOk(BIN.agent, ['enrol', joinString, '--state-dir', agentState], env);
+    agentId = /agent ([0-9a-f-]{36})/.exec(out)![1]!;
+    return { joinString };
+  });
+
+  /**
+   * The enrolled agent running under a policy on `watched` (with a file in it and one the policy
+   * excludes), once its baseline has reached the controller.
+   */
+  const monitoring = once(async () => {
+    await enrolled();
+    writeFileSync(join(watched, 'existing.conf'), 'x=1\n');
+    writeFileSync(join(watched, 'ignored.swp'), 'swap');
+    agent = startAgent();
+    const policyFile = join(root, 'policy.yaml');
+    writeFileSync(policyFile, `rules:\n  - name: web\n    paths: [${watched}]\n    exclude: ["**/*.swp"]\n    alert: true\n`);
+    const applied = JSON.parse(await ctl('policies', 'apply', '-f', policyFile, '--json')) as { version: number };
+    const baseline = await waitFor('baseline events', async () => {
+      const ev = await events();
+      return ev.some((e) => e.path.endsWith('existing.conf')) ? ev : undefined;
+    });
+    return { applied, baseline };
+  });
 
   before(async () => {
     for (const d of [watched, outside, staging]) mkdirSync(d, { recursive: true });
@@ -92,10 +128,9 @@ describe('vigil end to end', { timeout: 180_000 }, () => {
   });
 
   it('enrols an agent with a one-use token, and the token cannot be used twice', async () => {
-    const { joinString } = JSON.parse(await ctl('tokens', 'create', '--json', '--ttl', '10m', '--uses', '1')) as { joinString: string };
+    const { joinString } = await enrolled();
     assert.match(joinString, /^vigil:\/\/127\.0\.0\.1:\d+\?token=[a-z0-9]{10}\.[A-Za-z0-9_-]{43}&pin=sha256%3A[0-9a-f]{64}$/);
-    const out = await runOk(BIN.agent, ['enrol', joinString, '--state-dir', agentState], env);
-    agentId = /agent ([0-9a-f-]{36})/.exec(out)![1]!;
+    assert.match(agentId, /^[0-9a-f-]{36}$/);
     const again = await runCli(BIN.agent, ['enrol', joinString, '--state-dir', join(root, 'agent2')], env);
     assert.notEqual(again.code, 0);
     assert.match(again.stderr, /token has no uses left/);
@@ -106,17 +141,8 @@ describe('vigil end to end', { timeout: 180_000 }, () => {
   });
 
   it('streams the baseline once a policy is applied', async () => {
-    writeFileSync(join(watched, 'existing.conf'), 'x=1\n');
-    writeFileSync(join(watched, 'ignored.swp'), 'swap');
-    agent = startAgent();
-    const policyFile = join(root, 'policy.yaml');
-    writeFileSync(policyFile, `rules:\n  - name: web\n    paths: [${watched}]\n    exclude: ["**/*.swp"]\n    alert: true\n`);
-    const applied = JSON.parse(await ctl('policies', 'apply', '-f', policyFile, '--json')) as { version: number };
+    const { applied, baseline } = await monitoring();
     assert.ok(applied.version >= 1);
-    const baseline = await waitFor('baseline events', async () => {
-      const ev = await events();
-      return ev.some((e) => e.path.endsWith('existing.conf')) ? ev : undefined;
-    });
     const existing = baseline.find((e) => e.path === join(watched, 'existing.conf'))!;
     assert.equal(existing.kind, 'created');
     assert.equal(existing.source, 'baseline', 'the first baseline is marked as such');
@@ -132,6 +158,7 @@ describe('vigil end to end', { timeout: 180_000 }, () => {
   });
 
   it('reports create, modify, chmod and delete in order, with independently checked hashes', async () => {
+    await monitoring();
     const file = join(watched, 'index.php');
     writeFileSync(join(staging, 'index.php'), '<?php echo "hi";\n');
     renameSync(join(staging, 'index.php'), file);
@@ -160,7 +187,12 @@ describe('vigil end to end', { timeout: 180_000 }, () => {
   });
 
   it('posts an alert to Slack through the Web API', async () => {
-    const post = await waitFor('a Slack post', () => slack.posts.find((p) => p.method === 'chat.postMessage' && p.params.text?.includes('index.php')));
+    await monitoring();
+    // A change of its own to alert on (the policy says alert: true), made like any other.
+    const file = join(watched, 'alerting.php');
+    writeFileSync(join(staging, 'alerting.php'), '<?php echo "alert";\n');
+    renameSync(join(staging, 'alerting.php'), file);
+    const post = await waitFor('a Slack post', () => slack.posts.find((p) => p.method === 'chat.postMessage' && p.params.text?.includes('alerting.php')));
     assert.equal(post.authorization, 'Bearer xoxb-test-token');
     assert.equal(post.params.channel, '#fim');
     assert.ok(!slack.posts.some((p) => p.params.text?.includes('existing.conf')), 'a first baseline does not alert');
@@ -168,6 +200,7 @@ describe('vigil end to end', { timeout: 180_000 }, () => {
   });
 
   it('rescan finds a change the watcher could not see', async () => {
+    await monitoring();
     const file = join(watched, 'lib.so');
     writeFileSync(join(staging, 'lib.so'), 'v1');
     renameSync(join(staging, 'lib.so'), file);
@@ -189,6 +222,7 @@ describe('vigil end to end', { timeout: 180_000 }, () => {
   });
 
   it('loses and doubles nothing when the agent is killed with SIGKILL mid-stream', async () => {
+    await monitoring();
     const burst = join(watched, 'burst');
     mkdirSync(burst);
     const names: string[] = [];

@@ -172,7 +172,7 @@ describe('delivery under faults', { timeout: 600_000, skip }, () => {
     await waitFor('part of the burst committed', async () => (await eventCount()) >= before + 50, 60_000, 20);
     await agent!.kill('SIGKILL');
     writeMany(join(watched, 'akill'), 500, (i) => `akill while down ${i}\n`);
-    rmSync(join(watched, 'ckill', 'f1'));
+    rmSync(join(watched, 'base', 'f1')); // a file from before the agent went down
     startAgent();
     await assertConverged('after the agent was killed');
   });

@@ -68,9 +68,9 @@ describe('a policy that shrinks', { timeout: 120_000 }, () => {
     await waitFor('the dropped tree gone from the current state', async () => !(await files()).some((p) => p.startsWith(`${dropped}`)), 30_000, 100);
     await waitFor('the agent on the new policy', async () => (await shown()).policyVersion === version, 30_000, 100);
     const t0 = Date.now();
-    writeFileSync(join(kept, 'k2'), 'after the shrink\n');
+    writeFileSync(join(kept, 'after-shrink'), 'after the shrink\n');
     const arrived = await waitFor('the change under the kept rule', async () => {
-      const ev = JSON.parse(await ctl('events', '--json', '--agent', agentId, '--path', join(kept, 'k2'))) as { kind: string }[];
+      const ev = JSON.parse(await ctl('events', '--json', '--agent', agentId, '--path', join(kept, 'after-shrink'))) as { kind: string }[];
       return ev.length ? Date.now() - t0 : undefined;
     }, 10_000, 20);
     assert.ok(arrived < 1000, `arrived after ${arrived} ms`);
@@ -85,6 +85,8 @@ describe('a policy that shrinks', { timeout: 120_000 }, () => {
   it('no rules at all, then both again: nothing is held, then everything is baselined again and delivery goes on', async () => {
     await apply([]);
     await waitFor('nothing held', async () => (await files()).length === 0, 30_000, 100);
+    // A file made while no rule covers it is baselined with the rest when the rules come back.
+    writeFileSync(join(kept, 'k2'), 'while no rule\n');
     await apply([kept, dropped]);
     await waitFor('both trees held again', async () => {
       const f = await files();
