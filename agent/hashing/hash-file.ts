@@ -151,27 +151,29 @@ export function hashInto(out: PackedResults, i: number, source: Buffer | number,
  * read as hashInto reads it.
  */
 export function readInto(out: PackedResults, i: number, path: Buffer, algorithm: HashAlgorithm, maxBytes: number, bytesPerSecond: number): void {
-  let state: FileState | null;
-  try {
-    state = readStatStateSync(path);
-  } catch (err) {
-    return putState(out, i, unreadable((err as NodeJS.ErrnoException).code ?? 'EIO'));
-  }
-  if (!state) return putVanished(out, i);
+  const state = lstatOrPut(out, i, path);
+  if (!state) return;
   if (state.type !== 'regular') return putState(out, i, state);
   hashInto(out, i, path, algorithm, maxBytes, bytesPerSecond);
 }
 
 /** The lstat state of a path that is not (or no longer) a regular file, or could not be read. */
 export function statOnly(out: PackedResults, i: number, path: Buffer, error?: string): void {
+  const state = lstatOrPut(out, i, path);
+  if (state) putState(out, i, error && state.type === 'regular' ? { ...state, sha256: null, error } : state);
+}
+
+/** The path's lstat state; or, when it is gone or cannot be stat'ed, that result put in slot i and null. */
+function lstatOrPut(out: PackedResults, i: number, path: Buffer): FileState | null {
   let state: FileState | null;
   try {
     state = readStatStateSync(path);
   } catch (err) {
-    return putState(out, i, unreadable((err as NodeJS.ErrnoException).code ?? 'EIO'));
+    putState(out, i, unreadable((err as NodeJS.ErrnoException).code ?? 'EIO'));
+    return null;
   }
-  if (!state) return putVanished(out, i);
-  putState(out, i, error && state.type === 'regular' ? { ...state, sha256: null, error } : state);
+  if (!state) putVanished(out, i);
+  return state;
 }
 
 /** The fstat state of a held descriptor that is not a regular file, or could not be read. */
