@@ -28,10 +28,9 @@ const PROTO_GEN_EDGES = [
   '^proto/[^/]+\\.ts$', //               the mappers (proto/convert.ts, proto/sync-messages.ts, …) and their tests
   '^agent/transport/', //                the agent's gRPC edge (client, stream, exchanges)
   '^controller/services/', //            the controller's gRPC services and interceptors
-  // The controller's process wiring registers the services on the listeners, so it names their
-  // descriptors. Only these top-level files, not controller/*.ts at large.
-  '^controller/controller\\.ts$',
-  '^controller/(listeners|server)[^/]*\\.ts$',
+  // The listeners register the services, so they name their descriptors. Only this top-level
+  // file, not controller/*.ts at large (controller.ts only wires, without wire types).
+  '^controller/listeners\\.ts$',
   '^controller/vigilctl/', //            the operator's client edge (admin client, commands, output)
   '^test/', //                          tests speak the wire to the real processes
 ];
@@ -87,7 +86,7 @@ module.exports = {
       comment:
         'proto/gen (generated wire code) is imported only by the mappers (proto/*.ts), the agent\'s ' +
         'transport (agent/transport/), the controller\'s services (controller/services/) and its ' +
-        'process wiring (controller/controller.ts, controller/listeners*.ts, controller/server*.ts), ' +
+        'listeners (controller/listeners.ts), ' +
         'vigilctl (controller/vigilctl/) and test/. Everywhere else use the core/ types and the ' +
         'mappers in proto/.',
       from: { pathNot: PROTO_GEN_EDGES },

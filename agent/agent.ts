@@ -36,7 +36,10 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
   // Niceness and read rate from the last policy this agent had (new limits apply from the next start).
   const limits = store.meta.policy()?.limits ?? DEFAULT_LIMITS;
   const pool = createHashPool({ niceIncrement: limits.nice, ioBytesPerSecond: limits.ioBytesPerSecond });
-  const monitor = createMonitor({ store, pool, logger, clock, captureWrites: config.capture.enabled, watch: { coalesceMs: config.watch.coalesceMs } });
+  const monitor = createMonitor({ store, pool, logger, clock, captureWrites: config.capture.enabled,
+    capture: { holdMs: config.capture.holdMs, maxHeld: config.capture.maxHeld },
+    watch: { coalesceMs: config.watch.coalesceMs },
+  });
   const stream = createStreamClient({
     address: identity.controller,
     credentials: () => loadCredentials(dir, clock()),

@@ -12,6 +12,8 @@ import { AgentError } from './errors.js';
  * | stream.backoff.initialMs |               | 250      | first reconnect delay (doubled per failure, jittered)   |
  * | stream.backoff.maxMs     |               | 15000    | longest reconnect delay (and the pace after a refusal)  |
  * | stream.reconcileEveryMs  |               | 600000   | reconciliation besides the one on every connect         |
+ * | stream.renewRetryMs      |               | 30000    | a failed certificate renewal is tried again after this  |
+ * | stream.stableAfterMs     |               | 30000    | a stream that lasted this long resets the backoff       |
  * | watch.coalesceMs         |               | 50       | inotify events coalesced per path within this window    |
  * | capture.enabled          | VIGIL_CAPTURE | on (1)   | fanotify write capture (root; docs/delivery.md)         |
  * | capture.holdMs           |               | 10000    | a written file's descriptor held at most this long      |
@@ -27,8 +29,10 @@ const schema = z.object({
         .refine((b) => b.initialMs <= b.maxMs, 'backoff.initialMs must not exceed backoff.maxMs')
         .default({ initialMs: 250, maxMs: 15_000 }),
       reconcileEveryMs: z.number().int().min(1000).default(600_000),
+      renewRetryMs: z.number().int().min(1).default(30_000),
+      stableAfterMs: z.number().int().min(1).default(30_000),
     })
-    .default({ batchSize: 500, maxInFlight: 5000, backoff: { initialMs: 250, maxMs: 15_000 }, reconcileEveryMs: 600_000 }),
+    .default({ batchSize: 500, maxInFlight: 5000, backoff: { initialMs: 250, maxMs: 15_000 }, reconcileEveryMs: 600_000, renewRetryMs: 30_000, stableAfterMs: 30_000 }),
   watch: z.object({ coalesceMs: z.number().int().min(1).max(10_000).default(50) }).default({ coalesceMs: 50 }),
   capture: z
     .object({

@@ -63,6 +63,8 @@ export interface MonitorDeps {
    * (agent/watch/write-capture.ts; needs root). Default true; VIGIL_CAPTURE=0 turns it off.
    */
   readonly captureWrites?: boolean;
+  /** Bounds of the held descriptors (agent/config.ts: capture.holdMs, capture.maxHeld). */
+  readonly capture?: { readonly holdMs: number; readonly maxHeld: number };
 }
 
 const RECORD_BATCH = 500;
@@ -151,7 +153,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     await watcher?.close();
     watcher = null;
     capture?.close();
-    capture = deps.captureWrites === false ? null : createWriteCapture({ roots, logger, clock });
+    capture = deps.captureWrites === false ? null : createWriteCapture({ roots, logger, clock, ...deps.capture });
     watcher = await watchTrees({
       roots,
       logger,

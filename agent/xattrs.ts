@@ -57,16 +57,3 @@ export function readXattrList(path: Buffer): XattrList | null {
   const got = addon.readXattrs(path);
   return typeof got === 'number' ? null : got;
 }
-
-/** Digest of each path's extended attributes (null: not read). A few system calls a path: for scan threads and real-time checks alike. */
-export function readXattrsSync(paths: readonly Buffer[]): (Buffer | null)[] {
-  return paths.map((p) => {
-    const list = readXattrList(p);
-    return list ? xattrsDigest(list) : null;
-  });
-}
-
-/** The same, for callers that await (the real-time path). */
-export function readXattrs(paths: readonly Buffer[]): Promise<(Buffer | null)[]> {
-  return Promise.resolve(readXattrsSync(paths));
-}

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { createAlertOutbox } from './alerts/outbox.js';
+import type { Notifier } from './alerts/notifier.js';
 import { notifierForConfig } from './alerts/notifier-for-config.js';
 import type { ControllerConfig } from './config.js';
 import { readControllerHome } from './controller-home.js';
@@ -39,6 +40,8 @@ export interface ControllerDeps {
   readonly logger: Logger;
   readonly clock: Clock;
   /** Called with the changes each committed batch stored (for a program that embeds the controller). */
+  /** Where alerts go when Slack is not configured (default: the controller's log). */
+  readonly alertsWithoutSlack?: Notifier;
   readonly onChangesRecorded?: OnChangesRecorded;
 }
 
@@ -52,7 +55,7 @@ export async function startController(config: ControllerConfig, deps: Controller
   const issuer = createIssuer({ ca, certificates: stores.certificates, agentCertLifetimeMs: config.agentCertLifetimeMs, operatorCertLifetimeMs: config.operatorCertLifetimeMs });
   await recordHomeOperator(home.paths.operatorCert, issuer);
   const policy = await loadCurrentPolicy(stores.policies);
-  const notifier = notifierForConfig(config.slack, logger);
+  const notifier = notifierForConfig(config.slack, logger, deps.alertsWithoutSlack);
   const outbox = createAlertOutbox({ notifier, store: stores.alertStore, logger: logger.child({ component: 'alerts' }), clock });
   const fanout = await createFanout(sql, logger.child({ component: 'fanout' }));
 

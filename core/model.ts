@@ -1,9 +1,10 @@
 /**
  * Plain domain types mirroring the wire contract. Everything but the wire edges works on these.
  * They are mapped to and from generated messages only by the mappers in proto/ (convert.ts for
- * states, deltas and policies; sync-messages.ts for reconciliation) and at the two edges that
- * speak gRPC: the agent's agent/transport/ and the controller's controller/services/ (npm run
- * lint keeps proto/gen out of everything else).
+ * states, deltas and policies; sync-messages.ts for reconciliation; scan-summary.ts) and at the
+ * edges that speak gRPC: the agent's agent/transport/, the controller's controller/services/ and
+ * its listener wiring (controller/listeners.ts), and vigilctl (npm run lint keeps proto/gen out of
+ * everything else).
  */
 
 /**
@@ -72,7 +73,7 @@ export interface FileDelta {
   readonly source: ChangeSource;
 }
 
-/** What a rule checks, as AIDE does (see proto/policy-schema.ts for the groups R, L, >, E). */
+/** What a rule checks, as AIDE does (see core/policy-schema.ts for the groups R, L, >, E). */
 export const ATTRIBUTES = ['type', 'perm', 'inode', 'nlink', 'owner', 'group', 'size', 'growing', 'mtime', 'ctime', 'hash', 'xattrs', 'acl', 'selinux'] as const;
 export type Attribute = (typeof ATTRIBUTES)[number];
 

@@ -126,7 +126,7 @@ const RuleSchema = z
           .startsWith('/', 'must be an absolute path')
           .max(4096)
           // A trailing slash is dropped (`/etc/` is `/etc`); every other odd form is refused, so
-          // that the paths the agent reports under a root are normalised (proto/path-check.ts).
+          // that the paths the agent reports under a root are normalised (path-check.ts).
           .transform((p) => (p.length > 1 ? p.replace(/\/+$/, '') || '/' : p))
           .refine((p) => pathProblem(Buffer.from(p)) === null, { message: 'must be a normalised absolute path (no ".", ".." or empty segments, no NUL)' }),
       )

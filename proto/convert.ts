@@ -229,7 +229,7 @@ export function policyToPb(p: Policy): PbPolicy {
   });
 }
 
-/** Maps a policy from the wire; values are checked by proto/policy-schema.ts (validatePolicy). */
+/** Maps a policy from the wire; values are checked by core/policy-schema.ts (validatePolicy). */
 export function policyFromPb(p: PbPolicy): Policy {
   return {
     version: Number(p.version),

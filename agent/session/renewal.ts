@@ -25,15 +25,15 @@ export interface RenewalOptions {
   readonly save: (keyPem: string, certPem: string) => Promise<void>;
   /** Called once the renewed certificate is stored: reconnect with it. */
   readonly onStored: () => void;
-  /** Retry delay after a failure. */
-  readonly retryMs?: number;
+  /** Retry delay after a failure (agent/config.ts stream.renewRetryMs). */
+  readonly retryMs: number;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function createRenewal(opts: RenewalOptions): Renewal {
   const log = opts.logger;
-  const retryMs = opts.retryMs ?? 30_000;
+  const { retryMs } = opts;
   let timer: NodeJS.Timeout | undefined;
   let key: KeyPairPem | null = null;
   let stopped = false;
@@ -48,7 +48,7 @@ export function createRenewal(opts: RenewalOptions): Renewal {
         log.info({ serial: opts.credentials.serial, notAfter: opts.credentials.notAfter.toISOString() }, 'renewing the certificate');
         opts.sendCsr(createCsr(key.privateKeyPem, key.publicKeyPem, opts.hostname));
       })().catch((err: unknown) => {
-        log.error({ err }, 'renewal failed; retrying in 30 s');
+        log.error({ err }, 'renewal failed; retrying later');
         schedule(retryMs);
       });
     }, wait);
@@ -67,7 +67,7 @@ export function createRenewal(opts: RenewalOptions): Renewal {
           opts.onStored();
         })
         .catch((err: unknown) => {
-          log.error({ err }, 'storing the renewed certificate failed; keeping the current one and retrying in 30 s');
+          log.error({ err }, 'storing the renewed certificate failed; keeping the current one and retrying later');
           schedule(retryMs);
         });
     },

@@ -117,7 +117,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
           delay = backoff.initialMs;
           continue;
         }
-        if (Date.now() - started > 30_000 && !refused) delay = backoff.initialMs;
+        if (Date.now() - started > opts.stream.stableAfterMs && !refused) delay = backoff.initialMs;
         await sleep(delay / 2 + Math.random() * (delay / 2));
         delay = Math.min(delay * 2, backoff.maxMs);
       }

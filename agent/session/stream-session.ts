@@ -13,7 +13,7 @@ import { createReconcileSession, type ReconcileSession } from './reconcile-sessi
 import { createRenewal } from './renewal.js';
 import { createStatusReporter } from './status-reporter.js';
 
-/** What a session asks of the rest of the agent (agent/agent.ts routes it to the monitor). */
+/** What a session asks of the rest of the agent (monitor-router.ts answers it with the monitor). */
 export interface SessionRouter {
   /** A policy came down; resolves with its first scan's report, or null when it was not applied. */
   policy(policy: Policy): Promise<ScanReport | null>;
@@ -44,6 +44,7 @@ export interface StreamSessionOptions {
   readonly batchSize: number;
   readonly maxInFlight: number;
   readonly reconcileEveryMs: number;
+  readonly renewRetryMs: number;
   readonly clock: () => Date;
   readonly logger: Logger;
 }
@@ -68,6 +69,7 @@ export function runStreamSession(opts: StreamSessionOptions): { done: Promise<vo
     logger: log,
     sendCsr: (csrPem) => send({ type: 'renew', csrPem }),
     save: opts.saveRenewed,
+    retryMs: opts.renewRetryMs,
     onStored: () => {
       opts.onRenewed();
       stream.cancel();

@@ -4,7 +4,8 @@ import { createLogNotifier } from './log-notifier.js';
 import type { Notifier } from './notifier.js';
 import { createSlackNotifier } from './slack-notifier.js';
 
-/** Slack when it is configured, the controller's log otherwise. */
-export function notifierForConfig(slack: ControllerConfig['slack'], logger: Logger): Notifier {
-  return slack ? createSlackNotifier({ ...slack, logger: logger.child({ component: 'slack' }) }) : createLogNotifier(logger.child({ component: 'alerts' }));
+/** Slack when it is configured; otherwise `withoutSlack` when given (the quickstart's console), else the controller's log. */
+export function notifierForConfig(slack: ControllerConfig['slack'], logger: Logger, withoutSlack?: Notifier): Notifier {
+  if (slack) return createSlackNotifier({ ...slack, logger: logger.child({ component: 'slack' }) });
+  return withoutSlack ?? createLogNotifier(logger.child({ component: 'alerts' }));
 }

@@ -3,13 +3,16 @@ import type { Readable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { displayPath } from '../../core/model.js';
 import type { RecordedChanges } from '../recorded-changes.js';
+import { formatAlertText, type Notifier } from '../alerts/notifier.js';
 import { REDACT_PATHS } from '../log.js';
 
 /** What the quickstart prints: one line per committed change, alert, error and agent problem. */
 export interface ConsoleOutput {
   /** For startController: one line per change the controller committed. */
   showChanges(recorded: RecordedChanges): void;
-  /** The controller's logger: alerts (the log notifier's entries, which carry the alert) and errors printed, the rest dropped. */
+  /** For startController: alerts printed as ALERT lines when Slack is not configured. */
+  readonly alerts: Notifier;
+  /** The controller's logger: errors printed, the rest dropped. */
   readonly controllerLogger: Logger;
   /** The agent's warnings and errors, one line each: its problems are never hidden (changes show through the controller). */
   showAgentProblems(agentStderr: Readable): void;
@@ -26,14 +29,21 @@ export function createConsoleOutput(say: (line: string) => void): ConsoleOutput 
         say(`${time}  ${d.kind.padEnd(10)} ${displayPath(d.path)}${sha}  (seq ${d.seq}, ${d.source})`);
       }
     },
+    alerts: {
+      name: 'console',
+      async notify(alert) {
+        say(`${clockTime(new Date())}  ALERT      ${formatAlertText(alert)}`);
+      },
+      async security(event) {
+        say(`${clockTime(new Date())}  SECURITY   ${event.text}`);
+      },
+    },
     controllerLogger: pino(
       { name: 'vigil-controller', level: process.env.VIGIL_LOG_LEVEL ?? 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
       {
         write(line: string) {
-          const entry = JSON.parse(line) as { time: number; level: number; msg: string; component?: string; alert?: unknown; err?: { message?: string } };
-          const time = clockTime(new Date(entry.time));
-          if (entry.component === 'alerts' && entry.alert) say(`${time}  ALERT      ${entry.msg}`);
-          else if (entry.level >= 50) say(`${time}  ERROR      ${entry.msg}${entry.err ? `: ${entry.err.message}` : ''}`);
+          const entry = JSON.parse(line) as { time: number; level: number; msg: string; err?: { message?: string } };
+          if (entry.level >= 50) say(`${clockTime(new Date(entry.time))}  ERROR      ${entry.msg}${entry.err ? `: ${entry.err.message}` : ''}`);
         },
       },
     ),

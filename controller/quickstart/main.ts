@@ -6,19 +6,17 @@
  * alert as it is committed. Everything lives under .vigil/ in the repository (VIGIL_HOME=.vigil/home).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { DEFAULT_LIMITS, defineRule } from '../../core/policy-schema.js';
-import { policyToPb } from '../../proto/convert.js';
 import { compileControllerConfig } from '../config.js';
 import { startController, type RunningController } from '../controller.js';
 import { vigilHome } from '../home.js';
-import { initHome } from '../init.js';
 import { systemClock } from '../store/index.js';
 import { createAdminClient } from '../vigilctl/admin-client.js';
 import { createConsoleOutput } from './console-output.js';
+import { ensureEnrolled, ensureHome, ensurePolicy } from './setup-steps.js';
 
 const repo = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
 const bin = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
@@ -61,21 +59,11 @@ function run(args: string[], name: string): ChildProcess {
 
 for (const d of dirs) mkdirSync(d, { recursive: true });
 const home = vigilHome(homeDir);
-if (!existsSync(home.caCert)) {
-  await initHome(home, {
-    serverNames: ['localhost', '127.0.0.1'],
-    trustDomain: 'vigil.local',
-    address: opts.listen,
-    enrolAddress: opts.enrolListen,
-    operatorName: 'admin',
-    operatorLifetimeMs: 365 * 86_400_000,
-  });
-  say(`created a CA and operator credential in ${homeDir}`);
-}
+if (await ensureHome(home, opts)) say(`created a CA and operator credential in ${homeDir}`);
 
 controller = await Promise.resolve()
   .then(() => compileControllerConfig({ home: homeDir, listen: opts.listen, enrolListen: opts.enrolListen, env }))
-  .then((config) => startController(config, { logger: output.controllerLogger, clock: systemClock, onChangesRecorded: output.showChanges }))
+  .then((config) => startController(config, { logger: output.controllerLogger, clock: systemClock, onChangesRecorded: output.showChanges, alertsWithoutSlack: output.alerts }))
   .catch((err: unknown) => {
     say(`controller failed to start: ${err instanceof Error ? err.message : String(err)}; stopping`);
     return process.exit(1);
@@ -83,24 +71,13 @@ controller = await Promise.resolve()
 const listening = controller.address;
 const { client } = await createAdminClient(home, listening);
 
-if (!existsSync(resolve(agentDir, 'identity.json'))) {
-  const { joinString } = await client.createToken({ ttlSeconds: 600, uses: 1 });
-  const enrol = spawn(process.execPath, [bin('agent/main.js'), 'enrol', joinString, '--state-dir', agentDir], { env, stdio: ['ignore', 'inherit', 'pipe'] });
-  let errors = '';
-  enrol.stderr!.on('data', (d: Buffer) => (errors += d.toString()));
-  const code = await new Promise<number | null>((r) => enrol.once('exit', r));
-  if (code !== 0) {
-    say(`enrolment failed:\n${errors}`);
-    stop(1);
-  }
+const enrolFailure = await ensureEnrolled(client, bin('agent/main.js'), agentDir, env);
+if (enrolFailure !== null) {
+  say(`enrolment failed:\n${enrolFailure}`);
+  stop(1);
 }
-
-const current = (await client.getPolicy({})).policy;
-const wanted = [...dirs].sort().join('\n');
-if (!current || current.rules.flatMap((r) => r.paths).sort().join('\n') !== wanted) {
-  const res = await client.applyPolicy({ policy: policyToPb({ version: 0, limits: DEFAULT_LIMITS, rules: [defineRule({ name: 'quickstart', paths: dirs, exclude: ['**/*.swp', '**/*~'], alert: true, selector: {} })] }) });
-  say(`policy v${res.version}: watching ${dirs.join(', ')} (every change alerts)`);
-}
+const version = await ensurePolicy(client, dirs);
+if (version !== null) say(`policy v${version}: watching ${dirs.join(', ')} (every change alerts)`);
 
 const agent = run([bin('agent/main.js'), 'run', '--state-dir', agentDir], 'agent');
 output.showAgentProblems(agent.stderr!);

@@ -175,7 +175,7 @@ alter table file_state add column xattrs_sha256 bytea;
     version: 6,
     name: 'reconciliation digests',
     sql: `
--- proto/sync-digest.ts: where the path sits in position space, and the digest of path and state.
+-- core/sync-digest.ts: where the path sits in position space, and the digest of path and state.
 -- Set on every upsert; rows written before this migration get them at their first reconciliation.
 alter table file_state add column path_position bigint;
 alter table file_state add column entry_digest bigint;

@@ -152,7 +152,7 @@ export const ConnectRequestSchema: GenMessage<ConnectRequest> = /*@__PURE__*/
   messageDesc(file_vigil_v1_agent, 2);
 
 /**
- * A range of path positions (proto/sync-digest.ts), both ends inclusive.
+ * A range of path positions (core/sync-digest.ts), both ends inclusive.
  *
  * @generated from message vigil.v1.PositionRange
  */
