@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// The bare Postgres ceiling for the controller's ingest (issue 16): the same rows the controller
+// writes per delta (a file_events row and a file_state upsert), written by plain `pg` in three
+// ways, batches of --batch deltas from --agents agents over --connections connections:
+//   row       two statements per delta in one transaction per batch (what the controller does today)
+//   values    one multi-row INSERT and one multi-row upsert per batch
+//   unnest    the same with one array parameter per column (one statement text for any batch size)
+// Schema: the controller's own migrations, in a fresh database on DATABASE_URL's server (dropped
+// after). Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node bench/pg-ceiling.mjs
+//   [--events 100000] [--batch 500] [--agents 100] [--connections 10]
+import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
+
+const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+const { migrate } = await import(pathToFileURL(join(dist, 'controller/store/migrate.js')).href);
+const { createPgSql } = await import(pathToFileURL(join(dist, 'controller/store/pg-sql.js')).href);
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const EVENTS = arg('events', 100_000);
+const BATCH = arg('batch', 500);
+const AGENTS = arg('agents', 100);
+const CONNECTIONS = arg('connections', 10);
+const admin = process.env.DATABASE_URL;
+if (!admin) throw new Error('DATABASE_URL (a server to create a throwaway database on) is required');
+
+const db = `vigil_ceiling_${process.pid}`;
+const adminClient = new pg.Client({ connectionString: admin });
+await adminClient.connect();
+await adminClient.query(`create database ${db}`);
+const url = new URL(admin);
+url.pathname = `/${db}`;
+const sql = createPgSql(url.toString());
+await migrate(sql);
+await sql.close();
+const pool = new pg.Pool({ connectionString: url.toString(), max: CONNECTIONS });
+pool.on('error', () => undefined); // idle clients cut when the database is dropped
+
+/** One batch's rows: agent, seq, path, state columns. */
+function batchOf(agent, firstSeq) {
+  return Array.from({ length: BATCH }, (_, i) => {
+    const path = Buffer.from(`/srv/app/${agent}/dir${(firstSeq + i) % 97}/file-${firstSeq + i}.conf`);
+    return { agent: `agent-${agent}`, seq: firstSeq + i, path, text: path.toString(), size: 100 + i, mtime: String(1_700_000_000_000_000_000n + BigInt(i)), sha: randomBytes(32) };
+  });
+}
+
+const EVENT_COLS = 'agent_id, seq, path, path_text, kind, source, file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, detected_at, committed_at';
+const STATE_COLS = 'agent_id, path, path_text, file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, updated_seq';
+const UPSERT = `on conflict (agent_id, path) do update set size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, updated_seq = excluded.updated_seq`;
+
+const strategies = {
+  async row(c, rows) {
+    for (const r of rows) {
+      await c.query(`insert into file_events (${EVENT_COLS}) values ($1,$2,$3,$4,'modified','realtime','regular',$5,33188,0,0,$6,$6,42,1,$7,now(),now()) on conflict do nothing`, [r.agent, r.seq, r.path, r.text, r.size, r.mtime, r.sha]);
+      await c.query(`insert into file_state (${STATE_COLS}) values ($1,$2,$3,'regular',$4,33188,0,0,$5,$5,42,1,$6,$7) ${UPSERT}`, [r.agent, r.path, r.text, r.size, r.mtime, r.sha, r.seq]);
+    }
+  },
+  async values(c, rows) {
+    const ev = [];
+    const evParams = [];
+    const st = [];
+    const stParams = [];
+    rows.forEach((r, i) => {
+      const b = i * 7;
+      ev.push(`($${b + 1},$${b + 2},$${b + 3},$${b + 4},'modified','realtime','regular',$${b + 5},33188,0,0,$${b + 6},$${b + 6},42,1,$${b + 7},now(),now())`);
+      evParams.push(r.agent, r.seq, r.path, r.text, r.size, r.mtime, r.sha);
+      st.push(`($${b + 1},$${b + 2},$${b + 3},'regular',$${b + 4},33188,0,0,$${b + 5},$${b + 5},42,1,$${b + 6},$${b + 7})`);
+      stParams.push(r.agent, r.path, r.text, r.size, r.mtime, r.sha, r.seq);
+    });
+    await c.query(`insert into file_events (${EVENT_COLS}) values ${ev.join(',')} on conflict do nothing`, evParams);
+    await c.query(`insert into file_state (${STATE_COLS}) values ${st.join(',')} ${UPSERT}`, stParams);
+  },
+  async unnest(c, rows) {
+    const col = (f) => rows.map(f);
+    const p = [col((r) => r.agent), col((r) => r.seq), col((r) => r.path), col((r) => r.text), col((r) => r.size), col((r) => r.mtime), col((r) => r.sha)];
+    await c.query(
+      `insert into file_events (${EVENT_COLS}) select a, s, p, t, 'modified', 'realtime', 'regular', z, 33188, 0, 0, m, m, 42, 1, h, now(), now()
+       from unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[], $5::bigint[], $6::bigint[], $7::bytea[]) as u(a, s, p, t, z, m, h) on conflict do nothing`,
+      p,
+    );
+    await c.query(
+      `insert into file_state (${STATE_COLS}) select a, p, t, 'regular', z, 33188, 0, 0, m, m, 42, 1, h, s
+       from unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[], $5::bigint[], $6::bigint[], $7::bytea[]) as u(a, s, p, t, z, m, h) ${UPSERT}`,
+      p,
+    );
+  },
+};
+
+let seqBase = 0;
+async function run(name) {
+  const write = strategies[name];
+  const batches = Math.ceil(EVENTS / BATCH);
+  const start = seqBase;
+  seqBase += batches * BATCH;
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      for (let b = next++; b < batches; b = next++) {
+        const rows = batchOf(b % AGENTS, start + b * BATCH);
+        const c = await pool.connect();
+        try {
+          await c.query('begin');
+          await write(c, rows);
+          await c.query('commit');
+        } finally {
+          c.release();
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  return { strategy: name, events: batches * BATCH, seconds: Number(seconds.toFixed(2)), eventsPerSecond: Math.round((batches * BATCH) / seconds) };
+}
+
+const load = loadavg()[0].toFixed(2);
+const results = [];
+try {
+  for (const name of ['row', 'values', 'unnest']) results.push(await run(name));
+} catch (err) {
+  console.error(`bench failed: ${err.message}`);
+  process.exitCode = 1;
+} finally {
+  await pool.end();
+  await adminClient.query(`drop database if exists ${db} with (force)`);
+  await adminClient.end();
+}
+console.log(JSON.stringify({ events: EVENTS, batch: BATCH, agents: AGENTS, connections: CONNECTIONS, loadAverageAtStart: Number(load), results }, null, 2));
