@@ -6,21 +6,23 @@ import { GROUP_R } from '../core/policy-defaults.js';
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest();
 
+/** One regular file's state; each case changes what it tests. */
+const base = {
+  type: 'regular' as const,
+  size: 1,
+  mode: 0o100644,
+  uid: 0,
+  gid: 0,
+  mtimeNs: 1n,
+  ctimeNs: 1n,
+  inode: 1n,
+  nlink: 1,
+  sha256: sha('a'),
+  symlinkTarget: null,
+  error: null,
+};
+
 describe('classifyChange', () => {
-  const base = {
-    type: 'regular' as const,
-    size: 1,
-    mode: 0o100644,
-    uid: 0,
-    gid: 0,
-    mtimeNs: 1n,
-    ctimeNs: 1n,
-    inode: 1n,
-    nlink: 1,
-    sha256: sha('a'),
-    symlinkTarget: null,
-    error: null,
-  };
   it('tells created, deleted, modified, attributes and no change apart', () => {
     assert.equal(classifyChange(null, base), 'created');
     assert.equal(classifyChange(base, null), 'deleted');
@@ -45,20 +47,6 @@ describe('classifyChange', () => {
 });
 
 describe('deltaKind', () => {
-  const base = {
-    type: 'regular' as const,
-    size: 1,
-    mode: 0o100644,
-    uid: 0,
-    gid: 0,
-    mtimeNs: 1n,
-    ctimeNs: 1n,
-    inode: 1n,
-    nlink: 1,
-    sha256: sha('a'),
-    symlinkTarget: null,
-    error: null,
-  };
   it('records a change as classifyChange says, a difference the rule ignores as refreshed, and nothing else', () => {
     assert.equal(deltaKind(null, base), 'created');
     assert.equal(deltaKind(base, null), 'deleted');
