@@ -1,44 +1,16 @@
 import picomatch from 'picomatch';
 import { displayPath, type FileDelta, type ChangeKind, type ChangeSource } from '../../core/model.js';
-import { entryDigest, pathPosition } from '../../core/sync-digest.js';
 import type { Clock } from './clock.js';
 import { buf, date, num, type Sql, type SqlQueryable } from './sql.js';
-import { placeholders, SELECT_STATE_COLUMNS, STATE_COLUMNS, STATE_PARAMS, stateFromRow, stateParams } from './state-row.js';
+
+export type { AlertRuleFor, DeltaRefusal, IngestBatch, IngestResult, NewAlert } from './group-ingest.js';
+import { ingestGroup, type AlertRuleFor, type DeltaRefusal, type IngestBatch, type IngestResult } from './group-ingest.js';
+import { SELECT_STATE_COLUMNS, stateFromRow } from './state-row.js';
 
 export interface StoredEvent {
   readonly agentId: string;
   readonly delta: FileDelta;
   readonly committedAt: Date;
-}
-
-export interface NewAlert {
-  readonly agentId: string;
-  readonly seq: number;
-  readonly rule: string;
-  readonly id: number;
-}
-
-/** A delta refused for its content (docs/delivery.md, "Refused deltas"): kept apart, seq accounted for. */
-export interface DeltaRefusal {
-  readonly seq: number;
-  readonly field: string;
-  readonly reason: string;
-  /** What the delta said, as far as it could be read. */
-  readonly path: Buffer | null;
-  readonly kind: string | null;
-}
-
-export interface IngestResult {
-  /** True when the agent was revoked: nothing was stored. */
-  readonly revoked: boolean;
-  /** Highest sequence number now committed for the agent: everything up to it may be acked. */
-  readonly committedSeq: number;
-  /** The deltas that were new (not resends), in seq order. */
-  readonly stored: readonly FileDelta[];
-  /** Alerts recorded in the same transaction (the notification outbox). */
-  readonly alerts: readonly NewAlert[];
-  /** The refusals that were new (not resends), in seq order. */
-  readonly refused: readonly DeltaRefusal[];
 }
 
 export interface EventFilter {
@@ -60,9 +32,6 @@ export interface EventCursor {
   readonly seq: number;
 }
 
-/** Decides which policy rule, if any, makes a change to this path alert. */
-export type AlertRuleFor = (path: Buffer) => string | null;
-
 export interface EventStore {
   /**
    * Stores one batch in one transaction: a history row per new delta (the unique (agent, seq) key
@@ -70,6 +39,11 @@ export interface EventStore {
    * delta as a refusal, so that its seq is accounted for.
    */
   ingest(agentId: string, deltas: readonly FileDelta[], alertRuleFor: AlertRuleFor, refused?: readonly DeltaRefusal[]): Promise<IngestResult>;
+  /**
+   * Several agents' batches in one transaction (a group commit), one result per batch in order;
+   * the batches must name distinct agents.
+   */
+  ingestGroup(batches: readonly IngestBatch[]): Promise<IngestResult[]>;
   /** The agent's refusals, newest first, and how many in all. */
   refusals(agentId: string, limit: number): Promise<{ readonly recent: readonly (DeltaRefusal & { readonly refusedAt: Date })[]; readonly total: number }>;
   committedSeq(agentId: string): Promise<number>;
@@ -103,94 +77,14 @@ async function committedSeqIn(db: SqlQueryable, agentId: string): Promise<number
   return num(rows[0]?.committed_seq);
 }
 
-/** Moves the agent's current state of one path to the delta's (removes it when there is none). */
-async function applyToState(tx: SqlQueryable, agentId: string, d: FileDelta, pathText: string): Promise<void> {
-  const s = d.state;
-  if (d.kind === 'deleted' || !s) {
-    await tx.query('delete from file_state where agent_id = $1 and path = $2', [agentId, d.path]);
-    return;
-  }
-  await tx.query(
-    `insert into file_state (agent_id, path, path_text, ${STATE_COLUMNS}, updated_seq, path_position, entry_digest)
-     values (${placeholders(1, 3 + STATE_PARAMS + 3)})
-     on conflict (agent_id, path) do update set
-       file_type = excluded.file_type, size = excluded.size, mode = excluded.mode, uid = excluded.uid,
-       gid = excluded.gid, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, inode = excluded.inode,
-       nlink = excluded.nlink, sha256 = excluded.sha256, symlink_target = excluded.symlink_target,
-       error = excluded.error, digest_algorithm = excluded.digest_algorithm, digest = excluded.digest,
-       xattrs_sha256 = excluded.xattrs_sha256, attr_values = excluded.attr_values,
-       updated_seq = excluded.updated_seq, path_position = excluded.path_position, entry_digest = excluded.entry_digest`,
-    [agentId, d.path, pathText, ...stateParams(s), d.seq, pathPosition(d.path).toString(), entryDigest(d.path, s).toString()],
-  );
-}
-
 export function createEventStore(sql: Sql, clock: Clock): EventStore {
   return {
     async ingest(agentId, deltas, alertRuleFor, refusals = []) {
-      const sorted = [...deltas].sort((a, b) => a.seq - b.seq);
-      return sql.transaction(async (tx) => {
-        // Serialise ingest per agent so that two streams of one identity cannot interleave.
-        await tx.query('select pg_advisory_xact_lock(hashtext($1))', [agentId]);
-        // Checked in the same transaction: a revoked agent's batch is never stored.
-        const agent = await tx.query('select revoked_at from agents where id = $1', [agentId]);
-        if (agent[0]?.revoked_at) return { revoked: true, committedSeq: 0, stored: [], alerts: [], refused: [] };
-        const before = await committedSeqIn(tx, agentId);
-        const now = clock();
-        const stored: FileDelta[] = [];
-        const alerts: NewAlert[] = [];
-        let refreshed = 0;
-        for (const d of sorted) {
-          if (d.seq <= before) continue;
-          const pathText = displayPath(d.path);
-          if (d.kind === 'refreshed') {
-            // Current state only: no history row, no alert (docs/delivery.md).
-            await applyToState(tx, agentId, d, pathText);
-            refreshed++;
-            continue;
-          }
-          const s = d.state;
-          const inserted = await tx.query(
-            `insert into file_events (agent_id, seq, path, path_text, kind, source, ${STATE_COLUMNS}, detected_at, committed_at)
-             values (${placeholders(1, 6 + STATE_PARAMS + 2)})
-             on conflict (agent_id, seq) do nothing returning seq`,
-            [agentId, d.seq, d.path, pathText, d.kind, d.source, ...(s ? stateParams(s) : Array(STATE_PARAMS).fill(null)), d.detectedAt, now],
-          );
-          if (inserted.length === 0) continue;
-          stored.push(d);
-          await applyToState(tx, agentId, d, pathText);
-          // A first baseline is history, not news: it never alerts.
-          const rule = d.source === 'baseline' ? null : alertRuleFor(d.path);
-          if (rule !== null) {
-            const a = await tx.query(
-              'insert into alerts (agent_id, seq, rule, created_at) values ($1, $2, $3, $4) on conflict do nothing returning id',
-              [agentId, d.seq, rule, now],
-            );
-            if (a[0]) alerts.push({ agentId, seq: d.seq, rule, id: num(a[0].id) });
-          }
-        }
-        const refused: DeltaRefusal[] = [];
-        for (const r of [...refusals].sort((a, b) => a.seq - b.seq)) {
-          if (r.seq <= before) continue;
-          const inserted = await tx.query(
-            `insert into refused_deltas (agent_id, seq, field, reason, path, kind, refused_at) values ($1, $2, $3, $4, $5, $6, $7)
-             on conflict (agent_id, seq) do nothing returning seq`,
-            [agentId, r.seq, r.field, r.reason.slice(0, 1000), r.path?.subarray(0, 4096) ?? null, r.kind, now],
-          );
-          if (inserted.length) refused.push(r);
-        }
-        const committedSeq = Math.max(before, ...sorted.map((d) => d.seq), ...refusals.map((r) => r.seq));
-        if (committedSeq > before) {
-          // last_seen_at too: `agents ls` shows the agent's latest delivery, at no extra statement.
-          await tx.query('update agents set committed_seq = $2, refreshed_count = refreshed_count + $3, refused_count = refused_count + $4, delivery_blocked = null, last_seen_at = $5 where id = $1', [
-            agentId,
-            committedSeq,
-            refreshed,
-            refused.length,
-            now,
-          ]);
-        }
-        return { revoked: false, committedSeq, stored, alerts, refused };
-      });
+      const [result] = await sql.transaction((tx) => ingestGroup(tx, [{ agentId, deltas, refusals, alertRuleFor }], clock()));
+      return result!;
+    },
+    ingestGroup(batches) {
+      return sql.transaction((tx) => ingestGroup(tx, batches, clock()));
     },
     committedSeq(agentId) {
       return committedSeqIn(sql, agentId);

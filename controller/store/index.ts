@@ -7,7 +7,7 @@ export { createTokenStore, type TokenStore, type TokenRecord, type ConsumeRefusa
 export { createAgentStore, type AgentStore, type AgentRecord, type DeliveryStatus, type DeliveryBlocked, type GapInfo } from './agent-store.js';
 export { createCertificateStore, type CertificateStore, type CertificateStatus } from './certificate-store.js';
 export { createPolicyStore, type PolicyStore } from './policy-store.js';
-export { createEventStore, type EventStore, type StoredEvent, type IngestResult, type NewAlert, type AlertRuleFor, type DeltaRefusal, type EventCursor } from './event-store.js';
+export { createEventStore, type EventStore, type StoredEvent, type IngestResult, type IngestBatch, type NewAlert, type AlertRuleFor, type DeltaRefusal, type EventCursor } from './event-store.js';
 export { createCommandStore, type CommandStore, type CommandRecord } from './command-store.js';
 export { createAuditStore, type AuditStore, type AuditEntry } from './audit-store.js';
 export { createAlertStore, type AlertStore, type OutboxRow } from './alert-store.js';

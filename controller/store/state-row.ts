@@ -8,9 +8,6 @@ export const SELECT_STATE_COLUMNS =
   'file_type, size, mode, uid, gid, mtime_ns::text as mtime_ns, ctime_ns::text as ctime_ns, inode::text as inode, nlink, sha256, symlink_target, error, digest_algorithm, digest, xattrs_sha256, attr_values';
 export const STATE_PARAMS = 16;
 
-/** $from, $from+1, ... for n parameters. */
-export const placeholders = (from: number, n: number) => Array.from({ length: n }, (_, i) => `$${from + i}`).join(', ');
-
 export function stateParams(s: FileState): unknown[] {
   return [
     s.type,

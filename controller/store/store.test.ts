@@ -142,6 +142,48 @@ for (const kind of testDatabaseKinds()) {
       assert.equal(history.length + rec.refreshedCount, rec.lastSeq, 'history rows + refreshed = committed seq');
     });
 
+    it('events: a group commit stores several agents at once, exactly as one ingest per agent would', async () => {
+      const agents = createAgentStore(db.sql, clock);
+      for (const id of ['g-1', 'g-2', 'g-3', 'g-4', 's-1', 's-2']) await agents.create({ id, hostname: id, tokenId: 't', labels: {} });
+      await agents.revoke('g-3', 'test');
+      const events = createEventStore(db.sql, clock);
+      const refusal = { seq: 3, field: 'path', reason: 'relative path', path: Buffer.from('etc/x'), kind: 'created' };
+      // Per agent: creations, the same path twice (state follows the last), a deletion, a refusal.
+      const batchFor = () => [delta(1, '/etc/a'), delta(2, '/etc/b'), delta(4, '/etc/a', 'modified'), delta(5, '/etc/b', 'deleted'), delta(6, '/etc/c')];
+      const rule = (p: Buffer) => (p.toString() === '/etc/a' ? 'etc' : null);
+      // Reference: g-1 and g-2's twins s-1 and s-2 through one ingest each.
+      const single = [await events.ingest('s-1', batchFor(), rule, [refusal]), await events.ingest('s-2', batchFor().slice(0, 2), rule)];
+      const group = await events.ingestGroup([
+        { agentId: 'g-1', deltas: batchFor(), refusals: [refusal], alertRuleFor: rule },
+        { agentId: 'g-2', deltas: batchFor().slice(0, 2), refusals: [], alertRuleFor: rule },
+        { agentId: 'g-3', deltas: batchFor(), refusals: [], alertRuleFor: rule },
+      ]);
+      assert.equal(group.length, 3);
+      const shape = (r: (typeof group)[number]) => ({ ...r, alerts: r.alerts.map((a) => [a.seq, a.rule]) });
+      assert.deepEqual(shape(group[0]!), shape(single[0]!));
+      assert.deepEqual(shape(group[1]!), shape(single[1]!));
+      assert.deepEqual(group[0]!.stored.map((d) => d.seq), [1, 2, 4, 5, 6]);
+      assert.deepEqual(group[0]!.alerts.map((a) => a.seq), [1, 4]);
+      assert.deepEqual(group[0]!.refused.map((r) => r.seq), [3]);
+      assert.equal(group[0]!.committedSeq, 6);
+      assert.deepEqual(group[2], { revoked: true, committedSeq: 0, stored: [], alerts: [], refused: [] }, 'a revoked agent stores nothing');
+      assert.equal(await events.countFor('g-3'), 0);
+      const stateOf = async (id: string) => (await db.sql.query('select path_text, size from file_state where agent_id = $1 order by path_text', [id])).map((r) => [r.path_text, Number(r.size)]);
+      assert.deepEqual(await stateOf('g-1'), [['/etc/a', 4], ['/etc/c', 6]]);
+      assert.deepEqual(await stateOf('g-1'), await stateOf('s-1'));
+      // A resend in a later group is skipped, next to an agent's new deltas; counters move once.
+      const again = await events.ingestGroup([
+        { agentId: 'g-1', deltas: batchFor(), refusals: [refusal], alertRuleFor: rule },
+        { agentId: 'g-2', deltas: [...batchFor().slice(0, 2), delta(3, '/etc/d')], refusals: [], alertRuleFor: rule },
+      ]);
+      assert.deepEqual(again.map((r) => [r.committedSeq, r.stored.length, r.alerts.length, r.refused.length]), [[6, 0, 0, 0], [3, 1, 0, 0]]);
+      const g1 = (await agents.get('g-1'))!;
+      assert.equal(g1.lastSeq, 6);
+      assert.equal(g1.refusedCount, 1);
+      assert.equal((await events.countFor('g-1')) + g1.refusedCount, g1.lastSeq, 'every seq accounted for');
+      await assert.rejects(events.ingestGroup([{ agentId: 'g-4', deltas: [], refusals: [], alertRuleFor: rule }, { agentId: 'g-4', deltas: [], refusals: [], alertRuleFor: rule }]), /one batch per agent/);
+    });
+
     it('events: non-UTF-8 paths round-trip as bytes and filter by glob', async () => {
       const events = createEventStore(db.sql, clock);
       const odd = Buffer.concat([Buffer.from('/srv/x\n'), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]);
@@ -161,13 +203,13 @@ for (const kind of testDatabaseKinds()) {
       const later = new Date(now.getTime() + 1000);
       // As a notifier gets them: the outbox assembles each alert from its row (alerts/outbox.ts).
       const mine = (list: Awaited<ReturnType<typeof alertStore.claimPending>>) => list.map(toAlert).filter((a) => a.agentId === 'agent-3');
-      const claimed = mine(await alertStore.claimPending(later, 60_000, 10));
+      const claimed = mine(await alertStore.claimPending(later, 60_000, 1000));
       assert.deepEqual(claimed.map((a) => [a.agentId, a.seq, a.rule, a.kind, a.path]), [['agent-3', 1, 'web', 'created', '/srv/www/shell.php']]);
       assert.equal(claimed[0]!.sha256, Buffer.alloc(32, 1).toString('hex'));
-      assert.deepEqual(mine(await alertStore.claimPending(later, 60_000, 10)), [], 'leased');
+      assert.deepEqual(mine(await alertStore.claimPending(later, 60_000, 1000)), [], 'leased');
       await alertStore.markNotified(claimed[0]!.id);
       now = new Date(now.getTime() + 120_000);
-      assert.deepEqual(mine(await alertStore.claimPending(new Date(now.getTime() + 1000), 60_000, 10)), [], 'notified alerts are done');
+      assert.deepEqual(mine(await alertStore.claimPending(new Date(now.getTime() + 1000), 60_000, 1000)), [], 'notified alerts are done');
     });
 
     it('events: keyset paging and a glob with a literal base return every match once', async () => {
