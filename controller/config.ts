@@ -1,4 +1,5 @@
 import { ControllerError } from './errors.js';
+import { INGEST_DEFAULTS, type IngestQueueOptions } from './ingest/ingest-queue.js';
 import { parseHostPort, type HostPort } from './listen-address.js';
 
 /**
@@ -16,6 +17,9 @@ import { parseHostPort, type HostPort } from './listen-address.js';
  * | caPassphrase        | VIGIL_CA_PASSPHRASE                | (CA key not encrypted) |
  * | enrolFailures       | VIGIL_ENROL_FAILURES_PER_MINUTE    | 10 per source address |
  * | maxBatch            |                                    | 1000 deltas         |
+ * | ingest.concurrency  | VIGIL_INGEST_CONNECTIONS           | 3 group commits     |
+ * | ingest.groupMax     |                                    | 2000 deltas         |
+ * | ingest.agentSlice   |                                    | 250 deltas          |
  */
 export interface ControllerConfig {
   readonly home: string;
@@ -30,6 +34,8 @@ export interface ControllerConfig {
   /** Failed enrolment attempts allowed per source address per window. */
   readonly enrolFailures: { readonly max: number; readonly windowMs: number };
   readonly maxBatch: number;
+  /** How delta batches share Postgres (controller/ingest/ingest-queue.ts). */
+  readonly ingest: Required<IngestQueueOptions>;
   /** How often each replica re-checks its agents' streams against the revocation list. */
   readonly revocationSweepMs: number;
   /** How often the alert outbox is swept for alerts that were not sent. */
@@ -70,6 +76,7 @@ export function compileControllerConfig(input: ControllerConfigInput): Controlle
     caPassphrase: env.VIGIL_CA_PASSPHRASE || undefined,
     enrolFailures: { max: positiveInt(env.VIGIL_ENROL_FAILURES_PER_MINUTE, 10, 'VIGIL_ENROL_FAILURES_PER_MINUTE'), windowMs: 60_000 },
     maxBatch: 1000,
+    ingest: { ...INGEST_DEFAULTS, concurrency: positiveInt(env.VIGIL_INGEST_CONNECTIONS, INGEST_DEFAULTS.concurrency, 'VIGIL_INGEST_CONNECTIONS') },
     revocationSweepMs: 10_000,
     alertSweepMs: 30_000,
   };

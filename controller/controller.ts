@@ -7,6 +7,7 @@ import { readControllerHome } from './controller-home.js';
 import { openDatabase } from './database.js';
 import { createFailureLimiter } from './enrol-rate-limit.js';
 import { createFanout } from './fanout.js';
+import { createIngestQueue } from './ingest/ingest-queue.js';
 import { createAgentHub } from './fleet/agent-hub.js';
 import { createDuplicateStreams } from './fleet/duplicate-streams.js';
 import { createRevocations } from './fleet/revocations.js';
@@ -66,7 +67,8 @@ export async function startController(config: ControllerConfig, deps: Controller
   const distribution = createPolicyDistribution({ current: policy, store: stores.policies, hub, fanout, logger });
   const sweeps = startSweeps({ ...config, revocations, outbox, logger });
 
-  const parts = { ...stores, logger, clock, ca, issuer, hub, streams, policy, distribution, revocations, alerts: outbox };
+  const ingest = createIngestQueue((batches) => stores.events.ingestGroup(batches), config.ingest);
+  const parts = { ...stores, logger, clock, ca, issuer, hub, streams, policy, distribution, revocations, alerts: outbox, ingest };
   const listeners = await startListeners(config, home, logger, {
     enrol: (connectAddress) =>
       createEnrolService({
@@ -91,6 +93,7 @@ export async function startController(config: ControllerConfig, deps: Controller
     async stop() {
       sweeps.stop();
       await listeners.close();
+      await ingest.idle();
       await outbox.idle();
       await fanout.close();
       await sql.close();

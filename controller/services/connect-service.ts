@@ -11,6 +11,7 @@ import { agentRevokedError, ControllerError } from '../errors.js';
 import type { AgentHub, AgentSession } from '../fleet/agent-hub.js';
 import type { DuplicateStreams } from '../fleet/duplicate-streams.js';
 import type { Issuer } from '../identity/issuer.js';
+import type { IngestQueue } from '../ingest/ingest-queue.js';
 import { createMessageQueue } from '../message-queue.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
 import type { ReconcileResponder } from '../reconcile/reconcile-responder.js';
@@ -33,6 +34,8 @@ export interface ConnectDeps {
   readonly certificates: CertificateStore;
   readonly issuer: Issuer;
   readonly events: EventStore;
+  /** Where delta batches are committed: fair across agents, grouped (controller/ingest). */
+  readonly ingest: IngestQueue;
   readonly reconcile: ReconcileResponder;
   readonly commands: CommandStore;
   readonly alerts: AlertOutbox;
@@ -93,15 +96,14 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
           case 'deltas': {
             const { deltas, refusals } = await readDeltaBatch(peer.id, req.msg.value.deltas, deps, log);
             const own = deps.policy.forLabels(agent.labels);
-            const res = await deps.events.ingest(peer.id, deltas, own ? own.alertRuleFor : () => null, refusals);
+            const res = await deps.ingest.submit({ agentId: peer.id, deltas, refusals, alertRuleFor: own ? own.alertRuleFor : () => null });
             if (res.revoked) throw agentRevokedError(peer.id);
             for (const r of res.refused) {
               log.error({ seq: r.seq, field: r.field, reason: r.reason, kind: r.kind, path: r.path ? displayPath(r.path) : null }, 'delta refused: recorded as refused and acked, not stored');
             }
             out.push({ msg: { case: 'ack', value: { upToSeq: BigInt(res.committedSeq), refused: res.refused.map((r) => ({ seq: BigInt(r.seq), field: r.field, reason: r.reason, code: 'INVALID_ARGUMENT' })) } } });
-            for (const d of res.stored) {
-              log.info({ seq: d.seq, kind: d.kind, path: displayPath(d.path), source: d.source, sha256: d.state?.sha256?.toString('hex') ?? null }, 'change recorded');
-            }
+            // Per batch, not per delta: history is in Postgres, and `vigilctl events` reads it.
+            log.debug({ received: deltas.length, stored: res.stored.length, refused: res.refused.length, committedSeq: res.committedSeq }, 'batch committed');
             if (res.stored.length) deps.onChangesRecorded?.({ agentId: peer.id, hostname, changes: res.stored });
             if (res.alerts.length) deps.alerts.committed({ hostname, alerts: res.alerts, stored: res.stored });
             return;

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { FileDelta } from '../../core/model.js';
+import type { IngestBatch, IngestResult } from '../store/index.js';
+import { createIngestQueue } from './ingest-queue.js';
+
+function delta(seq: number): FileDelta {
+  return { seq, path: Buffer.from(`/f${seq}`), kind: 'created', state: null, detectedAt: new Date(0), source: 'realtime' };
+}
+
+const batchOf = (agentId: string, from: number, n: number): IngestBatch => ({
+  agentId,
+  deltas: Array.from({ length: n }, (_, i) => delta(from + i)),
+  refusals: [],
+  alertRuleFor: () => null,
+});
+
+/**
+ * A store that commits groups when told to: records each group, keeps each agent's committed
+ * seq, and checks that no agent is in two groups at once and that seqs arrive in order.
+ */
+function fakeStore(opts: { revoked?: string[]; failFor?: string } = {}) {
+  const groups: { agentId: string; seqs: number[] }[][] = [];
+  const committed = new Map<string, number>();
+  const inFlight = new Set<string>();
+  const gates: (() => void)[] = [];
+  let auto = false;
+  const ingest = async (batches: readonly IngestBatch[]): Promise<IngestResult[]> => {
+    for (const b of batches) {
+      assert.ok(!inFlight.has(b.agentId), `${b.agentId} is in two group commits at once`);
+      inFlight.add(b.agentId);
+    }
+    groups.push(batches.map((b) => ({ agentId: b.agentId, seqs: b.deltas.map((d) => d.seq) })));
+    if (!auto) await new Promise<void>((r) => gates.push(r));
+    for (const b of batches) inFlight.delete(b.agentId);
+    if (opts.failFor && batches.some((b) => b.agentId === opts.failFor)) throw new Error('constraint violated');
+    return batches.map((b) => {
+      if (opts.revoked?.includes(b.agentId)) return { revoked: true, committedSeq: 0, stored: [], alerts: [], refused: [] };
+      const before = committed.get(b.agentId) ?? 0;
+      const fresh = b.deltas.filter((d) => d.seq > before);
+      assert.deepEqual(fresh.map((d) => d.seq), [...fresh.map((d) => d.seq)].sort((x, y) => x - y));
+      const seq = Math.max(before, ...b.deltas.map((d) => d.seq), ...b.refusals.map((r) => r.seq));
+      committed.set(b.agentId, seq);
+      return { revoked: false, committedSeq: seq, stored: fresh, alerts: [], refused: [...b.refusals] };
+    });
+  };
+  return {
+    ingest,
+    groups,
+    /** Lets the oldest waiting group commit. */
+    release: async () => {
+      while (!gates.length) await new Promise((r) => setImmediate(r));
+      gates.shift()!();
+    },
+    runFreely: () => {
+      auto = true;
+      for (const g of gates.splice(0)) g();
+    },
+  };
+}
+
+describe('ingest queue', () => {
+  it('a quiet agent\'s one delta is committed before any bursting agent\'s second slice', async () => {
+    const store = fakeStore();
+    const queue = createIngestQueue(store.ingest, { concurrency: 1, groupMax: 1000, agentSlice: 100 });
+    const burst = Array.from({ length: 20 }, (_, a) => queue.submit(batchOf(`burst-${a}`, 1, 500)));
+    const quiet = queue.submit(batchOf('quiet', 1, 1));
+    store.runFreely();
+    const [q, ...rest] = await Promise.all([quiet, ...burst]);
+    assert.deepEqual(q!.stored.map((d) => d.seq), [1]);
+    for (const r of rest) {
+      assert.equal(r.committedSeq, 500, 'a big batch is committed whole, over several slices');
+      assert.equal(r.stored.length, 500);
+    }
+    assert.ok(store.groups.every((g) => g.every((s) => s.seqs.length <= 100)), 'no agent gets more than its slice');
+    assert.ok(store.groups.every((g) => g.reduce((n, s) => n + s.seqs.length, 0) < 1000 + 100), 'a group stops at groupMax');
+    // Batch by batch, the quiet delta would wait behind 10,000 deltas; here, behind no one's second slice.
+    const quietGroup = store.groups.findIndex((g) => g.some((s) => s.agentId === 'quiet'));
+    const seen = new Set<string>();
+    const firstRepeat = store.groups.findIndex((g) => g.some((s) => seen.has(s.agentId)) || (g.forEach((s) => seen.add(s.agentId)), false));
+    assert.ok(quietGroup >= 0 && quietGroup <= firstRepeat, `quiet in group ${quietGroup}, a second slice first in group ${firstRepeat}`);
+    assert.ok(quietGroup <= 3);
+    assert.deepEqual(queue.stats(), { agents: 0, pending: 0, running: 0 });
+  });
+
+  it('bursting agents progress alike: every agent\'s batch is done within one round of the others', async () => {
+    const store = fakeStore();
+    store.runFreely();
+    const queue = createIngestQueue(store.ingest, { concurrency: 2, groupMax: 300, agentSlice: 50 });
+    const order: string[] = [];
+    await Promise.all(Array.from({ length: 12 }, (_, a) => queue.submit(batchOf(`a${a}`, 1, 400)).then(() => order.push(`a${a}`))));
+    // Round-robin: an agent's last slice comes within one round (12 slices) of every other's.
+    const lastGroup = new Map<string, number>();
+    store.groups.forEach((g, i) => g.forEach((s) => lastGroup.set(s.agentId, i)));
+    const spread = Math.max(...lastGroup.values()) - Math.min(...lastGroup.values());
+    assert.ok(spread <= 2, `last slices ${spread} groups apart`);
+    assert.equal(order.length, 12);
+  });
+
+  it('one agent\'s batches commit in the order submitted, never two at once', async () => {
+    const store = fakeStore();
+    store.runFreely();
+    const queue = createIngestQueue(store.ingest, { concurrency: 4, groupMax: 100, agentSlice: 30 });
+    const results = await Promise.all([queue.submit(batchOf('a', 1, 70)), queue.submit(batchOf('a', 71, 70)), queue.submit(batchOf('a', 141, 5))]);
+    assert.deepEqual(results.map((r) => r.committedSeq), [70, 140, 145]);
+    const seqs = store.groups.flat().flatMap((g) => g.seqs);
+    assert.deepEqual(seqs, Array.from({ length: 145 }, (_, i) => i + 1));
+  });
+
+  it('refusals commit in seq order with the deltas around them', async () => {
+    const store = fakeStore();
+    store.runFreely();
+    const queue = createIngestQueue(store.ingest, { agentSlice: 2 });
+    const refusal = { seq: 2, field: 'path', reason: 'relative', path: null, kind: null };
+    const r = await queue.submit({ ...batchOf('a', 1, 1), deltas: [delta(1), delta(3)], refusals: [refusal] });
+    assert.equal(r.committedSeq, 3);
+    assert.deepEqual(r.refused, [refusal]);
+    assert.deepEqual(store.groups.map((g) => g[0]!.seqs), [[1], [3]], 'the refusal took its place in the first slice');
+  });
+
+  it('a failing group is retried agent by agent: only the bad agent\'s batch fails', async () => {
+    const store = fakeStore({ failFor: 'bad' });
+    store.runFreely();
+    const queue = createIngestQueue(store.ingest, { concurrency: 1 });
+    const good = queue.submit(batchOf('good', 1, 3));
+    const bad = queue.submit(batchOf('bad', 1, 3));
+    const later = queue.submit(batchOf('bad', 4, 3));
+    await assert.rejects(bad, /constraint violated/);
+    await assert.rejects(later, /constraint violated/, 'the bad agent\'s queued batches fail with it');
+    assert.equal((await good).committedSeq, 3);
+    assert.deepEqual(queue.stats(), { agents: 0, pending: 0, running: 0 });
+  });
+
+  it('a revoked agent: this batch and its queued ones come back revoked, nothing more is offered to the store', async () => {
+    const store = fakeStore({ revoked: ['gone'] });
+    const queue = createIngestQueue(store.ingest, { concurrency: 1, agentSlice: 10 });
+    const first = queue.submit(batchOf('gone', 1, 25));
+    const second = queue.submit(batchOf('gone', 26, 5));
+    await store.release();
+    assert.equal((await first).revoked, true);
+    assert.equal((await second).revoked, true);
+    assert.equal(store.groups.length, 1);
+    await queue.idle();
+    assert.deepEqual(queue.stats(), { agents: 0, pending: 0, running: 0 });
+  });
+
+  it('an empty batch still reports the committed seq', async () => {
+    const store = fakeStore();
+    store.runFreely();
+    const queue = createIngestQueue(store.ingest);
+    await queue.submit(batchOf('a', 1, 4));
+    assert.equal((await queue.submit(batchOf('a', 1, 0))).committedSeq, 4);
+  });
+
+  it('refuses options that are not whole positive numbers', () => {
+    assert.throws(() => createIngestQueue(store().ingest, { groupMax: 0 }), /groupMax/);
+    function store() {
+      return fakeStore();
+    }
+  });
+});
