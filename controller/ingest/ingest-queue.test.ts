@@ -144,6 +144,26 @@ describe('ingest queue', () => {
     assert.deepEqual(queue.stats(), { agents: 0, pending: 0, running: 0 });
   });
 
+  it('an agent whose row is locked elsewhere is offered again later, without holding up the others', async () => {
+    const store = fakeStore();
+    store.runFreely();
+    let lockedFor = 3;
+    const queue = createIngestQueue(
+      async (batches) => {
+        const results = await store.ingest(batches.filter((b) => b.agentId !== 'locked' || lockedFor === 0));
+        return batches.map((b) => (b.agentId === 'locked' && lockedFor > 0 ? (lockedFor--, null) : results.shift()!));
+      },
+      { lockedRetryMs: 1 },
+    );
+    const locked = queue.submit(batchOf('locked', 1, 3));
+    const other = await queue.submit(batchOf('other', 1, 2));
+    assert.equal(other.committedSeq, 2);
+    assert.equal((await locked).committedSeq, 3, 'committed once its row was free');
+    assert.equal(lockedFor, 0);
+    await queue.idle();
+    assert.deepEqual(queue.stats(), { agents: 0, pending: 0, running: 0 });
+  });
+
   it('an empty batch still reports the committed seq', async () => {
     const store = fakeStore();
     store.runFreely();

@@ -9,9 +9,11 @@ export interface IngestQueueOptions {
   readonly groupMax?: number;
   /** Most of one agent's deltas in one group commit: a big batch is committed in slices. Default 250. */
   readonly agentSlice?: number;
+  /** How long an agent whose row was locked elsewhere waits before it is offered again. Default 25 ms. */
+  readonly lockedRetryMs?: number;
 }
 
-export const INGEST_DEFAULTS = { concurrency: 3, groupMax: 2000, agentSlice: 250 } as const;
+export const INGEST_DEFAULTS = { concurrency: 3, groupMax: 2000, agentSlice: 250, lockedRetryMs: 25 } as const;
 
 export interface IngestQueueStats {
   /** Agents with a batch waiting or being committed. */
@@ -58,17 +60,20 @@ interface Job {
  * previous one was acked, so HTTP/2 flow control holds back an agent whose batches wait here.
  * A group that fails is retried one agent at a time, so one agent's bad batch fails only its own.
  */
-export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => Promise<IngestResult[]>, options: IngestQueueOptions = {}): IngestQueue {
+export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => Promise<(IngestResult | null)[]>, options: IngestQueueOptions = {}): IngestQueue {
   const concurrency = options.concurrency ?? INGEST_DEFAULTS.concurrency;
   const groupMax = options.groupMax ?? INGEST_DEFAULTS.groupMax;
   const agentSlice = options.agentSlice ?? INGEST_DEFAULTS.agentSlice;
-  for (const [name, v] of Object.entries({ concurrency, groupMax, agentSlice })) {
+  const lockedRetryMs = options.lockedRetryMs ?? INGEST_DEFAULTS.lockedRetryMs;
+  for (const [name, v] of Object.entries({ concurrency, groupMax, agentSlice, lockedRetryMs })) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`ingest ${name} must be a whole number of at least 1`);
   }
   const jobs = new Map<string, Job[]>();
   /** Agents with a job and no slice being committed, in turn order. */
   const ready: string[] = [];
   const busy = new Set<string>();
+  /** Agents whose row was locked by another transaction: offered again after lockedRetryMs. */
+  const deferred = new Set<string>();
   let running = 0;
   let pending = 0;
   let idleWaiters: (() => void)[] = [];
@@ -82,7 +87,11 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
     jobs.delete(agentId);
   };
 
-  const settle = (agentId: string, job: Job, taken: number, r: IngestResult) => {
+  const settle = (agentId: string, job: Job, taken: number, r: IngestResult | null) => {
+    if (r === null) {
+      deferred.add(agentId);
+      return;
+    }
     job.next += taken;
     pending -= taken;
     // Nothing more of a revoked agent is stored: this batch and every queued one end here.
@@ -132,6 +141,14 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
     }
   };
 
+  const isIdle = () => running === 0 && ready.length === 0 && deferred.size === 0;
+  const checkIdle = () => {
+    if (!isIdle()) return;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const w of waiters) w();
+  };
+
   const pump = () => {
     while (running < concurrency && ready.length > 0) {
       const group: { batch: IngestBatch; taken: number; job: Job }[] = [];
@@ -150,16 +167,22 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
       void commit(group).finally(() => {
         running--;
         for (const g of group) {
-          busy.delete(g.batch.agentId);
+          const id = g.batch.agentId;
+          busy.delete(id);
+          if (deferred.has(id)) {
+            setTimeout(() => {
+              deferred.delete(id);
+              if (jobs.has(id) && !busy.has(id)) ready.push(id);
+              pump();
+              checkIdle();
+            }, lockedRetryMs);
+            continue;
+          }
           // Back of the line: everyone waiting goes before this agent's next slice.
-          if (jobs.has(g.batch.agentId)) ready.push(g.batch.agentId);
+          if (jobs.has(id)) ready.push(id);
         }
         pump();
-        if (running === 0 && ready.length === 0) {
-          const waiters = idleWaiters;
-          idleWaiters = [];
-          for (const w of waiters) w();
-        }
+        checkIdle();
       });
     }
   };
@@ -182,7 +205,7 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
     },
     stats: () => ({ agents: jobs.size, pending, running }),
     idle() {
-      if (running === 0 && ready.length === 0) return Promise.resolve();
+      if (isIdle()) return Promise.resolve();
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
   };

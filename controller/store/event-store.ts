@@ -41,9 +41,10 @@ export interface EventStore {
   ingest(agentId: string, deltas: readonly FileDelta[], alertRuleFor: AlertRuleFor, refused?: readonly DeltaRefusal[]): Promise<IngestResult>;
   /**
    * Several agents' batches in one transaction (a group commit), one result per batch in order;
-   * the batches must name distinct agents.
+   * the batches must name distinct agents. An agent whose row another transaction holds is left
+   * out, its result null: offer its batch again later.
    */
-  ingestGroup(batches: readonly IngestBatch[]): Promise<IngestResult[]>;
+  ingestGroup(batches: readonly IngestBatch[]): Promise<(IngestResult | null)[]>;
   /** The agent's refusals, newest first, and how many in all. */
   refusals(agentId: string, limit: number): Promise<{ readonly recent: readonly (DeltaRefusal & { readonly refusedAt: Date })[]; readonly total: number }>;
   committedSeq(agentId: string): Promise<number>;
@@ -80,11 +81,11 @@ async function committedSeqIn(db: SqlQueryable, agentId: string): Promise<number
 export function createEventStore(sql: Sql, clock: Clock): EventStore {
   return {
     async ingest(agentId, deltas, alertRuleFor, refusals = []) {
-      const [result] = await sql.transaction((tx) => ingestGroup(tx, [{ agentId, deltas, refusals, alertRuleFor }], clock()));
+      const [result] = await sql.transaction((tx) => ingestGroup(tx, [{ agentId, deltas, refusals, alertRuleFor }], clock(), { skipLocked: false }));
       return result!;
     },
     ingestGroup(batches) {
-      return sql.transaction((tx) => ingestGroup(tx, batches, clock()));
+      return sql.transaction((tx) => ingestGroup(tx, batches, clock(), { skipLocked: true }));
     },
     committedSeq(agentId) {
       return committedSeqIn(sql, agentId);

@@ -103,12 +103,20 @@ const key = (agentId: string, seq: number) => `${agentId}\u0000${seq}`;
  * skipped, history rows go in with one INSERT over unnest (the unique (agent, seq) key keeps a
  * resend harmless), each path's current state moves to its last new delta, alerts and refusals go
  * in set-wise, and each agent's committed seq moves once. Batches must name distinct agents.
+ * With skipLocked, an agent whose row another transaction holds (its ingest on another replica, a
+ * revocation in progress) is left out and its result is null, so it cannot hold up the others.
  */
-export async function ingestGroup(tx: SqlQueryable, batches: readonly IngestBatch[], now: Date): Promise<IngestResult[]> {
+export async function ingestGroup(tx: SqlQueryable, batches: readonly IngestBatch[], now: Date, opts: { skipLocked: boolean }): Promise<(IngestResult | null)[]> {
   const ids = batches.map((b) => b.agentId);
   if (new Set(ids).size !== ids.length) throw new Error('a group commit holds one batch per agent');
-  const locked = await tx.query('select id, revoked_at, committed_seq from agents where id = any($1::text[]) order by id for update', [ids]);
+  const locked = await tx.query(`select id, revoked_at, committed_seq from agents where id = any($1::text[]) order by id for update${opts.skipLocked ? ' skip locked' : ''}`, [ids]);
   const agents = new Map(locked.map((r) => [r.id as string, { revoked: Boolean(r.revoked_at), committed: num(r.committed_seq) }]));
+  // Skipped: agents whose row another transaction holds (their batch waits for a later group).
+  const busy = new Set<string>();
+  const unseen = ids.filter((id) => !agents.has(id));
+  if (opts.skipLocked && unseen.length) {
+    for (const r of await tx.query('select id from agents where id = any($1::text[])', [unseen])) busy.add(r.id as string);
+  }
 
   interface Work {
     readonly batch: IngestBatch;
@@ -120,7 +128,7 @@ export async function ingestGroup(tx: SqlQueryable, batches: readonly IngestBatc
   const eventRows: unknown[][] = [];
   for (const batch of batches) {
     const agent = agents.get(batch.agentId);
-    if (agent?.revoked) continue;
+    if (agent?.revoked || busy.has(batch.agentId)) continue;
     const before = agent?.committed ?? 0;
     const fresh = batch.deltas.filter((d) => d.seq > before).sort((a, b) => a.seq - b.seq);
     const refusals = batch.refusals.filter((r) => r.seq > before).sort((a, b) => a.seq - b.seq);
@@ -198,5 +206,5 @@ export async function ingestGroup(tx: SqlQueryable, batches: readonly IngestBatc
     results.set(batch.agentId, { revoked: false, committedSeq, stored: stored.get(batch.agentId)!, alerts: alerts.get(batch.agentId) ?? [], refused });
   }
   if (agentRows.length) await tx.query(AGENT_UPDATE, [...columns(agentRows, 4), now]);
-  return batches.map((b) => results.get(b.agentId) ?? { revoked: true, committedSeq: 0, stored: [], alerts: [], refused: [] });
+  return batches.map((b) => (busy.has(b.agentId) ? null : results.get(b.agentId) ?? { revoked: true, committedSeq: 0, stored: [], alerts: [], refused: [] }));
 }

@@ -159,7 +159,7 @@ for (const kind of testDatabaseKinds()) {
         { agentId: 'g-3', deltas: batchFor(), refusals: [], alertRuleFor: rule },
       ]);
       assert.equal(group.length, 3);
-      const shape = (r: (typeof group)[number]) => ({ ...r, alerts: r.alerts.map((a) => [a.seq, a.rule]) });
+      const shape = (r: (typeof group)[number]) => ({ ...r!, alerts: r!.alerts.map((a) => [a.seq, a.rule]) });
       assert.deepEqual(shape(group[0]!), shape(single[0]!));
       assert.deepEqual(shape(group[1]!), shape(single[1]!));
       assert.deepEqual(group[0]!.stored.map((d) => d.seq), [1, 2, 4, 5, 6]);
@@ -176,12 +176,39 @@ for (const kind of testDatabaseKinds()) {
         { agentId: 'g-1', deltas: batchFor(), refusals: [refusal], alertRuleFor: rule },
         { agentId: 'g-2', deltas: [...batchFor().slice(0, 2), delta(3, '/etc/d')], refusals: [], alertRuleFor: rule },
       ]);
-      assert.deepEqual(again.map((r) => [r.committedSeq, r.stored.length, r.alerts.length, r.refused.length]), [[6, 0, 0, 0], [3, 1, 0, 0]]);
+      assert.deepEqual(again.map((r) => [r!.committedSeq, r!.stored.length, r!.alerts.length, r!.refused.length]), [[6, 0, 0, 0], [3, 1, 0, 0]]);
       const g1 = (await agents.get('g-1'))!;
       assert.equal(g1.lastSeq, 6);
       assert.equal(g1.refusedCount, 1);
       assert.equal((await events.countFor('g-1')) + g1.refusedCount, g1.lastSeq, 'every seq accounted for');
       await assert.rejects(events.ingestGroup([{ agentId: 'g-4', deltas: [], refusals: [], alertRuleFor: rule }, { agentId: 'g-4', deltas: [], refusals: [], alertRuleFor: rule }]), /one batch per agent/);
+    });
+
+    it('events: a group commit leaves out an agent whose row another transaction holds, and stores the rest', { skip: kind.name === 'pglite' ? 'one connection: no other transaction can hold a row' : false }, async () => {
+      const agents = createAgentStore(db.sql, clock);
+      for (const id of ['l-1', 'l-2']) await agents.create({ id, hostname: id, tokenId: 't', labels: {} });
+      const events = createEventStore(db.sql, clock);
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      let holding!: () => void;
+      const isHeld = new Promise<void>((r) => (holding = r));
+      const holder = db.sql.transaction(async (tx) => {
+        await tx.query("select 1 from agents where id = 'l-1' for update");
+        holding();
+        await held;
+      });
+      await isHeld;
+      const res = await events.ingestGroup([
+        { agentId: 'l-1', deltas: [delta(1, '/a')], refusals: [], alertRuleFor: () => null },
+        { agentId: 'l-2', deltas: [delta(1, '/a')], refusals: [], alertRuleFor: () => null },
+      ]);
+      assert.equal(res[0], null, 'left out, not waited for');
+      assert.equal(res[1]?.committedSeq, 1);
+      release();
+      await holder;
+      assert.equal(await events.countFor('l-1'), 0);
+      const retry = await events.ingestGroup([{ agentId: 'l-1', deltas: [delta(1, '/a')], refusals: [], alertRuleFor: () => null }]);
+      assert.equal(retry[0]?.committedSeq, 1, 'offered again once the row is free');
     });
 
     it('events: non-UTF-8 paths round-trip as bytes and filter by glob', async () => {

@@ -3,7 +3,7 @@
  * it arrives is held back by HTTP/2 flow control, not buffered by the controller, and other
  * agents' deltas go through meanwhile. The flooding agent is a raw stream that ignores the real
  * agent's in-flight limit and writes 40 MB of deltas at once; its ingest is stalled by holding its
- * per-agent ingest lock (pg_advisory_xact_lock(hashtext(agent id)), event-store.ts) from a
+ * agent row (which every group commit locks, store/group-ingest.ts) in a transaction on a
  * connection of the test's own, so it needs a Postgres server.
  */
 import assert from 'node:assert/strict';
@@ -22,7 +22,7 @@ const PATH_BYTES = 4000;
 /** What may leave the flooding agent while its ingest is stalled: socket buffers and HTTP/2 windows, far below 40 MB. */
 const MAX_FLUSHED_WHILE_STALLED = 80;
 
-const skip = process.env.DATABASE_URL ? false : 'needs a Postgres server (DATABASE_URL): the test holds an ingest lock from its own connection';
+const skip = process.env.DATABASE_URL ? false : 'needs a Postgres server (DATABASE_URL): the test holds the agent row from its own connection';
 
 describe('flow control', { timeout: 180_000, skip }, () => {
   const { root, remove } = tempRoot('vigil-flow-');
@@ -54,7 +54,8 @@ describe('flow control', { timeout: 180_000, skip }, () => {
     const f = openRawStream(ctl.controller.address, stateCreds(flood.dir));
     const q = openRawStream(ctl.controller.address, stateCreds(quiet.dir));
     try {
-      await lock.query('select pg_advisory_lock(hashtext($1))', [flood.id]);
+      await lock.query('begin');
+      await lock.query('select 1 from agents where id = $1 for update', [flood.id]);
       await f.next('welcome');
       let flushed = 0;
       const prefix = Buffer.from(`/flood/${'x'.repeat(PATH_BYTES)}/`);
@@ -87,7 +88,7 @@ describe('flow control', { timeout: 180_000, skip }, () => {
       assert.ok(!f.messages.some((m) => m.msg.case === 'ack'), 'nothing of the flood was acked while its ingest was stalled');
 
       // Released: everything is committed, once, in order, and acked.
-      await lock.query('select pg_advisory_unlock(hashtext($1))', [flood.id]);
+      await lock.query('rollback');
       await waitFor('the whole flood acked', () => f.messages.some((m) => m.msg.case === 'ack' && m.msg.value.upToSeq === BigInt(BATCHES * PER_BATCH)), 120_000, 50);
       await waitFor('every batch flushed', () => flushed === BATCHES, 10_000, 20);
       const { rows } = await lock.query<{ n: number; lo: string; hi: string; distinct_seqs: number }>(
