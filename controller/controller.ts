@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { createAlertOutbox } from './alerts/outbox.js';
 import type { Notifier } from './alerts/notifier.js';
@@ -10,6 +11,7 @@ import { createFanout } from './fanout.js';
 import { createIngestQueue } from './ingest/ingest-queue.js';
 import { createAgentHub } from './fleet/agent-hub.js';
 import { createDuplicateStreams } from './fleet/duplicate-streams.js';
+import { createPresence } from './fleet/presence.js';
 import { createRevocations } from './fleet/revocations.js';
 import { recordHomeOperator } from './identity/home-operator.js';
 import { createIssuer } from './identity/issuer.js';
@@ -63,12 +65,13 @@ export async function startController(config: ControllerConfig, deps: Controller
   const streams = createDuplicateStreams({ fanout, audit: stores.audit, notifier, logger });
   const hub = createAgentHub({ onDuplicate: streams.onDuplicate });
   streams.watch(hub);
-  const revocations = createRevocations({ agents: stores.agents, hub, fanout, logger });
+  const revocations = createRevocations({ agents: stores.agents, hub, fanout, logger, clock });
   const distribution = createPolicyDistribution({ current: policy, store: stores.policies, hub, fanout, logger });
   const sweeps = startSweeps({ ...config, revocations, outbox, logger });
 
+  const presence = createPresence({ store: stores.presence, replica: { id: fanout.replicaId, name: `${hostname()} ${fanout.replicaId.slice(0, 8)}` }, clock, logger: logger.child({ component: 'presence' }) });
   const ingest = createIngestQueue((batches) => stores.events.ingestGroup(batches), config.ingest);
-  const parts = { ...stores, logger, clock, ca, issuer, hub, streams, policy, distribution, revocations, alerts: outbox, ingest };
+  const parts = { ...stores, logger, clock, ca, issuer, hub, streams, policy, distribution, revocations, alerts: outbox, ingest, presence };
   const listeners = await startListeners(config, home, logger, {
     enrol: (connectAddress) =>
       createEnrolService({
@@ -94,6 +97,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       sweeps.stop();
       await listeners.close();
       await ingest.idle();
+      await presence.stop();
       await outbox.idle();
       await fanout.close();
       await sql.close();

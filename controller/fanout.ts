@@ -6,7 +6,14 @@ import type { Sql } from './store/index.js';
 export type FanoutEvent =
   | { readonly type: 'revoked'; readonly agentId: string; readonly reason: string }
   | { readonly type: 'policy'; readonly version: number }
-  | { readonly type: 'stream'; readonly agentId: string; readonly streamId: string; readonly remote: string };
+  | { readonly type: 'streams'; readonly streams: readonly AnnouncedStream[] };
+
+/** A stream opened on some replica (fleet/duplicate-streams.ts). */
+export interface AnnouncedStream {
+  readonly agentId: string;
+  readonly streamId: string;
+  readonly remote: string;
+}
 
 export interface Fanout {
   /** This replica's id; events carry the id of the replica that published them. */

@@ -49,6 +49,26 @@ for (const kind of testDatabaseKinds()) {
       assert.deepEqual(entries.map((e) => e.details), [{ olderRemote: '192.0.2.1', newerRemote: '203.0.113.9' }]);
     });
 
+    it('streams announced while a notification is on its way go round together, and each is judged', async () => {
+      const published: number[] = [];
+      const bus = createFanoutBus();
+      const here = replica(bus);
+      const thereFanout = bus.replica();
+      const counting = { ...thereFanout, publish: async (e: Parameters<typeof thereFanout.publish>[0]) => {
+        if (e.type === 'streams') published.push(e.streams.length);
+        await new Promise((r) => setTimeout(r, 5));
+        return thereFanout.publish(e);
+      } };
+      const there = createDuplicateStreams({ fanout: counting, audit, notifier: { name: 'n', notify: async () => undefined, security: async () => undefined }, logger });
+      const locals = Array.from({ length: 100 }, (_, i) => recordingSession(`storm-${i}`));
+      for (const l of locals) here.hub.attach(l);
+      for (let i = 0; i < 100; i++) there.announce(recordingSession(`storm-${i}`));
+      await waitFor('every older stream here to be closed', () => locals.every((l) => l.closedWith) || undefined, 5000, 5);
+      assert.equal(published.reduce((a, b) => a + b, 0), 100, 'every stream announced once');
+      assert.ok(published.length <= 4, `${published.length} notifications for 100 streams`);
+      assert.ok(published.every((n) => n <= 40), 'each notification stays well under the NOTIFY payload limit');
+    });
+
     it('a stream announced by another replica closes this one; its own announcement does not', async () => {
       const bus = createFanoutBus();
       const here = replica(bus);

@@ -25,12 +25,13 @@ for (const kind of testDatabaseKinds()) {
       return id;
     };
     /** Two replicas on one database and one fan-out, each with its own hub. */
+    let now = Date.parse('2026-06-01T00:00:00Z');
     const twoReplicas = () => {
       const bus = createFanoutBus();
       return [0, 1].map(() => {
         const fanout = bus.replica();
         const hub = createAgentHub({ onDuplicate: () => undefined });
-        return { fanout, hub, revocations: createRevocations({ agents, hub, fanout, logger }) };
+        return { fanout, hub, revocations: createRevocations({ agents, hub, fanout, logger, clock: () => new Date(now) }) };
       });
     };
     before(async () => {
@@ -96,6 +97,21 @@ for (const kind of testDatabaseKinds()) {
       assert.equal(await here!.revocations.sweep(), 1);
       assert.ok(isRevoked(revokedId)(revoked.closedWith));
       assert.equal(kept.closedWith, null);
+    });
+
+    it('a revocation heard here is remembered for ten minutes, for a stream attached after its check', async () => {
+      const [here, there] = twoReplicas();
+      const id = await enrolled();
+      const other = await enrolled();
+      assert.equal(there!.revocations.revokedRecently(id), false);
+      await here!.revocations.revoke(id, 'r');
+      assert.equal(here!.revocations.revokedRecently(id), true, 'on the replica that revoked');
+      await waitFor('the other replica to hear it', () => there!.revocations.revokedRecently(id) || undefined, 5000, 5);
+      assert.equal(there!.revocations.revokedRecently(other), false);
+      now += 10 * 60_000 + 1;
+      await here!.revocations.revoke(other, 'r');
+      assert.equal(here!.revocations.revokedRecently(id), false, 'forgotten after ten minutes: the database says it by then');
+      assert.equal(here!.revocations.revokedRecently(other), true);
     });
 
     it('a re-established fan-out connection sweeps at once', async () => {

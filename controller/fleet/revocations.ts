@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { agentRevokedError, ControllerError } from '../errors.js';
 import type { Fanout } from '../fanout.js';
-import type { AgentStore } from '../store/index.js';
+import type { AgentStore, Clock } from '../store/index.js';
 import type { AgentHub } from './agent-hub.js';
 
 /** Longest revocation reason kept. */
@@ -21,15 +21,38 @@ export interface Revocations {
   revoke(agentId: string, reason: string): Promise<{ reason: string }>;
   /** Cuts the streams of revoked agents connected here; returns how many. */
   sweep(): Promise<number>;
+  /**
+   * Whether a revocation of this agent reached this replica in the last ten minutes. A stream
+   * checked against the database before it was attached asks this after: a revocation that
+   * committed in between was either heard before the attach (and is answered here) or after (and
+   * cuts the attached stream), so no query is needed twice per stream.
+   */
+  revokedRecently(agentId: string): boolean;
 }
 
-export function createRevocations(deps: { agents: AgentStore; hub: AgentHub; fanout: Fanout; logger: Logger }): Revocations {
-  const { agents, hub, fanout, logger } = deps;
+/** How long a heard revocation is remembered for revokedRecently. */
+const RECENT_MS = 10 * 60_000;
+
+export function createRevocations(deps: { agents: AgentStore; hub: AgentHub; fanout: Fanout; logger: Logger; clock: Clock }): Revocations {
+  const { agents, hub, fanout, logger, clock } = deps;
+  const recent = new Map<string, number>();
+  const heard = (agentId: string) => {
+    const now = clock().getTime();
+    recent.delete(agentId);
+    recent.set(agentId, now);
+    // Oldest first (insertion order): drop what is past remembering.
+    for (const [id, at] of recent) {
+      if (now - at < RECENT_MS) break;
+      recent.delete(id);
+    }
+  };
   const cut = (agentId: string, reason?: string) => hub.get(agentId)?.close(agentRevokedError(agentId, reason));
 
   fanout.subscribe((event, origin) => {
+    if (event.type !== 'revoked') return;
+    heard(event.agentId);
     // This replica's own revocations were cut when they were made.
-    if (event.type === 'revoked' && origin !== fanout.replicaId) cut(event.agentId, event.reason);
+    if (origin !== fanout.replicaId) cut(event.agentId, event.reason);
   });
   const sweep = async () => {
     const revoked = await agents.revokedAmong(hub.ids());
@@ -46,10 +69,12 @@ export function createRevocations(deps: { agents: AgentStore; hub: AgentHub; fan
           ? new ControllerError('failed_precondition', `agent ${agentId} is revoked already`)
           : new ControllerError('not_found', `no agent ${agentId}`);
       }
+      heard(agentId);
       cut(agentId, reason);
       await fanout.publish({ type: 'revoked', agentId, reason });
       return { reason };
     },
     sweep,
+    revokedRecently: (agentId) => recent.has(agentId),
   };
 }

@@ -10,6 +10,8 @@ import type { AlertOutbox } from '../alerts/outbox.js';
 import { agentRevokedError, ControllerError } from '../errors.js';
 import type { AgentHub, AgentSession } from '../fleet/agent-hub.js';
 import type { DuplicateStreams } from '../fleet/duplicate-streams.js';
+import type { Presence } from '../fleet/presence.js';
+import type { Revocations } from '../fleet/revocations.js';
 import type { Issuer } from '../identity/issuer.js';
 import type { IngestQueue } from '../ingest/ingest-queue.js';
 import { createMessageQueue } from '../message-queue.js';
@@ -29,6 +31,9 @@ export interface ConnectDeps {
   readonly clock: Clock;
   readonly hub: AgentHub;
   readonly streams: Pick<DuplicateStreams, 'announce'>;
+  readonly revocations: Pick<Revocations, 'revokedRecently'>;
+  /** Where this replica says which agents it holds, in batches. */
+  readonly presence: Presence;
   readonly policy: CurrentPolicy;
   readonly agents: AgentStore;
   readonly certificates: CertificateStore;
@@ -69,15 +74,18 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
         send: (m) => out.push(downMessageToPb(m)),
         close: (err) => out.fail(err),
       };
-      const detach = deps.hub.attach(session);
+      const detachHub = deps.hub.attach(session);
+      deps.presence.connected(peer.id, session.streamId);
+      const detach = () => {
+        detachHub();
+        deps.presence.disconnected(peer.id, session.streamId);
+      };
       ctx.signal.addEventListener('abort', () => out.close(), { once: true });
       // A revocation that committed between the check above and attach() found no session to
-      // cut: check once more now that the session is visible.
-      try {
-        await authoriseAgentStream(peer, deps);
-      } catch (err) {
+      // cut: if this replica heard of it meanwhile, end here (fleet/revocations.ts).
+      if (deps.revocations.revokedRecently(peer.id)) {
         detach();
-        throw err;
+        throw agentRevokedError(peer.id);
       }
       // The stream ends when the certificate it was opened with expires.
       const expiry = setTimeout(() => out.fail(certificateExpiredError()), Math.min(Math.max(0, cert.notAfter.getTime() - deps.clock().getTime()), MAX_TIMER_MS));
@@ -89,7 +97,7 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
           case 'hello': {
             const h = req.msg.value;
             hostname = h.hostname.slice(0, 255) || hostname;
-            await deps.agents.markSeen(peer.id, { hostname, policyVersion: Number(h.policyVersion) });
+            deps.presence.seen(peer.id, { hostname, policyVersion: Number(h.policyVersion) });
             log.info({ hostname, policyVersion: Number(h.policyVersion), agentVersion: h.agentVersion, remote: peer.remoteAddress }, 'agent connected');
             return;
           }
@@ -111,7 +119,7 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
           case 'scanReport': {
             const { commandId, policyVersion, summary } = scanReportFromPb(req.msg.value);
             if (commandId) await deps.commands.complete(commandId, peer.id, summary);
-            if (policyVersion > 0) await deps.agents.markSeen(peer.id, { policyVersion });
+            if (policyVersion > 0) deps.presence.seen(peer.id, { policyVersion });
             log.info({ commandId, policyVersion, ...summary }, 'scan report');
             return;
           }
@@ -155,7 +163,9 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
       );
 
       try {
-        out.push({ msg: { case: 'welcome', value: { agentId: peer.id, committedSeq: BigInt(await deps.events.committedSeq(peer.id)) } } });
+        // As read when the stream was authorised: a batch of an older stream committed since is
+        // resent by the agent and skipped here, so an early value costs nothing but a resend.
+        out.push({ msg: { case: 'welcome', value: { agentId: peer.id, committedSeq: BigInt(agent.lastSeq) } } });
         const own = deps.policy.forLabels(agent.labels);
         if (own) out.push(downMessageToPb({ type: 'policy', policy: own.policy }));
         yield* out;

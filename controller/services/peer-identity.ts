@@ -30,13 +30,25 @@ export function remoteAddressFromRequest(req: IncomingMessage | Http2ServerReque
   return socketOf(req)?.remoteAddress ?? '';
 }
 
+/** Identities by connection: a TLS connection has one peer certificate for its whole life. */
+const byConnection = new WeakMap<TLSSocket, { readonly trustDomain: string; readonly identity: PeerIdentity | null }>();
+
 /**
- * Reads the peer certificate from the request's own TLS socket (never a cached value), so that a
- * resumed session or a reused connection is judged by the certificate it actually presented.
+ * Reads the peer certificate from the request's own TLS socket, once per connection, so that a
+ * resumed session or a reused connection is judged by the certificate it actually presented, and
+ * the many streams of one connection do not decode it again.
  */
 export function identityFromRequest(req: IncomingMessage | Http2ServerRequest, trustDomain: string): PeerIdentity | null {
   const socket = socketOf(req);
   if (!socket || typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return null;
+  const known = byConnection.get(socket);
+  if (known && known.trustDomain === trustDomain) return known.identity;
+  const identity = readIdentity(socket, trustDomain);
+  byConnection.set(socket, { trustDomain, identity });
+  return identity;
+}
+
+function readIdentity(socket: TLSSocket, trustDomain: string): PeerIdentity | null {
   const cert = socket.getPeerCertificate();
   if (!cert || !cert.subjectaltname) return null;
   const uris = cert.subjectaltname

@@ -1,3 +1,4 @@
+import type { CertificateStatus } from './certificate-store.js';
 import type { Clock } from './clock.js';
 import { date, num, type SqlQueryable } from './sql.js';
 
@@ -21,8 +22,19 @@ export interface AgentRecord {
   readonly refusedCount: number;
   /** Set while the controller refuses the agent's whole delta messages. */
   readonly deliveryBlocked: DeliveryBlocked | null;
+  /**
+   * The replica that last said it holds the agent's stream, and that replica's last heartbeat
+   * (the stream counts as connected while it is fresh); null when no replica holds it.
+   */
+  readonly connection: AgentConnection | null;
   /** What the agent last reported about its queue and its watches; null before the first report. */
   readonly deliveryStatus: DeliveryStatus | null;
+}
+
+export interface AgentConnection {
+  readonly replicaId: string;
+  readonly replicaName: string;
+  readonly heartbeatAt: Date;
 }
 
 export interface DeliveryBlocked {
@@ -73,11 +85,17 @@ export interface AgentStore {
   setDeliveryBlocked(id: string, blocked: { seq: number; reason: string }): Promise<void>;
   /** Which of these agents are revoked. */
   revokedAmong(ids: readonly string[]): Promise<string[]>;
+  /**
+   * What a new stream is judged by, in one query: the agent and the recorded certificate with this
+   * serial (null if Vigil never issued it); null when the agent is unknown.
+   */
+  forStream(id: string, serial: string): Promise<{ agent: AgentRecord; cert: CertificateStatus | null } | null>;
 }
 
 const SELECT = `select a.*,
-  (select max(not_after) from certificates c where c.agent_id = a.id) as cert_not_after
-  from agents a`;
+  (select max(not_after) from certificates c where c.agent_id = a.id) as cert_not_after,
+  r.name as replica_name, r.heartbeat_at as replica_heartbeat_at
+  from agents a left join replicas r on r.id = a.connected_replica`;
 
 function toRecord(r: Record<string, unknown>): AgentRecord {
   return {
@@ -96,6 +114,7 @@ function toRecord(r: Record<string, unknown>): AgentRecord {
     refusedCount: num(r.refused_count),
     deliveryBlocked: (r.delivery_blocked as DeliveryBlocked | null) ?? null,
     deliveryStatus: (r.delivery_status as DeliveryStatus | null) ?? null,
+    connection: r.connected_replica && r.replica_heartbeat_at ? { replicaId: r.connected_replica as string, replicaName: r.replica_name as string, heartbeatAt: date(r.replica_heartbeat_at)! } : null,
   };
 }
 
@@ -137,6 +156,21 @@ export function createAgentStore(db: SqlQueryable, clock: Clock): AgentStore {
         JSON.stringify({ seq, reason: reason.slice(0, 1000), at: clock().toISOString() }),
         seq - 1,
       ]);
+    },
+    async forStream(id, serial) {
+      const rows = await db.query(
+        `select a.*, (select max(not_after) from certificates m where m.agent_id = a.id) as cert_not_after,
+           c.serial as c_serial, c.agent_id as c_agent_id, c.subject as c_subject, c.not_before as c_not_before,
+           c.not_after as c_not_after, c.revoked_at as c_revoked_at
+         from agents a left join certificates c on c.serial = $2 where a.id = $1`,
+        [id, serial.toLowerCase()],
+      );
+      const r = rows[0];
+      if (!r) return null;
+      const cert: CertificateStatus | null = r.c_serial
+        ? { serial: r.c_serial as string, agentId: (r.c_agent_id as string | null) ?? null, subject: r.c_subject as string, notBefore: date(r.c_not_before)!, notAfter: date(r.c_not_after)!, revokedAt: date(r.c_revoked_at) }
+        : null;
+      return { agent: toRecord(r), cert };
     },
     async revokedAmong(ids) {
       if (!ids.length) return [];

@@ -241,4 +241,21 @@ alter table file_events add column attr_values bytea;
 alter table file_state add column attr_values bytea;
 `,
   },
+  {
+    version: 11,
+    name: 'fleet presence',
+    sql: `
+-- Which replica holds each agent's live stream (written in batches by fleet/presence.ts), and each
+-- replica's heartbeat: a stream counts as connected while its replica's heartbeat is fresh, so a
+-- replica that died does not leave its agents "connected".
+alter table agents add column connected_replica text;
+alter table agents add column connected_stream text;
+create table replicas (
+  id            text primary key,
+  name          text not null,
+  started_at    timestamptz not null,
+  heartbeat_at  timestamptz not null
+);
+`,
+  },
 ];

@@ -6,6 +6,7 @@ import type { Clock } from './clock.js';
 import { createCommandStore, type CommandStore } from './command-store.js';
 import { createEventStore, type EventStore } from './event-store.js';
 import { createPolicyStore, type PolicyStore } from './policy-store.js';
+import { createPresenceStore, type PresenceStore } from './presence-store.js';
 import type { Sql } from './sql.js';
 import { createStateStore, type StateStore } from './state-store.js';
 import { createSyncStore, type SyncStore } from './sync-store.js';
@@ -18,6 +19,7 @@ export interface Stores {
   readonly files: StateStore;
   readonly sync: SyncStore;
   readonly policies: PolicyStore;
+  readonly presence: PresenceStore;
   readonly commands: CommandStore;
   readonly certificates: CertificateStore;
   readonly tokens: TokenStore;
@@ -32,6 +34,7 @@ export function createStores(sql: Sql, clock: Clock): Stores {
     files: createStateStore(sql),
     sync: createSyncStore(sql),
     policies: createPolicyStore(sql, clock),
+    presence: createPresenceStore(sql),
     commands: createCommandStore(sql, clock),
     certificates: createCertificateStore(sql, clock),
     tokens: createTokenStore(sql, clock),

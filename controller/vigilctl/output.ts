@@ -58,6 +58,8 @@ export function agentDetailJson(a: Agent, eventsStored: number, refused: readonl
     hostname: a.hostname,
     status: a.status,
     connected: a.connected,
+    /** The controller replica holding its stream; null when disconnected. */
+    replica: a.replica || null,
     enrolledAt: ts(a.enrolledAt),
     lastSeenAt: ts(a.lastSeenAt),
     policyVersion: Number(a.policyVersion),

@@ -14,6 +14,7 @@ export function registerAgents(ctx: CliContext): void {
           id: a.id,
           hostname: a.hostname,
           connected: a.connected,
+          replica: a.replica || null,
           enrolledAt: ts(a.enrolledAt),
           lastSeenAt: ts(a.lastSeenAt),
           lastSeq: Number(a.lastSeq),
@@ -34,7 +35,7 @@ export function registerAgents(ctx: CliContext): void {
         const status = (r: (typeof rows)[number]) => (r.status === 'certificate_expired' ? 'certificate expired: enrol again' : r.deliveryBlocked ? `${r.status}, delivery blocked` : r.status);
         ctx.print(
           table(
-            ['ID', 'HOSTNAME', 'STATUS', 'LAST SEEN', 'LAST SEQ', 'POLICY', 'CERT EXPIRES', 'LABELS', ...(wide ? ['REFUSED', 'RESYNC', 'GAPS'] : [])],
+            ['ID', 'HOSTNAME', 'STATUS', 'LAST SEEN', 'LAST SEQ', 'POLICY', 'CERT EXPIRES', 'LABELS', ...(wide ? ['REPLICA', 'REFUSED', 'RESYNC', 'GAPS'] : [])],
             rows.map((r) => [
               r.id,
               r.hostname,
@@ -44,7 +45,7 @@ export function registerAgents(ctx: CliContext): void {
               `v${r.policyVersion}`,
               r.certNotAfter ?? '-',
               labels(r.labels),
-              ...(wide ? [String(r.refusedCount), r.resyncNeeded ? 'needed' : '-', String(r.gapsTotal)] : []),
+              ...(wide ? [r.replica ?? '-', String(r.refusedCount), r.resyncNeeded ? 'needed' : '-', String(r.gapsTotal)] : []),
             ]),
           ),
         );
