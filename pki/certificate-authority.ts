@@ -1,8 +1,11 @@
 import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
+import { PkiError } from './errors.js';
+import { readIssuerFields } from './issuer-fields.js';
 import { generateKeyPair } from './keys.js';
 import { spkiPin } from './pin.js';
+import { createSigner } from './signer.js';
 
 const { pki } = forge;
 
@@ -69,12 +72,6 @@ function randomSerial(): string {
   return bytes.toString('hex');
 }
 
-function toForgeKey(privateKeyPem: string): forge.pki.rsa.PrivateKey {
-  // forge reads PKCS#1; node:crypto made PKCS#8.
-  const pkcs1 = createPrivateKey(privateKeyPem).export({ type: 'pkcs1', format: 'pem' }).toString();
-  return pki.privateKeyFromPem(pkcs1) as forge.pki.rsa.PrivateKey;
-}
-
 function toForgePublicKey(publicKeyPem: string): forge.pki.rsa.PublicKey {
   const spki = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'pem' }).toString();
   return pki.publicKeyFromPem(spki) as forge.pki.rsa.PublicKey;
@@ -101,23 +98,26 @@ export async function createCa(opts: CreateCaOptions): Promise<CaMaterial> {
     { name: 'subjectAltName', altNames: [{ type: 6, value: `spiffe://${opts.trustDomain}` }] },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(toForgeKey(keys.privateKeyPem), forge.md.sha256.create());
-  return { certPem: pki.certificateToPem(cert), keyPem: keys.privateKeyPem };
+  return { certPem: createSigner(keys.privateKeyPem).certificate(cert), keyPem: keys.privateKeyPem };
 }
 
-/** Wraps CA material for signing. The clock is injected so tests can issue expired certificates. */
+/**
+ * Wraps CA material (an RSA or EC key) for signing: forge builds each certificate, node:crypto
+ * signs it (pki/signer.ts). The clock is injected so tests can issue expired certificates.
+ */
 export function createCertificateAuthority(
   material: CaMaterial,
   opts: { trustDomain: string; now?: () => Date },
 ): CertificateAuthority {
   const now = opts.now ?? (() => new Date());
-  const caCert = pki.certificateFromPem(material.certPem);
-  const caKey = toForgeKey(material.keyPem);
+  const issuer = readIssuerFields(material.certPem);
+  const caKey = createPrivateKey(material.keyPem);
   // Let OpenSSL confirm the key belongs to the certificate before we sign anything with it.
   const x509 = new X509Certificate(material.certPem);
-  if (!x509.checkPrivateKey(createPrivateKey(material.keyPem))) {
-    throw new Error('CA key does not match CA certificate');
+  if (!x509.checkPrivateKey(caKey)) {
+    throw new PkiError('ca_key_mismatch', 'CA key does not match CA certificate');
   }
+  const signer = createSigner(caKey);
 
   function sign(
     publicKeyPem: string,
@@ -132,15 +132,14 @@ export function createCertificateAuthority(
     cert.validity.notBefore = new Date(start - backdate(notAfterMs - start));
     cert.validity.notAfter = new Date(notAfterMs);
     cert.setSubject(subject);
-    cert.setIssuer(caCert.subject.attributes);
+    cert.setIssuer(issuer.name);
     cert.setExtensions([
       ...extensions,
       { name: 'subjectKeyIdentifier' },
-      { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+      { name: 'authorityKeyIdentifier', keyIdentifier: issuer.keyIdentifier },
     ]);
-    cert.sign(caKey, forge.md.sha256.create());
     return {
-      certPem: pki.certificateToPem(cert),
+      certPem: signer.certificate(cert),
       serial: cert.serialNumber,
       notBefore: cert.validity.notBefore,
       notAfter: cert.validity.notAfter,

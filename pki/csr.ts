@@ -1,6 +1,7 @@
-import { createPrivateKey, createPublicKey, verify } from 'node:crypto';
+import { createPublicKey, verify } from 'node:crypto';
 import forge from 'node-forge';
 import { PkiError } from './errors.js';
+import { createSigner } from './signer.js';
 
 const { pki } = forge;
 
@@ -9,14 +10,12 @@ export const MAX_CSR_PEM_BYTES = 16 * 1024;
 export const MIN_RSA_BITS = 2048;
 const SHA256_WITH_RSA = '1.2.840.113549.1.1.11';
 
-/** Makes a PKCS#10 CSR for a key made with node:crypto. The subject is a hint only. */
+/** Makes a PKCS#10 CSR for an RSA key made with node:crypto, signed by node:crypto. The subject is a hint only. */
 export function createCsr(privateKeyPem: string, publicKeyPem: string, commonName: string): string {
   const csr = pki.createCertificationRequest();
   csr.publicKey = pki.publicKeyFromPem(createPublicKey(publicKeyPem).export({ type: 'spki', format: 'pem' }).toString());
   csr.setSubject([{ name: 'commonName', value: commonName }]);
-  const pkcs1 = createPrivateKey(privateKeyPem).export({ type: 'pkcs1', format: 'pem' }).toString();
-  csr.sign(pki.privateKeyFromPem(pkcs1), forge.md.sha256.create());
-  return pki.certificationRequestToPem(csr);
+  return createSigner(privateKeyPem).certificationRequest(csr);
 }
 
 /** One DER element at `at`: where its content starts and where it ends. */

@@ -7,6 +7,8 @@ export type PkiErrorCode =
   | 'csr_malformed'
   | 'csr_bad_signature'
   | 'csr_weak_key'
+  | 'ca_key_mismatch'
+  | 'unsupported_key'
   | 'invalid_token'
   | 'invalid_join_string'
   | 'pin_mismatch'

@@ -10,7 +10,7 @@ export interface KeyPairPem {
   readonly publicKeyPem: string;
 }
 
-/** Default RSA modulus; node-forge signs RSA only. */
+/** Default RSA modulus; node-forge, which builds certificates and CSRs, reads RSA subject keys only. */
 export const DEFAULT_RSA_BITS = 2048;
 
 /** Makes a fresh RSA key pair with node:crypto (OpenSSL), off the event loop. */

@@ -1,0 +1,82 @@
+import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import forge from 'node-forge';
+import { PkiError } from './errors.js';
+
+const { asn1, pki } = forge;
+
+/** The parts of node-forge's encoder that @types/node-forge does not declare. */
+const forgeEncoding = pki as unknown as {
+  getTBSCertificate(cert: forge.pki.Certificate): forge.asn1.Asn1;
+  getCertificationRequestInfo(csr: forge.pki.CertificateSigningRequest): forge.asn1.Asn1;
+};
+
+/** Where the `signature` AlgorithmIdentifier stands in forge's TBSCertificate (version is always written). */
+const TBS_SIGNATURE_INDEX = 2;
+
+const ALGORITHMS = {
+  // RFC 4055: parameters NULL.
+  rsa: { oid: '1.2.840.113549.1.1.11', name: 'sha256WithRSAEncryption', nullParameters: true, dsaEncoding: undefined },
+  // RFC 5758: parameters absent; the signature is the DER ECDSA-Sig-Value.
+  ec: { oid: '1.2.840.10045.4.3.2', name: 'ecdsa-with-SHA256', nullParameters: false, dsaEncoding: 'der' },
+} as const;
+
+/**
+ * Signs what node-forge builds (X.509 certificates, PKCS#10 requests) with node:crypto, so the RSA
+ * or ECDSA arithmetic runs in OpenSSL rather than in forge's JavaScript: forge encodes the
+ * to-be-signed part, OpenSSL signs its DER, and forge assembles the signed structure.
+ */
+export interface Signer {
+  /** The signature algorithm: sha256WithRSAEncryption for an RSA key, ecdsa-with-SHA256 for an EC key. */
+  readonly algorithm: { readonly oid: string; readonly name: string };
+  /** Signs a certificate whose fields forge holds; its issuer and extensions are as set. PEM. */
+  certificate(cert: forge.pki.Certificate): string;
+  /** Signs a certification request whose subject and public key forge holds. PEM. */
+  certificationRequest(csr: forge.pki.CertificateSigningRequest): string;
+}
+
+/** A signer for a private key (PEM or KeyObject): RSA or EC. */
+export function createSigner(privateKey: string | KeyObject): Signer {
+  const key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;
+  const type = key.asymmetricKeyType;
+  if (type !== 'rsa' && type !== 'ec') {
+    throw new PkiError('unsupported_key', `cannot sign with a ${type ?? 'unknown'} key (RSA or EC only)`);
+  }
+  const algorithm = ALGORITHMS[type];
+
+  /** A fresh AlgorithmIdentifier each time: forge's ASN.1 objects are mutable and owned by their parent. */
+  const algorithmIdentifier = (): forge.asn1.Asn1 =>
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(algorithm.oid).getBytes()),
+      ...(algorithm.nullParameters ? [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')] : []),
+    ]);
+
+  /** SEQUENCE { toBeSigned, signatureAlgorithm, signature BIT STRING }: a Certificate and a CertificationRequest alike. */
+  function signed(toBeSigned: forge.asn1.Asn1): string {
+    const der = Buffer.from(asn1.toDer(toBeSigned).getBytes(), 'binary');
+    const signature = sign('sha256', der, algorithm.dsaEncoding ? { key, dsaEncoding: algorithm.dsaEncoding } : key);
+    const whole = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+      toBeSigned,
+      algorithmIdentifier(),
+      // No unused bits.
+      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\0${signature.toString('binary')}`),
+    ]);
+    return asn1.toDer(whole).getBytes();
+  }
+
+  return {
+    algorithm: { oid: algorithm.oid, name: algorithm.name },
+    certificate(cert) {
+      // forge writes the algorithm OID it is given, always with NULL parameters; the TBS then gets
+      // this signer's own identifier so that it matches the outer one byte for byte.
+      cert.siginfo.algorithmOid = algorithm.oid;
+      cert.signatureOid = algorithm.oid;
+      const tbs = forgeEncoding.getTBSCertificate(cert);
+      (tbs.value as forge.asn1.Asn1[])[TBS_SIGNATURE_INDEX] = algorithmIdentifier();
+      return forge.pem.encode({ type: 'CERTIFICATE', body: signed(tbs) });
+    },
+    certificationRequest(csr) {
+      csr.signatureOid = algorithm.oid;
+      return forge.pem.encode({ type: 'CERTIFICATE REQUEST', body: signed(forgeEncoding.getCertificationRequestInfo(csr)) });
+    },
+  };
+}
