@@ -12,9 +12,11 @@ export interface KeyedEntry {
  * its databases: the keys LMDB takes, and the long ones (long-keys.ts) with their whole keys. What
  * the short database yields may be views valid until the next step (baseline-ranges.ts): the
  * caller copies what it keeps, as before. When no long key lies in the range (nearly always), the
- * short database's own iterator is returned, so the scan's merge pays nothing for long keys.
+ * short database's own iterator is returned, so the scan's merge pays nothing per entry for long keys.
  */
 export function keyOrderedRange(short: Database<Buffer, Buffer>, long: Database<Buffer, Buffer>, start: Buffer, end: Buffer): Iterable<KeyedEntry> {
+  // An empty long database (nearly every host) is seen without a cursor: a scan reads thousands of ranges.
+  if (long.getCount() === 0) return shortRange(short, start, end);
   const longs = longRange(long, start, end)[Symbol.iterator]();
   const first = longs.next();
   const shorts = shortRange(short, start, end);
