@@ -12,7 +12,9 @@ export type AgentErrorCode =
   | 'message_refused'
   /** Any other failure of a call or stream: worth retrying. */
   | 'call_failed'
-  | 'invalid_argument';
+  | 'invalid_argument'
+  /** The local store holds an entry the agent cannot read (agent/store/). */
+  | 'store_corrupt';
 
 export class AgentError extends VigilError<AgentErrorCode> {
   override readonly name = 'AgentError';

@@ -1,4 +1,4 @@
-import { pathToKey, withoutTrailingSlashes } from '../store/path-key.js';
+import { keysUnderEnd, pathToKey, withoutTrailingSlashes } from '../store/path-key.js';
 import { walkSorted, type EntryType, type WalkOptions } from './walker.js';
 
 /**
@@ -58,7 +58,6 @@ export function planShards(root: Buffer, scope: WalkOptions, depth = SHARD_DEPTH
       start = withByte(key, 1);
     }
   }
-  // '/' has the key 0x00 and its children 0x00‖name: its range is [0x00, 0x01).
-  close(rootKey.length === 1 && rootKey[0] === 0 ? Buffer.of(1) : withByte(rootKey, 1));
+  close(keysUnderEnd(rootKey));
   return units;
 }

@@ -1,11 +1,13 @@
 import type { Database, DatabaseOptions } from 'lmdb';
-import { openEnv } from './lmdb-env.js';
+import { keyOrderedRange } from './key-ordered-range.js';
+import { openEnv, openLongBaselineDb } from './lmdb-env.js';
 
 /** Baseline entries by key range, for a scan's worker threads (LMDB is shared by the threads of a process). */
 export interface BaselineRanges {
   /**
    * Keys in [start, end), in key order, with their encoded states: views that are valid only until
-   * the next step (lmdb-js reuses its buffers); copy what must be kept.
+   * the next step (lmdb-js reuses its buffers); copy what must be kept. Keys too long for LMDB
+   * (long-keys.ts) come whole, in their place.
    */
   range(start: Buffer, end: Buffer): Iterable<{ key: Buffer; value: Buffer }>;
   close(): Promise<void>;
@@ -25,8 +27,9 @@ export function openBaselineRanges(path: string): BaselineRanges {
   const env = openEnv(path);
   // lmdb-js takes keyEncoder and encoder per database; its typings list them on the root only.
   const baseline: Database<Buffer, Buffer> = env.openDB('baseline', { keyEncoder: viewKeys, encoder: viewValues } as DatabaseOptions);
+  const long = openLongBaselineDb(env);
   return {
-    range: (start, end) => baseline.getRange({ start, end }) as Iterable<{ key: Buffer; value: Buffer }>,
+    range: (start, end) => keyOrderedRange(baseline, long, start, end),
     close: () => env.close(),
   };
 }

@@ -1,6 +1,7 @@
 import type { Database, RootDatabase } from 'lmdb';
 import type { ChangeKind, ChangeSource, FileDelta, FileState } from '../../core/model.js';
 import type { OutboxWriter } from './outbox.js';
+import { isLongKey, longKey, packLong } from './long-keys.js';
 import { pathToKey } from './path-key.js';
 import { encodeState } from './state-codec.js';
 
@@ -26,15 +27,24 @@ export interface Journal {
   record(changes: readonly Change[], opts?: { queue: boolean }): FileDelta[];
 }
 
-export function createJournal(env: RootDatabase, baseline: Database<Buffer, Buffer>, outbox: OutboxWriter): Journal {
+/** Writes or removes a path's baseline entry, in the long database when its key is too long for LMDB (long-keys.ts). */
+function putEntry(baseline: Database<Buffer, Buffer>, longBaseline: Database<Buffer, Buffer>, path: Buffer, state: FileState | null): void {
+  const key = pathToKey(path);
+  if (isLongKey(key)) {
+    if (state) longBaseline.putSync(longKey(key), packLong(key, encodeState(state)));
+    else longBaseline.removeSync(longKey(key));
+  } else if (state) baseline.putSync(key, encodeState(state));
+  else baseline.removeSync(key);
+}
+
+export function createJournal(env: RootDatabase, baseline: Database<Buffer, Buffer>, longBaseline: Database<Buffer, Buffer>, outbox: OutboxWriter): Journal {
   return {
     record(changes, { queue } = { queue: true }) {
       if (changes.length === 0) return [];
       return env.transactionSync(() => {
         const appender = queue ? outbox.appender() : null;
         const out = changes.map((c) => {
-          if (c.state) baseline.putSync(pathToKey(c.path), encodeState(c.state));
-          else baseline.removeSync(pathToKey(c.path));
+          putEntry(baseline, longBaseline, c.path, c.state);
           const d: FileDelta = { seq: 0, path: c.path, kind: c.kind, state: c.state, detectedAt: c.detectedAt, source: c.source };
           return appender ? appender.add(d) : d;
         });

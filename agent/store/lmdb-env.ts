@@ -19,6 +19,9 @@ export const openEnv = (path: string): RootDatabase => openLmdb({ path, compress
 /** The baseline database: path key (path-key.ts) → encoded state (state-codec.ts). */
 export const openBaselineDb = (env: RootDatabase): Database<Buffer, Buffer> => env.openDB({ name: 'baseline', keyEncoding: 'binary', encoding: 'binary' });
 
+/** The baseline's entries whose keys are too long for LMDB (long-keys.ts): prefix ‖ hash → whole key and encoded state. */
+export const openLongBaselineDb = (env: RootDatabase): Database<Buffer, Buffer> => env.openDB({ name: 'baseline-long', keyEncoding: 'binary', encoding: 'binary' });
+
 /** Small records beside the baseline and the queue (sequence, queue size, policy, gaps...). */
 export type MetaDb = Database<Buffer, string>;
 export const openMetaDb = (env: RootDatabase): MetaDb => env.openDB({ name: 'meta', encoding: 'binary' });

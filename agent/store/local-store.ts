@@ -3,7 +3,7 @@ import { DEFAULT_QUEUE_BYTES } from '../../core/policy-defaults.js';
 import { createAgentMeta, type AgentMeta } from './agent-meta.js';
 import { createBaseline, type Baseline } from './baseline.js';
 import { createJournal, type Journal } from './journal.js';
-import { openBaselineDb, openEnv, openMetaDb } from './lmdb-env.js';
+import { openBaselineDb, openEnv, openLongBaselineDb, openMetaDb } from './lmdb-env.js';
 import { createOutbox, type Outbox } from './outbox.js';
 
 export type { Change } from './journal.js';
@@ -31,6 +31,7 @@ export interface LocalStore {
 export function openLocalStore(path: string): LocalStore {
   const env = openEnv(path);
   const baselineDb = openBaselineDb(env);
+  const longBaselineDb = openLongBaselineDb(env);
   const metaDb = openMetaDb(env);
   const outbox = createOutbox(env, metaDb);
   const meta = createAgentMeta(env, metaDb, (p) => outbox.setLimitBytes(p.limits.queueBytes ?? DEFAULT_QUEUE_BYTES));
@@ -39,10 +40,10 @@ export function openLocalStore(path: string): LocalStore {
   return {
     location: path,
     dataFile: join(path, 'data.mdb'),
-    baseline: createBaseline(baselineDb),
+    baseline: createBaseline(baselineDb, longBaselineDb),
     outbox,
     meta,
-    journal: createJournal(env, baselineDb, outbox),
+    journal: createJournal(env, baselineDb, longBaselineDb, outbox),
     close: () => env.close(),
   };
 }

@@ -23,6 +23,14 @@ export function keyToPath(key: Buffer): Buffer {
   return path;
 }
 
+/**
+ * The end (excluded) of the key range at and below a root key: the keys below a directory d are
+ * exactly [d‖0x00, d‖0x01), and '/' (key 0x00) covers [0x00, 0x01).
+ */
+export function keysUnderEnd(rootKey: Buffer): Buffer {
+  return rootKey.length === 1 && rootKey[0] === 0 ? Buffer.of(1) : Buffer.concat([rootKey, Buffer.of(1)]);
+}
+
 /** True when key is root's key or a key below it. */
 export function keyIsUnder(key: Buffer, rootKey: Buffer): boolean {
   if (key.length < rootKey.length || key.compare(rootKey, 0, rootKey.length, 0, rootKey.length) !== 0) return false;

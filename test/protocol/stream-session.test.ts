@@ -174,6 +174,27 @@ describe('agent stream session ⇄ controller stream service', () => {
     }
   });
 
+  it('delivers a 4,095-byte path whole, and reconciles a baseline holding paths longer than LMDB keys', async () => {
+    // Directories of 120-byte names, as a deep tree has them (PATH_MAX is 4,096 with the NUL).
+    const deepPath = (letter: string, bytes: number) => Buffer.from(`/srv${Array.from({ length: 40 }, (_, i) => `/${String(i).padStart(2, '0')}${letter.repeat(117)}`).join('')}`.slice(0, bytes));
+    const queued = deepPath('q', 4095);
+    const unqueued = deepPath('u', 2500);
+    assert.equal(queued.length, 4095);
+    const a = await session('long-paths', (store) => {
+      store.journal.record([{ ...change('', 1), path: queued }]);
+      store.journal.record([{ ...change('', 2), path: unqueued }], { queue: false });
+    });
+    try {
+      const stored = async () => (await ctl.admin.listFiles({ agentId: a.id })).files.map((f) => Buffer.from(f.path));
+      await waitFor('both stored', async () => (await stored()).some((p) => p.equals(unqueued)) && a.store.outbox.length() === 0);
+      assert.ok((await stored()).some((p) => p.equals(queued)), 'the 4,095-byte path, every byte');
+      const events = (await ctl.admin.listEvents({ agentId: a.id })).events;
+      assert.ok(events.some((e) => Buffer.from(e.delta!.path).equals(queued)));
+    } finally {
+      await a.end();
+    }
+  });
+
   it('renumbers a queue that is behind the controller and asks the agent to catch up', async () => {
     const a = await session('restored');
     await waitFor('welcomed', async () => (await ctl.admin.getAgent({ agentId: a.id })).agent?.connected);
