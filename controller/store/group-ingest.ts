@@ -68,7 +68,7 @@ const EVENT_INSERT = `insert into file_events (agent_id, seq, path, path_text, k
 
 const STATE_UPSERT = `insert into file_state (agent_id, path, path_text, ${STATE_COLUMNS}, updated_seq, path_position, entry_digest)
   select * from ${unnestOf(1, ['text', 'bytea', 'text', ...STATE_ARRAY_TYPES, 'bigint', 'bigint', 'bigint'])}
-  on conflict (agent_id, path) do update set
+  on conflict (agent_id, path_sha256) do update set
     file_type = excluded.file_type, size = excluded.size, mode = excluded.mode, uid = excluded.uid,
     gid = excluded.gid, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, inode = excluded.inode,
     nlink = excluded.nlink, sha256 = excluded.sha256, symlink_target = excluded.symlink_target,
@@ -77,7 +77,7 @@ const STATE_UPSERT = `insert into file_state (agent_id, path, path_text, ${STATE
     updated_seq = excluded.updated_seq, path_position = excluded.path_position, entry_digest = excluded.entry_digest`;
 
 const STATE_DELETE = `delete from file_state f using unnest($1::text[], $2::bytea[]) as u(agent_id, path)
-  where f.agent_id = u.agent_id and f.path = u.path`;
+  where f.agent_id = u.agent_id and f.path_sha256 = sha256(u.path)`;
 
 const ALERT_INSERT = `insert into alerts (agent_id, seq, rule, created_at)
   select *, $4::timestamptz from unnest($1::text[], $2::bigint[], $3::text[])

@@ -258,4 +258,17 @@ create table replicas (
 );
 `,
   },
+  {
+    version: 12,
+    name: 'file_state keyed by path digest',
+    sql: `
+-- A btree entry holds at most 2,704 bytes: a 4,095-byte path of random names could not be indexed,
+-- so its delta failed the whole ingest. The current state is keyed by the path's SHA-256; listing in
+-- path order uses an index on the path's first 1,024 bytes (ties sorted on the whole path).
+alter table file_state add column path_sha256 bytea not null generated always as (sha256(path)) stored;
+alter table file_state drop constraint file_state_pkey;
+alter table file_state add primary key (agent_id, path_sha256);
+create index file_state_path_order on file_state (agent_id, substr(path, 1, 1024));
+`,
+  },
 ];

@@ -19,8 +19,10 @@ export function createStateStore(db: SqlQueryable): StateStore {
   return {
     async page(agentId, { after, limit }) {
       const rows = await db.query(
+        // In path order through the index on the first 1,024 bytes (migration 12), whole paths breaking ties.
         `select path, updated_seq, ${SELECT_STATE_COLUMNS} from file_state
-         where agent_id = $1 ${after ? 'and path > $3' : ''} order by path limit $2`,
+         where agent_id = $1 ${after ? 'and (substr(path, 1, 1024), path) > (substr($3::bytea, 1, 1024), $3::bytea)' : ''}
+         order by substr(path, 1, 1024), path limit $2`,
         after ? [agentId, limit, after] : [agentId, limit],
       );
       return rows.map((r) => ({ path: buf(r.path)!, state: stateFromRow(r)!, updatedSeq: num(r.updated_seq) }));

@@ -1,5 +1,6 @@
 import { DEFAULT_LIMITS, defineRule } from '../../core/policy-schema.js';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { generateToken } from '../../pki/index.js';
 import type { FileDelta } from '../../core/model.js';
@@ -209,6 +210,34 @@ for (const kind of testDatabaseKinds()) {
       assert.equal(await events.countFor('l-1'), 0);
       const retry = await events.ingestGroup([{ agentId: 'l-1', deltas: [delta(1, '/a')], refusals: [], alertRuleFor: () => null }]);
       assert.equal(retry[0]?.committedSeq, 1, 'offered again once the row is free');
+    });
+
+    it('events and current state: a 4,095-byte path of random names is stored, listed in order, reconciled and deleted', async () => {
+      const agents = createAgentStore(db.sql, clock);
+      await agents.create({ id: 'long-1', hostname: 'h', tokenId: 't', labels: {} });
+      const events = createEventStore(db.sql, clock);
+      // Random hex does not compress: more than a btree entry may hold (2,704 bytes).
+      const long = (tail: string) => {
+        let p = '/deep';
+        while (p.length < 4095 - 1 - tail.length) p += `/${randomBytes(60).toString('hex').slice(0, Math.min(120, 4095 - 2 - tail.length - p.length))}`;
+        return `${p}/${tail}`.slice(0, 4095);
+      };
+      const a = long('a');
+      const b = `${a.slice(0, -1)}b`; // shares all but its last byte with a: the order index ties
+      assert.equal(Buffer.byteLength(a), 4095);
+      const res = await events.ingest('long-1', [delta(1, b), delta(2, a), delta(3, '/etc/short'), delta(4, a, 'modified')], () => null);
+      assert.equal(res.committedSeq, 4);
+      const files = createStateStore(db.sql);
+      const all = await files.page('long-1', { limit: 10 });
+      assert.deepEqual(all.map((f) => f.path.toString()), [a, b, '/etc/short']);
+      assert.equal(all[0]!.state.size, 4, 'the long path\'s state followed its last delta');
+      assert.deepEqual((await files.page('long-1', { after: Buffer.from(a), limit: 10 })).map((f) => f.path.toString()), [b, '/etc/short'], 'keyset paging past a long path');
+      const sync = createSyncStore(db.sql);
+      const [whole] = await sync.rangeDigests('long-1', [[MIN_POSITION, MAX_POSITION]]);
+      assert.equal(whole!.count, 3);
+      await events.ingest('long-1', [delta(5, a, 'deleted')], () => null);
+      assert.deepEqual((await files.page('long-1', { limit: 10 })).map((f) => f.path.toString()), [b, '/etc/short']);
+      assert.equal((await events.list({ agentId: 'long-1', limit: 10 })).events.length, 5);
     });
 
     it('events: non-UTF-8 paths round-trip as bytes and filter by glob', async () => {

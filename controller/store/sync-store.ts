@@ -29,7 +29,7 @@ export function createSyncStore(sql: Sql): SyncStore {
       for (const r of rows) {
         const path = buf(r.path)!;
         const state = stateFromRow(r)!;
-        await sql.query('update file_state set path_position = $3, entry_digest = $4 where agent_id = $1 and path = $2', [
+        await sql.query('update file_state set path_position = $3, entry_digest = $4 where agent_id = $1 and path_sha256 = sha256($2::bytea)', [
           agentId,
           path,
           pathPosition(path).toString(),
