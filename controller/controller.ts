@@ -8,6 +8,7 @@ import { openDatabase } from './database.js';
 import { createFailureLimiter } from './enrol-rate-limit.js';
 import { createFanout } from './fanout.js';
 import { createAgentHub } from './fleet/agent-hub.js';
+import { createCommandDispatch } from './fleet/command-dispatch.js';
 import { createDuplicateStreams } from './fleet/duplicate-streams.js';
 import { createRevocations } from './fleet/revocations.js';
 import { recordHomeOperator } from './identity/home-operator.js';
@@ -64,9 +65,10 @@ export async function startController(config: ControllerConfig, deps: Controller
   streams.watch(hub);
   const revocations = createRevocations({ agents: stores.agents, hub, fanout, logger });
   const distribution = createPolicyDistribution({ current: policy, store: stores.policies, hub, fanout, logger });
-  const sweeps = startSweeps({ ...config, revocations, outbox, logger });
+  const dispatch = createCommandDispatch({ commands: stores.commands, hub, fanout, clock, logger, expiryMs: config.commandExpiryMs });
+  const sweeps = startSweeps({ ...config, revocations, outbox, commands: dispatch, logger });
 
-  const parts = { ...stores, logger, clock, ca, issuer, hub, streams, policy, distribution, revocations, alerts: outbox };
+  const parts = { ...stores, logger, clock, ca, issuer, hub, streams, policy, distribution, revocations, dispatch, alerts: outbox };
   const listeners = await startListeners(config, home, logger, {
     enrol: (connectAddress) =>
       createEnrolService({

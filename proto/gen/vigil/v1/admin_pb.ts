@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vigil/v1/admin.proto.
  */
 export const file_vigil_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3Qi3QQKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIrCgZsYWJlbHMYCCADKAsyGy52aWdpbC52MS5BZ2VudC5MYWJlbHNFbnRyeRIyCg5jZXJ0X25vdF9hZnRlchgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAsgASgJEhcKD3JlZnJlc2hlZF9jb3VudBgMIAEoBBInCghkZWxpdmVyeRgNIAEoCzIVLnZpZ2lsLnYxLkFnZW50U3RhdHVzEjgKFGRlbGl2ZXJ5X3JlcG9ydGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZ1c2VkX2NvdW50GA8gASgEEjMKEGRlbGl2ZXJ5X2Jsb2NrZWQYECABKAsyGS52aWdpbC52MS5EZWxpdmVyeUJsb2NrZWQaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJWCg9EZWxpdmVyeUJsb2NrZWQSCwoDc2VxGAEgASgEEg4KBnJlYXNvbhgCIAEoCRImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAihgEKDFJlZnVzZWREZWx0YRILCgNzZXEYASABKAQSDQoFZmllbGQYAiABKAkSDgoGcmVhc29uGAMgASgJEgwKBHBhdGgYBCABKAwSDAoEa2luZBgFIAEoCRIuCgpyZWZ1c2VkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChBMaXN0RmlsZXNSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg0KBWFmdGVyGAIgASgMEg0KBWxpbWl0GAMgASgNIlQKC0N1cnJlbnRGaWxlEgwKBHBhdGgYASABKAwSIgoFc3RhdGUYAiABKAsyEy52aWdpbC52MS5GaWxlU3RhdGUSEwoLdXBkYXRlZF9zZXEYAyABKAQiOQoRTGlzdEZpbGVzUmVzcG9uc2USJAoFZmlsZXMYASADKAsyFS52aWdpbC52MS5DdXJyZW50RmlsZSIjCg9HZXRBZ2VudFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkicgoQR2V0QWdlbnRSZXNwb25zZRIeCgVhZ2VudBgBIAEoCzIPLnZpZ2lsLnYxLkFnZW50EhUKDWV2ZW50c19zdG9yZWQYAiABKAQSJwoHcmVmdXNlZBgDIAMoCzIWLnZpZ2lsLnYxLlJlZnVzZWREZWx0YSI1ChJMaXN0QWdlbnRzUmVzcG9uc2USHwoGYWdlbnRzGAEgAygLMg8udmlnaWwudjEuQWdlbnQi0wEKEUxpc3RFdmVudHNSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEhEKCXBhdGhfZ2xvYhgCIAEoCRIpCgVzaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbGltaXQYBCABKA0SKQoFdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWtpbmRzGAYgAygJEiUKBmJlZm9yZRgHIAEoCzIVLnZpZ2lsLnYxLkV2ZW50Q3Vyc29yIl0KC0V2ZW50Q3Vyc29yEi8KC2RldGVjdGVkX2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhZ2VudF9pZBgCIAEoCRILCgNzZXEYAyABKAQibwoFRXZlbnQSEAoIYWdlbnRfaWQYASABKAkSIgoFZGVsdGEYAiABKAsyEy52aWdpbC52MS5GaWxlRGVsdGESMAoMY29tbWl0dGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJDChJMaXN0RXZlbnRzUmVzcG9uc2USHwoGZXZlbnRzGAEgAygLMg8udmlnaWwudjEuRXZlbnQSDAoEbW9yZRgCIAEoCCKgAQoSQ3JlYXRlVG9rZW5SZXF1ZXN0EhMKC3R0bF9zZWNvbmRzGAEgASgNEgwKBHVzZXMYAiABKA0SOAoGbGFiZWxzGAMgAygLMigudmlnaWwudjEuQ3JlYXRlVG9rZW5SZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibAoTQ3JlYXRlVG9rZW5SZXNwb25zZRITCgtqb2luX3N0cmluZxgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCITChFMaXN0VG9rZW5zUmVxdWVzdCK/AgoJVG9rZW5JbmZvEgoKAmlkGAEgASgJEi4KCmNyZWF0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdXNlc19hbGxvd2VkGAUgASgNEgwKBHVzZXMYBiABKA0SLgoKcmV2b2tlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoGbGFiZWxzGAggAygLMh8udmlnaWwudjEuVG9rZW5JbmZvLkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOQoSTGlzdFRva2Vuc1Jlc3BvbnNlEiMKBnRva2VucxgBIAMoCzITLnZpZ2lsLnYxLlRva2VuSW5mbyIgChJSZXZva2VUb2tlblJlcXVlc3QSCgoCaWQYASABKAkiFQoTUmV2b2tlVG9rZW5SZXNwb25zZSI2ChJBcHBseVBvbGljeVJlcXVlc3QSIAoGcG9saWN5GAEgASgLMhAudmlnaWwudjEuUG9saWN5IjkKE0FwcGx5UG9saWN5UmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoBBIRCglwdXNoZWRfdG8YAiABKA0iEgoQR2V0UG9saWN5UmVxdWVzdCI1ChFHZXRQb2xpY3lSZXNwb25zZRIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiQQoNUmVzY2FuUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRILCgNhbGwYAiABKAgSEQoJZnVsbF9oYXNoGAMgASgIIkcKDFJlc2NhblRhcmdldBIQCghhZ2VudF9pZBgBIAEoCRISCgpjb21tYW5kX2lkGAIgASgJEhEKCWRlbGl2ZXJlZBgDIAEoCCI5Cg5SZXNjYW5SZXNwb25zZRInCgd0YXJnZXRzGAEgAygLMhYudmlnaWwudjEuUmVzY2FuVGFyZ2V0IiEKEkdldENvbW1hbmRzUmVxdWVzdBILCgNpZHMYASADKAki9AEKDUNvbW1hbmRTdGF0dXMSCgoCaWQYASABKAkSEAoIYWdlbnRfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkZWxpdmVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoEc2NhbhgHIAEoCzIVLnZpZ2lsLnYxLlNjYW5TdW1tYXJ5IkAKE0dldENvbW1hbmRzUmVzcG9uc2USKQoIY29tbWFuZHMYASADKAsyFy52aWdpbC52MS5Db21tYW5kU3RhdHVzIjYKElJldm9rZUFnZW50UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiFQoTUmV2b2tlQWdlbnRSZXNwb25zZSI+Cg9BZGRBZG1pblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRyb2xlGAIgASgJEg8KB2Nzcl9wZW0YAyABKAkiTgoQQWRkQWRtaW5SZXNwb25zZRIXCg9jZXJ0aWZpY2F0ZV9wZW0YASABKAkSDgoGY2FfcGVtGAIgASgJEhEKCXNwaWZmZV9pZBgDIAEoCSIyChJSZXZva2VBZG1pblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZyZWFzb24YAiABKAkiFQoTUmV2b2tlQWRtaW5SZXNwb25zZSITChFMaXN0QWRtaW5zUmVxdWVzdCLnAQoIT3BlcmF0b3ISDAoEbmFtZRgBIAEoCRIRCglzcGlmZmVfaWQYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzZXJpYWwYBCABKAkSLQoJaXNzdWVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglub3RfYWZ0ZXIYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgIIAEoCSI4ChJMaXN0QWRtaW5zUmVzcG9uc2USIgoGYWRtaW5zGAEgAygLMhIudmlnaWwudjEuT3BlcmF0b3IiTAoQTGlzdEF1ZGl0UmVxdWVzdBINCgVsaW1pdBgBIAEoDRIpCgVzaW5jZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAieQoKQXVkaXRFbnRyeRImCgJhdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAiABKAkSDgoGYWN0aW9uGAMgASgJEg4KBnRhcmdldBgEIAEoCRIUCgxkZXRhaWxzX2pzb24YBSABKAkiSAoRTGlzdEF1ZGl0UmVzcG9uc2USJQoHZW50cmllcxgBIAMoCzIULnZpZ2lsLnYxLkF1ZGl0RW50cnkSDAoEbW9yZRgCIAEoCDKPCQoMQWRtaW5TZXJ2aWNlEkcKCkxpc3RBZ2VudHMSGy52aWdpbC52MS5MaXN0QWdlbnRzUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJBCghHZXRBZ2VudBIZLnZpZ2lsLnYxLkdldEFnZW50UmVxdWVzdBoaLnZpZ2lsLnYxLkdldEFnZW50UmVzcG9uc2USRAoJTGlzdEZpbGVzEhoudmlnaWwudjEuTGlzdEZpbGVzUmVxdWVzdBobLnZpZ2lsLnYxLkxpc3RGaWxlc1Jlc3BvbnNlEkcKCkxpc3RFdmVudHMSGy52aWdpbC52MS5MaXN0RXZlbnRzUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RFdmVudHNSZXNwb25zZRJKCgtDcmVhdGVUb2tlbhIcLnZpZ2lsLnYxLkNyZWF0ZVRva2VuUmVxdWVzdBodLnZpZ2lsLnYxLkNyZWF0ZVRva2VuUmVzcG9uc2USRwoKTGlzdFRva2VucxIbLnZpZ2lsLnYxLkxpc3RUb2tlbnNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdFRva2Vuc1Jlc3BvbnNlEkoKC1Jldm9rZVRva2VuEhwudmlnaWwudjEuUmV2b2tlVG9rZW5SZXF1ZXN0Gh0udmlnaWwudjEuUmV2b2tlVG9rZW5SZXNwb25zZRJKCgtBcHBseVBvbGljeRIcLnZpZ2lsLnYxLkFwcGx5UG9saWN5UmVxdWVzdBodLnZpZ2lsLnYxLkFwcGx5UG9saWN5UmVzcG9uc2USRAoJR2V0UG9saWN5EhoudmlnaWwudjEuR2V0UG9saWN5UmVxdWVzdBobLnZpZ2lsLnYxLkdldFBvbGljeVJlc3BvbnNlEjsKBlJlc2NhbhIXLnZpZ2lsLnYxLlJlc2NhblJlcXVlc3QaGC52aWdpbC52MS5SZXNjYW5SZXNwb25zZRJKCgtHZXRDb21tYW5kcxIcLnZpZ2lsLnYxLkdldENvbW1hbmRzUmVxdWVzdBodLnZpZ2lsLnYxLkdldENvbW1hbmRzUmVzcG9uc2USSgoLUmV2b2tlQWdlbnQSHC52aWdpbC52MS5SZXZva2VBZ2VudFJlcXVlc3QaHS52aWdpbC52MS5SZXZva2VBZ2VudFJlc3BvbnNlEkEKCEFkZEFkbWluEhkudmlnaWwudjEuQWRkQWRtaW5SZXF1ZXN0GhoudmlnaWwudjEuQWRkQWRtaW5SZXNwb25zZRJKCgtSZXZva2VBZG1pbhIcLnZpZ2lsLnYxLlJldm9rZUFkbWluUmVxdWVzdBodLnZpZ2lsLnYxLlJldm9rZUFkbWluUmVzcG9uc2USRwoKTGlzdEFkbWlucxIbLnZpZ2lsLnYxLkxpc3RBZG1pbnNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdEFkbWluc1Jlc3BvbnNlEkQKCUxpc3RBdWRpdBIaLnZpZ2lsLnYxLkxpc3RBdWRpdFJlcXVlc3QaGy52aWdpbC52MS5MaXN0QXVkaXRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_vigil_v1_agent, file_vigil_v1_types]);
+  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3Qi3QQKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIrCgZsYWJlbHMYCCADKAsyGy52aWdpbC52MS5BZ2VudC5MYWJlbHNFbnRyeRIyCg5jZXJ0X25vdF9hZnRlchgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAsgASgJEhcKD3JlZnJlc2hlZF9jb3VudBgMIAEoBBInCghkZWxpdmVyeRgNIAEoCzIVLnZpZ2lsLnYxLkFnZW50U3RhdHVzEjgKFGRlbGl2ZXJ5X3JlcG9ydGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZ1c2VkX2NvdW50GA8gASgEEjMKEGRlbGl2ZXJ5X2Jsb2NrZWQYECABKAsyGS52aWdpbC52MS5EZWxpdmVyeUJsb2NrZWQaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJWCg9EZWxpdmVyeUJsb2NrZWQSCwoDc2VxGAEgASgEEg4KBnJlYXNvbhgCIAEoCRImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAihgEKDFJlZnVzZWREZWx0YRILCgNzZXEYASABKAQSDQoFZmllbGQYAiABKAkSDgoGcmVhc29uGAMgASgJEgwKBHBhdGgYBCABKAwSDAoEa2luZBgFIAEoCRIuCgpyZWZ1c2VkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChBMaXN0RmlsZXNSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg0KBWFmdGVyGAIgASgMEg0KBWxpbWl0GAMgASgNIlQKC0N1cnJlbnRGaWxlEgwKBHBhdGgYASABKAwSIgoFc3RhdGUYAiABKAsyEy52aWdpbC52MS5GaWxlU3RhdGUSEwoLdXBkYXRlZF9zZXEYAyABKAQiOQoRTGlzdEZpbGVzUmVzcG9uc2USJAoFZmlsZXMYASADKAsyFS52aWdpbC52MS5DdXJyZW50RmlsZSIjCg9HZXRBZ2VudFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkicgoQR2V0QWdlbnRSZXNwb25zZRIeCgVhZ2VudBgBIAEoCzIPLnZpZ2lsLnYxLkFnZW50EhUKDWV2ZW50c19zdG9yZWQYAiABKAQSJwoHcmVmdXNlZBgDIAMoCzIWLnZpZ2lsLnYxLlJlZnVzZWREZWx0YSI1ChJMaXN0QWdlbnRzUmVzcG9uc2USHwoGYWdlbnRzGAEgAygLMg8udmlnaWwudjEuQWdlbnQi0wEKEUxpc3RFdmVudHNSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEhEKCXBhdGhfZ2xvYhgCIAEoCRIpCgVzaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbGltaXQYBCABKA0SKQoFdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWtpbmRzGAYgAygJEiUKBmJlZm9yZRgHIAEoCzIVLnZpZ2lsLnYxLkV2ZW50Q3Vyc29yIl0KC0V2ZW50Q3Vyc29yEi8KC2RldGVjdGVkX2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhZ2VudF9pZBgCIAEoCRILCgNzZXEYAyABKAQibwoFRXZlbnQSEAoIYWdlbnRfaWQYASABKAkSIgoFZGVsdGEYAiABKAsyEy52aWdpbC52MS5GaWxlRGVsdGESMAoMY29tbWl0dGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJDChJMaXN0RXZlbnRzUmVzcG9uc2USHwoGZXZlbnRzGAEgAygLMg8udmlnaWwudjEuRXZlbnQSDAoEbW9yZRgCIAEoCCKgAQoSQ3JlYXRlVG9rZW5SZXF1ZXN0EhMKC3R0bF9zZWNvbmRzGAEgASgNEgwKBHVzZXMYAiABKA0SOAoGbGFiZWxzGAMgAygLMigudmlnaWwudjEuQ3JlYXRlVG9rZW5SZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibAoTQ3JlYXRlVG9rZW5SZXNwb25zZRITCgtqb2luX3N0cmluZxgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCITChFMaXN0VG9rZW5zUmVxdWVzdCK/AgoJVG9rZW5JbmZvEgoKAmlkGAEgASgJEi4KCmNyZWF0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdXNlc19hbGxvd2VkGAUgASgNEgwKBHVzZXMYBiABKA0SLgoKcmV2b2tlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoGbGFiZWxzGAggAygLMh8udmlnaWwudjEuVG9rZW5JbmZvLkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOQoSTGlzdFRva2Vuc1Jlc3BvbnNlEiMKBnRva2VucxgBIAMoCzITLnZpZ2lsLnYxLlRva2VuSW5mbyIgChJSZXZva2VUb2tlblJlcXVlc3QSCgoCaWQYASABKAkiFQoTUmV2b2tlVG9rZW5SZXNwb25zZSI2ChJBcHBseVBvbGljeVJlcXVlc3QSIAoGcG9saWN5GAEgASgLMhAudmlnaWwudjEuUG9saWN5IjkKE0FwcGx5UG9saWN5UmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoBBIRCglwdXNoZWRfdG8YAiABKA0iEgoQR2V0UG9saWN5UmVxdWVzdCI1ChFHZXRQb2xpY3lSZXNwb25zZRIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiXQoNUmVzY2FuUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRILCgNhbGwYAiABKAgSEQoJZnVsbF9oYXNoGAMgASgIEhoKEmV4cGlyZXNfaW5fc2Vjb25kcxgEIAEoBCJWCgxSZXNjYW5UYXJnZXQSEAoIYWdlbnRfaWQYASABKAkSEgoKY29tbWFuZF9pZBgCIAEoCRIRCglkZWxpdmVyZWQYAyABKAgSDQoFc3RhdGUYBCABKAkiewoOUmVzY2FuUmVzcG9uc2USJwoHdGFyZ2V0cxgBIAMoCzIWLnZpZ2lsLnYxLlJlc2NhblRhcmdldBIQCghncm91cF9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIhChJHZXRDb21tYW5kc1JlcXVlc3QSCwoDaWRzGAEgAygJIuoCCg1Db21tYW5kU3RhdHVzEgoKAmlkGAEgASgJEhAKCGFnZW50X2lkGAIgASgJEgwKBGtpbmQYAyABKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZGVsaXZlcmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBHNjYW4YByABKAsyFS52aWdpbC52MS5TY2FuU3VtbWFyeRINCgVzdGF0ZRgIIAEoCRIQCghncm91cF9pZBgJIAEoCRIuCgpleHBpcmVzX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdmYWlsdXJlGAsgASgJEhIKCmNyZWF0ZWRfYnkYDCABKAkiVwoTTGlzdENvbW1hbmRzUmVxdWVzdBINCgVzdGF0ZRgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIQCghncm91cF9pZBgDIAEoCRINCgVsaW1pdBgEIAEoDSJPChRMaXN0Q29tbWFuZHNSZXNwb25zZRIpCghjb21tYW5kcxgBIAMoCzIXLnZpZ2lsLnYxLkNvbW1hbmRTdGF0dXMSDAoEbW9yZRgCIAEoCCJLChZHZXRDb21tYW5kR3JvdXBSZXF1ZXN0EgoKAmlkGAEgASgJEhUKDXdpdGhfY29tbWFuZHMYAiABKAgSDgoGc3RhdGVzGAMgAygJIqsCChdHZXRDb21tYW5kR3JvdXBSZXNwb25zZRIQCghncm91cF9pZBgBIAEoCRIMCgRraW5kGAIgASgJEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYBCABKAkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcGVuZGluZxgGIAEoBBIRCglkZWxpdmVyZWQYByABKAQSDAoEZG9uZRgIIAEoBBIOCgZmYWlsZWQYCSABKAQSDwoHZXhwaXJlZBgKIAEoBBIpCghjb21tYW5kcxgLIAMoCzIXLnZpZ2lsLnYxLkNvbW1hbmRTdGF0dXMiQAoTR2V0Q29tbWFuZHNSZXNwb25zZRIpCghjb21tYW5kcxgBIAMoCzIXLnZpZ2lsLnYxLkNvbW1hbmRTdGF0dXMiNgoSUmV2b2tlQWdlbnRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZ2VudFJlc3BvbnNlIj4KD0FkZEFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSDwoHY3NyX3BlbRgDIAEoCSJOChBBZGRBZG1pblJlc3BvbnNlEhcKD2NlcnRpZmljYXRlX3BlbRgBIAEoCRIOCgZjYV9wZW0YAiABKAkSEQoJc3BpZmZlX2lkGAMgASgJIjIKElJldm9rZUFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZG1pblJlc3BvbnNlIhMKEUxpc3RBZG1pbnNSZXF1ZXN0IucBCghPcGVyYXRvchIMCgRuYW1lGAEgASgJEhEKCXNwaWZmZV9pZBgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNlcmlhbBgEIAEoCRItCglpc3N1ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCW5vdF9hZnRlchgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAggASgJIjgKEkxpc3RBZG1pbnNSZXNwb25zZRIiCgZhZG1pbnMYASADKAsyEi52aWdpbC52MS5PcGVyYXRvciJMChBMaXN0QXVkaXRSZXF1ZXN0Eg0KBWxpbWl0GAEgASgNEikKBXNpbmNlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ5CgpBdWRpdEVudHJ5EiYKAmF0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVhY3RvchgCIAEoCRIOCgZhY3Rpb24YAyABKAkSDgoGdGFyZ2V0GAQgASgJEhQKDGRldGFpbHNfanNvbhgFIAEoCSJIChFMaXN0QXVkaXRSZXNwb25zZRIlCgdlbnRyaWVzGAEgAygLMhQudmlnaWwudjEuQXVkaXRFbnRyeRIMCgRtb3JlGAIgASgIMrYKCgxBZG1pblNlcnZpY2USRwoKTGlzdEFnZW50cxIbLnZpZ2lsLnYxLkxpc3RBZ2VudHNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdEFnZW50c1Jlc3BvbnNlEkEKCEdldEFnZW50EhkudmlnaWwudjEuR2V0QWdlbnRSZXF1ZXN0GhoudmlnaWwudjEuR2V0QWdlbnRSZXNwb25zZRJECglMaXN0RmlsZXMSGi52aWdpbC52MS5MaXN0RmlsZXNSZXF1ZXN0GhsudmlnaWwudjEuTGlzdEZpbGVzUmVzcG9uc2USRwoKTGlzdEV2ZW50cxIbLnZpZ2lsLnYxLkxpc3RFdmVudHNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdEV2ZW50c1Jlc3BvbnNlEkoKC0NyZWF0ZVRva2VuEhwudmlnaWwudjEuQ3JlYXRlVG9rZW5SZXF1ZXN0Gh0udmlnaWwudjEuQ3JlYXRlVG9rZW5SZXNwb25zZRJHCgpMaXN0VG9rZW5zEhsudmlnaWwudjEuTGlzdFRva2Vuc1JlcXVlc3QaHC52aWdpbC52MS5MaXN0VG9rZW5zUmVzcG9uc2USSgoLUmV2b2tlVG9rZW4SHC52aWdpbC52MS5SZXZva2VUb2tlblJlcXVlc3QaHS52aWdpbC52MS5SZXZva2VUb2tlblJlc3BvbnNlEkoKC0FwcGx5UG9saWN5EhwudmlnaWwudjEuQXBwbHlQb2xpY3lSZXF1ZXN0Gh0udmlnaWwudjEuQXBwbHlQb2xpY3lSZXNwb25zZRJECglHZXRQb2xpY3kSGi52aWdpbC52MS5HZXRQb2xpY3lSZXF1ZXN0GhsudmlnaWwudjEuR2V0UG9saWN5UmVzcG9uc2USOwoGUmVzY2FuEhcudmlnaWwudjEuUmVzY2FuUmVxdWVzdBoYLnZpZ2lsLnYxLlJlc2NhblJlc3BvbnNlEkoKC0dldENvbW1hbmRzEhwudmlnaWwudjEuR2V0Q29tbWFuZHNSZXF1ZXN0Gh0udmlnaWwudjEuR2V0Q29tbWFuZHNSZXNwb25zZRJNCgxMaXN0Q29tbWFuZHMSHS52aWdpbC52MS5MaXN0Q29tbWFuZHNSZXF1ZXN0Gh4udmlnaWwudjEuTGlzdENvbW1hbmRzUmVzcG9uc2USVgoPR2V0Q29tbWFuZEdyb3VwEiAudmlnaWwudjEuR2V0Q29tbWFuZEdyb3VwUmVxdWVzdBohLnZpZ2lsLnYxLkdldENvbW1hbmRHcm91cFJlc3BvbnNlEkoKC1Jldm9rZUFnZW50EhwudmlnaWwudjEuUmV2b2tlQWdlbnRSZXF1ZXN0Gh0udmlnaWwudjEuUmV2b2tlQWdlbnRSZXNwb25zZRJBCghBZGRBZG1pbhIZLnZpZ2lsLnYxLkFkZEFkbWluUmVxdWVzdBoaLnZpZ2lsLnYxLkFkZEFkbWluUmVzcG9uc2USSgoLUmV2b2tlQWRtaW4SHC52aWdpbC52MS5SZXZva2VBZG1pblJlcXVlc3QaHS52aWdpbC52MS5SZXZva2VBZG1pblJlc3BvbnNlEkcKCkxpc3RBZG1pbnMSGy52aWdpbC52MS5MaXN0QWRtaW5zUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RBZG1pbnNSZXNwb25zZRJECglMaXN0QXVkaXQSGi52aWdpbC52MS5MaXN0QXVkaXRSZXF1ZXN0GhsudmlnaWwudjEuTGlzdEF1ZGl0UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_vigil_v1_agent, file_vigil_v1_types]);
 
 /**
  * @generated from message vigil.v1.ListAgentsRequest
@@ -745,7 +745,7 @@ export const GetPolicyResponseSchema: GenMessage<GetPolicyResponse> = /*@__PURE_
  */
 export type RescanRequest = Message<"vigil.v1.RescanRequest"> & {
   /**
-   * Exactly one of agent_id and all.
+   * Exactly one of agent_id and all (every agent neither revoked nor with an expired certificate).
    *
    * @generated from field: string agent_id = 1;
    */
@@ -760,6 +760,14 @@ export type RescanRequest = Message<"vigil.v1.RescanRequest"> & {
    * @generated from field: bool full_hash = 3;
    */
   fullHash: boolean;
+
+  /**
+   * How long a command may wait for its agent and its report; 0: the controller's default
+   * (VIGIL_COMMAND_TTL, 24 h).
+   *
+   * @generated from field: uint64 expires_in_seconds = 4;
+   */
+  expiresInSeconds: bigint;
 };
 
 /**
@@ -784,11 +792,19 @@ export type RescanTarget = Message<"vigil.v1.RescanTarget"> & {
   commandId: string;
 
   /**
-   * False when the agent is not connected now; it is not queued.
+   * True when the command was handed to the agent's stream on the replica that answered; false
+   * when it is queued (pending) for an agent connected elsewhere or not connected.
    *
    * @generated from field: bool delivered = 3;
    */
   delivered: boolean;
+
+  /**
+   * pending or delivered.
+   *
+   * @generated from field: string state = 4;
+   */
+  state: string;
 };
 
 /**
@@ -806,6 +822,18 @@ export type RescanResponse = Message<"vigil.v1.RescanResponse"> & {
    * @generated from field: repeated vigil.v1.RescanTarget targets = 1;
    */
   targets: RescanTarget[];
+
+  /**
+   * The one id of this fleet operation (vigilctl commands show GROUP).
+   *
+   * @generated from field: string group_id = 2;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 3;
+   */
+  expiresAt?: Timestamp | undefined;
 };
 
 /**
@@ -874,6 +902,39 @@ export type CommandStatus = Message<"vigil.v1.CommandStatus"> & {
    * @generated from field: vigil.v1.ScanSummary scan = 7;
    */
   scan?: ScanSummary | undefined;
+
+  /**
+   * pending (queued, not yet handed to the agent's stream), delivered, done, failed or expired.
+   *
+   * @generated from field: string state = 8;
+   */
+  state: string;
+
+  /**
+   * The fleet operation the command belongs to (one per vigilctl rescan).
+   *
+   * @generated from field: string group_id = 9;
+   */
+  groupId: string;
+
+  /**
+   * A command still pending or delivered at this time is expired.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 10;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Why it failed: the agent's reason, or the controller's (the agent was revoked).
+   *
+   * @generated from field: string failure = 11;
+   */
+  failure: string;
+
+  /**
+   * @generated from field: string created_by = 12;
+   */
+  createdBy: string;
 };
 
 /**
@@ -882,6 +943,173 @@ export type CommandStatus = Message<"vigil.v1.CommandStatus"> & {
  */
 export const CommandStatusSchema: GenMessage<CommandStatus> = /*@__PURE__*/
   messageDesc(file_vigil_v1_admin, 29);
+
+/**
+ * @generated from message vigil.v1.ListCommandsRequest
+ */
+export type ListCommandsRequest = Message<"vigil.v1.ListCommandsRequest"> & {
+  /**
+   * Only commands in this state (pending, delivered, done, failed, expired); empty: all.
+   *
+   * @generated from field: string state = 1;
+   */
+  state: string;
+
+  /**
+   * Only this agent's commands; empty: every agent's.
+   *
+   * @generated from field: string agent_id = 2;
+   */
+  agentId: string;
+
+  /**
+   * Only the commands of this group; empty: every group's.
+   *
+   * @generated from field: string group_id = 3;
+   */
+  groupId: string;
+
+  /**
+   * Most commands returned, newest first; 0: 50.
+   *
+   * @generated from field: uint32 limit = 4;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message vigil.v1.ListCommandsRequest.
+ * Use `create(ListCommandsRequestSchema)` to create a new message.
+ */
+export const ListCommandsRequestSchema: GenMessage<ListCommandsRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 30);
+
+/**
+ * @generated from message vigil.v1.ListCommandsResponse
+ */
+export type ListCommandsResponse = Message<"vigil.v1.ListCommandsResponse"> & {
+  /**
+   * @generated from field: repeated vigil.v1.CommandStatus commands = 1;
+   */
+  commands: CommandStatus[];
+
+  /**
+   * More commands matched than were returned.
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+};
+
+/**
+ * Describes the message vigil.v1.ListCommandsResponse.
+ * Use `create(ListCommandsResponseSchema)` to create a new message.
+ */
+export const ListCommandsResponseSchema: GenMessage<ListCommandsResponse> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 31);
+
+/**
+ * @generated from message vigil.v1.GetCommandGroupRequest
+ */
+export type GetCommandGroupRequest = Message<"vigil.v1.GetCommandGroupRequest"> & {
+  /**
+   * A group id, or the id of one command of the group.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Return the group's per-agent commands too (the counts always come): none, all, or those
+   * in the given states.
+   *
+   * @generated from field: bool with_commands = 2;
+   */
+  withCommands: boolean;
+
+  /**
+   * @generated from field: repeated string states = 3;
+   */
+  states: string[];
+};
+
+/**
+ * Describes the message vigil.v1.GetCommandGroupRequest.
+ * Use `create(GetCommandGroupRequestSchema)` to create a new message.
+ */
+export const GetCommandGroupRequestSchema: GenMessage<GetCommandGroupRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 32);
+
+/**
+ * @generated from message vigil.v1.GetCommandGroupResponse
+ */
+export type GetCommandGroupResponse = Message<"vigil.v1.GetCommandGroupResponse"> & {
+  /**
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 3;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string created_by = 4;
+   */
+  createdBy: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 5;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Per-agent commands in each state.
+   *
+   * @generated from field: uint64 pending = 6;
+   */
+  pending: bigint;
+
+  /**
+   * @generated from field: uint64 delivered = 7;
+   */
+  delivered: bigint;
+
+  /**
+   * @generated from field: uint64 done = 8;
+   */
+  done: bigint;
+
+  /**
+   * @generated from field: uint64 failed = 9;
+   */
+  failed: bigint;
+
+  /**
+   * @generated from field: uint64 expired = 10;
+   */
+  expired: bigint;
+
+  /**
+   * When asked for (with_commands), ordered by agent id.
+   *
+   * @generated from field: repeated vigil.v1.CommandStatus commands = 11;
+   */
+  commands: CommandStatus[];
+};
+
+/**
+ * Describes the message vigil.v1.GetCommandGroupResponse.
+ * Use `create(GetCommandGroupResponseSchema)` to create a new message.
+ */
+export const GetCommandGroupResponseSchema: GenMessage<GetCommandGroupResponse> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 33);
 
 /**
  * @generated from message vigil.v1.GetCommandsResponse
@@ -898,7 +1126,7 @@ export type GetCommandsResponse = Message<"vigil.v1.GetCommandsResponse"> & {
  * Use `create(GetCommandsResponseSchema)` to create a new message.
  */
 export const GetCommandsResponseSchema: GenMessage<GetCommandsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 30);
+  messageDesc(file_vigil_v1_admin, 34);
 
 /**
  * @generated from message vigil.v1.RevokeAgentRequest
@@ -920,7 +1148,7 @@ export type RevokeAgentRequest = Message<"vigil.v1.RevokeAgentRequest"> & {
  * Use `create(RevokeAgentRequestSchema)` to create a new message.
  */
 export const RevokeAgentRequestSchema: GenMessage<RevokeAgentRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 31);
+  messageDesc(file_vigil_v1_admin, 35);
 
 /**
  * @generated from message vigil.v1.RevokeAgentResponse
@@ -933,7 +1161,7 @@ export type RevokeAgentResponse = Message<"vigil.v1.RevokeAgentResponse"> & {
  * Use `create(RevokeAgentResponseSchema)` to create a new message.
  */
 export const RevokeAgentResponseSchema: GenMessage<RevokeAgentResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 32);
+  messageDesc(file_vigil_v1_admin, 36);
 
 /**
  * @generated from message vigil.v1.AddAdminRequest
@@ -966,7 +1194,7 @@ export type AddAdminRequest = Message<"vigil.v1.AddAdminRequest"> & {
  * Use `create(AddAdminRequestSchema)` to create a new message.
  */
 export const AddAdminRequestSchema: GenMessage<AddAdminRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 33);
+  messageDesc(file_vigil_v1_admin, 37);
 
 /**
  * @generated from message vigil.v1.AddAdminResponse
@@ -993,7 +1221,7 @@ export type AddAdminResponse = Message<"vigil.v1.AddAdminResponse"> & {
  * Use `create(AddAdminResponseSchema)` to create a new message.
  */
 export const AddAdminResponseSchema: GenMessage<AddAdminResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 34);
+  messageDesc(file_vigil_v1_admin, 38);
 
 /**
  * @generated from message vigil.v1.RevokeAdminRequest
@@ -1015,7 +1243,7 @@ export type RevokeAdminRequest = Message<"vigil.v1.RevokeAdminRequest"> & {
  * Use `create(RevokeAdminRequestSchema)` to create a new message.
  */
 export const RevokeAdminRequestSchema: GenMessage<RevokeAdminRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 35);
+  messageDesc(file_vigil_v1_admin, 39);
 
 /**
  * @generated from message vigil.v1.RevokeAdminResponse
@@ -1028,7 +1256,7 @@ export type RevokeAdminResponse = Message<"vigil.v1.RevokeAdminResponse"> & {
  * Use `create(RevokeAdminResponseSchema)` to create a new message.
  */
 export const RevokeAdminResponseSchema: GenMessage<RevokeAdminResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 36);
+  messageDesc(file_vigil_v1_admin, 40);
 
 /**
  * @generated from message vigil.v1.ListAdminsRequest
@@ -1041,7 +1269,7 @@ export type ListAdminsRequest = Message<"vigil.v1.ListAdminsRequest"> & {
  * Use `create(ListAdminsRequestSchema)` to create a new message.
  */
 export const ListAdminsRequestSchema: GenMessage<ListAdminsRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 37);
+  messageDesc(file_vigil_v1_admin, 41);
 
 /**
  * One operator certificate (an operator re-added after a revocation has several).
@@ -1099,7 +1327,7 @@ export type Operator = Message<"vigil.v1.Operator"> & {
  * Use `create(OperatorSchema)` to create a new message.
  */
 export const OperatorSchema: GenMessage<Operator> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 38);
+  messageDesc(file_vigil_v1_admin, 42);
 
 /**
  * @generated from message vigil.v1.ListAdminsResponse
@@ -1116,7 +1344,7 @@ export type ListAdminsResponse = Message<"vigil.v1.ListAdminsResponse"> & {
  * Use `create(ListAdminsResponseSchema)` to create a new message.
  */
 export const ListAdminsResponseSchema: GenMessage<ListAdminsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 39);
+  messageDesc(file_vigil_v1_admin, 43);
 
 /**
  * @generated from message vigil.v1.ListAuditRequest
@@ -1142,7 +1370,7 @@ export type ListAuditRequest = Message<"vigil.v1.ListAuditRequest"> & {
  * Use `create(ListAuditRequestSchema)` to create a new message.
  */
 export const ListAuditRequestSchema: GenMessage<ListAuditRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 40);
+  messageDesc(file_vigil_v1_admin, 44);
 
 /**
  * @generated from message vigil.v1.AuditEntry
@@ -1183,7 +1411,7 @@ export type AuditEntry = Message<"vigil.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 41);
+  messageDesc(file_vigil_v1_admin, 45);
 
 /**
  * @generated from message vigil.v1.ListAuditResponse
@@ -1207,7 +1435,7 @@ export type ListAuditResponse = Message<"vigil.v1.ListAuditResponse"> & {
  * Use `create(ListAuditResponseSchema)` to create a new message.
  */
 export const ListAuditResponseSchema: GenMessage<ListAuditResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 42);
+  messageDesc(file_vigil_v1_admin, 46);
 
 /**
  * AdminService is what vigilctl calls, on the mutual-TLS listener, with an operator certificate.
@@ -1302,6 +1530,22 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof GetCommandsRequestSchema;
     output: typeof GetCommandsResponseSchema;
+  },
+  /**
+   * @generated from rpc vigil.v1.AdminService.ListCommands
+   */
+  listCommands: {
+    methodKind: "unary";
+    input: typeof ListCommandsRequestSchema;
+    output: typeof ListCommandsResponseSchema;
+  },
+  /**
+   * @generated from rpc vigil.v1.AdminService.GetCommandGroup
+   */
+  getCommandGroup: {
+    methodKind: "unary";
+    input: typeof GetCommandGroupRequestSchema;
+    output: typeof GetCommandGroupResponseSchema;
   },
   /**
    * @generated from rpc vigil.v1.AdminService.RevokeAgent
