@@ -29,7 +29,7 @@ export function commandOutcome(c: CommandStatus): string {
     case 'expired':
       return `expired: no report by ${ts(c.expiresAt) ?? '-'}`;
     case 'delivered':
-      return `delivered ${ts(c.deliveredAt) ?? ''}, no report yet`.replace('  ', ' ');
+      return `delivered${c.deliveredAt ? ` ${ts(c.deliveredAt)}` : ''}, no report yet`;
     default:
       return `pending (agent not connected) until ${ts(c.expiresAt) ?? '-'}`;
   }
