@@ -117,13 +117,23 @@ export function createCommandDispatch(deps: { commands: CommandStore; hub: Agent
     async send(req) {
       const groupId = randomUUID();
       const expiresAt = new Date(clock().getTime() + (req.expiresInMs ?? deps.expiryMs));
-      const created = await commands.createGroup({ groupId, kind: req.kind, args: { fullHash: req.fullHash }, createdBy: req.createdBy, expiresAt, targets: req.targets });
+      // The agents connected here get their commands created claimed (the insert is the claim).
+      const created = await commands.createGroup({
+        groupId,
+        kind: req.kind,
+        args: { fullHash: req.fullHash },
+        createdBy: req.createdBy,
+        expiresAt,
+        targets: req.targets,
+        claimedFor: hub.ids(),
+      });
       if (!created.length) return { groupId, expiresAt, targets: [] };
       note(expiresAt.getTime());
-      // Which agents are connected here is read after the commit: a stream attaching later
-      // finds the commands itself (deliverPending).
-      const here = created.filter((c) => hub.get(c.agentId)).map((c) => c.agentId);
-      const delivered = here.length ? await deliver(await commands.claimPending(here, groupId), (id) => hub.get(id)) : new Set<string>();
+      const claimed = created.filter((c) => c.claimed).map((c) => ({ id: c.id, groupId, agentId: c.agentId, expiresAt, kind: req.kind, args: { fullHash: req.fullHash } }));
+      const delivered = await deliver(claimed, (id) => hub.get(id));
+      // A stream that attached here while the insert ran may have looked before it committed.
+      const attached = created.filter((c) => !c.claimed && hub.get(c.agentId)).map((c) => c.agentId);
+      if (attached.length) for (const id of await deliver(await commands.claimPending(attached, groupId), (a) => hub.get(a))) delivered.add(id);
       if (delivered.size < created.length) await fanout.publish({ type: 'commands', groupId, expiresAtMs: expiresAt.getTime() });
       log.info({ groupId, kind: req.kind, targets: created.length, deliveredHere: delivered.size, createdBy: req.createdBy }, 'commands sent');
       return { groupId, expiresAt, targets: created.map((c) => ({ agentId: c.agentId, commandId: c.id, delivered: delivered.has(c.id) })) };

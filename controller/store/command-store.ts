@@ -58,6 +58,12 @@ export interface NewCommandGroup {
   readonly expiresAt: Date;
   /** These agents (the revoked ones left out), or every agent neither revoked nor with only expired certificates. */
   readonly targets: { readonly agentIds: readonly string[] } | 'every-agent';
+  /**
+   * Agents whose commands are created claimed (delivered): those connected to the replica making
+   * the group, which sends them at once. Nobody else can see the rows before they commit, so the
+   * insert is the claim, and the bulk mark costs no statement of its own.
+   */
+  readonly claimedFor?: readonly string[];
 }
 
 export interface CommandFilter {
@@ -69,8 +75,8 @@ export interface CommandFilter {
 
 export interface CommandStore {
   get(ids: readonly string[]): Promise<CommandRecord[]>;
-  /** One statement: a pending command per target agent; returns them ordered by agent id. */
-  createGroup(group: NewCommandGroup): Promise<{ id: string; agentId: string }[]>;
+  /** One statement: a command per target agent, pending or claimed; returns them ordered by agent id. */
+  createGroup(group: NewCommandGroup): Promise<{ id: string; agentId: string; claimed: boolean }[]>;
   /**
    * One statement: the unexpired pending commands of these agents (of one group, when given),
    * none of a revoked agent, become delivered; returns them oldest first. Two replicas or two
@@ -135,15 +141,19 @@ export function createCommandStore(db: SqlQueryable, clock: Clock): CommandStore
       // Agents neither revoked nor holding only expired certificates: those that can still connect.
       const which = everyAgent
         ? 'exists (select 1 from certificates c where c.agent_id = a.id and c.not_after > $4)'
-        : 'a.id = any($7::text[])';
+        : 'a.id = any($8::text[])';
       const rows = await db.query(
-        `insert into commands (id, group_id, agent_id, kind, args, created_at, created_by, expires_at, state)
-         select gen_random_uuid()::text, $1, a.id, $2, $3::jsonb, $4, $5, $6, 'pending'
+        `insert into commands (id, group_id, agent_id, kind, args, created_at, created_by, expires_at, state, delivered_at)
+         select gen_random_uuid()::text, $1, a.id, $2, $3::jsonb, $4, $5, $6,
+           case when a.id = any($7::text[]) then 'delivered' else 'pending' end,
+           case when a.id = any($7::text[]) then $4::timestamptz end
          from agents a where a.revoked_at is null and ${which}
-         returning id, agent_id`,
-        [g.groupId, g.kind, JSON.stringify(g.args), now, g.createdBy, g.expiresAt, ...(everyAgent ? [] : [agentIds])],
+         returning id, agent_id, state`,
+        [g.groupId, g.kind, JSON.stringify(g.args), now, g.createdBy, g.expiresAt, g.claimedFor ?? [], ...(everyAgent ? [] : [agentIds])],
       );
-      return rows.map((r) => ({ id: r.id as string, agentId: r.agent_id as string })).sort((a, b) => (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0));
+      return rows
+        .map((r) => ({ id: r.id as string, agentId: r.agent_id as string, claimed: r.state === 'delivered' }))
+        .sort((a, b) => (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0));
     },
 
     async claimPending(agentIds, groupId) {

@@ -260,7 +260,12 @@ update commands set
 alter table commands alter column group_id set not null;
 alter table commands alter column expires_at set not null;
 create index commands_group on commands (group_id, agent_id);
-create index commands_open on commands (agent_id, created_at) where state in ('pending', 'delivered');
+-- An agent's commands (claim at connect, ls --agent), newest last; replaces the index on agent_id.
+create index commands_agent_created on commands (agent_id, created_at);
+drop index commands_agent;
+-- Open commands by expiry: the sweep, and the latest expiry of a pending one.
+create index commands_open on commands (expires_at) where state in ('pending', 'delivered');
+-- commands ls, newest first.
 create index commands_created on commands (created_at desc, id desc);
 `,
   },
