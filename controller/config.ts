@@ -20,6 +20,8 @@ import { parseHostPort, type HostPort } from './listen-address.js';
  * | ingest.concurrency  | VIGIL_INGEST_CONNECTIONS           | 3 group commits     |
  * | ingest.groupMax     |                                    | 2000 deltas         |
  * | ingest.agentSlice   |                                    | 250 deltas          |
+ * | commandExpiryMs     | VIGIL_COMMAND_TTL (e.g. 24h)       | 24 h                |
+ * | commandSweepMs      |                                    | 10 s                |
  */
 export interface ControllerConfig {
   readonly home: string;
@@ -40,6 +42,13 @@ export interface ControllerConfig {
   readonly revocationSweepMs: number;
   /** How often the alert outbox is swept for alerts that were not sent. */
   readonly alertSweepMs: number;
+  /**
+   * How long a command waits for its agent and its report (docs/commands.md): queued for an agent
+   * not connected, then expired. A `vigilctl rescan` may ask for another lifetime.
+   */
+  readonly commandExpiryMs: number;
+  /** How often commands past their expiry are marked expired, and revoked agents' commands failed. */
+  readonly commandSweepMs: number;
 }
 
 export interface ControllerConfigInput {
@@ -79,6 +88,8 @@ export function compileControllerConfig(input: ControllerConfigInput): Controlle
     ingest: { ...INGEST_DEFAULTS, concurrency: positiveInt(env.VIGIL_INGEST_CONNECTIONS, INGEST_DEFAULTS.concurrency, 'VIGIL_INGEST_CONNECTIONS') },
     revocationSweepMs: 10_000,
     alertSweepMs: 30_000,
+    commandExpiryMs: env.VIGIL_COMMAND_TTL ? parseDuration(env.VIGIL_COMMAND_TTL, 'VIGIL_COMMAND_TTL') : 24 * 3_600_000,
+    commandSweepMs: 10_000,
   };
 }
 

@@ -10,6 +10,7 @@ import { createFailureLimiter } from './enrol-rate-limit.js';
 import { createFanout } from './fanout.js';
 import { createIngestQueue } from './ingest/ingest-queue.js';
 import { createAgentHub } from './fleet/agent-hub.js';
+import { createCommandDispatch } from './fleet/command-dispatch.js';
 import { createDuplicateStreams } from './fleet/duplicate-streams.js';
 import { createPresence } from './fleet/presence.js';
 import { createRevocations } from './fleet/revocations.js';
@@ -67,11 +68,12 @@ export async function startController(config: ControllerConfig, deps: Controller
   streams.watch(hub);
   const revocations = createRevocations({ agents: stores.agents, hub, fanout, logger, clock });
   const distribution = createPolicyDistribution({ current: policy, store: stores.policies, hub, fanout, logger });
-  const sweeps = startSweeps({ ...config, revocations, outbox, logger });
+  const dispatch = createCommandDispatch({ commands: stores.commands, hub, fanout, clock, logger, expiryMs: config.commandExpiryMs });
+  const sweeps = startSweeps({ ...config, revocations, outbox, commands: dispatch, logger });
 
   const presence = createPresence({ store: stores.presence, replica: { id: fanout.replicaId, name: `${hostname()} ${fanout.replicaId.slice(0, 8)}` }, clock, logger: logger.child({ component: 'presence' }) });
   const ingest = createIngestQueue((batches) => stores.events.ingestGroup(batches), config.ingest);
-  const parts = { ...stores, logger, clock, ca, issuer, hub, streams, policy, distribution, revocations, alerts: outbox, ingest, presence };
+  const parts = { ...stores, logger, clock, ca, issuer, hub, streams, policy, distribution, revocations, dispatch, alerts: outbox, ingest, presence };
   const listeners = await startListeners(config, home, logger, {
     enrol: (connectAddress) =>
       createEnrolService({

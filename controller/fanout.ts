@@ -6,6 +6,11 @@ import type { Sql } from './store/index.js';
 export type FanoutEvent =
   | { readonly type: 'revoked'; readonly agentId: string; readonly reason: string }
   | { readonly type: 'policy'; readonly version: number }
+  /**
+   * A group of commands was queued (fleet/command-dispatch.ts): each replica claims the pending
+   * ones of the agents connected to it. The ids stay in the table: a NOTIFY carries 8000 bytes.
+   */
+  | { readonly type: 'commands'; readonly groupId: string; readonly expiresAtMs: number }
   | { readonly type: 'streams'; readonly streams: readonly AnnouncedStream[] };
 
 /** A stream opened on some replica (fleet/duplicate-streams.ts). */

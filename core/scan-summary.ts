@@ -18,4 +18,9 @@ export interface ScanReport {
   /** The policy version the scan ran under (0: none). */
   readonly policyVersion: number;
   readonly summary: ScanSummary;
+  /**
+   * Set when the command failed or the agent refused it: why. The summary then covers what was
+   * done before it stopped. Absent when it ran.
+   */
+  readonly failure?: string;
 }

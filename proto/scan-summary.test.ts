@@ -12,7 +12,8 @@ const summary = { filesScanned: 1234, changes: 5, errors: 1, startedAt: new Date
 
 describe('scan summary on the wire', () => {
   it("a report survives the agent stream's encoding unchanged, with or without a command", () => {
-    for (const report of [{ commandId: 'c-1', policyVersion: 7, summary }, { commandId: null, policyVersion: 0, summary }] satisfies ScanReport[]) {
+    const reports: ScanReport[] = [{ commandId: 'c-1', policyVersion: 7, summary }, { commandId: null, policyVersion: 0, summary }, { commandId: 'c-3', policyVersion: 7, summary, failure: 'no policy applied yet' }];
+    for (const report of reports) {
       const bytes = toBinary(ScanReportSchema, create(ScanReportSchema, scanReportToPb(report)));
       assert.deepEqual(scanReportFromPb(fromBinary(ScanReportSchema, bytes)), report);
     }

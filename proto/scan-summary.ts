@@ -36,10 +36,18 @@ export function scanSummaryFromPb(pb: PbScanSummary | undefined): ScanSummary {
   };
 }
 
+/** Longest failure reason kept from an agent's report. */
+const MAX_FAILURE = 1000;
+
 export function scanReportToPb(r: ScanReport): MessageInitShape<typeof ScanReportSchema> {
-  return { commandId: r.commandId ?? '', policyVersion: BigInt(r.policyVersion), summary: scanSummaryToPb(r.summary) };
+  return { commandId: r.commandId ?? '', policyVersion: BigInt(r.policyVersion), summary: scanSummaryToPb(r.summary), failure: r.failure ?? '' };
 }
 
 export function scanReportFromPb(pb: PbScanReport): ScanReport {
-  return { commandId: pb.commandId || null, policyVersion: Number(pb.policyVersion), summary: scanSummaryFromPb(pb.summary) };
+  return {
+    commandId: pb.commandId || null,
+    policyVersion: Number(pb.policyVersion),
+    summary: scanSummaryFromPb(pb.summary),
+    ...(pb.failure ? { failure: pb.failure.slice(0, MAX_FAILURE) } : {}),
+  };
 }

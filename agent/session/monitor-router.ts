@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Monitor, ScanSummary } from '../monitor.js';
 import type { AgentMeta } from '../store/agent-meta.js';
 import type { ScanReport } from '../../core/scan-summary.js';
+import { failedCommandReport } from './command-failure.js';
 import type { SessionRouter } from './stream-session.js';
 
 const reportOf = (commandId: string, s: ScanSummary): ScanReport => ({
@@ -23,8 +24,9 @@ export function createMonitorRouter(deps: { monitor: Monitor; meta: AgentMeta; l
     },
     async command(id, command) {
       if (command.kind !== 'rescan') {
-        log.warn({ commandId: id }, 'unknown command ignored');
-        return null;
+        // Refused, and said so: the controller marks the command failed instead of waiting for it.
+        log.warn({ commandId: id }, 'unknown command refused');
+        return failedCommandReport(id, 'unknown command kind; this agent is older than the controller', new Date());
       }
       log.info({ commandId: id, fullHash: command.fullHash }, 'rescan requested');
       return reportOf(id, await monitor.rescan(command.fullHash));

@@ -8,6 +8,7 @@ import type { AgentClient } from '../transport/agent-client.js';
 import { openAgentStream, type AgentStream } from '../transport/agent-stream.js';
 import type { ScanReport } from '../../core/scan-summary.js';
 import type { AgentCommand, DownMessage } from '../transport/stream-messages.js';
+import { failedCommandReport } from './command-failure.js';
 import { createOutboxPump } from './outbox-pump.js';
 import { createReconcileSession, type ReconcileSession } from './reconcile-session.js';
 import { createRenewal } from './renewal.js';
@@ -138,7 +139,10 @@ export function runStreamSession(opts: StreamSessionOptions): { done: Promise<vo
         router.policy(m.policy).then(report, (err: unknown) => log.error({ err }, 'applying policy failed'));
         return;
       case 'command':
-        router.command(m.id, m.command).then(report, (err: unknown) => log.error({ err, commandId: m.id }, 'command failed'));
+        router.command(m.id, m.command).then(report, (err: unknown) => {
+          log.error({ err, commandId: m.id }, 'command failed');
+          report(failedCommandReport(m.id, err instanceof Error ? err.message : String(err), opts.clock()));
+        });
         return;
       case 'syncVerdicts':
         if (!reconcile?.verdicts(m.exchangeId, m.verdicts)) log.warn({ exchangeId: m.exchangeId }, 'verdicts for an unknown exchange ignored');

@@ -20,11 +20,16 @@ export interface CurrentPolicy {
 export async function loadCurrentPolicy(store: PolicyStore): Promise<CurrentPolicy> {
   let policy: Policy | null = null;
   let cache = new Map<string, AgentPolicy>();
+  // Label sets that select the same rules share one AgentPolicy, so one Policy object per
+  // (version, selection): its wire message is built once however many agents get it
+  // (services/stream/down-message-pb.ts caches by that object).
+  let bySelection = new Map<string, AgentPolicy>();
   // Versions only move forward: a slow refresh that read an older version must not win.
   const set = (p: Policy | null) => {
     if (!p || (policy && p.version <= policy.version)) return;
     policy = p;
     cache = new Map();
+    bySelection = new Map();
   };
   set(await store.current());
   return {
@@ -35,14 +40,19 @@ export async function loadCurrentPolicy(store: PolicyStore): Promise<CurrentPoli
       let entry = cache.get(key);
       if (!entry) {
         const own = policyForLabels(policy, labels);
-        const match = createRuleMatcher(own.rules);
-        entry = {
-          policy: own,
-          alertRuleFor(path) {
-            const rule = match(path);
-            return rule?.alert ? rule.name : null;
-          },
-        };
+        const selection = own.rules.map((r) => policy!.rules.indexOf(r)).join(',');
+        entry = bySelection.get(selection);
+        if (!entry) {
+          const match = createRuleMatcher(own.rules);
+          entry = {
+            policy: own,
+            alertRuleFor(path) {
+              const rule = match(path);
+              return rule?.alert ? rule.name : null;
+            },
+          };
+          bySelection.set(selection, entry);
+        }
         cache.set(key, entry);
       }
       return entry;

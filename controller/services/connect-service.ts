@@ -9,6 +9,7 @@ import { syncEntriesFromPb, syncRangesFromPb, syncRepairsToPb, syncVerdictsToPb 
 import type { AlertOutbox } from '../alerts/outbox.js';
 import { agentRevokedError, ControllerError } from '../errors.js';
 import type { AgentHub, AgentSession } from '../fleet/agent-hub.js';
+import type { CommandDispatch } from '../fleet/command-dispatch.js';
 import type { DuplicateStreams } from '../fleet/duplicate-streams.js';
 import type { Presence } from '../fleet/presence.js';
 import type { Revocations } from '../fleet/revocations.js';
@@ -43,6 +44,7 @@ export interface ConnectDeps {
   readonly ingest: IngestQueue;
   readonly reconcile: ReconcileResponder;
   readonly commands: CommandStore;
+  readonly dispatch: Pick<CommandDispatch, 'deliverPending'>;
   readonly alerts: AlertOutbox;
   /** Most deltas accepted in one batch. */
   readonly maxBatch: number;
@@ -117,10 +119,11 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
             return;
           }
           case 'scanReport': {
-            const { commandId, policyVersion, summary } = scanReportFromPb(req.msg.value);
-            if (commandId) await deps.commands.complete(commandId, peer.id, summary);
+            const { commandId, policyVersion, summary, failure } = scanReportFromPb(req.msg.value);
+            if (commandId) await deps.commands.complete(commandId, peer.id, summary, failure);
             if (policyVersion > 0) deps.presence.seen(peer.id, { policyVersion });
-            log.info({ commandId, policyVersion, ...summary }, 'scan report');
+            // A command's report is in its row (vigilctl commands show): no info line per agent of a fleet operation.
+            log[commandId ? 'debug' : 'info']({ commandId, policyVersion, failure, ...summary }, 'scan report');
             return;
           }
           case 'renew': {
@@ -168,6 +171,7 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
         out.push({ msg: { case: 'welcome', value: { agentId: peer.id, committedSeq: BigInt(agent.lastSeq) } } });
         const own = deps.policy.forLabels(agent.labels);
         if (own) out.push(downMessageToPb({ type: 'policy', policy: own.policy }));
+        void deps.dispatch.deliverPending(session); // commands queued while it was away, after the welcome
         yield* out;
       } finally {
         clearTimeout(expiry);

@@ -271,4 +271,32 @@ alter table file_state add primary key (agent_id, path_sha256);
 create index file_state_path_order on file_state (agent_id, substr(path, 1, 1024));
 `,
   },
+  {
+    version: 13,
+    name: 'commands as a fleet operation',
+    sql: `
+-- docs/commands.md: one group per fleet operation (vigilctl rescan), a row per agent with its state;
+-- pending rows wait for their agent until expires_at (queued for agents not connected anywhere).
+alter table commands add column group_id text;
+alter table commands add column expires_at timestamptz;
+alter table commands add column state text not null default 'pending'
+  check (state in ('pending', 'delivered', 'done', 'failed', 'expired'));
+alter table commands add column failure text;
+-- Rows from before queuing: a command never delivered was never going to be (it was not queued).
+update commands set
+  group_id = id,
+  expires_at = created_at,
+  state = case when completed_at is not null then 'done' when delivered_at is not null then 'delivered' else 'expired' end;
+alter table commands alter column group_id set not null;
+alter table commands alter column expires_at set not null;
+create index commands_group on commands (group_id, agent_id);
+-- An agent's commands (claim at connect, ls --agent), newest last; replaces the index on agent_id.
+create index commands_agent_created on commands (agent_id, created_at);
+drop index commands_agent;
+-- Open commands by expiry: the sweep, and the latest expiry of a pending one.
+create index commands_open on commands (expires_at) where state in ('pending', 'delivered');
+-- commands ls, newest first.
+create index commands_created on commands (created_at desc, id desc);
+`,
+  },
 ];

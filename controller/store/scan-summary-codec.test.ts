@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { testDatabaseKinds, type TestDatabase } from '../../test/support/databases.js';
 import { ControllerError } from '../errors.js';
-import { createCommandStore } from './command-store.js';
+import { createAgentStore } from './agent-store.js';
+import { createCommandStore, type CommandStore } from './command-store.js';
 import { decodeScanSummary, encodeScanSummary } from './scan-summary-codec.js';
 
 const summary = { filesScanned: 812, changes: 3, errors: 0, startedAt: new Date('2026-04-01T08:00:00.001Z'), finishedAt: new Date('2026-04-01T08:00:09.999Z') };
@@ -34,14 +35,19 @@ describe('stored scan summary', () => {
       let db: TestDatabase;
       before(async () => {
         db = await kind.open();
+        await createAgentStore(db.sql, () => new Date()).create({ id: 'a1', hostname: 'h1', tokenId: 't', labels: {} });
       });
+      const create = async (commands: CommandStore) => {
+        const [c] = await commands.createGroup({ groupId: `g-${Math.random()}`, kind: 'rescan', args: { fullHash: false }, createdBy: 'op', expiresAt: new Date('2099-01-01T00:00:00Z'), targets: { agentIds: ['a1'] } });
+        return c!.id;
+      };
       after(async () => {
         await db.drop();
       });
 
       it('a completed command gives its summary back typed; another agent cannot complete it', async () => {
         const commands = createCommandStore(db.sql, () => new Date('2026-04-01T08:00:10Z'));
-        const id = await commands.create({ agentId: 'a1', kind: 'rescan', args: { fullHash: false }, createdBy: 'op' });
+        const id = await create(commands);
         assert.equal((await commands.get([id]))[0]!.result, null);
         assert.equal(await commands.complete(id, 'a2', summary), false);
         assert.equal(await commands.complete(id, 'a1', summary), true);
@@ -52,7 +58,7 @@ describe('stored scan summary', () => {
 
       it('a stored result that is not a summary is an error, not a guess', async () => {
         const commands = createCommandStore(db.sql, () => new Date());
-        const id = await commands.create({ agentId: 'a1', kind: 'rescan', args: {}, createdBy: 'op' });
+        const id = await create(commands);
         await db.sql.query(`update commands set result = '{"filesScanned": 1}' where id = $1`, [id]);
         await assert.rejects(commands.get([id]), (e: unknown) => e instanceof ControllerError && new RegExp(`commands.result of ${id}`).test(e.message));
       });

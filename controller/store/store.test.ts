@@ -11,6 +11,7 @@ import { toAlert } from '../alerts/outbox.js';
 import {
   createAgentStore,
   createAlertStore,
+  createCommandStore,
   createEventStore,
   createPolicyStore,
   createStateStore,
@@ -18,7 +19,20 @@ import {
   createTokenStore,
   migrate,
   type Clock,
+  type SqlQueryable,
 } from './index.js';
+
+/** A SqlQueryable that counts the statements sent through it. */
+function counting(db: SqlQueryable): SqlQueryable & { statements: number } {
+  const c = {
+    statements: 0,
+    query: <R extends object>(text: string, params?: readonly unknown[]) => {
+      c.statements++;
+      return db.query<R>(text, params);
+    },
+  };
+  return c;
+}
 
 function delta(seq: number, path: string, kind: FileDelta['kind'] = 'created'): FileDelta {
   return {
@@ -361,6 +375,113 @@ for (const kind of testDatabaseKinds()) {
       const p2 = await policies.apply({ rules: [defineRule({ name: 'www', paths: ['/var/www'], exclude: ['**/*.tmp'], alert: false, selector: {} })], limits: { maxFilesPerRule: 5, nice: 3, ioBytesPerSecond: 2e6 } }, 'op');
       assert.equal(p2.version, p1.version + 1);
       assert.deepEqual(await policies.current(), p2);
+    });
+
+    it('commands: a group for 1,000 agents is created in one statement and marked delivered in one, revoked and expired-certificate agents left out', async () => {
+      const agents = createAgentStore(db.sql, clock);
+      const n = 1000;
+      const ids = Array.from({ length: n }, (_, i) => `cmd-a${String(i).padStart(4, '0')}`);
+      await db.sql.query(
+        `insert into agents (id, hostname, enrolled_at) select unnest($1::text[]), 'h', $2`,
+        [ids, now],
+      );
+      // Certificates: valid for all but the last one, whose only certificate expired.
+      await db.sql.query(
+        `insert into certificates (serial, agent_id, subject, key_fingerprint, not_before, not_after, issued_at)
+         select 'cmd-' || id, id, 's', 'k', $2::timestamptz, case when id = $3 then $2::timestamptz else $2::timestamptz + interval '1 day' end, $2::timestamptz from unnest($1::text[]) as id`,
+        [ids, now, ids[n - 1]],
+      );
+      await agents.revoke(ids[0]!, 'test');
+      const counted = counting(db.sql);
+      const commands = createCommandStore(counted, clock);
+      const expiresAt = new Date(now.getTime() + 3_600_000);
+      const created = await commands.createGroup({ groupId: 'cmd-g1', kind: 'rescan', args: { fullHash: true }, createdBy: 'op', expiresAt, targets: 'every-agent' });
+      const mine = created.filter((c) => c.agentId.startsWith('cmd-'));
+      assert.equal(counted.statements, 1, 'one statement');
+      assert.deepEqual(mine.map((c) => c.agentId), ids.slice(1, n - 1), 'every agent that can connect, by id; not the revoked one, not the one with an expired certificate');
+      assert.equal(new Set(mine.map((c) => c.id)).size, mine.length, 'an id each');
+
+      counted.statements = 0;
+      const claimed = await commands.claimPending(ids, 'cmd-g1');
+      assert.equal(counted.statements, 1, 'one statement');
+      assert.equal(claimed.length, n - 2);
+      assert.deepEqual(claimed[0]!.args, { fullHash: true });
+      assert.equal(claimed[0]!.groupId, 'cmd-g1');
+      assert.deepEqual(await commands.claimPending(ids, 'cmd-g1'), [], 'claimed once');
+      const g = await commands.group('cmd-g1');
+      assert.deepEqual(g?.counts, { pending: 0, delivered: n - 2, done: 0, failed: 0, expired: 0 });
+      assert.deepEqual((await commands.group(mine[5]!.id))?.groupId, 'cmd-g1', 'found by one of its commands too');
+      assert.equal(await commands.group('no-such-group'), null);
+    });
+
+    it('commands: two claimers racing for the same pending commands never both get one', async () => {
+      const commands = createCommandStore(db.sql, clock);
+      const ids = ['cmd-a0100', 'cmd-a0101', 'cmd-a0102'];
+      await commands.createGroup({ groupId: 'cmd-race', kind: 'rescan', args: {}, createdBy: 'op', expiresAt: new Date(now.getTime() + 60_000), targets: { agentIds: ids } });
+      const results = await Promise.all(Array.from({ length: 6 }, () => commands.claimPending(ids)));
+      const all = results.flat().filter((c) => c.groupId === 'cmd-race');
+      assert.equal(all.length, 3);
+      assert.equal(new Set(all.map((c) => c.id)).size, 3);
+      await commands.unclaim([all[0]!.id]);
+      assert.deepEqual((await commands.claimPending(ids)).map((c) => c.id), [all[0]!.id], 'given back, claimed again');
+    });
+
+    it('commands: reports complete them done or failed; past expiry they read as expired and the sweep marks them; revoked agents\' fail', async () => {
+      const commands = createCommandStore(db.sql, clock);
+      const agents = createAgentStore(db.sql, clock);
+      const ids = ['cmd-a0200', 'cmd-a0201', 'cmd-a0202', 'cmd-a0203', 'cmd-a0204'];
+      const expiresAt = new Date(now.getTime() + 60_000);
+      const c = await commands.createGroup({ groupId: 'cmd-life', kind: 'rescan', args: {}, createdBy: 'op', expiresAt, targets: { agentIds: ids } });
+      const byAgent = new Map(c.map((x) => [x.agentId, x.id]));
+      const summary = { filesScanned: 3, changes: 1, errors: 0, startedAt: now, finishedAt: now };
+      await commands.claimPending(ids.slice(0, 3));
+      assert.equal(await commands.complete(byAgent.get(ids[0]!)!, ids[1]!, summary), false, 'only its own agent completes it');
+      assert.equal(await commands.complete(byAgent.get(ids[0]!)!, ids[0]!, summary), true);
+      assert.equal(await commands.complete(byAgent.get(ids[0]!)!, ids[0]!, summary), false, 'once');
+      assert.equal(await commands.complete(byAgent.get(ids[1]!)!, ids[1]!, summary, 'no policy applied yet'), true);
+      await agents.revoke(ids[3]!, 'test');
+      assert.deepEqual(await commands.claimPending([ids[3]!]), [], "a revoked agent's command is never claimed");
+      const states = async () => new Map((await commands.groupCommands('cmd-life')).map((x) => [x.agentId, x.state]));
+      assert.deepEqual([...(await states()).values()], ['done', 'failed', 'delivered', 'pending', 'pending']);
+      const failed = await commands.list({ state: 'failed', groupId: 'cmd-life', limit: 10 });
+      assert.deepEqual(failed.commands.map((x) => [x.agentId, x.failure]), [[ids[1], 'no policy applied yet']]);
+
+      const swept = await commands.sweep();
+      assert.ok(swept.failed >= 1);
+      assert.equal((await states()).get(ids[3]!), 'failed', "the revoked agent's");
+      const saved = now;
+      now = new Date(expiresAt.getTime() + 1);
+      try {
+        assert.deepEqual([...(await states()).values()], ['done', 'failed', 'expired', 'failed', 'expired'], 'expired as of the read, before any sweep');
+        assert.deepEqual(await commands.claimPending(ids), [], 'an expired command is not claimed');
+        assert.equal((await commands.list({ state: 'expired', groupId: 'cmd-life', limit: 10 })).commands.length, 2);
+        assert.ok((await commands.sweep()).expired >= 2);
+        const raw = await db.sql.query<{ state: string }>(`select state from commands where group_id = 'cmd-life' order by agent_id`);
+        assert.deepEqual(raw.map((r) => r.state), ['done', 'failed', 'expired', 'failed', 'expired'], 'stored by the sweep');
+        assert.equal((await commands.group('cmd-life'))?.counts.expired, 2);
+      } finally {
+        now = saved;
+      }
+    });
+
+    it('commands: ls filters by state, agent and group, newest first, with a limit; pendingUntil is the latest expiry of a pending one', async () => {
+      const commands = createCommandStore(db.sql, clock);
+      const saved = now;
+      try {
+        for (let i = 0; i < 3; i++) {
+          now = new Date(saved.getTime() + 1000 * (i + 1));
+          await commands.createGroup({ groupId: `cmd-ls${i}`, kind: 'rescan', args: {}, createdBy: 'op', expiresAt: new Date(now.getTime() + 600_000 + i), targets: { agentIds: ['cmd-a0300', 'cmd-a0301'] } });
+        }
+        const mine = await commands.list({ agentId: 'cmd-a0300', limit: 2 });
+        assert.deepEqual(mine.commands.map((x) => x.groupId), ['cmd-ls2', 'cmd-ls1']);
+        assert.equal(mine.more, true);
+        assert.equal((await commands.list({ agentId: 'cmd-a0300', limit: 4 })).more, false, 'these three and the every-agent group');
+        assert.equal((await commands.list({ groupId: 'cmd-ls1', state: 'pending', limit: 10 })).commands.length, 2);
+        assert.equal((await commands.list({ groupId: 'cmd-ls1', state: 'done', limit: 10 })).commands.length, 0);
+        assert.deepEqual(await commands.pendingUntil(), new Date(now.getTime() + 600_002));
+      } finally {
+        now = saved;
+      }
     });
   });
 }

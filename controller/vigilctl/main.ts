@@ -6,6 +6,7 @@ import { describeCliError } from './cli-errors.js';
 import { registerAdmins } from './commands/admins.js';
 import { registerAgents } from './commands/agents.js';
 import { registerAudit } from './commands/audit.js';
+import { registerCommands } from './commands/commands.js';
 import { registerEvents } from './commands/events.js';
 import { registerFiles } from './commands/files.js';
 import { registerInit } from './commands/init.js';
@@ -29,7 +30,7 @@ const program = new Command('vigilctl')
   .configureHelp({ showGlobalOptions: true });
 
 const ctx = createCliContext(program);
-for (const register of [registerInit, registerAgents, registerFiles, registerEvents, registerTokens, registerAdmins, registerAudit, registerPolicies, registerRescan]) register(ctx);
+for (const register of [registerInit, registerAgents, registerFiles, registerEvents, registerTokens, registerAdmins, registerAudit, registerPolicies, registerRescan, registerCommands]) register(ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -32,6 +32,8 @@ function scriptedRouter(store: LocalStore) {
   const policies: Policy[] = [];
   const commands: { id: string; command: AgentCommand }[] = [];
   let caughtUp = 0;
+  /** Set: the next commands fail with this message, as a monitor's rescan that throws. */
+  const failing = { message: '' };
   const report = (commandId: string, policyVersion: number): ScanReport => ({ commandId: commandId || null, policyVersion, summary: { filesScanned: 7, changes: 1, errors: 0, startedAt: new Date(), finishedAt: new Date() } });
   const router: SessionRouter = {
     async policy(p) {
@@ -40,6 +42,7 @@ function scriptedRouter(store: LocalStore) {
     },
     async command(id, command) {
       commands.push({ id, command });
+      if (failing.message) throw new Error(failing.message);
       return report(id, policies.at(-1)?.version ?? 0);
     },
     currentPolicy: () => policies.at(-1) ?? null,
@@ -60,7 +63,7 @@ function scriptedRouter(store: LocalStore) {
       };
     },
   };
-  return { router, policies, commands, caughtUp: () => caughtUp, queued: () => events.emit('queued') };
+  return { router, policies, commands, failing, caughtUp: () => caughtUp, queued: () => events.emit('queued') };
 }
 
 const change = (path: string, n: number, kind: Change['kind'] = 'created'): Change => ({ path: Buffer.from(path), kind, state: sampleState(n), source: 'realtime', detectedAt: new Date() });
@@ -158,6 +161,19 @@ describe('agent stream session ⇄ controller stream service', () => {
       assert.deepEqual(a.commands.find((c) => c.id === commandId)!.command, { kind: 'rescan', fullHash: true });
       const done = await waitFor('the result stored', async () => (await ctl.admin.getCommands({ ids: [commandId] })).commands.find((c) => c.completedAt));
       assert.equal(Number(done.scan?.filesScanned), 7);
+    } finally {
+      await a.end();
+    }
+  });
+
+  it('a command that fails on the agent is reported failed with its reason, not left waiting', async () => {
+    const a = await session('rescan-fails');
+    try {
+      a.failing.message = 'the baseline is locked';
+      await waitFor('connected', async () => (await ctl.admin.getAgent({ agentId: a.id })).agent?.connected);
+      const { targets } = await ctl.admin.rescan({ agentId: a.id, fullHash: false });
+      const failed = await waitFor('the failure stored', async () => (await ctl.admin.getCommands({ ids: [targets[0]!.commandId] })).commands.find((c) => c.state === 'failed'));
+      assert.equal(failed.failure, 'the baseline is locked');
     } finally {
       await a.end();
     }

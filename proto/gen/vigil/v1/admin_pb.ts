@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vigil/v1/admin.proto.
  */
 export const file_vigil_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3Qi7gQKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIrCgZsYWJlbHMYCCADKAsyGy52aWdpbC52MS5BZ2VudC5MYWJlbHNFbnRyeRIyCg5jZXJ0X25vdF9hZnRlchgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAsgASgJEhcKD3JlZnJlc2hlZF9jb3VudBgMIAEoBBInCghkZWxpdmVyeRgNIAEoCzIVLnZpZ2lsLnYxLkFnZW50U3RhdHVzEjgKFGRlbGl2ZXJ5X3JlcG9ydGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZ1c2VkX2NvdW50GA8gASgEEjMKEGRlbGl2ZXJ5X2Jsb2NrZWQYECABKAsyGS52aWdpbC52MS5EZWxpdmVyeUJsb2NrZWQSDwoHcmVwbGljYRgRIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlYKD0RlbGl2ZXJ5QmxvY2tlZBILCgNzZXEYASABKAQSDgoGcmVhc29uGAIgASgJEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKGAQoMUmVmdXNlZERlbHRhEgsKA3NlcRgBIAEoBBINCgVmaWVsZBgCIAEoCRIOCgZyZWFzb24YAyABKAkSDAoEcGF0aBgEIAEoDBIMCgRraW5kGAUgASgJEi4KCnJlZnVzZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKEExpc3RGaWxlc1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDQoFYWZ0ZXIYAiABKAwSDQoFbGltaXQYAyABKA0iVAoLQ3VycmVudEZpbGUSDAoEcGF0aBgBIAEoDBIiCgVzdGF0ZRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVTdGF0ZRITCgt1cGRhdGVkX3NlcRgDIAEoBCI5ChFMaXN0RmlsZXNSZXNwb25zZRIkCgVmaWxlcxgBIAMoCzIVLnZpZ2lsLnYxLkN1cnJlbnRGaWxlIiMKD0dldEFnZW50UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCSJyChBHZXRBZ2VudFJlc3BvbnNlEh4KBWFnZW50GAEgASgLMg8udmlnaWwudjEuQWdlbnQSFQoNZXZlbnRzX3N0b3JlZBgCIAEoBBInCgdyZWZ1c2VkGAMgAygLMhYudmlnaWwudjEuUmVmdXNlZERlbHRhIjUKEkxpc3RBZ2VudHNSZXNwb25zZRIfCgZhZ2VudHMYASADKAsyDy52aWdpbC52MS5BZ2VudCLTAQoRTGlzdEV2ZW50c1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJcGF0aF9nbG9iGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoDRIpCgV1bnRpbBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFa2luZHMYBiADKAkSJQoGYmVmb3JlGAcgASgLMhUudmlnaWwudjEuRXZlbnRDdXJzb3IiXQoLRXZlbnRDdXJzb3ISLwoLZGV0ZWN0ZWRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGFnZW50X2lkGAIgASgJEgsKA3NlcRgDIAEoBCJvCgVFdmVudBIQCghhZ2VudF9pZBgBIAEoCRIiCgVkZWx0YRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVEZWx0YRIwCgxjb21taXR0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkMKEkxpc3RFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy52aWdpbC52MS5FdmVudBIMCgRtb3JlGAIgASgIIqABChJDcmVhdGVUb2tlblJlcXVlc3QSEwoLdHRsX3NlY29uZHMYASABKA0SDAoEdXNlcxgCIAEoDRI4CgZsYWJlbHMYAyADKAsyKC52aWdpbC52MS5DcmVhdGVUb2tlblJlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJsChNDcmVhdGVUb2tlblJlc3BvbnNlEhMKC2pvaW5fc3RyaW5nGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhMKEUxpc3RUb2tlbnNSZXF1ZXN0Ir8CCglUb2tlbkluZm8SCgoCaWQYASABKAkSLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgx1c2VzX2FsbG93ZWQYBSABKA0SDAoEdXNlcxgGIAEoDRIuCgpyZXZva2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgZsYWJlbHMYCCADKAsyHy52aWdpbC52MS5Ub2tlbkluZm8uTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI5ChJMaXN0VG9rZW5zUmVzcG9uc2USIwoGdG9rZW5zGAEgAygLMhMudmlnaWwudjEuVG9rZW5JbmZvIiAKElJldm9rZVRva2VuUmVxdWVzdBIKCgJpZBgBIAEoCSIVChNSZXZva2VUb2tlblJlc3BvbnNlIjYKEkFwcGx5UG9saWN5UmVxdWVzdBIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiOQoTQXBwbHlQb2xpY3lSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgEEhEKCXB1c2hlZF90bxgCIAEoDSISChBHZXRQb2xpY3lSZXF1ZXN0IjUKEUdldFBvbGljeVJlc3BvbnNlEiAKBnBvbGljeRgBIAEoCzIQLnZpZ2lsLnYxLlBvbGljeSJBCg1SZXNjYW5SZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEgsKA2FsbBgCIAEoCBIRCglmdWxsX2hhc2gYAyABKAgiRwoMUmVzY2FuVGFyZ2V0EhAKCGFnZW50X2lkGAEgASgJEhIKCmNvbW1hbmRfaWQYAiABKAkSEQoJZGVsaXZlcmVkGAMgASgIIjkKDlJlc2NhblJlc3BvbnNlEicKB3RhcmdldHMYASADKAsyFi52aWdpbC52MS5SZXNjYW5UYXJnZXQiIQoSR2V0Q29tbWFuZHNSZXF1ZXN0EgsKA2lkcxgBIAMoCSL0AQoNQ29tbWFuZFN0YXR1cxIKCgJpZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIMCgRraW5kGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGRlbGl2ZXJlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY29tcGxldGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIjCgRzY2FuGAcgASgLMhUudmlnaWwudjEuU2NhblN1bW1hcnkiQAoTR2V0Q29tbWFuZHNSZXNwb25zZRIpCghjb21tYW5kcxgBIAMoCzIXLnZpZ2lsLnYxLkNvbW1hbmRTdGF0dXMiNgoSUmV2b2tlQWdlbnRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZ2VudFJlc3BvbnNlIj4KD0FkZEFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSDwoHY3NyX3BlbRgDIAEoCSJOChBBZGRBZG1pblJlc3BvbnNlEhcKD2NlcnRpZmljYXRlX3BlbRgBIAEoCRIOCgZjYV9wZW0YAiABKAkSEQoJc3BpZmZlX2lkGAMgASgJIjIKElJldm9rZUFkbWluUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VBZG1pblJlc3BvbnNlIhMKEUxpc3RBZG1pbnNSZXF1ZXN0IucBCghPcGVyYXRvchIMCgRuYW1lGAEgASgJEhEKCXNwaWZmZV9pZBgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNlcmlhbBgEIAEoCRItCglpc3N1ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCW5vdF9hZnRlchgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAggASgJIjgKEkxpc3RBZG1pbnNSZXNwb25zZRIiCgZhZG1pbnMYASADKAsyEi52aWdpbC52MS5PcGVyYXRvciJMChBMaXN0QXVkaXRSZXF1ZXN0Eg0KBWxpbWl0GAEgASgNEikKBXNpbmNlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ5CgpBdWRpdEVudHJ5EiYKAmF0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVhY3RvchgCIAEoCRIOCgZhY3Rpb24YAyABKAkSDgoGdGFyZ2V0GAQgASgJEhQKDGRldGFpbHNfanNvbhgFIAEoCSJIChFMaXN0QXVkaXRSZXNwb25zZRIlCgdlbnRyaWVzGAEgAygLMhQudmlnaWwudjEuQXVkaXRFbnRyeRIMCgRtb3JlGAIgASgIMo8JCgxBZG1pblNlcnZpY2USRwoKTGlzdEFnZW50cxIbLnZpZ2lsLnYxLkxpc3RBZ2VudHNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdEFnZW50c1Jlc3BvbnNlEkEKCEdldEFnZW50EhkudmlnaWwudjEuR2V0QWdlbnRSZXF1ZXN0GhoudmlnaWwudjEuR2V0QWdlbnRSZXNwb25zZRJECglMaXN0RmlsZXMSGi52aWdpbC52MS5MaXN0RmlsZXNSZXF1ZXN0GhsudmlnaWwudjEuTGlzdEZpbGVzUmVzcG9uc2USRwoKTGlzdEV2ZW50cxIbLnZpZ2lsLnYxLkxpc3RFdmVudHNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdEV2ZW50c1Jlc3BvbnNlEkoKC0NyZWF0ZVRva2VuEhwudmlnaWwudjEuQ3JlYXRlVG9rZW5SZXF1ZXN0Gh0udmlnaWwudjEuQ3JlYXRlVG9rZW5SZXNwb25zZRJHCgpMaXN0VG9rZW5zEhsudmlnaWwudjEuTGlzdFRva2Vuc1JlcXVlc3QaHC52aWdpbC52MS5MaXN0VG9rZW5zUmVzcG9uc2USSgoLUmV2b2tlVG9rZW4SHC52aWdpbC52MS5SZXZva2VUb2tlblJlcXVlc3QaHS52aWdpbC52MS5SZXZva2VUb2tlblJlc3BvbnNlEkoKC0FwcGx5UG9saWN5EhwudmlnaWwudjEuQXBwbHlQb2xpY3lSZXF1ZXN0Gh0udmlnaWwudjEuQXBwbHlQb2xpY3lSZXNwb25zZRJECglHZXRQb2xpY3kSGi52aWdpbC52MS5HZXRQb2xpY3lSZXF1ZXN0GhsudmlnaWwudjEuR2V0UG9saWN5UmVzcG9uc2USOwoGUmVzY2FuEhcudmlnaWwudjEuUmVzY2FuUmVxdWVzdBoYLnZpZ2lsLnYxLlJlc2NhblJlc3BvbnNlEkoKC0dldENvbW1hbmRzEhwudmlnaWwudjEuR2V0Q29tbWFuZHNSZXF1ZXN0Gh0udmlnaWwudjEuR2V0Q29tbWFuZHNSZXNwb25zZRJKCgtSZXZva2VBZ2VudBIcLnZpZ2lsLnYxLlJldm9rZUFnZW50UmVxdWVzdBodLnZpZ2lsLnYxLlJldm9rZUFnZW50UmVzcG9uc2USQQoIQWRkQWRtaW4SGS52aWdpbC52MS5BZGRBZG1pblJlcXVlc3QaGi52aWdpbC52MS5BZGRBZG1pblJlc3BvbnNlEkoKC1Jldm9rZUFkbWluEhwudmlnaWwudjEuUmV2b2tlQWRtaW5SZXF1ZXN0Gh0udmlnaWwudjEuUmV2b2tlQWRtaW5SZXNwb25zZRJHCgpMaXN0QWRtaW5zEhsudmlnaWwudjEuTGlzdEFkbWluc1JlcXVlc3QaHC52aWdpbC52MS5MaXN0QWRtaW5zUmVzcG9uc2USRAoJTGlzdEF1ZGl0EhoudmlnaWwudjEuTGlzdEF1ZGl0UmVxdWVzdBobLnZpZ2lsLnYxLkxpc3RBdWRpdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_vigil_v1_agent, file_vigil_v1_types]);
+  fileDesc("ChR2aWdpbC92MS9hZG1pbi5wcm90bxIIdmlnaWwudjEiEwoRTGlzdEFnZW50c1JlcXVlc3Qi7gQKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWNvbm5lY3RlZBgDIAEoCBIvCgtlbnJvbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgGIAEoBBIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIrCgZsYWJlbHMYCCADKAsyGy52aWdpbC52MS5BZ2VudC5MYWJlbHNFbnRyeRIyCg5jZXJ0X25vdF9hZnRlchgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAsgASgJEhcKD3JlZnJlc2hlZF9jb3VudBgMIAEoBBInCghkZWxpdmVyeRgNIAEoCzIVLnZpZ2lsLnYxLkFnZW50U3RhdHVzEjgKFGRlbGl2ZXJ5X3JlcG9ydGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZ1c2VkX2NvdW50GA8gASgEEjMKEGRlbGl2ZXJ5X2Jsb2NrZWQYECABKAsyGS52aWdpbC52MS5EZWxpdmVyeUJsb2NrZWQSDwoHcmVwbGljYRgRIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlYKD0RlbGl2ZXJ5QmxvY2tlZBILCgNzZXEYASABKAQSDgoGcmVhc29uGAIgASgJEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKGAQoMUmVmdXNlZERlbHRhEgsKA3NlcRgBIAEoBBINCgVmaWVsZBgCIAEoCRIOCgZyZWFzb24YAyABKAkSDAoEcGF0aBgEIAEoDBIMCgRraW5kGAUgASgJEi4KCnJlZnVzZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKEExpc3RGaWxlc1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDQoFYWZ0ZXIYAiABKAwSDQoFbGltaXQYAyABKA0iVAoLQ3VycmVudEZpbGUSDAoEcGF0aBgBIAEoDBIiCgVzdGF0ZRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVTdGF0ZRITCgt1cGRhdGVkX3NlcRgDIAEoBCI5ChFMaXN0RmlsZXNSZXNwb25zZRIkCgVmaWxlcxgBIAMoCzIVLnZpZ2lsLnYxLkN1cnJlbnRGaWxlIiMKD0dldEFnZW50UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCSJyChBHZXRBZ2VudFJlc3BvbnNlEh4KBWFnZW50GAEgASgLMg8udmlnaWwudjEuQWdlbnQSFQoNZXZlbnRzX3N0b3JlZBgCIAEoBBInCgdyZWZ1c2VkGAMgAygLMhYudmlnaWwudjEuUmVmdXNlZERlbHRhIjUKEkxpc3RBZ2VudHNSZXNwb25zZRIfCgZhZ2VudHMYASADKAsyDy52aWdpbC52MS5BZ2VudCLTAQoRTGlzdEV2ZW50c1JlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJcGF0aF9nbG9iGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoDRIpCgV1bnRpbBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFa2luZHMYBiADKAkSJQoGYmVmb3JlGAcgASgLMhUudmlnaWwudjEuRXZlbnRDdXJzb3IiXQoLRXZlbnRDdXJzb3ISLwoLZGV0ZWN0ZWRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGFnZW50X2lkGAIgASgJEgsKA3NlcRgDIAEoBCJvCgVFdmVudBIQCghhZ2VudF9pZBgBIAEoCRIiCgVkZWx0YRgCIAEoCzITLnZpZ2lsLnYxLkZpbGVEZWx0YRIwCgxjb21taXR0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkMKEkxpc3RFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy52aWdpbC52MS5FdmVudBIMCgRtb3JlGAIgASgIIqABChJDcmVhdGVUb2tlblJlcXVlc3QSEwoLdHRsX3NlY29uZHMYASABKA0SDAoEdXNlcxgCIAEoDRI4CgZsYWJlbHMYAyADKAsyKC52aWdpbC52MS5DcmVhdGVUb2tlblJlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJsChNDcmVhdGVUb2tlblJlc3BvbnNlEhMKC2pvaW5fc3RyaW5nGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhMKEUxpc3RUb2tlbnNSZXF1ZXN0Ir8CCglUb2tlbkluZm8SCgoCaWQYASABKAkSLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgx1c2VzX2FsbG93ZWQYBSABKA0SDAoEdXNlcxgGIAEoDRIuCgpyZXZva2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgZsYWJlbHMYCCADKAsyHy52aWdpbC52MS5Ub2tlbkluZm8uTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI5ChJMaXN0VG9rZW5zUmVzcG9uc2USIwoGdG9rZW5zGAEgAygLMhMudmlnaWwudjEuVG9rZW5JbmZvIiAKElJldm9rZVRva2VuUmVxdWVzdBIKCgJpZBgBIAEoCSIVChNSZXZva2VUb2tlblJlc3BvbnNlIjYKEkFwcGx5UG9saWN5UmVxdWVzdBIgCgZwb2xpY3kYASABKAsyEC52aWdpbC52MS5Qb2xpY3kiOQoTQXBwbHlQb2xpY3lSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgEEhEKCXB1c2hlZF90bxgCIAEoDSISChBHZXRQb2xpY3lSZXF1ZXN0IjUKEUdldFBvbGljeVJlc3BvbnNlEiAKBnBvbGljeRgBIAEoCzIQLnZpZ2lsLnYxLlBvbGljeSJdCg1SZXNjYW5SZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEgsKA2FsbBgCIAEoCBIRCglmdWxsX2hhc2gYAyABKAgSGgoSZXhwaXJlc19pbl9zZWNvbmRzGAQgASgEIlYKDFJlc2NhblRhcmdldBIQCghhZ2VudF9pZBgBIAEoCRISCgpjb21tYW5kX2lkGAIgASgJEhEKCWRlbGl2ZXJlZBgDIAEoCBINCgVzdGF0ZRgEIAEoCSJ7Cg5SZXNjYW5SZXNwb25zZRInCgd0YXJnZXRzGAEgAygLMhYudmlnaWwudjEuUmVzY2FuVGFyZ2V0EhAKCGdyb3VwX2lkGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiEKEkdldENvbW1hbmRzUmVxdWVzdBILCgNpZHMYASADKAki6gIKDUNvbW1hbmRTdGF0dXMSCgoCaWQYASABKAkSEAoIYWdlbnRfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkZWxpdmVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoEc2NhbhgHIAEoCzIVLnZpZ2lsLnYxLlNjYW5TdW1tYXJ5Eg0KBXN0YXRlGAggASgJEhAKCGdyb3VwX2lkGAkgASgJEi4KCmV4cGlyZXNfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2ZhaWx1cmUYCyABKAkSEgoKY3JlYXRlZF9ieRgMIAEoCSJXChNMaXN0Q29tbWFuZHNSZXF1ZXN0Eg0KBXN0YXRlGAEgASgJEhAKCGFnZW50X2lkGAIgASgJEhAKCGdyb3VwX2lkGAMgASgJEg0KBWxpbWl0GAQgASgNIk8KFExpc3RDb21tYW5kc1Jlc3BvbnNlEikKCGNvbW1hbmRzGAEgAygLMhcudmlnaWwudjEuQ29tbWFuZFN0YXR1cxIMCgRtb3JlGAIgASgIIksKFkdldENvbW1hbmRHcm91cFJlcXVlc3QSCgoCaWQYASABKAkSFQoNd2l0aF9jb21tYW5kcxgCIAEoCBIOCgZzdGF0ZXMYAyADKAkiqwIKF0dldENvbW1hbmRHcm91cFJlc3BvbnNlEhAKCGdyb3VwX2lkGAEgASgJEgwKBGtpbmQYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgEIAEoCRIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdwZW5kaW5nGAYgASgEEhEKCWRlbGl2ZXJlZBgHIAEoBBIMCgRkb25lGAggASgEEg4KBmZhaWxlZBgJIAEoBBIPCgdleHBpcmVkGAogASgEEikKCGNvbW1hbmRzGAsgAygLMhcudmlnaWwudjEuQ29tbWFuZFN0YXR1cyJAChNHZXRDb21tYW5kc1Jlc3BvbnNlEikKCGNvbW1hbmRzGAEgAygLMhcudmlnaWwudjEuQ29tbWFuZFN0YXR1cyI2ChJSZXZva2VBZ2VudFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhUKE1Jldm9rZUFnZW50UmVzcG9uc2UiPgoPQWRkQWRtaW5SZXF1ZXN0EgwKBG5hbWUYASABKAkSDAoEcm9sZRgCIAEoCRIPCgdjc3JfcGVtGAMgASgJIk4KEEFkZEFkbWluUmVzcG9uc2USFwoPY2VydGlmaWNhdGVfcGVtGAEgASgJEg4KBmNhX3BlbRgCIAEoCRIRCglzcGlmZmVfaWQYAyABKAkiMgoSUmV2b2tlQWRtaW5SZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGcmVhc29uGAIgASgJIhUKE1Jldm9rZUFkbWluUmVzcG9uc2UiEwoRTGlzdEFkbWluc1JlcXVlc3Qi5wEKCE9wZXJhdG9yEgwKBG5hbWUYASABKAkSEQoJc3BpZmZlX2lkGAIgASgJEgwKBHJvbGUYAyABKAkSDgoGc2VyaWFsGAQgASgJEi0KCWlzc3VlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbm90X2FmdGVyGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzdGF0dXMYCCABKAkiOAoSTGlzdEFkbWluc1Jlc3BvbnNlEiIKBmFkbWlucxgBIAMoCzISLnZpZ2lsLnYxLk9wZXJhdG9yIkwKEExpc3RBdWRpdFJlcXVlc3QSDQoFbGltaXQYASABKA0SKQoFc2luY2UYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInkKCkF1ZGl0RW50cnkSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSFAoMZGV0YWlsc19qc29uGAUgASgJIkgKEUxpc3RBdWRpdFJlc3BvbnNlEiUKB2VudHJpZXMYASADKAsyFC52aWdpbC52MS5BdWRpdEVudHJ5EgwKBG1vcmUYAiABKAgytgoKDEFkbWluU2VydmljZRJHCgpMaXN0QWdlbnRzEhsudmlnaWwudjEuTGlzdEFnZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0QWdlbnRzUmVzcG9uc2USQQoIR2V0QWdlbnQSGS52aWdpbC52MS5HZXRBZ2VudFJlcXVlc3QaGi52aWdpbC52MS5HZXRBZ2VudFJlc3BvbnNlEkQKCUxpc3RGaWxlcxIaLnZpZ2lsLnYxLkxpc3RGaWxlc1JlcXVlc3QaGy52aWdpbC52MS5MaXN0RmlsZXNSZXNwb25zZRJHCgpMaXN0RXZlbnRzEhsudmlnaWwudjEuTGlzdEV2ZW50c1JlcXVlc3QaHC52aWdpbC52MS5MaXN0RXZlbnRzUmVzcG9uc2USSgoLQ3JlYXRlVG9rZW4SHC52aWdpbC52MS5DcmVhdGVUb2tlblJlcXVlc3QaHS52aWdpbC52MS5DcmVhdGVUb2tlblJlc3BvbnNlEkcKCkxpc3RUb2tlbnMSGy52aWdpbC52MS5MaXN0VG9rZW5zUmVxdWVzdBocLnZpZ2lsLnYxLkxpc3RUb2tlbnNSZXNwb25zZRJKCgtSZXZva2VUb2tlbhIcLnZpZ2lsLnYxLlJldm9rZVRva2VuUmVxdWVzdBodLnZpZ2lsLnYxLlJldm9rZVRva2VuUmVzcG9uc2USSgoLQXBwbHlQb2xpY3kSHC52aWdpbC52MS5BcHBseVBvbGljeVJlcXVlc3QaHS52aWdpbC52MS5BcHBseVBvbGljeVJlc3BvbnNlEkQKCUdldFBvbGljeRIaLnZpZ2lsLnYxLkdldFBvbGljeVJlcXVlc3QaGy52aWdpbC52MS5HZXRQb2xpY3lSZXNwb25zZRI7CgZSZXNjYW4SFy52aWdpbC52MS5SZXNjYW5SZXF1ZXN0GhgudmlnaWwudjEuUmVzY2FuUmVzcG9uc2USSgoLR2V0Q29tbWFuZHMSHC52aWdpbC52MS5HZXRDb21tYW5kc1JlcXVlc3QaHS52aWdpbC52MS5HZXRDb21tYW5kc1Jlc3BvbnNlEk0KDExpc3RDb21tYW5kcxIdLnZpZ2lsLnYxLkxpc3RDb21tYW5kc1JlcXVlc3QaHi52aWdpbC52MS5MaXN0Q29tbWFuZHNSZXNwb25zZRJWCg9HZXRDb21tYW5kR3JvdXASIC52aWdpbC52MS5HZXRDb21tYW5kR3JvdXBSZXF1ZXN0GiEudmlnaWwudjEuR2V0Q29tbWFuZEdyb3VwUmVzcG9uc2USSgoLUmV2b2tlQWdlbnQSHC52aWdpbC52MS5SZXZva2VBZ2VudFJlcXVlc3QaHS52aWdpbC52MS5SZXZva2VBZ2VudFJlc3BvbnNlEkEKCEFkZEFkbWluEhkudmlnaWwudjEuQWRkQWRtaW5SZXF1ZXN0GhoudmlnaWwudjEuQWRkQWRtaW5SZXNwb25zZRJKCgtSZXZva2VBZG1pbhIcLnZpZ2lsLnYxLlJldm9rZUFkbWluUmVxdWVzdBodLnZpZ2lsLnYxLlJldm9rZUFkbWluUmVzcG9uc2USRwoKTGlzdEFkbWlucxIbLnZpZ2lsLnYxLkxpc3RBZG1pbnNSZXF1ZXN0GhwudmlnaWwudjEuTGlzdEFkbWluc1Jlc3BvbnNlEkQKCUxpc3RBdWRpdBIaLnZpZ2lsLnYxLkxpc3RBdWRpdFJlcXVlc3QaGy52aWdpbC52MS5MaXN0QXVkaXRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_vigil_v1_agent, file_vigil_v1_types]);
 
 /**
  * @generated from message vigil.v1.ListAgentsRequest
@@ -752,7 +752,7 @@ export const GetPolicyResponseSchema: GenMessage<GetPolicyResponse> = /*@__PURE_
  */
 export type RescanRequest = Message<"vigil.v1.RescanRequest"> & {
   /**
-   * Exactly one of agent_id and all.
+   * Exactly one of agent_id and all (every agent neither revoked nor with an expired certificate).
    *
    * @generated from field: string agent_id = 1;
    */
@@ -767,6 +767,14 @@ export type RescanRequest = Message<"vigil.v1.RescanRequest"> & {
    * @generated from field: bool full_hash = 3;
    */
   fullHash: boolean;
+
+  /**
+   * How long a command may wait for its agent and its report; 0: the controller's default
+   * (VIGIL_COMMAND_TTL, 24 h).
+   *
+   * @generated from field: uint64 expires_in_seconds = 4;
+   */
+  expiresInSeconds: bigint;
 };
 
 /**
@@ -791,11 +799,19 @@ export type RescanTarget = Message<"vigil.v1.RescanTarget"> & {
   commandId: string;
 
   /**
-   * False when the agent is not connected now; it is not queued.
+   * True when the command was handed to the agent's stream on the replica that answered; false
+   * when it is queued (pending) for an agent connected elsewhere or not connected.
    *
    * @generated from field: bool delivered = 3;
    */
   delivered: boolean;
+
+  /**
+   * pending or delivered.
+   *
+   * @generated from field: string state = 4;
+   */
+  state: string;
 };
 
 /**
@@ -813,6 +829,18 @@ export type RescanResponse = Message<"vigil.v1.RescanResponse"> & {
    * @generated from field: repeated vigil.v1.RescanTarget targets = 1;
    */
   targets: RescanTarget[];
+
+  /**
+   * The one id of this fleet operation (vigilctl commands show GROUP).
+   *
+   * @generated from field: string group_id = 2;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 3;
+   */
+  expiresAt?: Timestamp | undefined;
 };
 
 /**
@@ -881,6 +909,39 @@ export type CommandStatus = Message<"vigil.v1.CommandStatus"> & {
    * @generated from field: vigil.v1.ScanSummary scan = 7;
    */
   scan?: ScanSummary | undefined;
+
+  /**
+   * pending (queued, not yet handed to the agent's stream), delivered, done, failed or expired.
+   *
+   * @generated from field: string state = 8;
+   */
+  state: string;
+
+  /**
+   * The fleet operation the command belongs to (one per vigilctl rescan).
+   *
+   * @generated from field: string group_id = 9;
+   */
+  groupId: string;
+
+  /**
+   * A command still pending or delivered at this time is expired.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 10;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Why it failed: the agent's reason, or the controller's (the agent was revoked).
+   *
+   * @generated from field: string failure = 11;
+   */
+  failure: string;
+
+  /**
+   * @generated from field: string created_by = 12;
+   */
+  createdBy: string;
 };
 
 /**
@@ -889,6 +950,173 @@ export type CommandStatus = Message<"vigil.v1.CommandStatus"> & {
  */
 export const CommandStatusSchema: GenMessage<CommandStatus> = /*@__PURE__*/
   messageDesc(file_vigil_v1_admin, 29);
+
+/**
+ * @generated from message vigil.v1.ListCommandsRequest
+ */
+export type ListCommandsRequest = Message<"vigil.v1.ListCommandsRequest"> & {
+  /**
+   * Only commands in this state (pending, delivered, done, failed, expired); empty: all.
+   *
+   * @generated from field: string state = 1;
+   */
+  state: string;
+
+  /**
+   * Only this agent's commands; empty: every agent's.
+   *
+   * @generated from field: string agent_id = 2;
+   */
+  agentId: string;
+
+  /**
+   * Only the commands of this group; empty: every group's.
+   *
+   * @generated from field: string group_id = 3;
+   */
+  groupId: string;
+
+  /**
+   * Most commands returned, newest first; 0: 50.
+   *
+   * @generated from field: uint32 limit = 4;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message vigil.v1.ListCommandsRequest.
+ * Use `create(ListCommandsRequestSchema)` to create a new message.
+ */
+export const ListCommandsRequestSchema: GenMessage<ListCommandsRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 30);
+
+/**
+ * @generated from message vigil.v1.ListCommandsResponse
+ */
+export type ListCommandsResponse = Message<"vigil.v1.ListCommandsResponse"> & {
+  /**
+   * @generated from field: repeated vigil.v1.CommandStatus commands = 1;
+   */
+  commands: CommandStatus[];
+
+  /**
+   * More commands matched than were returned.
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+};
+
+/**
+ * Describes the message vigil.v1.ListCommandsResponse.
+ * Use `create(ListCommandsResponseSchema)` to create a new message.
+ */
+export const ListCommandsResponseSchema: GenMessage<ListCommandsResponse> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 31);
+
+/**
+ * @generated from message vigil.v1.GetCommandGroupRequest
+ */
+export type GetCommandGroupRequest = Message<"vigil.v1.GetCommandGroupRequest"> & {
+  /**
+   * A group id, or the id of one command of the group.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Return the group's per-agent commands too (the counts always come): none, all, or those
+   * in the given states.
+   *
+   * @generated from field: bool with_commands = 2;
+   */
+  withCommands: boolean;
+
+  /**
+   * @generated from field: repeated string states = 3;
+   */
+  states: string[];
+};
+
+/**
+ * Describes the message vigil.v1.GetCommandGroupRequest.
+ * Use `create(GetCommandGroupRequestSchema)` to create a new message.
+ */
+export const GetCommandGroupRequestSchema: GenMessage<GetCommandGroupRequest> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 32);
+
+/**
+ * @generated from message vigil.v1.GetCommandGroupResponse
+ */
+export type GetCommandGroupResponse = Message<"vigil.v1.GetCommandGroupResponse"> & {
+  /**
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 3;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string created_by = 4;
+   */
+  createdBy: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 5;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Per-agent commands in each state.
+   *
+   * @generated from field: uint64 pending = 6;
+   */
+  pending: bigint;
+
+  /**
+   * @generated from field: uint64 delivered = 7;
+   */
+  delivered: bigint;
+
+  /**
+   * @generated from field: uint64 done = 8;
+   */
+  done: bigint;
+
+  /**
+   * @generated from field: uint64 failed = 9;
+   */
+  failed: bigint;
+
+  /**
+   * @generated from field: uint64 expired = 10;
+   */
+  expired: bigint;
+
+  /**
+   * When asked for (with_commands), ordered by agent id.
+   *
+   * @generated from field: repeated vigil.v1.CommandStatus commands = 11;
+   */
+  commands: CommandStatus[];
+};
+
+/**
+ * Describes the message vigil.v1.GetCommandGroupResponse.
+ * Use `create(GetCommandGroupResponseSchema)` to create a new message.
+ */
+export const GetCommandGroupResponseSchema: GenMessage<GetCommandGroupResponse> = /*@__PURE__*/
+  messageDesc(file_vigil_v1_admin, 33);
 
 /**
  * @generated from message vigil.v1.GetCommandsResponse
@@ -905,7 +1133,7 @@ export type GetCommandsResponse = Message<"vigil.v1.GetCommandsResponse"> & {
  * Use `create(GetCommandsResponseSchema)` to create a new message.
  */
 export const GetCommandsResponseSchema: GenMessage<GetCommandsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 30);
+  messageDesc(file_vigil_v1_admin, 34);
 
 /**
  * @generated from message vigil.v1.RevokeAgentRequest
@@ -927,7 +1155,7 @@ export type RevokeAgentRequest = Message<"vigil.v1.RevokeAgentRequest"> & {
  * Use `create(RevokeAgentRequestSchema)` to create a new message.
  */
 export const RevokeAgentRequestSchema: GenMessage<RevokeAgentRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 31);
+  messageDesc(file_vigil_v1_admin, 35);
 
 /**
  * @generated from message vigil.v1.RevokeAgentResponse
@@ -940,7 +1168,7 @@ export type RevokeAgentResponse = Message<"vigil.v1.RevokeAgentResponse"> & {
  * Use `create(RevokeAgentResponseSchema)` to create a new message.
  */
 export const RevokeAgentResponseSchema: GenMessage<RevokeAgentResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 32);
+  messageDesc(file_vigil_v1_admin, 36);
 
 /**
  * @generated from message vigil.v1.AddAdminRequest
@@ -973,7 +1201,7 @@ export type AddAdminRequest = Message<"vigil.v1.AddAdminRequest"> & {
  * Use `create(AddAdminRequestSchema)` to create a new message.
  */
 export const AddAdminRequestSchema: GenMessage<AddAdminRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 33);
+  messageDesc(file_vigil_v1_admin, 37);
 
 /**
  * @generated from message vigil.v1.AddAdminResponse
@@ -1000,7 +1228,7 @@ export type AddAdminResponse = Message<"vigil.v1.AddAdminResponse"> & {
  * Use `create(AddAdminResponseSchema)` to create a new message.
  */
 export const AddAdminResponseSchema: GenMessage<AddAdminResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 34);
+  messageDesc(file_vigil_v1_admin, 38);
 
 /**
  * @generated from message vigil.v1.RevokeAdminRequest
@@ -1022,7 +1250,7 @@ export type RevokeAdminRequest = Message<"vigil.v1.RevokeAdminRequest"> & {
  * Use `create(RevokeAdminRequestSchema)` to create a new message.
  */
 export const RevokeAdminRequestSchema: GenMessage<RevokeAdminRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 35);
+  messageDesc(file_vigil_v1_admin, 39);
 
 /**
  * @generated from message vigil.v1.RevokeAdminResponse
@@ -1035,7 +1263,7 @@ export type RevokeAdminResponse = Message<"vigil.v1.RevokeAdminResponse"> & {
  * Use `create(RevokeAdminResponseSchema)` to create a new message.
  */
 export const RevokeAdminResponseSchema: GenMessage<RevokeAdminResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 36);
+  messageDesc(file_vigil_v1_admin, 40);
 
 /**
  * @generated from message vigil.v1.ListAdminsRequest
@@ -1048,7 +1276,7 @@ export type ListAdminsRequest = Message<"vigil.v1.ListAdminsRequest"> & {
  * Use `create(ListAdminsRequestSchema)` to create a new message.
  */
 export const ListAdminsRequestSchema: GenMessage<ListAdminsRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 37);
+  messageDesc(file_vigil_v1_admin, 41);
 
 /**
  * One operator certificate (an operator re-added after a revocation has several).
@@ -1106,7 +1334,7 @@ export type Operator = Message<"vigil.v1.Operator"> & {
  * Use `create(OperatorSchema)` to create a new message.
  */
 export const OperatorSchema: GenMessage<Operator> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 38);
+  messageDesc(file_vigil_v1_admin, 42);
 
 /**
  * @generated from message vigil.v1.ListAdminsResponse
@@ -1123,7 +1351,7 @@ export type ListAdminsResponse = Message<"vigil.v1.ListAdminsResponse"> & {
  * Use `create(ListAdminsResponseSchema)` to create a new message.
  */
 export const ListAdminsResponseSchema: GenMessage<ListAdminsResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 39);
+  messageDesc(file_vigil_v1_admin, 43);
 
 /**
  * @generated from message vigil.v1.ListAuditRequest
@@ -1149,7 +1377,7 @@ export type ListAuditRequest = Message<"vigil.v1.ListAuditRequest"> & {
  * Use `create(ListAuditRequestSchema)` to create a new message.
  */
 export const ListAuditRequestSchema: GenMessage<ListAuditRequest> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 40);
+  messageDesc(file_vigil_v1_admin, 44);
 
 /**
  * @generated from message vigil.v1.AuditEntry
@@ -1190,7 +1418,7 @@ export type AuditEntry = Message<"vigil.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 41);
+  messageDesc(file_vigil_v1_admin, 45);
 
 /**
  * @generated from message vigil.v1.ListAuditResponse
@@ -1214,7 +1442,7 @@ export type ListAuditResponse = Message<"vigil.v1.ListAuditResponse"> & {
  * Use `create(ListAuditResponseSchema)` to create a new message.
  */
 export const ListAuditResponseSchema: GenMessage<ListAuditResponse> = /*@__PURE__*/
-  messageDesc(file_vigil_v1_admin, 42);
+  messageDesc(file_vigil_v1_admin, 46);
 
 /**
  * AdminService is what vigilctl calls, on the mutual-TLS listener, with an operator certificate.
@@ -1309,6 +1537,22 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof GetCommandsRequestSchema;
     output: typeof GetCommandsResponseSchema;
+  },
+  /**
+   * @generated from rpc vigil.v1.AdminService.ListCommands
+   */
+  listCommands: {
+    methodKind: "unary";
+    input: typeof ListCommandsRequestSchema;
+    output: typeof ListCommandsResponseSchema;
+  },
+  /**
+   * @generated from rpc vigil.v1.AdminService.GetCommandGroup
+   */
+  getCommandGroup: {
+    methodKind: "unary";
+    input: typeof GetCommandGroupRequestSchema;
+    output: typeof GetCommandGroupResponseSchema;
   },
   /**
    * @generated from rpc vigil.v1.AdminService.RevokeAgent
