@@ -9,7 +9,7 @@ describe('agent config', () => {
     assert.deepEqual(c, AGENT_DEFAULTS);
     assert.equal(c.stream.batchSize, 500);
     assert.equal(c.stream.maxInFlight, 5000);
-    assert.deepEqual(c.stream.backoff, { initialMs: 250, maxMs: 15_000 });
+    assert.deepEqual(c.stream.backoff, { initialMs: 1000, maxMs: 15_000 });
     assert.equal(c.watch.coalesceMs, 50);
     assert.deepEqual(c.capture, { enabled: true, holdMs: 10_000, maxHeld: 4096 });
   });

@@ -9,7 +9,7 @@ import { AgentError } from './errors.js';
  * |--------------------------|---------------|----------|---------------------------------------------------------|
  * | stream.batchSize         |               | 500      | deltas per batch sent up the stream                     |
  * | stream.maxInFlight       |               | 5000     | deltas sent and not yet acked                           |
- * | stream.backoff.initialMs |               | 250      | first reconnect delay (doubled per failure, jittered)   |
+ * | stream.backoff.initialMs |               | 1000     | first reconnect window (full jitter: 0 to it; doubled per failure) |
  * | stream.backoff.maxMs     |               | 15000    | longest reconnect delay (and the pace after a refusal)  |
  * | stream.reconcileEveryMs  |               | 600000   | reconciliation besides the one on every connect         |
  * | stream.renewRetryMs      |               | 30000    | a failed certificate renewal is tried again after this  |
@@ -25,14 +25,14 @@ const schema = z.object({
       batchSize: z.number().int().min(1).max(1000).default(500),
       maxInFlight: z.number().int().min(1).default(5000),
       backoff: z
-        .object({ initialMs: z.number().int().min(1).default(250), maxMs: z.number().int().min(1).default(15_000) })
+        .object({ initialMs: z.number().int().min(1).default(1000), maxMs: z.number().int().min(1).default(15_000) })
         .refine((b) => b.initialMs <= b.maxMs, 'backoff.initialMs must not exceed backoff.maxMs')
-        .default({ initialMs: 250, maxMs: 15_000 }),
+        .default({ initialMs: 1000, maxMs: 15_000 }),
       reconcileEveryMs: z.number().int().min(1000).default(600_000),
       renewRetryMs: z.number().int().min(1).default(30_000),
       stableAfterMs: z.number().int().min(1).default(30_000),
     })
-    .default({ batchSize: 500, maxInFlight: 5000, backoff: { initialMs: 250, maxMs: 15_000 }, reconcileEveryMs: 600_000, renewRetryMs: 30_000, stableAfterMs: 30_000 }),
+    .default({ batchSize: 500, maxInFlight: 5000, backoff: { initialMs: 1000, maxMs: 15_000 }, reconcileEveryMs: 600_000, renewRetryMs: 30_000, stableAfterMs: 30_000 }),
   watch: z.object({ coalesceMs: z.number().int().min(1).max(10_000).default(50) }).default({ coalesceMs: 50 }),
   capture: z
     .object({

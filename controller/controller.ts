@@ -83,7 +83,7 @@ export async function startController(config: ControllerConfig, deps: Controller
         clock,
         logger,
         connectAddress,
-        failures: createFailureLimiter({ maxFailures: config.enrolFailures.max, windowMs: config.enrolFailures.windowMs, clock }),
+        failures: createFailureLimiter({ maxFailures: config.enrolFailures.max, windowMs: config.enrolFailures.windowMs, store: stores.enrolFailures, clock }),
       }),
     connect: createConnectService({ ...parts, reconcile: createReconcileResponder(stores.sync), maxBatch: config.maxBatch, onChangesRecorded: deps.onChangesRecorded }),
     admin: (enrolAddress) => createAdminService({ ...parts, pins: [ca.pin], enrolAddress }),

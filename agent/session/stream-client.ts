@@ -1,3 +1,4 @@
+import { fullJitter, nextCeiling } from './full-jitter.js';
 import type { Logger } from 'pino';
 import type { Credentials } from '../credentials.js';
 import { AgentError } from '../errors.js';
@@ -118,8 +119,8 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
           continue;
         }
         if (Date.now() - started > opts.stream.stableAfterMs && !refused) delay = backoff.initialMs;
-        await sleep(delay / 2 + Math.random() * (delay / 2));
-        delay = Math.min(delay * 2, backoff.maxMs);
+        await sleep(fullJitter(delay));
+        delay = nextCeiling(delay, backoff.maxMs);
       }
     },
     stop() {

@@ -50,14 +50,15 @@ export function createEnrolService(deps: EnrolDeps): Pick<ServiceImpl<typeof Age
       // An address past its failure limit is refused, unless it holds a valid token: guesses stop
       // there, before the CSR is checked, while a host that shares the address (a NAT) and has
       // the right token still enrols (docs/security.md, "Enrolment rate limit").
-      const wait = deps.failures.blockedFor(remote);
+      const wait = await deps.failures.blockedFor(remote);
       const limited = (): never => {
         log.warn({ remote, reason: 'rate_limited' }, 'enrolment refused');
         throw new ControllerError('resource_exhausted', `too many failed enrolment attempts from ${remote}; retry in ${Math.ceil(wait / 1000)} s`);
       };
       // Every refusal below counts against the source address and is logged without the secret.
-      const refuse = (reason: string, err: Error, tokenId?: string): never => {
-        deps.failures.recordFailure(remote);
+      const refuse = async (reason: string, err: Error, tokenId?: string): Promise<never> => {
+        // Recorded before the answer, so the next attempt on any replica counts it.
+        await deps.failures.recordFailure(remote).catch((e: unknown) => log.error({ err: e, remote }, 'could not record a failed enrolment'));
         log.warn({ remote, tokenId, reason }, 'enrolment refused');
         throw err;
       };

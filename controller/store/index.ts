@@ -15,3 +15,4 @@ export { createSyncStore, type SyncStore } from './sync-store.js';
 export { createStateStore, type StateStore, type CurrentFile } from './state-store.js';
 export { createStores, type Stores } from './stores.js';
 export { createPresenceStore, type PresenceStore, type PresenceUpdate } from './presence-store.js';
+export { createEnrolFailureStore, type EnrolFailureStore } from './enrol-failure-store.js';

@@ -299,4 +299,19 @@ create index commands_open on commands (expires_at) where state in ('pending', '
 create index commands_created on commands (created_at desc, id desc);
 `,
   },
+  {
+    version: 14,
+    name: 'enrolment failures shared by replicas',
+    sql: `
+-- Failed enrolment attempts per source address (controller/enrol-rate-limit.ts), in the database so
+-- that the limit holds across replicas behind a load balancer. Rows older than the window are
+-- deleted as new ones come.
+create table enrol_failures (
+  source     text not null,
+  failed_at  timestamptz not null
+);
+create index enrol_failures_source on enrol_failures (source, failed_at);
+create index enrol_failures_at on enrol_failures (failed_at);
+`,
+  },
 ];

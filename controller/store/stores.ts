@@ -4,6 +4,7 @@ import { createAuditStore, type AuditStore } from './audit-store.js';
 import { createCertificateStore, type CertificateStore } from './certificate-store.js';
 import type { Clock } from './clock.js';
 import { createCommandStore, type CommandStore } from './command-store.js';
+import { createEnrolFailureStore, type EnrolFailureStore } from './enrol-failure-store.js';
 import { createEventStore, type EventStore } from './event-store.js';
 import { createPolicyStore, type PolicyStore } from './policy-store.js';
 import { createPresenceStore, type PresenceStore } from './presence-store.js';
@@ -23,6 +24,7 @@ export interface Stores {
   readonly commands: CommandStore;
   readonly certificates: CertificateStore;
   readonly tokens: TokenStore;
+  readonly enrolFailures: EnrolFailureStore;
   readonly audit: AuditStore;
   readonly alertStore: AlertStore;
 }
@@ -38,6 +40,7 @@ export function createStores(sql: Sql, clock: Clock): Stores {
     commands: createCommandStore(sql, clock),
     certificates: createCertificateStore(sql, clock),
     tokens: createTokenStore(sql, clock),
+    enrolFailures: createEnrolFailureStore(sql),
     audit: createAuditStore(sql, clock),
     alertStore: createAlertStore(sql, clock),
   };
