@@ -102,9 +102,31 @@ describe('ingest queue', () => {
     store.runFreely();
     const queue = createIngestQueue(store.ingest, { concurrency: 4, groupMax: 100, agentSlice: 30 });
     const results = await Promise.all([queue.submit(batchOf('a', 1, 70)), queue.submit(batchOf('a', 71, 70)), queue.submit(batchOf('a', 141, 5))]);
-    assert.deepEqual(results.map((r) => r.committedSeq), [70, 140, 145]);
+    // Each batch's ack covers at least the batch (a slice reaching into the next batch covers more).
+    assert.ok(results.every((r, i) => r.committedSeq >= [70, 140, 145][i]! && (i === 0 || r.committedSeq >= results[i - 1]!.committedSeq)));
+    assert.equal(results[2]!.committedSeq, 145);
+    assert.deepEqual(results.map((r) => r.stored.length), [70, 70, 5], 'each batch is told what of it was stored');
     const seqs = store.groups.flat().flatMap((g) => g.seqs);
     assert.deepEqual(seqs, Array.from({ length: 145 }, (_, i) => i + 1));
+  });
+
+  it('one agent\'s queued one-delta batches go into one group commit together; two streams\' resends never share one', async () => {
+    const store = fakeStore();
+    const queue = createIngestQueue(store.ingest, { concurrency: 1, agentSlice: 100 });
+    const first = queue.submit(batchOf('busy', 1, 1)); // holds the only group commit
+    const quiet = Array.from({ length: 6 }, (_, i) => queue.submit(batchOf('quiet', i + 1, 1)));
+    // A second stream of the same agent resends seqs 3 and 4: its batch waits for a slice of its own.
+    const resend = queue.submit(batchOf('quiet', 3, 2));
+    await store.release();
+    await first;
+    await store.release();
+    const results = await Promise.all(quiet);
+    assert.deepEqual(store.groups[1], [{ agentId: 'quiet', seqs: [1, 2, 3, 4, 5, 6] }], 'six batches, one slice');
+    assert.deepEqual(results.map((r) => r.stored.map((d) => d.seq)), [[1], [2], [3], [4], [5], [6]], 'each batch is told what of it was stored');
+    assert.ok(results.every((r) => r.committedSeq === 6), 'every batch may ack what its commit covered');
+    await store.release();
+    assert.deepEqual((await resend).stored, [], 'the resend, alone, stores nothing');
+    assert.deepEqual(store.groups[2], [{ agentId: 'quiet', seqs: [3, 4] }]);
   });
 
   it('refusals commit in seq order with the deltas around them', async () => {

@@ -37,6 +37,20 @@ export interface IngestQueue {
 }
 
 type Item = { readonly delta: FileDelta } | { readonly refusal: DeltaRefusal };
+
+/** What one group commit takes of one batch. */
+interface SlicePart {
+  readonly job: Job;
+  readonly taken: number;
+  readonly seqs: ReadonlySet<number>;
+}
+
+/** One agent's share of a group commit: the front of its queued batches. */
+interface Slice {
+  readonly batch: IngestBatch;
+  readonly parts: readonly SlicePart[];
+  readonly size: number;
+}
 const seqOf = (i: Item) => ('delta' in i ? i.delta.seq : i.refusal.seq);
 
 interface Job {
@@ -87,44 +101,65 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
     jobs.delete(agentId);
   };
 
-  const settle = (agentId: string, job: Job, taken: number, r: IngestResult | null) => {
+  const settle = (agentId: string, slice: Slice, r: IngestResult | null) => {
     if (r === null) {
       deferred.add(agentId);
       return;
     }
-    job.next += taken;
-    pending -= taken;
     // Nothing more of a revoked agent is stored: this batch and every queued one end here.
     if (r.revoked) return drop(agentId, (j) => j.resolve(r));
-    job.committedSeq = Math.max(job.committedSeq, r.committedSeq);
-    job.stored.push(...r.stored);
-    job.alerts.push(...r.alerts);
-    job.refused.push(...r.refused);
-    if (job.next < job.items.length) return;
-    const list = jobs.get(agentId)!;
-    list.shift();
-    if (list.length === 0) jobs.delete(agentId);
-    job.resolve({ revoked: false, committedSeq: job.committedSeq, stored: job.stored, alerts: job.alerts, refused: job.refused });
+    for (const { job, taken, seqs } of slice.parts) {
+      job.next += taken;
+      pending -= taken;
+      // Every seq up to the agent's committed one is in Postgres: an earlier batch may say so.
+      job.committedSeq = Math.max(job.committedSeq, r.committedSeq);
+      job.stored.push(...r.stored.filter((d) => seqs.has(d.seq)));
+      job.alerts.push(...r.alerts.filter((a) => seqs.has(a.seq)));
+      job.refused.push(...r.refused.filter((x) => seqs.has(x.seq)));
+      if (job.next < job.items.length) return;
+      const list = jobs.get(agentId)!;
+      list.shift();
+      if (list.length === 0) jobs.delete(agentId);
+      job.resolve({ revoked: false, committedSeq: job.committedSeq, stored: job.stored, alerts: job.alerts, refused: job.refused });
+    }
   };
 
   // The agent's stream ends; the agent resends from its last ack, and resends are harmless.
   const fail = (agentId: string, err: unknown) => drop(agentId, (j) => j.reject(err));
 
-  const sliceOf = (job: Job): { batch: IngestBatch; taken: number } => {
-    const items = job.items.slice(job.next, job.next + agentSlice);
+  /**
+   * Up to agentSlice of the agent's items, from its first batch on into the next ones while their
+   * seqs go on rising (a quiet agent's many one-delta batches go in one slice; batches of two
+   * streams of one agent, which may resend the same seqs, never share one).
+   */
+  const sliceOf = (agentId: string, list: readonly Job[]): Slice => {
     const deltas: FileDelta[] = [];
     const refusals: DeltaRefusal[] = [];
-    for (const i of items) {
-      if ('delta' in i) deltas.push(i.delta);
-      else refusals.push(i.refusal);
+    const parts: SlicePart[] = [];
+    let room = agentSlice;
+    let last = -Infinity;
+    for (const job of list) {
+      const items = job.items.slice(job.next, job.next + room);
+      if (items.length && seqOf(items[0]!) <= last) break;
+      const seqs = new Set<number>();
+      for (const i of items) {
+        seqs.add(seqOf(i));
+        if ('delta' in i) deltas.push(i.delta);
+        else refusals.push(i.refusal);
+      }
+      parts.push({ job, taken: items.length, seqs });
+      room -= items.length;
+      if (items.length) last = seqOf(items.at(-1)!);
+      // A batch not taken whole, or no room left: the slice ends here.
+      if (job.next + items.length < job.items.length || room <= 0) break;
     }
-    return { batch: { agentId: job.batch.agentId, deltas, refusals, alertRuleFor: job.batch.alertRuleFor }, taken: items.length };
+    return { batch: { agentId, deltas, refusals, alertRuleFor: list[0]!.batch.alertRuleFor }, parts, size: agentSlice - room };
   };
 
-  const commit = async (group: { batch: IngestBatch; taken: number; job: Job }[]) => {
+  const commit = async (group: Slice[]) => {
     try {
       const results = await ingest(group.map((g) => g.batch));
-      group.forEach((g, i) => settle(g.batch.agentId, g.job, g.taken, results[i]!));
+      group.forEach((g, i) => settle(g.batch.agentId, g, results[i]!));
     } catch (err) {
       if (group.length === 1) {
         fail(group[0]!.batch.agentId, err);
@@ -133,7 +168,7 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
       for (const g of group) {
         try {
           const [r] = await ingest([g.batch]);
-          settle(g.batch.agentId, g.job, g.taken, r!);
+          settle(g.batch.agentId, g, r!);
         } catch (one) {
           fail(g.batch.agentId, one);
         }
@@ -151,16 +186,16 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
 
   const pump = () => {
     while (running < concurrency && ready.length > 0) {
-      const group: { batch: IngestBatch; taken: number; job: Job }[] = [];
+      const group: Slice[] = [];
       let size = 0;
       while (size < groupMax && ready.length > 0) {
         const agentId = ready.shift()!;
-        const job = jobs.get(agentId)?.[0];
-        if (!job) continue;
-        const slice = sliceOf(job);
-        group.push({ ...slice, job });
+        const list = jobs.get(agentId);
+        if (!list?.length) continue;
+        const slice = sliceOf(agentId, list);
+        group.push(slice);
         busy.add(agentId);
-        size += Math.max(1, slice.taken);
+        size += Math.max(1, slice.size);
       }
       if (!group.length) break;
       running++;

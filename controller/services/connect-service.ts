@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import type { Logger } from 'pino';
-import { displayPath } from '../../core/model.js';
+import { displayPath, type FileDelta } from '../../core/model.js';
 import { AgentService, type ConnectRequest } from '../../proto/gen/vigil/v1/agent_pb.js';
 import { scanReportFromPb } from '../../proto/scan-summary.js';
 import { syncEntriesFromPb, syncRangesFromPb, syncRepairsToPb, syncVerdictsToPb } from '../../proto/sync-messages.js';
@@ -19,11 +19,12 @@ import { createMessageQueue } from '../message-queue.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
 import type { ReconcileResponder } from '../reconcile/reconcile-responder.js';
 import type { OnChangesRecorded } from '../recorded-changes.js';
-import type { AgentStore, CertificateStore, Clock, CommandStore, EventStore } from '../store/index.js';
+import type { AgentStore, CertificateStore, Clock, CommandStore, DeltaRefusal, EventStore } from '../store/index.js';
 import { deliveryStatusFromPb } from './delivery-status.js';
 import { requireAgent } from './peer-identity.js';
 import { authoriseAgentStream, certificateExpiredError } from './stream/authorise.js';
 import { readDeltaBatch } from './stream/delta-batch.js';
+import { createDeltaPipeline } from './stream/delta-pipeline.js';
 import { downMessageToPb, type PbDownMessage } from './stream/down-message-pb.js';
 import { createStreamRenewal } from './stream/renewal.js';
 
@@ -94,6 +95,21 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
       deps.streams.announce(session);
       const renew = createStreamRenewal(peer, deps);
 
+      /** Commits one delta message through the fair ingest queue, then acks it (in order: the queue commits an agent's batches in order). */
+      const commitDeltas = async (deltas: FileDelta[], refusals: DeltaRefusal[]) => {
+        const own = deps.policy.forLabels(agent.labels);
+        const res = await deps.ingest.submit({ agentId: peer.id, deltas, refusals, alertRuleFor: own ? own.alertRuleFor : () => null });
+        if (res.revoked) throw agentRevokedError(peer.id);
+        for (const r of res.refused) {
+          log.error({ seq: r.seq, field: r.field, reason: r.reason, kind: r.kind, path: r.path ? displayPath(r.path) : null }, 'delta refused: recorded as refused and acked, not stored');
+        }
+        out.push({ msg: { case: 'ack', value: { upToSeq: BigInt(res.committedSeq), refused: res.refused.map((r) => ({ seq: BigInt(r.seq), field: r.field, reason: r.reason, code: 'INVALID_ARGUMENT' })) } } });
+        // Per batch, not per delta: history is in Postgres, and `vigilctl events` reads it.
+        log.debug({ received: deltas.length, stored: res.stored.length, refused: res.refused.length, committedSeq: res.committedSeq }, 'batch committed');
+        if (res.stored.length) deps.onChangesRecorded?.({ agentId: peer.id, hostname, changes: res.stored });
+        if (res.alerts.length) deps.alerts.committed({ hostname, alerts: res.alerts, stored: res.stored });
+      };
+
       const handle = async (req: ConnectRequest) => {
         switch (req.msg.case) {
           case 'hello': {
@@ -101,21 +117,6 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
             hostname = h.hostname.slice(0, 255) || hostname;
             deps.presence.seen(peer.id, { hostname, policyVersion: Number(h.policyVersion) });
             log.info({ hostname, policyVersion: Number(h.policyVersion), agentVersion: h.agentVersion, remote: peer.remoteAddress }, 'agent connected');
-            return;
-          }
-          case 'deltas': {
-            const { deltas, refusals } = await readDeltaBatch(peer.id, req.msg.value.deltas, deps, log);
-            const own = deps.policy.forLabels(agent.labels);
-            const res = await deps.ingest.submit({ agentId: peer.id, deltas, refusals, alertRuleFor: own ? own.alertRuleFor : () => null });
-            if (res.revoked) throw agentRevokedError(peer.id);
-            for (const r of res.refused) {
-              log.error({ seq: r.seq, field: r.field, reason: r.reason, kind: r.kind, path: r.path ? displayPath(r.path) : null }, 'delta refused: recorded as refused and acked, not stored');
-            }
-            out.push({ msg: { case: 'ack', value: { upToSeq: BigInt(res.committedSeq), refused: res.refused.map((r) => ({ seq: BigInt(r.seq), field: r.field, reason: r.reason, code: 'INVALID_ARGUMENT' })) } } });
-            // Per batch, not per delta: history is in Postgres, and `vigilctl events` reads it.
-            log.debug({ received: deltas.length, stored: res.stored.length, refused: res.refused.length, committedSeq: res.committedSeq }, 'batch committed');
-            if (res.stored.length) deps.onChangesRecorded?.({ agentId: peer.id, hostname, changes: res.stored });
-            if (res.alerts.length) deps.alerts.committed({ hostname, alerts: res.alerts, stored: res.stored });
             return;
           }
           case 'scanReport': {
@@ -158,8 +159,23 @@ export function createConnectService(deps: ConnectDeps): Pick<ServiceImpl<typeof
         }
       };
 
+      const pipeline = createDeltaPipeline(() => deps.ingest.stats().pending);
       const reader = (async () => {
-        for await (const req of requests) await handle(req);
+        for await (const req of requests) {
+          if (req.msg.case === 'deltas') {
+            const n = req.msg.value.deltas.length;
+            await pipeline.room(n);
+            const { deltas, refusals } = await readDeltaBatch(peer.id, req.msg.value.deltas, deps, log);
+            const work = commitDeltas(deltas, refusals);
+            pipeline.add(work, n);
+            work.catch((err: unknown) => out.fail(err)); // the stream ends at the first failure
+            continue;
+          }
+          // Everything else in stream order: every delta sent before it is committed by now.
+          await pipeline.drain();
+          await handle(req);
+        }
+        await pipeline.drain();
       })().then(
         () => out.close(),
         (err: unknown) => out.fail(err),
