@@ -7,13 +7,19 @@ export interface IngestQueueOptions {
   readonly concurrency?: number;
   /** Most deltas and refusals in one group commit. Default 2,000. */
   readonly groupMax?: number;
-  /** Most of one agent's deltas in one group commit: a big batch is committed in slices. Default 250. */
+  /**
+   * Most of one agent's deltas in one group commit: a big batch is committed in slices. Default
+   * 250; less while many agents wait (the group is shared among them: groupMax / agents waiting),
+   * but never under minSlice.
+   */
   readonly agentSlice?: number;
+  /** Least of one agent's deltas a group commit takes when it has them. Default 25. */
+  readonly minSlice?: number;
   /** How long an agent whose row was locked elsewhere waits before it is offered again. Default 25 ms. */
   readonly lockedRetryMs?: number;
 }
 
-export const INGEST_DEFAULTS = { concurrency: 3, groupMax: 2000, agentSlice: 250, lockedRetryMs: 25 } as const;
+export const INGEST_DEFAULTS = { concurrency: 3, groupMax: 2000, agentSlice: 250, minSlice: 25, lockedRetryMs: 25 } as const;
 
 export interface IngestQueueStats {
   /** Agents with a batch waiting or being committed. */
@@ -68,9 +74,9 @@ interface Job {
 
 /**
  * A fair, bounded front for group commits. Each agent has its own FIFO of batches; a group commit
- * takes at most `agentSlice` items from each waiting agent in round-robin order until it holds
- * `groupMax`, so a fleet-wide burst cannot make one quiet agent wait behind everyone's whole
- * batches. The queue is bounded by the streams: a stream hands over its next batch only after the
+ * takes a share of items from each waiting agent in round-robin order until it holds `groupMax`,
+ * the share shrinking as more agents wait, and an agent with nothing queued before goes to the
+ * front, so a fleet-wide burst cannot make one quiet agent wait behind everyone's batches. The queue is bounded by the streams: a stream hands over its next batch only after the
  * previous one was acked, so HTTP/2 flow control holds back an agent whose batches wait here.
  * A group that fails is retried one agent at a time, so one agent's bad batch fails only its own.
  */
@@ -78,12 +84,16 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
   const concurrency = options.concurrency ?? INGEST_DEFAULTS.concurrency;
   const groupMax = options.groupMax ?? INGEST_DEFAULTS.groupMax;
   const agentSlice = options.agentSlice ?? INGEST_DEFAULTS.agentSlice;
+  const minSlice = Math.min(agentSlice, options.minSlice ?? INGEST_DEFAULTS.minSlice);
   const lockedRetryMs = options.lockedRetryMs ?? INGEST_DEFAULTS.lockedRetryMs;
-  for (const [name, v] of Object.entries({ concurrency, groupMax, agentSlice, lockedRetryMs })) {
+  for (const [name, v] of Object.entries({ concurrency, groupMax, agentSlice, minSlice, lockedRetryMs })) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`ingest ${name} must be a whole number of at least 1`);
   }
   const jobs = new Map<string, Job[]>();
-  /** Agents with a job and no slice being committed, in turn order. */
+  /** Agents with a job and no slice being committed, in turn order: */
+  /** ...those that had nothing queued before (served first)... */
+  const fresh: string[] = [];
+  /** ...and those served before, at the back of the line again. */
   const ready: string[] = [];
   const busy = new Set<string>();
   /** Agents whose row was locked by another transaction: offered again after lockedRetryMs. */
@@ -132,11 +142,11 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
    * seqs go on rising (a quiet agent's many one-delta batches go in one slice; batches of two
    * streams of one agent, which may resend the same seqs, never share one).
    */
-  const sliceOf = (agentId: string, list: readonly Job[]): Slice => {
+  const sliceOf = (agentId: string, list: readonly Job[], share: number): Slice => {
     const deltas: FileDelta[] = [];
     const refusals: DeltaRefusal[] = [];
     const parts: SlicePart[] = [];
-    let room = agentSlice;
+    let room = share;
     let last = -Infinity;
     for (const job of list) {
       const items = job.items.slice(job.next, job.next + room);
@@ -153,7 +163,7 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
       // A batch not taken whole, or no room left: the slice ends here.
       if (job.next + items.length < job.items.length || room <= 0) break;
     }
-    return { batch: { agentId, deltas, refusals, alertRuleFor: list[0]!.batch.alertRuleFor }, parts, size: agentSlice - room };
+    return { batch: { agentId, deltas, refusals, alertRuleFor: list[0]!.batch.alertRuleFor }, parts, size: share - room };
   };
 
   const commit = async (group: Slice[]) => {
@@ -176,7 +186,7 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
     }
   };
 
-  const isIdle = () => running === 0 && ready.length === 0 && deferred.size === 0;
+  const isIdle = () => running === 0 && fresh.length + ready.length === 0 && deferred.size === 0;
   const checkIdle = () => {
     if (!isIdle()) return;
     const waiters = idleWaiters;
@@ -185,14 +195,16 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
   };
 
   const pump = () => {
-    while (running < concurrency && ready.length > 0) {
+    while (running < concurrency && fresh.length + ready.length > 0) {
       const group: Slice[] = [];
       let size = 0;
-      while (size < groupMax && ready.length > 0) {
-        const agentId = ready.shift()!;
+      // Every agent with work queued (waiting or being committed) gets a share of a group that can hold them all.
+      const share = Math.max(minSlice, Math.min(agentSlice, Math.floor(groupMax / jobs.size)));
+      while (size < groupMax && fresh.length + ready.length > 0) {
+        const agentId = (fresh.length ? fresh : ready).shift()!;
         const list = jobs.get(agentId);
         if (!list?.length) continue;
-        const slice = sliceOf(agentId, list);
+        const slice = sliceOf(agentId, list, share);
         group.push(slice);
         busy.add(agentId);
         size += Math.max(1, slice.size);
@@ -234,7 +246,9 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
           return;
         }
         jobs.set(batch.agentId, [job]);
-        if (!busy.has(batch.agentId)) ready.push(batch.agentId);
+        // An agent that had nothing queued goes first (a "new flow", as in fq_codel): a quiet
+        // host's delta is in the next group commit; agents just served go to the back.
+        if (!busy.has(batch.agentId)) fresh.push(batch.agentId);
         pump();
       });
     },
