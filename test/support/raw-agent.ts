@@ -16,11 +16,15 @@ export interface RawStream {
   close(): void;
 }
 
-export function openRawStream(address: string, creds: { caPem: string; certPem: string; keyPem: string }): RawStream {
+/** onMessage, when given, sees each message down the stream as it arrives (after it is in `messages`). */
+export function openRawStream(address: string, creds: { caPem: string; certPem: string; keyPem: string }, onMessage?: (m: ConnectResponse) => void): RawStream {
   const client = createAgentClient({ address, ...creds });
   const call = client.connect();
   const messages: ConnectResponse[] = [];
-  call.on('data', (m: ConnectResponse) => messages.push(m));
+  call.on('data', (m: ConnectResponse) => {
+    messages.push(m);
+    onMessage?.(m);
+  });
   const ended = new Promise<Error & { code?: number; details?: string }>((resolve) => {
     call.once('error', resolve);
     call.once('end', () => resolve(Object.assign(new Error('stream ended'), { code: 0 })));
