@@ -1,5 +1,5 @@
 import { createSecureServer, type Http2SecureServer } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { HostPort } from './listen-address.js';
 
 export interface TlsListenerOptions {
@@ -35,6 +35,13 @@ export async function listenTls(opts: TlsListenerOptions): Promise<TlsListener> 
     sessions.add(s);
     s.once('close', () => sessions.delete(s));
   });
+  // Connections that never became a session (a handshake left half-done by a peer) would hold
+  // close() open forever: they are ended with the rest.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.at.port, opts.at.host, () => {
@@ -49,6 +56,7 @@ export async function listenTls(opts: TlsListenerOptions): Promise<TlsListener> 
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sessions) s.destroy();
+        for (const socket of sockets) socket.destroy();
       }),
   };
 }
