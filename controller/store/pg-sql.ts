@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { asDatabaseError } from './database-unavailable.js';
 import { checkChannel, type Sql, type SqlQueryable } from './sql.js';
 
 /** A Postgres server through a pg pool. The URL's password is never logged. */
@@ -9,11 +10,16 @@ export function createPgSql(connectionString: string, opts: { max?: number } = {
   return {
     kind: 'postgres',
     async query(text, params) {
-      const res = await pool.query(text, params as unknown[] | undefined);
-      return res.rows;
+      try {
+        return (await pool.query(text, params as unknown[] | undefined)).rows;
+      } catch (err) {
+        throw asDatabaseError(err);
+      }
     },
     async transaction(fn) {
-      const client = await pool.connect();
+      const client = await pool.connect().catch((err: unknown) => {
+        throw asDatabaseError(err);
+      });
       // A checked-out client whose connection drops (server restart) emits 'error': without a
       // listener that would crash the process. The failing query rejects; the client is discarded.
       let broken: Error | undefined;
@@ -23,13 +29,17 @@ export function createPgSql(connectionString: string, opts: { max?: number } = {
       client.on('error', onError);
       const tx: SqlQueryable = {
         async query(text, params) {
-          return (await client.query(text, params as unknown[] | undefined)).rows;
+          try {
+            return (await client.query(text, params as unknown[] | undefined)).rows;
+          } catch (err) {
+            throw asDatabaseError(err);
+          }
         },
       };
       try {
-        await client.query('BEGIN');
+        await tx.query('BEGIN');
         const out = await fn(tx);
-        await client.query('COMMIT');
+        await tx.query('COMMIT');
         return out;
       } catch (err) {
         // A connection that cannot even roll back is broken: it must not go back to the pool.

@@ -120,8 +120,12 @@ export interface RawFleet {
   stop(): void;
 }
 
-/** gRPC codes that mean the controller refused this agent or its messages, not a transient failure. */
-const REFUSALS = new Set([3, 7, 8, 16]);
+/**
+ * gRPC codes that mean the controller refused this agent or its messages, not a transient failure;
+ * INTERNAL (13) too: a fault of the controller's surroundings (the database restarting, a replica
+ * killed) is UNAVAILABLE, never an internal error.
+ */
+const REFUSALS = new Set([3, 7, 8, 13, 16]);
 
 export function createRawFleet(opts: RawFleetOptions): RawFleet {
   const maxInFlight = opts.maxInFlight ?? 5000;
