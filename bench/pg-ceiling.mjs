@@ -6,7 +6,7 @@
 //   values    one multi-row INSERT and one multi-row upsert per batch
 //   unnest    the same with one array parameter per column (one statement text for any batch size)
 // Schema: the controller's own migrations, in a fresh database on DATABASE_URL's server (dropped
-// after). Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node bench/pg-ceiling.mjs
+// after). bench/fleet-scale.mjs imports measureCeiling() to take the ceiling in its own run. Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node bench/pg-ceiling.mjs
 //   [--events 100000] [--batch 500] [--agents 100] [--connections 10]
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -18,32 +18,43 @@ const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
 const { migrate } = await import(pathToFileURL(join(dist, 'controller/store/migrate.js')).href);
 const { createPgSql } = await import(pathToFileURL(join(dist, 'controller/store/pg-sql.js')).href);
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const EVENTS = arg('events', 100_000);
-const BATCH = arg('batch', 500);
-const AGENTS = arg('agents', 100);
-const CONNECTIONS = arg('connections', 10);
-const admin = process.env.DATABASE_URL;
-if (!admin) throw new Error('DATABASE_URL (a server to create a throwaway database on) is required');
+const dbCounter = { n: 0 };
 
-const db = `vigil_ceiling_${process.pid}`;
-const adminClient = new pg.Client({ connectionString: admin });
-await adminClient.connect();
-await adminClient.query(`create database ${db}`);
-const url = new URL(admin);
-url.pathname = `/${db}`;
-const sql = createPgSql(url.toString());
-await migrate(sql);
-await sql.close();
-const pool = new pg.Pool({ connectionString: url.toString(), max: CONNECTIONS });
-pool.on('error', () => undefined); // idle clients cut when the database is dropped
+/**
+ * Creates a throwaway database with the controller's migrations on the server at adminUrl;
+ * returns { url, drop }.
+ */
+async function throwawayDatabase(adminUrl) {
+  const db = `vigil_ceiling_${process.pid}_${dbCounter.n++}`;
+  const adminClient = new pg.Client({ connectionString: adminUrl });
+  await adminClient.connect();
+  try {
+    await adminClient.query(`create database ${db}`);
+  } finally {
+    await adminClient.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${db}`;
+  const sql = createPgSql(url.toString());
+  await migrate(sql);
+  await sql.close();
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      try {
+        await c.query(`drop database if exists ${db} with (force)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
 
 /** One batch's rows: agent, seq, path, state columns. */
-function batchOf(agent, firstSeq) {
-  return Array.from({ length: BATCH }, (_, i) => {
+function batchOf(agent, firstSeq, batch) {
+  return Array.from({ length: batch }, (_, i) => {
     const path = Buffer.from(`/srv/app/${agent}/dir${(firstSeq + i) % 97}/file-${firstSeq + i}.conf`);
     return { agent: `agent-${agent}`, seq: firstSeq + i, path, text: path.toString(), size: 100 + i, mtime: String(1_700_000_000_000_000_000n + BigInt(i)), sha: randomBytes(32) };
   });
@@ -91,18 +102,16 @@ const strategies = {
   },
 };
 
-let seqBase = 0;
-async function run(name) {
+/** Writes `events` rows in batches with one strategy; returns its events/s. */
+async function run(pool, name, { events, batch, agents, connections }, seqBase) {
   const write = strategies[name];
-  const batches = Math.ceil(EVENTS / BATCH);
-  const start = seqBase;
-  seqBase += batches * BATCH;
+  const batches = Math.ceil(events / batch);
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
+    Array.from({ length: connections }, async () => {
       for (let b = next++; b < batches; b = next++) {
-        const rows = batchOf(b % AGENTS, start + b * BATCH);
+        const rows = batchOf(b % agents, seqBase + b * batch, batch);
         const c = await pool.connect();
         try {
           await c.query('begin');
@@ -115,19 +124,50 @@ async function run(name) {
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  return { strategy: name, events: batches * BATCH, seconds: Number(seconds.toFixed(2)), eventsPerSecond: Math.round((batches * BATCH) / seconds) };
+  return { strategy: name, events: batches * batch, seconds: Number(seconds.toFixed(2)), eventsPerSecond: Math.round((batches * batch) / seconds) };
 }
 
-const load = loadavg()[0].toFixed(2);
-const results = [];
-try {
-  for (const name of ['row', 'values', 'unnest']) results.push(await run(name));
-} catch (err) {
-  console.error(`bench failed: ${err.message}`);
-  process.exitCode = 1;
-} finally {
-  await pool.end();
-  await adminClient.query(`drop database if exists ${db} with (force)`);
-  await adminClient.end();
+/** The ways this file knows, in the order they run by default. */
+export const CEILING_WAYS = Object.keys(strategies);
+
+/**
+ * Measures each way in `ways` on one throwaway database (made on adminUrl's server with the
+ * controller's migrations, dropped after, also when a way fails). Returns one result per way.
+ */
+export async function measureCeiling({ adminUrl, events = 100_000, batch = 500, agents = 100, connections = 10, ways = CEILING_WAYS }) {
+  for (const w of ways) if (!strategies[w]) throw new Error(`unknown ceiling way ${w} (known: ${CEILING_WAYS.join(', ')})`);
+  const db = await throwawayDatabase(adminUrl);
+  const pool = new pg.Pool({ connectionString: db.url, max: connections });
+  pool.on('error', () => undefined); // idle clients cut when the database is dropped
+  const results = [];
+  let seqBase = 0;
+  try {
+    for (const name of ways) {
+      results.push(await run(pool, name, { events, batch, agents, connections }, seqBase));
+      seqBase += Math.ceil(events / batch) * batch;
+    }
+  } finally {
+    await pool.end();
+    await db.drop();
+  }
+  return results;
 }
-console.log(JSON.stringify({ events: EVENTS, batch: BATCH, agents: AGENTS, connections: CONNECTIONS, loadAverageAtStart: Number(load), results }, null, 2));
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const arg = (name, dflt) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? Number(process.argv[i + 1]) : dflt;
+  };
+  const opts = { events: arg('events', 100_000), batch: arg('batch', 500), agents: arg('agents', 100), connections: arg('connections', 10) };
+  const adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) throw new Error('DATABASE_URL (a server to create a throwaway database on) is required');
+  const load = loadavg()[0].toFixed(2);
+  let results = [];
+  try {
+    results = await measureCeiling({ adminUrl, ...opts });
+  } catch (err) {
+    console.error(`bench failed: ${err.message}`);
+    process.exitCode = 1;
+  }
+  console.log(JSON.stringify({ ...opts, loadAverageAtStart: Number(load), results }, null, 2));
+}
