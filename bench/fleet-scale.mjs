@@ -28,6 +28,7 @@
 //   node bench/fleet-scale.mjs --agents 2000 --skip-storm --cpu-prof --json out.json
 //
 // See docs/benchmarks.md, "Fleet scale (issue 16)", for every option and what each figure means.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,13 +125,21 @@ async function until(what, check, ms, everyMs = 100) {
   }
 }
 
-/** CPU seconds of every process named postgres (the server's backends: ours and anyone else's). */
+const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/**
+ * CPU seconds of every process named postgres, with the CPU of their children that exited
+ * (cutime + cstime: backends that ended count in the postmaster's). Ours and anyone else's.
+ */
 function postgresCpuSeconds() {
   let s = 0;
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') s += cpuSeconds(pid);
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+      s += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / clkTck;
     } catch {
       // gone meanwhile
     }
