@@ -68,7 +68,7 @@ const OPT = {
   enrolments: o.num('--enrolments', quick ? 20 : 50),
   connectConcurrency: o.num('--connect-concurrency', 100),
   settleMs: o.num('--settle', quick ? 2000 : 5000),
-  reportDelayMs: o.num('--report-delay', 1000),
+  reportDelayMs: o.num('--report-delay', quick ? 500 : 1000),
   jitter: o.str('--jitter', 'equal'),
   cpuProf: o.has('--cpu-prof'),
   logLevel: o.str('--log-level', process.env.VIGIL_LOG_LEVEL ?? 'info'),
@@ -461,7 +461,7 @@ async function fanout() {
     for (const r of await all('received', { role: 'idle', kind: 'command' })) times.push(...r.times);
     return times.length >= OPT.agents ? true : undefined;
   }, waitMs, 50).catch((err) => say(err.message));
-  const lastMs = Math.max(...times) - t0;
+  const lastMs = times.length ? Math.max(...times) - t0 : null;
   const ids = res.targets.map((t) => t.commandId);
   const resultsMs = await until('every rescan result to be recorded', async () => {
     const [{ n }] = await sql.query('select count(*)::int as n from commands where id = any($1::text[]) and completed_at is not null', [ids]);
@@ -471,7 +471,6 @@ async function fanout() {
   details.rescan = { targets: res.targets.length, delivered, received: times.length, rpcMs, firstMs: sorted[0], p50Ms: percentile(sorted, 50), lastMs, resultsMs };
 
   // Policy push: RPC → last agent received the new version.
-  await sleep(OPT.reportDelayMs * 2); // the scan reports are in
   const policy = policyToPb({ version: 0, ...parsePolicyYaml('rules:\n  - name: fleet-bench\n    paths: [/srv/app]\n', 'fleet-bench') });
   const p0 = now();
   const applied = await admin.applyPolicy({ policy });
@@ -483,7 +482,6 @@ async function fanout() {
   }, waitMs, 50);
   const psorted = ascending(ptimes.map((t) => t - p0));
   details.policy = { version, pushedTo: applied.pushedTo, received: ptimes.length, rpcMs: prpcMs, firstMs: psorted[0], p50Ms: percentile(psorted, 50), lastMs: psorted[psorted.length - 1] };
-  await sleep(OPT.reportDelayMs * 2);
 }
 
 let bare = null;
@@ -585,7 +583,6 @@ try {
   if (fleetPhases) {
     await fleetOnController();
     if (!OPT.skip.has('bare')) await fleetOnBare();
-    fleetRows();
   }
 } catch (err) {
   failed = err;
@@ -596,6 +593,7 @@ try {
   await cleanup();
 }
 
+fleetRows(); // what the fleet phases measured before any failure
 if (ceilingBest) rows.unshift(row(`Postgres ceiling: ${details.ceiling.map((r) => `${r.strategy} ${fmt.perSecond(r.eventsPerSecond)}`).join(', ')}`, '', { reference: `${fmt.perSecond(ceilingBest.eventsPerSecond)} (${ceilingBest.strategy})` }));
 const out = [
   `Fleet scale, ${new Date().toISOString()}: ${machine.nproc} cores, Node ${machine.node}, Postgres ${machine.postgres ?? '?'}; load average before ${machine.loadBefore.join(' ')}, after ${machine.loadAfter.join(' ')}`,
