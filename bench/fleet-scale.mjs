@@ -29,7 +29,7 @@
 //
 // See docs/benchmarks.md, "Fleet scale (issue 16)", for every option and what each figure means.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -388,7 +388,10 @@ async function burst() {
     await stopController(); // the profile is written as the process exits
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (file) {
-      details.profile = summarizeProfile(join(profDir, file));
+      // Kept after the run (the temporary directory is removed): open it in Chrome DevTools.
+      const kept = join(tmpdir(), `vigil-fleet-controller-burst-${process.pid}.cpuprofile`);
+      copyFileSync(join(profDir, file), kept);
+      details.profile = summarizeProfile(kept);
       details.profile.burstMs = Math.round(tEnd - tGo);
     } else say('no CPU profile was written');
   }

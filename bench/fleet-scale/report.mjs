@@ -53,36 +53,53 @@ function where(url) {
 
 /**
  * Summarizes a .cpuprofile (node --cpu-prof): self time per function and per place (package or
- * file), each as ms and share of the profile's samples, the top `n` of each.
+ * file), each as ms and share of the profile's samples, the top `n` of each. Each function also
+ * names the controller code (dist/) it was called from most, the nearest dist/ frame above it.
  */
 export function summarizeProfile(file, n = 15) {
   const prof = JSON.parse(readFileSync(file, 'utf8'));
   const byId = new Map(prof.nodes.map((node) => [node.id, node]));
+  const parent = new Map();
+  for (const node of prof.nodes) for (const c of node.children ?? []) parent.set(c, node.id);
   const self = new Map();
   for (let i = 0; i < prof.samples.length; i++) self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
   const total = [...self.values()].reduce((a, b) => a + b, 0);
+  const ours = (url) => url.includes('/dist/') && !url.includes('/node_modules/');
+  const label = ({ functionName, url, lineNumber }) => `${functionName || '(anonymous)'} ${where(url)}${url ? `:${lineNumber + 1}` : ''}`;
   const fns = new Map();
   const places = new Map();
   for (const [id, us] of self) {
-    const { functionName, url, lineNumber } = byId.get(id).callFrame;
-    const place = where(url);
-    const fn = `${functionName || '(anonymous)'} ${place}${url ? `:${lineNumber + 1}` : ''}`;
-    fns.set(fn, (fns.get(fn) ?? 0) + us);
+    const frame = byId.get(id).callFrame;
+    const fn = label(frame);
+    const entry = fns.get(fn) ?? { us: 0, via: new Map() };
+    entry.us += us;
+    if (!ours(frame.url)) {
+      let p = parent.get(id);
+      while (p !== undefined && !ours(byId.get(p).callFrame.url)) p = parent.get(p);
+      const via = p === undefined ? '' : label(byId.get(p).callFrame);
+      entry.via.set(via, (entry.via.get(via) ?? 0) + us);
+    }
+    fns.set(fn, entry);
+    const place = where(frame.url);
     places.set(place, (places.get(place) ?? 0) + us);
   }
-  const top = (m) =>
-    [...m.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, n)
-      .map(([name, us]) => ({ name, ms: Math.round(us / 1000), share: Number(((100 * us) / total).toFixed(1)) }));
-  const idle = fns.get('(idle) (native / V8)') ?? 0;
-  return { file, totalMs: Math.round(total / 1000), busyMs: Math.round((total - idle) / 1000), functions: top(fns), places: top(places) };
+  const share = (us) => Number(((100 * us) / total).toFixed(1));
+  const functions = [...fns.entries()]
+    .sort((a, b) => b[1].us - a[1].us)
+    .slice(0, n)
+    .map(([name, { us, via }]) => ({ name, ms: Math.round(us / 1000), share: share(us), via: [...via.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] || null }));
+  const placeList = [...places.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([name, us]) => ({ name, ms: Math.round(us / 1000), share: share(us) }));
+  const idle = fns.get('(idle) (native / V8)')?.us ?? 0;
+  return { file, totalMs: Math.round(total / 1000), busyMs: Math.round((total - idle) / 1000), functions, places: placeList };
 }
 
 /** The profile summary as text lines. */
 export function profileText(summary) {
-  const lines = [`controller CPU profile ${summary.file}: ${summary.totalMs} ms sampled, ${summary.busyMs} ms not idle`, 'self time by function:'];
-  for (const f of summary.functions) lines.push(`  ${String(f.ms).padStart(7)} ms ${String(f.share).padStart(5)} %  ${f.name}`);
+  const lines = [`controller CPU profile ${summary.file}: ${summary.totalMs} ms sampled, ${summary.busyMs} ms not idle`, 'self time by function (called from):'];
+  for (const f of summary.functions) lines.push(`  ${String(f.ms).padStart(7)} ms ${String(f.share).padStart(5)} %  ${f.name}${f.via ? `  (from ${f.via})` : ''}`);
   lines.push('self time by package / file:');
   for (const p of summary.places) lines.push(`  ${String(p.ms).padStart(7)} ms ${String(p.share).padStart(5)} %  ${p.name}`);
   return lines.join('\n');
