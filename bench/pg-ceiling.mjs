@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The bare Postgres ceiling for the controller's ingest (issue 16): the same rows the controller
-// writes per delta (a file_events row and a file_state upsert), written by plain `pg` in three
+// writes per delta (a file_events row and a file_state upsert, with the state's path position and
+// entry digest reconciliation reads), written by plain `pg` in three
 // ways, batches of --batch deltas from --agents agents over --connections connections:
 //   row       two statements per delta in one transaction per batch (what the controller does today)
 //   values    one multi-row INSERT and one multi-row upsert per batch
@@ -56,19 +57,20 @@ async function throwawayDatabase(adminUrl) {
 function batchOf(agent, firstSeq, batch) {
   return Array.from({ length: batch }, (_, i) => {
     const path = Buffer.from(`/srv/app/${agent}/dir${(firstSeq + i) % 97}/file-${firstSeq + i}.conf`);
-    return { agent: `agent-${agent}`, seq: firstSeq + i, path, text: path.toString(), size: 100 + i, mtime: String(1_700_000_000_000_000_000n + BigInt(i)), sha: randomBytes(32) };
+    const ids = randomBytes(16); // stand-ins for the path position and entry digest (core/sync-digest.ts)
+    return { agent: `agent-${agent}`, seq: firstSeq + i, path, text: path.toString(), size: 100 + i, mtime: String(1_700_000_000_000_000_000n + BigInt(i)), sha: randomBytes(32), pos: String(ids.readBigInt64BE(0)), dig: String(ids.readBigInt64BE(8)) };
   });
 }
 
 const EVENT_COLS = 'agent_id, seq, path, path_text, kind, source, file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, detected_at, committed_at';
-const STATE_COLS = 'agent_id, path, path_text, file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, updated_seq';
-const UPSERT = `on conflict (agent_id, path) do update set size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, updated_seq = excluded.updated_seq`;
+const STATE_COLS = 'agent_id, path, path_text, file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, updated_seq, path_position, entry_digest';
+const UPSERT = `on conflict (agent_id, path) do update set size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, updated_seq = excluded.updated_seq, path_position = excluded.path_position, entry_digest = excluded.entry_digest`;
 
 const strategies = {
   async row(c, rows) {
     for (const r of rows) {
       await c.query(`insert into file_events (${EVENT_COLS}) values ($1,$2,$3,$4,'modified','realtime','regular',$5,33188,0,0,$6,$6,42,1,$7,now(),now()) on conflict do nothing`, [r.agent, r.seq, r.path, r.text, r.size, r.mtime, r.sha]);
-      await c.query(`insert into file_state (${STATE_COLS}) values ($1,$2,$3,'regular',$4,33188,0,0,$5,$5,42,1,$6,$7) ${UPSERT}`, [r.agent, r.path, r.text, r.size, r.mtime, r.sha, r.seq]);
+      await c.query(`insert into file_state (${STATE_COLS}) values ($1,$2,$3,'regular',$4,33188,0,0,$5,$5,42,1,$6,$7,$8,$9) ${UPSERT}`, [r.agent, r.path, r.text, r.size, r.mtime, r.sha, r.seq, r.pos, r.dig]);
     }
   },
   async values(c, rows) {
@@ -80,8 +82,9 @@ const strategies = {
       const b = i * 7;
       ev.push(`($${b + 1},$${b + 2},$${b + 3},$${b + 4},'modified','realtime','regular',$${b + 5},33188,0,0,$${b + 6},$${b + 6},42,1,$${b + 7},now(),now())`);
       evParams.push(r.agent, r.seq, r.path, r.text, r.size, r.mtime, r.sha);
-      st.push(`($${b + 1},$${b + 2},$${b + 3},'regular',$${b + 4},33188,0,0,$${b + 5},$${b + 5},42,1,$${b + 6},$${b + 7})`);
-      stParams.push(r.agent, r.path, r.text, r.size, r.mtime, r.sha, r.seq);
+      const t = i * 9;
+      st.push(`($${t + 1},$${t + 2},$${t + 3},'regular',$${t + 4},33188,0,0,$${t + 5},$${t + 5},42,1,$${t + 6},$${t + 7},$${t + 8},$${t + 9})`);
+      stParams.push(r.agent, r.path, r.text, r.size, r.mtime, r.sha, r.seq, r.pos, r.dig);
     });
     await c.query(`insert into file_events (${EVENT_COLS}) values ${ev.join(',')} on conflict do nothing`, evParams);
     await c.query(`insert into file_state (${STATE_COLS}) values ${st.join(',')} ${UPSERT}`, stParams);
@@ -95,9 +98,9 @@ const strategies = {
       p,
     );
     await c.query(
-      `insert into file_state (${STATE_COLS}) select a, p, t, 'regular', z, 33188, 0, 0, m, m, 42, 1, h, s
-       from unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[], $5::bigint[], $6::bigint[], $7::bytea[]) as u(a, s, p, t, z, m, h) ${UPSERT}`,
-      p,
+      `insert into file_state (${STATE_COLS}) select a, p, t, 'regular', z, 33188, 0, 0, m, m, 42, 1, h, s, q, d
+       from unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[], $5::bigint[], $6::bigint[], $7::bytea[], $8::bigint[], $9::bigint[]) as u(a, s, p, t, z, m, h, q, d) ${UPSERT}`,
+      [...p, col((r) => r.pos), col((r) => r.dig)],
     );
   },
 };
