@@ -81,6 +81,8 @@ if (o.has('--help')) {
   process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n') + '\n');
   process.exit(0);
 }
+/** The agent's stream.stableAfterMs (agent/config.ts): a session this long resets the backoff. */
+const STABLE_AFTER_MS = 30_000;
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const eventsPerAgent = Math.ceil(OPT.events / OPT.burstAgents);
 const fleetPhases = !OPT.skip.has('idle') && OPT.agents > 0;
@@ -180,7 +182,7 @@ async function setUp() {
 
   // One key pair for every simulated agent (RSA 2048, as agents make), certificates from the CA.
   const keys = await generateKeyPair();
-  const init = { home, keyPem: keys.privateKeyPem, publicKeyPem: keys.publicKeyPem, backoff: { initialMs: 250, maxMs: 15_000, stableAfterMs: 30_000 }, jitter: OPT.jitter, reportDelayMs: OPT.reportDelayMs };
+  const init = { home, keyPem: keys.privateKeyPem, publicKeyPem: keys.publicKeyPem, backoff: { initialMs: 250, maxMs: 15_000, stableAfterMs: STABLE_AFTER_MS }, jitter: OPT.jitter, reportDelayMs: OPT.reportDelayMs };
   const simPath = fileURLToPath(new URL('./fleet-scale/sim-agents.mjs', import.meta.url));
   for (let i = 0; i < OPT.procs; i++) workers.push(forkServer(simPath, { name: `agents-${i}` }));
   quietWorker = forkServer(simPath, { name: 'quiet' });
@@ -362,6 +364,15 @@ async function waitReconnected(since) {
   );
 }
 
+/**
+ * Waits until every idle agent's session has lasted the agent's stableAfterMs (30 s), so that each
+ * storm finds the agents with their backoff reset, as after a controller that ran a while.
+ */
+async function sessionsStable() {
+  const last = Math.max(...(await all('welcomed', { role: 'idle', since: 0 })).map((w) => w.lastWelcome));
+  await sleep(Math.max(0, last + STABLE_AFTER_MS + 1000 - now()));
+}
+
 /** Connection attempts the idle agents have made so far. */
 const attempts = async () => (await all('welcomed', { role: 'idle', since: 0 })).reduce((n, x) => n + x.attempts, 0);
 
@@ -389,6 +400,7 @@ async function fleetOnController() {
   if (!OPT.skip.has('storm')) {
     const rounds = [];
     for (let r = 1; r <= OPT.stormRounds; r++) {
+      if (r > 1) await sessionsStable(); // connect() started every agent's backoff afresh for round 1
       phase(`e) reconnect storm: controller restart with ${OPT.agents} streams (round ${r} of ${OPT.stormRounds})`);
       const attempts0 = await attempts();
       const tKill = now();
@@ -460,6 +472,7 @@ async function fleetOnBare() {
   if (!OPT.skip.has('storm') && details.storm) {
     const rounds = [];
     for (const [i, { downMs }] of details.storm.controllerRounds.entries()) {
+      if (i > 0) await sessionsStable();
       phase(`e) reconnect storm: bare server restart with ${OPT.agents} streams (round ${i + 1} of ${OPT.stormRounds})`);
       const attempts0 = await attempts();
       const next = await startBare(); // forked now, listens after the controller's down time
