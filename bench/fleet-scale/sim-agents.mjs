@@ -285,7 +285,7 @@ serve({
   },
 
   /** How many of this role have been welcomed at or after `since`, the latest such welcome, and connection attempts. */
-  welcomed({ role, since }) {
+  welcomed({ role, since, times = false }) {
     const list = ofRole(role);
     let count = 0;
     let last = 0;
@@ -297,7 +297,7 @@ serve({
         last = Math.max(last, a.welcomeAt);
       }
     }
-    return { count, total: list.length, last, lastWelcome, attempts: list.reduce((n, a) => n + a.attempts, 0), connected: list.filter((a) => a.session?.welcomed).length };
+    return { ...(times ? { times: list.filter((a) => a.welcomeAt >= since).map((a) => a.welcomeAt) } : {}), count, total: list.length, last, lastWelcome, attempts: list.reduce((n, a) => n + a.attempts, 0), connected: list.filter((a) => a.session?.welcomed).length };
   },
 
   /** Arrival times of a policy version, or of commands (any id), at this role's agents. */
