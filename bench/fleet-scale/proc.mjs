@@ -1,0 +1,77 @@
+// Process and machine measurements for the fleet benchmark: RSS, CPU of Postgres, the open-file
+// limit, and two small waiting helpers. Times are ms on the shared clock (now()).
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** ms since the epoch with sub-ms resolution; the same clock in every process on this machine. */
+export const now = () => performance.timeOrigin + performance.now();
+
+/** The load average, rounded. */
+export const load = () => loadavg().map((x) => Number(x.toFixed(2)));
+
+/** RSS of a process in bytes (VmRSS). */
+export function rss(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]) * 1024;
+}
+
+/**
+ * Checks the open-file limit (this process's, which its children inherit; Node raises the soft
+ * limit to the hard one at start) against `need`; throws saying what to raise.
+ */
+export function checkFileLimit(need) {
+  const m = /Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  const soft = m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  if (soft < need) {
+    throw new Error(`open-file limit ${soft} is below the ${need} this run needs (one descriptor per stream in the controller and in the bare server): raise it, e.g. \`ulimit -n ${need}\` (hard limit now ${m[2]}), or run fewer --agents`);
+  }
+  return soft;
+}
+
+export async function withTimeout(promise, ms, what) {
+  let t;
+  const timeout = new Promise((_, reject) => {
+    t = setTimeout(() => reject(new Error(`timed out after ${Math.round(ms / 1000)} s: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+/** Polls check() until it returns a value other than undefined; fails after ms. */
+export async function until(what, check, ms, everyMs = 100) {
+  const deadline = now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (now() > deadline) throw new Error(`timed out after ${Math.round(ms / 1000)} s waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/**
+ * CPU seconds of every process named postgres, with the CPU of their children that exited
+ * (cutime + cstime: backends that ended count in the postmaster's). Ours and anyone else's.
+ */
+export function postgresCpuSeconds() {
+  let s = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+      s += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / clkTck;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return s;
+}
