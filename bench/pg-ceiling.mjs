@@ -64,7 +64,7 @@ function batchOf(agent, firstSeq, batch) {
 
 const EVENT_COLS = 'agent_id, seq, path, path_text, kind, source, file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, detected_at, committed_at';
 const STATE_COLS = 'agent_id, path, path_text, file_type, size, mode, uid, gid, mtime_ns, ctime_ns, inode, nlink, sha256, updated_seq, path_position, entry_digest';
-const UPSERT = `on conflict (agent_id, path) do update set size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, updated_seq = excluded.updated_seq, path_position = excluded.path_position, entry_digest = excluded.entry_digest`;
+const UPSERT = `on conflict (agent_id, path_sha256) do update set size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, updated_seq = excluded.updated_seq, path_position = excluded.path_position, entry_digest = excluded.entry_digest`;
 
 const strategies = {
   async row(c, rows) {

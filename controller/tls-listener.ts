@@ -44,7 +44,9 @@ export async function listenTls(opts: TlsListenerOptions): Promise<TlsListener> 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.at.port, opts.at.host, () => {
+    // A fleet reconnecting at once (a controller restarted) overflows the default backlog of 511:
+    // dropped SYNs wait for the kernel's retry, seconds later. The kernel caps it at somaxconn.
+    server.listen({ port: opts.at.port, host: opts.at.host, backlog: 8192 }, () => {
       server.off('error', reject);
       resolve();
     });

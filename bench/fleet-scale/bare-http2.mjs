@@ -45,7 +45,7 @@ serve({
   start({ host, port }) {
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => resolve({ port: server.address().port, listeningAt: performance.timeOrigin + performance.now() }));
+      server.listen({ port, host, backlog: 8192 }, () => resolve({ port: server.address().port, listeningAt: performance.timeOrigin + performance.now() }));
     });
   },
   stats() {
