@@ -439,7 +439,9 @@ async function fanout() {
     return times.length >= OPT.agents ? true : undefined;
   }, waitMs, 50).catch((err) => say(err.message));
   const lastMs = times.length ? Math.max(...times) - t0 : null;
-  const ids = res.targets.map((t) => t.commandId);
+  // Agents not connected (the burst's, the quiet one) keep their command queued until they connect:
+  // the results to wait for are those of the streams the command was delivered to.
+  const ids = res.targets.filter((t) => t.delivered).map((t) => t.commandId);
   const resultsMs = await until('every rescan result to be recorded', async () => {
     const [{ n }] = await sql.query('select count(*)::int as n from commands where id = any($1::text[]) and completed_at is not null', [ids]);
     return n >= ids.length ? now() - t0 : undefined;
