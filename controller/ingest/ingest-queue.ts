@@ -76,8 +76,10 @@ interface Job {
  * A fair, bounded front for group commits. Each agent has its own FIFO of batches; a group commit
  * takes a share of items from each waiting agent in round-robin order until it holds `groupMax`,
  * the share shrinking as more agents wait, and an agent with nothing queued before goes to the
- * front, so a fleet-wide burst cannot make one quiet agent wait behind everyone's batches. The queue is bounded by the streams: a stream hands over its next batch only after the
- * previous one was acked, so HTTP/2 flow control holds back an agent whose batches wait here.
+ * front, so a fleet-wide burst cannot make one quiet agent wait behind everyone's batches. The
+ * queue is bounded by the streams: each hands over only a few batches ahead of its acks
+ * (services/stream/delta-pipeline.ts), so HTTP/2 flow control holds back an agent whose batches
+ * wait here.
  * A group that fails is retried one agent at a time, so one agent's bad batch fails only its own.
  */
 export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => Promise<(IngestResult | null)[]>, options: IngestQueueOptions = {}): IngestQueue {
@@ -90,10 +92,9 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`ingest ${name} must be a whole number of at least 1`);
   }
   const jobs = new Map<string, Job[]>();
-  /** Agents with a job and no slice being committed, in turn order: */
-  /** ...those that had nothing queued before (served first)... */
+  // Agents with a job and no slice being committed, in turn order: those that had nothing queued
+  // before (served first), then those served before, at the back of the line again.
   const fresh: string[] = [];
-  /** ...and those served before, at the back of the line again. */
   const ready: string[] = [];
   const busy = new Set<string>();
   /** Agents whose row was locked by another transaction: offered again after lockedRetryMs. */
@@ -123,9 +124,11 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
       pending -= taken;
       // Every seq up to the agent's committed one is in Postgres: an earlier batch may say so.
       job.committedSeq = Math.max(job.committedSeq, r.committedSeq);
-      job.stored.push(...r.stored.filter((d) => seqs.has(d.seq)));
-      job.alerts.push(...r.alerts.filter((a) => seqs.has(a.seq)));
-      job.refused.push(...r.refused.filter((x) => seqs.has(x.seq)));
+      // A slice of one batch (the common case) takes the whole result as it is.
+      const mine = <T extends { readonly seq: number }>(list: readonly T[]) => (slice.parts.length === 1 ? list : list.filter((x) => seqs.has(x.seq)));
+      job.stored.push(...mine(r.stored));
+      job.alerts.push(...mine(r.alerts));
+      job.refused.push(...mine(r.refused));
       if (job.next < job.items.length) return;
       const list = jobs.get(agentId)!;
       list.shift();

@@ -19,7 +19,7 @@ import { createMessageQueue } from '../message-queue.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
 import type { ReconcileResponder } from '../reconcile/reconcile-responder.js';
 import type { OnChangesRecorded } from '../recorded-changes.js';
-import type { AgentStore, CertificateStore, Clock, CommandStore, DeltaRefusal, EventStore } from '../store/index.js';
+import type { AgentStore, Clock, CommandStore, DeltaRefusal, EventStore } from '../store/index.js';
 import { deliveryStatusFromPb } from './delivery-status.js';
 import { requireAgent } from './peer-identity.js';
 import { authoriseAgentStream, certificateExpiredError } from './stream/authorise.js';
@@ -38,7 +38,6 @@ export interface ConnectDeps {
   readonly presence: Presence;
   readonly policy: CurrentPolicy;
   readonly agents: AgentStore;
-  readonly certificates: CertificateStore;
   readonly issuer: Issuer;
   readonly events: EventStore;
   /** Where delta batches are committed: fair across agents, grouped (controller/ingest). */

@@ -1,4 +1,4 @@
-import type { CertificateStatus } from './certificate-store.js';
+import { certificateStatusFromRow, type CertificateStatus } from './certificate-store.js';
 import type { Clock } from './clock.js';
 import { date, num, type SqlQueryable } from './sql.js';
 
@@ -74,7 +74,6 @@ export interface AgentStore {
   create(a: { id: string; hostname: string; tokenId: string; labels: Record<string, string> }): Promise<void>;
   get(id: string): Promise<AgentRecord | null>;
   list(): Promise<AgentRecord[]>;
-  markSeen(id: string, fields?: { hostname?: string; policyVersion?: number }): Promise<void>;
   /** Marks the agent revoked (and all its certificates); false when unknown or revoked already. */
   revoke(id: string, reason: string): Promise<boolean>;
   setDeliveryStatus(id: string, status: DeliveryStatus): Promise<void>;
@@ -92,10 +91,11 @@ export interface AgentStore {
   forStream(id: string, serial: string): Promise<{ agent: AgentRecord; cert: CertificateStatus | null } | null>;
 }
 
-const SELECT = `select a.*,
+const COLUMNS = `a.*,
   (select max(not_after) from certificates c where c.agent_id = a.id) as cert_not_after,
-  r.name as replica_name, r.heartbeat_at as replica_heartbeat_at
-  from agents a left join replicas r on r.id = a.connected_replica`;
+  r.name as replica_name, r.heartbeat_at as replica_heartbeat_at`;
+const FROM = 'from agents a left join replicas r on r.id = a.connected_replica';
+const SELECT = `select ${COLUMNS} ${FROM}`;
 
 function toRecord(r: Record<string, unknown>): AgentRecord {
   return {
@@ -136,15 +136,6 @@ export function createAgentStore(db: SqlQueryable, clock: Clock): AgentStore {
     async list() {
       return (await db.query(`${SELECT} order by a.enrolled_at, a.id`)).map(toRecord);
     },
-    async markSeen(id, fields = {}) {
-      await db.query(
-        `update agents set last_seen_at = $2,
-           hostname = coalesce($3, hostname),
-           policy_version = coalesce($4, policy_version)
-         where id = $1`,
-        [id, clock(), fields.hostname ?? null, fields.policyVersion ?? null],
-      );
-    },
     async setDeliveryStatus(id, status) {
       await db.query('update agents set delivery_status = $2 where id = $1', [id, JSON.stringify(status)]);
     },
@@ -158,19 +149,10 @@ export function createAgentStore(db: SqlQueryable, clock: Clock): AgentStore {
       ]);
     },
     async forStream(id, serial) {
-      const rows = await db.query(
-        `select a.*, (select max(not_after) from certificates m where m.agent_id = a.id) as cert_not_after,
-           c.serial as c_serial, c.agent_id as c_agent_id, c.subject as c_subject, c.not_before as c_not_before,
-           c.not_after as c_not_after, c.revoked_at as c_revoked_at
-         from agents a left join certificates c on c.serial = $2 where a.id = $1`,
-        [id, serial.toLowerCase()],
-      );
+      const rows = await db.query(`select ${COLUMNS}, (select to_jsonb(c) from certificates c where c.serial = $2) as cert ${FROM} where a.id = $1`, [id, serial.toLowerCase()]);
       const r = rows[0];
       if (!r) return null;
-      const cert: CertificateStatus | null = r.c_serial
-        ? { serial: r.c_serial as string, agentId: (r.c_agent_id as string | null) ?? null, subject: r.c_subject as string, notBefore: date(r.c_not_before)!, notAfter: date(r.c_not_after)!, revokedAt: date(r.c_revoked_at) }
-        : null;
-      return { agent: toRecord(r), cert };
+      return { agent: toRecord(r), cert: r.cert ? certificateStatusFromRow(r.cert as Record<string, unknown>) : null };
     },
     async revokedAmong(ids) {
       if (!ids.length) return [];

@@ -36,6 +36,18 @@ export interface CertificateStatus {
   readonly revokedAt: Date | null;
 }
 
+/** A certificates row (or its JSON, times as text) as a status. */
+export function certificateStatusFromRow(r: Record<string, unknown>): CertificateStatus {
+  return {
+    serial: r.serial as string,
+    agentId: (r.agent_id as string | null) ?? null,
+    subject: r.subject as string,
+    notBefore: date(r.not_before)!,
+    notAfter: date(r.not_after)!,
+    revokedAt: date(r.revoked_at),
+  };
+}
+
 /** Every certificate the CA issues is recorded here. */
 export interface CertificateStore {
   record(c: IssuedCertificateRecord): Promise<void>;
@@ -85,16 +97,7 @@ export function createCertificateStore(db: SqlQueryable, clock: Clock): Certific
     },
     async find(serial) {
       const rows = await db.query('select serial, agent_id, subject, not_before, not_after, revoked_at from certificates where serial = $1', [serial.toLowerCase()]);
-      const r = rows[0];
-      if (!r) return null;
-      return {
-        serial: r.serial as string,
-        agentId: (r.agent_id as string | null) ?? null,
-        subject: r.subject as string,
-        notBefore: date(r.not_before)!,
-        notAfter: date(r.not_after)!,
-        revokedAt: date(r.revoked_at),
-      };
+      return rows[0] ? certificateStatusFromRow(rows[0]) : null;
     },
   };
 }

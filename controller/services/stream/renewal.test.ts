@@ -36,7 +36,7 @@ describe('renewal over a stream', () => {
         await certificates.record({ serial, agentId: id, subject: `spiffe://renew.test/agent/${id}`, keyFingerprint: 'sha256:00', tokenId: 't', notBefore: new Date(start), notAfter: new Date(start + 10 * HOUR) });
         return { kind: 'agent', id, spiffeId: `spiffe://renew.test/agent/${id}`, serial, role: null, remoteAddress: '' };
       };
-      const deps = (): RenewalDeps => ({ agents, certificates, issuer, clock: () => new Date(now) });
+      const deps = (): RenewalDeps => ({ agents, issuer, clock: () => new Date(now) });
       const refusedWith = (code: string, text: RegExp) => (e: unknown) => e instanceof ControllerError && e.code === code && text.test(e.message);
       before(async () => {
         db = await kind.open();

@@ -1,7 +1,7 @@
 import { verifyCsr, type IssuedCertificate } from '../../../pki/index.js';
 import { ControllerError } from '../../errors.js';
 import type { Issuer } from '../../identity/issuer.js';
-import type { AgentStore, CertificateStore, Clock } from '../../store/index.js';
+import type { AgentStore, Clock } from '../../store/index.js';
 import type { PeerIdentity } from '../peer-identity.js';
 import { authoriseAgentStream } from './authorise.js';
 
@@ -10,7 +10,6 @@ const EARLIEST_RENEWAL = 0.5;
 
 export interface RenewalDeps {
   readonly agents: AgentStore;
-  readonly certificates: CertificateStore;
   readonly issuer: Issuer;
   readonly clock: Clock;
 }
