@@ -3,12 +3,14 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
 import { AdminService } from '../proto/gen/vigil/v1/admin_pb.js';
 import { AgentService } from '../proto/gen/vigil/v1/agent_pb.js';
-import { MAX_AGENT_MESSAGE_BYTES } from '../proto/wire-limits.js';
 import type { ControllerConfig } from './config.js';
 import type { ControllerHome } from './controller-home.js';
 import { formatHostPort, parseHostPort, type HostPort } from './listen-address.js';
+import { requestHandlerOnStreams, type StreamHandler } from './request-from-stream.js';
+import type { ConnectService } from './services/connect-service.js';
 import { createErrorInterceptor } from './services/error-interceptor.js';
 import { identityFromRequest, peerIdentityKey, remoteAddressFromRequest, remoteAddressKey } from './services/peer-identity.js';
+import { CONNECT_PATH, createAgentStreamRoute } from './services/stream/agent-stream-route.js';
 import { listenTls, type TlsListener } from './tls-listener.js';
 
 /** Admin calls (a policy, a page of files); agents' streams have their own, smaller cap. */
@@ -18,7 +20,7 @@ const MAX_ENROL_BYTES = 64 * 1024;
 /** The services behind the two listeners; each learns the other listener's address once it is bound. */
 export interface ListenerServices {
   enrol(connectAddress: () => string): Pick<ServiceImpl<typeof AgentService>, 'enroll'>;
-  readonly connect: Pick<ServiceImpl<typeof AgentService>, 'connect'>;
+  readonly connect: ConnectService;
   admin(enrolAddress: () => string): ServiceImpl<typeof AdminService>;
   /** Run on admin calls after the error mapping (the operator revocation check). */
   readonly adminInterceptors: readonly Interceptor[];
@@ -56,28 +58,22 @@ export async function startListeners(config: ControllerConfig, home: ControllerH
     contextValues: (req) => createContextValues().set(remoteAddressKey, remoteAddressFromRequest(req)),
   });
   const contextValues = (req: Parameters<typeof identityFromRequest>[0]) => createContextValues().set(peerIdentityKey, identityFromRequest(req, home.info.trustDomain));
-  // Agents' streams: messages read up to a small cap (proto/wire-limits.ts), so that no agent's
-  // message stalls the others while it is decoded.
-  const agentHandler = connectNodeAdapter({
-    routes: (router) => router.service(AgentService, services.connect),
-    interceptors,
-    readMaxBytes: MAX_AGENT_MESSAGE_BYTES,
-    grpcWeb: false,
-    contextValues,
-  });
-  const adminHandler = connectNodeAdapter({
-    routes: (router) => router.service(AdminService, services.admin(enrolAddress)),
-    interceptors: [...interceptors, ...services.adminInterceptors],
-    readMaxBytes: MAX_MESSAGE_BYTES,
-    grpcWeb: false,
-    contextValues,
-  });
-  const agentPrefix = `/${AgentService.typeName}/`;
-  const mainHandler: typeof agentHandler = (req, res) => (req.url?.startsWith(agentPrefix) ? agentHandler(req, res) : adminHandler(req, res));
+  const adminHandler = requestHandlerOnStreams(
+    connectNodeAdapter({
+      routes: (router) => router.service(AdminService, services.admin(enrolAddress)),
+      interceptors: [...interceptors, ...services.adminInterceptors],
+      readMaxBytes: MAX_MESSAGE_BYTES,
+      grpcWeb: false,
+      contextValues,
+    }),
+  );
+  // Agents' streams: served on the raw HTTP/2 stream (services/stream/agent-stream-route.ts).
+  const agentStream = createAgentStreamRoute({ connect: services.connect, trustDomain: home.info.trustDomain, logger });
+  const onMutualTlsStream: StreamHandler = (stream, headers, flags, raw) => (headers[':path'] === CONNECT_PATH ? agentStream(stream, headers) : adminHandler(stream, headers, flags, raw));
 
   const tls = { keyPem: home.serverKeyPem, certChainPem: home.serverChainPem };
-  mtls = await listenTls({ at: config.listen, ...tls, clientCaPem: home.caPem, handler: mainHandler });
-  enrolListener = await listenTls({ at: config.enrolListen, ...tls, handler: enrolHandler });
+  mtls = await listenTls({ at: config.listen, ...tls, clientCaPem: home.caPem, onStream: onMutualTlsStream });
+  enrolListener = await listenTls({ at: config.enrolListen, ...tls, onStream: requestHandlerOnStreams(enrolHandler) });
   const bound = [mtls, enrolListener];
   return {
     address: formatHostPort({ host: config.listen.host, port: mtls.port }),

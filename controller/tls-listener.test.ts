@@ -11,7 +11,7 @@ describe('TLS listener', () => {
     const ca = createCertificateAuthority(material, { trustDomain: 'vigil.test' });
     const key = await generateKeyPair();
     const server = ca.issueServer({ publicKeyPem: key.publicKeyPem, names: ['127.0.0.1'] });
-    const listener = await listenTls({ at: { host: '127.0.0.1', port: 0 }, keyPem: key.privateKeyPem, certChainPem: server.certPem + material.certPem, handler: () => undefined });
+    const listener = await listenTls({ at: { host: '127.0.0.1', port: 0 }, keyPem: key.privateKeyPem, certChainPem: server.certPem + material.certPem, onStream: () => undefined });
     // A peer that connects and says nothing: no TLS, no HTTP/2 session.
     const idle = connect(listener.port, '127.0.0.1');
     await once(idle, 'connect');

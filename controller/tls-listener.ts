@@ -1,6 +1,7 @@
 import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { HostPort } from './listen-address.js';
+import type { StreamHandler } from './request-from-stream.js';
 
 export interface TlsListenerOptions {
   readonly at: HostPort;
@@ -9,7 +10,8 @@ export interface TlsListenerOptions {
   readonly certChainPem: string;
   /** Set: client certificates signed by this CA are required (mutual TLS). */
   readonly clientCaPem?: string;
-  readonly handler: Parameters<typeof createSecureServer>[1];
+  /** Every HTTP/2 stream (request-from-stream.ts serves request handlers from here). */
+  readonly onStream: StreamHandler;
 }
 
 export interface TlsListener {
@@ -28,8 +30,8 @@ export async function listenTls(opts: TlsListenerOptions): Promise<TlsListener> 
       allowHTTP1: false,
       ...(opts.clientCaPem ? { ca: opts.clientCaPem, requestCert: true, rejectUnauthorized: true } : {}),
     },
-    opts.handler,
   );
+  server.on('stream', opts.onStream);
   const sessions = new Set<import('node:http2').ServerHttp2Session>();
   server.on('session', (s) => {
     sessions.add(s);

@@ -1,4 +1,4 @@
-import type { Http2ServerRequest } from 'node:http2';
+import type { Http2ServerRequest, ServerHttp2Stream } from 'node:http2';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { createContextKey, type HandlerContext } from '@connectrpc/connect';
@@ -25,6 +25,11 @@ function socketOf(req: IncomingMessage | Http2ServerRequest): TLSSocket | undefi
   return ('stream' in req ? req.stream.session?.socket : req.socket) as TLSSocket | undefined;
 }
 
+/** The identity of an HTTP/2 stream's connection (see identityFromRequest). */
+export function identityFromStream(stream: ServerHttp2Stream, trustDomain: string): PeerIdentity | null {
+  return identityOfSocket(stream.session?.socket as TLSSocket | undefined, trustDomain);
+}
+
 /** The TCP peer address of the request's connection. */
 export function remoteAddressFromRequest(req: IncomingMessage | Http2ServerRequest): string {
   return socketOf(req)?.remoteAddress ?? '';
@@ -39,7 +44,10 @@ const byConnection = new WeakMap<TLSSocket, { readonly trustDomain: string; read
  * the many streams of one connection do not decode it again.
  */
 export function identityFromRequest(req: IncomingMessage | Http2ServerRequest, trustDomain: string): PeerIdentity | null {
-  const socket = socketOf(req);
+  return identityOfSocket(socketOf(req), trustDomain);
+}
+
+function identityOfSocket(socket: TLSSocket | undefined, trustDomain: string): PeerIdentity | null {
   if (!socket || typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return null;
   const known = byConnection.get(socket);
   if (known && known.trustDomain === trustDomain) return known.identity;
@@ -71,8 +79,7 @@ function readIdentity(socket: TLSSocket, trustDomain: string): PeerIdentity | nu
   };
 }
 
-export function requireAgent(ctx: HandlerContext): PeerIdentity {
-  const id = ctx.values.get(peerIdentityKey);
+export function requireAgentIdentity(id: PeerIdentity | null): PeerIdentity {
   if (!id || id.kind !== 'agent') throw new ControllerError('unauthenticated', 'an agent certificate is required');
   return id;
 }
