@@ -11,6 +11,7 @@ import { createFanout } from './fanout.js';
 import { createIngestQueue } from './ingest/ingest-queue.js';
 import { createAgentHub } from './fleet/agent-hub.js';
 import { createCommandDispatch } from './fleet/command-dispatch.js';
+import { createCommandReports } from './fleet/command-reports.js';
 import { createDuplicateStreams } from './fleet/duplicate-streams.js';
 import { createPresence } from './fleet/presence.js';
 import { createRevocations } from './fleet/revocations.js';
@@ -72,6 +73,7 @@ export async function startController(config: ControllerConfig, deps: Controller
   const sweeps = startSweeps({ ...config, revocations, outbox, commands: dispatch, logger });
 
   const presence = createPresence({ store: stores.presence, replica: { id: fanout.replicaId, name: `${hostname()} ${fanout.replicaId.slice(0, 8)}` }, clock, logger: logger.child({ component: 'presence' }) });
+  const commandReports = createCommandReports(stores.commands);
   const ingest = createIngestQueue((batches) => stores.events.ingestGroup(batches), config.ingest);
   const parts = { ...stores, logger, clock, ca, issuer, hub, streams, policy, distribution, revocations, dispatch, alerts: outbox, ingest, presence };
   const listeners = await startListeners(config, home, logger, {
@@ -85,7 +87,7 @@ export async function startController(config: ControllerConfig, deps: Controller
         connectAddress,
         failures: createFailureLimiter({ maxFailures: config.enrolFailures.max, windowMs: config.enrolFailures.windowMs, store: stores.enrolFailures, clock }),
       }),
-    connect: createConnectService({ ...parts, reconcile: createReconcileResponder(stores.sync), maxBatch: config.maxBatch, onChangesRecorded: deps.onChangesRecorded }),
+    connect: createConnectService({ ...parts, commandReports, reconcile: createReconcileResponder(stores.sync), maxBatch: config.maxBatch, onChangesRecorded: deps.onChangesRecorded }),
     admin: (enrolAddress) => createAdminService({ ...parts, pins: [ca.pin], enrolAddress }),
     adminInterceptors: [createOperatorRevocationInterceptor(stores.certificates)],
   });
@@ -99,6 +101,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       sweeps.stop();
       await listeners.close();
       await ingest.idle();
+      await commandReports.idle();
       await presence.stop();
       await outbox.idle();
       await fanout.close();

@@ -43,11 +43,20 @@ export function scanReportToPb(r: ScanReport): MessageInitShape<typeof ScanRepor
   return { commandId: r.commandId ?? '', policyVersion: BigInt(r.policyVersion), summary: scanSummaryToPb(r.summary), failure: r.failure ?? '' };
 }
 
+/** Longest command id taken (the controller's are UUIDs). */
+const MAX_COMMAND_ID = 128;
+
+/**
+ * An agent's report as the controller takes it: a command id that cannot be one of ours is refused
+ * (ContractError: INVALID_ARGUMENT); a failure reason is cut to MAX_FAILURE characters, NULs
+ * replaced (Postgres text cannot hold them).
+ */
 export function scanReportFromPb(pb: PbScanReport): ScanReport {
+  if (pb.commandId.length > MAX_COMMAND_ID || pb.commandId.includes('\0')) throw new ContractError(`scan report: command_id is not a command id (at most ${MAX_COMMAND_ID} characters, no NUL)`);
   return {
     commandId: pb.commandId || null,
     policyVersion: Number(pb.policyVersion),
     summary: scanSummaryFromPb(pb.summary),
-    ...(pb.failure ? { failure: pb.failure.slice(0, MAX_FAILURE) } : {}),
+    ...(pb.failure ? { failure: pb.failure.slice(0, MAX_FAILURE).replaceAll('\0', '\uFFFD') } : {}),
   };
 }

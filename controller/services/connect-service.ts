@@ -9,6 +9,7 @@ import type { AlertOutbox } from '../alerts/outbox.js';
 import { agentRevokedError, ControllerError } from '../errors.js';
 import type { AgentHub, AgentSession } from '../fleet/agent-hub.js';
 import type { CommandDispatch } from '../fleet/command-dispatch.js';
+import type { CommandReports } from '../fleet/command-reports.js';
 import type { DuplicateStreams } from '../fleet/duplicate-streams.js';
 import type { Presence } from '../fleet/presence.js';
 import type { Revocations } from '../fleet/revocations.js';
@@ -17,7 +18,7 @@ import type { IngestQueue } from '../ingest/ingest-queue.js';
 import type { CurrentPolicy } from '../policy/current-policy.js';
 import type { ReconcileResponder } from '../reconcile/reconcile-responder.js';
 import type { OnChangesRecorded } from '../recorded-changes.js';
-import type { AgentStore, Clock, CommandStore, DeltaRefusal, EventStore } from '../store/index.js';
+import type { AgentStore, Clock, DeltaRefusal, EventStore } from '../store/index.js';
 import { deliveryStatusFromPb } from './delivery-status.js';
 import { requireAgentIdentity, type PeerIdentity } from './peer-identity.js';
 import type { AgentWire } from './stream/agent-wire.js';
@@ -42,7 +43,8 @@ export interface ConnectDeps {
   /** Where delta batches are committed: fair across agents, grouped (controller/ingest). */
   readonly ingest: IngestQueue;
   readonly reconcile: ReconcileResponder;
-  readonly commands: CommandStore;
+  /** Where agents' reports on their commands are recorded, in batches. */
+  readonly commandReports: CommandReports;
   readonly dispatch: Pick<CommandDispatch, 'deliverPending'>;
   readonly alerts: AlertOutbox;
   /** Most deltas accepted in one batch. */
@@ -129,14 +131,15 @@ export function createConnectService(deps: ConnectDeps): ConnectService {
           switch (req.msg.case) {
             case 'hello': {
               const h = req.msg.value;
-              hostname = h.hostname.slice(0, 255) || hostname;
+              // Stored with every agent's presence in one statement: a NUL (Postgres text cannot hold one) must not fail it.
+              hostname = h.hostname.slice(0, 255).replaceAll('\0', '\uFFFD') || hostname;
               deps.presence.seen(peer.id, { hostname, policyVersion: Number(h.policyVersion) });
               log.info({ hostname, policyVersion: Number(h.policyVersion), agentVersion: h.agentVersion, remote: peer.remoteAddress }, 'agent connected');
               return;
             }
             case 'scanReport': {
               const { commandId, policyVersion, summary, failure } = scanReportFromPb(req.msg.value);
-              if (commandId) await deps.commands.complete(commandId, peer.id, summary, failure);
+              if (commandId) await deps.commandReports.record({ id: commandId, agentId: peer.id, result: summary, failure });
               if (policyVersion > 0) deps.presence.seen(peer.id, { policyVersion });
               // A command's report is in its row (vigilctl commands show): no info line per agent of a fleet operation.
               log[commandId ? 'debug' : 'info']({ commandId, policyVersion, failure, ...summary }, 'scan report');

@@ -73,6 +73,14 @@ export interface CommandFilter {
   readonly limit: number;
 }
 
+/** An agent's report on one of its commands (the agent id from its certificate). */
+export interface CommandReport {
+  readonly id: string;
+  readonly agentId: string;
+  readonly result: ScanSummary;
+  readonly failure?: string | undefined;
+}
+
 export interface CommandStore {
   get(ids: readonly string[]): Promise<CommandRecord[]>;
   /** One statement: a command per target agent, pending or claimed; returns them ordered by agent id. */
@@ -90,6 +98,8 @@ export interface CommandStore {
    * the certificate: an agent completes only its own commands; false when there was none open.
    */
   complete(id: string, agentId: string, result: ScanSummary, failure?: string): Promise<boolean>;
+  /** complete() for many reports in one statement (fleet/command-reports.ts); returns the ids completed. Each id at most once. */
+  completeMany(reports: readonly CommandReport[]): Promise<Set<string>>;
   /** Open commands past their expiry become expired; those of revoked agents failed. */
   sweep(): Promise<{ expired: number; failed: number }>;
   /** Newest first; `more` when more matched than `limit`. */
@@ -126,6 +136,17 @@ function toRecord(r: Record<string, unknown>): CommandRecord {
 
 /** Commands sent down to agents (re-scans): one row per agent, grouped per fleet operation. */
 export function createCommandStore(db: SqlQueryable, clock: Clock): CommandStore {
+  const completeMany = async (reports: readonly CommandReport[]): Promise<Set<string>> => {
+    if (!reports.length) return new Set();
+    const rows = await db.query(
+      `update commands c set completed_at = $1, result = u.result::jsonb, failure = u.failure,
+         state = case when u.failure is null then 'done' else 'failed' end
+       from unnest($2::text[], $3::text[], $4::text[], $5::text[]) as u(id, agent_id, result, failure)
+       where c.id = u.id and c.agent_id = u.agent_id and c.state not in ('done', 'failed') returning c.id`,
+      [clock(), reports.map((r) => r.id), reports.map((r) => r.agentId), reports.map((r) => JSON.stringify(encodeScanSummary(r.result))), reports.map((r) => r.failure ?? null)],
+    );
+    return new Set(rows.map((r) => r.id as string));
+  };
   return {
     async get(ids) {
       if (!ids.length) return [];
@@ -184,14 +205,10 @@ export function createCommandStore(db: SqlQueryable, clock: Clock): CommandStore
     },
 
     async complete(id, agentId, result, failure) {
-      const rows = await db.query(
-        `update commands set completed_at = $3, result = $4, failure = $5,
-           state = case when $5::text is null then 'done' else 'failed' end
-         where id = $1 and agent_id = $2 and state not in ('done', 'failed') returning id`,
-        [id, agentId, clock(), JSON.stringify(encodeScanSummary(result)), failure ?? null],
-      );
-      return rows.length > 0;
+      return (await completeMany([{ id, agentId, result, failure }])).has(id);
     },
+
+    completeMany,
 
     async sweep() {
       const now = clock();

@@ -8,7 +8,7 @@ export { createAgentStore, type AgentStore, type AgentRecord, type AgentConnecti
 export { createCertificateStore, type CertificateStore, type CertificateStatus } from './certificate-store.js';
 export { createPolicyStore, type PolicyStore } from './policy-store.js';
 export { createEventStore, type EventStore, type StoredEvent, type IngestResult, type IngestBatch, type NewAlert, type AlertRuleFor, type DeltaRefusal, type EventCursor } from './event-store.js';
-export { createCommandStore, COMMAND_STATES, type CommandStore, type CommandRecord, type CommandGroup, type CommandState, type ClaimedCommand, type NewCommandGroup } from './command-store.js';
+export { createCommandStore, COMMAND_STATES, type CommandStore, type CommandReport, type CommandRecord, type CommandGroup, type CommandState, type ClaimedCommand, type NewCommandGroup } from './command-store.js';
 export { createAuditStore, type AuditStore, type AuditEntry } from './audit-store.js';
 export { createAlertStore, type AlertStore, type OutboxRow } from './alert-store.js';
 export { createSyncStore, type SyncStore } from './sync-store.js';

@@ -191,6 +191,27 @@ describe('ingest input validation', { timeout: 120_000 }, () => {
     }
   });
 
+  it('takes a hello and a failure reason with NUL bytes (replaced), and refuses a command id that cannot be one, as INVALID_ARGUMENT', async () => {
+    const a = await enrolNew();
+    const s = await open(a.dir);
+    try {
+      s.send({ msg: { case: 'hello', value: { hostname: 'host\0evil', agentVersion: 'x', policyVersion: 0n } } });
+      const sent = await ctl.admin.rescan({ agentId: a.id });
+      const commandId = sent.targets[0]!.commandId;
+      await s.next('command');
+      s.send({ msg: { case: 'scanReport', value: { commandId, policyVersion: 0n, summary: { startedAt: { seconds: 1n }, finishedAt: { seconds: 2n } }, failure: 'disk\0gone' } } });
+      await waitFor('the failure recorded', async () => (await ctl.admin.getCommands({ ids: [commandId] })).commands[0]?.state === 'failed');
+      assert.equal((await ctl.admin.getCommands({ ids: [commandId] })).commands[0]!.failure, 'disk\uFFFDgone');
+      await waitFor('the hostname recorded', async () => (await ctl.admin.getAgent({ agentId: a.id })).agent?.hostname === 'host\uFFFDevil');
+      s.send({ msg: { case: 'scanReport', value: { commandId: 'x\0y', policyVersion: 0n, summary: { startedAt: { seconds: 1n }, finishedAt: { seconds: 2n } } } } });
+      const ended = await s.ended;
+      assert.equal(ended.code, Code.InvalidArgument, ended.message);
+      assert.match(ended.details ?? '', /command_id is not a command id/);
+    } finally {
+      s.close();
+    }
+  });
+
   it("refuses a message too large to decode quickly, while another agent's acks stay under 500 ms", async (t) => {
     const hostile = await enrolNew();
     const quiet = await enrolNew();
