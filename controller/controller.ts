@@ -25,6 +25,7 @@ import type { OnChangesRecorded } from './recorded-changes.js';
 import { createAdminService } from './services/admin-service.js';
 import { createConnectService } from './services/connect-service.js';
 import { createEnrolService } from './services/enrol-service.js';
+import { createStreamLookups } from './services/stream/stream-lookups.js';
 import { createOperatorRevocationInterceptor } from './services/operator-interceptor.js';
 import { createStores, type Clock } from './store/index.js';
 import { startSweeps } from './sweeps.js';
@@ -87,7 +88,7 @@ export async function startController(config: ControllerConfig, deps: Controller
         connectAddress,
         failures: createFailureLimiter({ maxFailures: config.enrolFailures.max, windowMs: config.enrolFailures.windowMs, store: stores.enrolFailures, clock }),
       }),
-    connect: createConnectService({ ...parts, commandReports, reconcile: createReconcileResponder(stores.sync), maxBatch: config.maxBatch, onChangesRecorded: deps.onChangesRecorded }),
+    connect: createConnectService({ ...parts, commandReports, streamLookups: createStreamLookups(stores.agents), reconcile: createReconcileResponder(stores.sync), maxBatch: config.maxBatch, onChangesRecorded: deps.onChangesRecorded }),
     admin: (enrolAddress) => createAdminService({ ...parts, pins: [ca.pin], enrolAddress }),
     adminInterceptors: [createOperatorRevocationInterceptor(stores.certificates)],
   });

@@ -115,6 +115,7 @@ export function createCommandDispatch(deps: { commands: CommandStore; hub: Agent
 
   return {
     async send(req) {
+      const t0 = performance.now();
       const groupId = randomUUID();
       const expiresAt = new Date(clock().getTime() + (req.expiresInMs ?? deps.expiryMs));
       // The agents connected here get their commands created claimed (the insert is the claim).
@@ -129,13 +130,15 @@ export function createCommandDispatch(deps: { commands: CommandStore; hub: Agent
       });
       if (!created.length) return { groupId, expiresAt, targets: [] };
       note(expiresAt.getTime());
+      const createdMs = performance.now() - t0;
       const claimed = created.filter((c) => c.claimed).map((c) => ({ id: c.id, groupId, agentId: c.agentId, expiresAt, kind: req.kind, args: { fullHash: req.fullHash } }));
       const delivered = await deliver(claimed, (id) => hub.get(id));
       // A stream that attached here while the insert ran may have looked before it committed.
       const attached = created.filter((c) => !c.claimed && hub.get(c.agentId)).map((c) => c.agentId);
       if (attached.length) for (const id of await deliver(await commands.claimPending(attached, groupId), (a) => hub.get(a))) delivered.add(id);
       if (delivered.size < created.length) await fanout.publish({ type: 'commands', groupId, expiresAtMs: expiresAt.getTime() });
-      log.info({ groupId, kind: req.kind, targets: created.length, deliveredHere: delivered.size, createdBy: req.createdBy }, 'commands sent');
+      const ms = (t: number) => Math.round(t * 10) / 10;
+      log.info({ groupId, kind: req.kind, targets: created.length, deliveredHere: delivered.size, createdBy: req.createdBy, createdMs: ms(createdMs), sentMs: ms(performance.now() - t0) }, 'commands sent');
       return { groupId, expiresAt, targets: created.map((c) => ({ agentId: c.agentId, commandId: c.id, delivered: delivered.has(c.id) })) };
     },
 

@@ -1,3 +1,4 @@
+import { createGroupCommit } from '../group-commit.js';
 import type { CommandReport, CommandStore } from '../store/index.js';
 
 /**
@@ -12,56 +13,14 @@ export interface CommandReports {
   idle(): Promise<void>;
 }
 
-interface Waiting {
-  readonly report: CommandReport;
-  resolve(completed: boolean): void;
-  reject(err: unknown): void;
-}
-
 export function createCommandReports(store: Pick<CommandStore, 'completeMany'>, opts: { maxBatch?: number } = {}): CommandReports {
-  const maxBatch = opts.maxBatch ?? 1000;
-  let queue: Waiting[] = [];
-  let writing: Promise<void> | null = null;
-
-  const write = async (batch: Waiting[]) => {
-    // One report per command id in a statement; a repeat waits for the next (and finds it done).
-    const seen = new Set<string>();
-    const now: Waiting[] = [];
-    for (const w of batch) {
-      if (seen.has(w.report.id)) queue.push(w);
-      else {
-        seen.add(w.report.id);
-        now.push(w);
-      }
-    }
-    try {
-      const done = await store.completeMany(now.map((w) => w.report));
-      for (const w of now) w.resolve(done.has(w.report.id));
-    } catch (err) {
-      for (const w of now) w.reject(err);
-    }
-  };
-
-  const pump = () => {
-    if (writing || !queue.length) return;
-    const batch = queue.slice(0, maxBatch);
-    queue = queue.slice(batch.length);
-    writing = write(batch).finally(() => {
-      writing = null;
-      pump();
-    });
-  };
-
-  return {
-    record(report) {
-      return new Promise<boolean>((resolve, reject) => {
-        queue.push({ report, resolve, reject });
-        // Reports that arrive in the same turn of the event loop go together.
-        if (queue.length === 1) setImmediate(pump);
-      });
+  const commit = createGroupCommit(
+    async (reports: readonly CommandReport[]) => {
+      const done = await store.completeMany(reports);
+      return reports.map((r) => done.has(r.id));
     },
-    async idle() {
-      while (writing || queue.length) await (writing ?? new Promise((r) => setImmediate(r)));
-    },
-  };
+    // One report per command id in a statement: a repeat goes in the next (and finds it done).
+    { maxBatch: opts.maxBatch ?? 1000, keyOf: (r) => r.id },
+  );
+  return { record: (report) => commit.submit(report), idle: () => commit.idle() };
 }

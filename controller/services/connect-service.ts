@@ -38,6 +38,8 @@ export interface ConnectDeps {
   readonly presence: Presence;
   readonly policy: CurrentPolicy;
   readonly agents: AgentStore;
+  /** The lookup a new stream is judged by, batched across streams (stream/stream-lookups.ts). */
+  readonly streamLookups: Pick<AgentStore, 'forStream'>;
   readonly issuer: Issuer;
   readonly events: EventStore;
   /** Where delta batches are committed: fair across agents, grouped (controller/ingest). */
@@ -74,7 +76,7 @@ export function createConnectService(deps: ConnectDeps): ConnectService {
   return {
     async serve(identity, wire) {
       const peer = requireAgentIdentity(identity);
-      const { agent, cert } = await authoriseAgentStream(peer, deps);
+      const { agent, cert } = await authoriseAgentStream(peer, { agents: deps.streamLookups, clock: deps.clock });
       if (wire.signal.aborted) return;
       const log = deps.logger.child({ component: 'stream', agentId: peer.id });
       let hostname = agent.hostname;

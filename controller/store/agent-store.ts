@@ -88,7 +88,15 @@ export interface AgentStore {
    * What a new stream is judged by, in one query: the agent and the recorded certificate with this
    * serial (null if Vigil never issued it); null when the agent is unknown.
    */
-  forStream(id: string, serial: string): Promise<{ agent: AgentRecord; cert: CertificateStatus | null } | null>;
+  forStream(id: string, serial: string): Promise<StreamLookup | null>;
+  /** forStream() for many streams in one query (a reconnecting fleet): one result per pair, in order. */
+  forStreams(pairs: readonly { readonly id: string; readonly serial: string }[]): Promise<(StreamLookup | null)[]>;
+}
+
+/** An agent and the recorded certificate a stream presented (null if Vigil never issued it). */
+export interface StreamLookup {
+  readonly agent: AgentRecord;
+  readonly cert: CertificateStatus | null;
 }
 
 const COLUMNS = `a.*,
@@ -119,6 +127,18 @@ function toRecord(r: Record<string, unknown>): AgentRecord {
 }
 
 export function createAgentStore(db: SqlQueryable, clock: Clock): AgentStore {
+  const forStreams = async (pairs: readonly { readonly id: string; readonly serial: string }[]): Promise<(StreamLookup | null)[]> => {
+    if (!pairs.length) return [];
+    const rows = await db.query(
+      `select ${COLUMNS}, u.n, (select to_jsonb(c) from certificates c where c.serial = u.serial) as cert
+       from unnest($1::text[], $2::text[]) with ordinality as u(id, serial, n) join agents a on a.id = u.id
+       left join replicas r on r.id = a.connected_replica`,
+      [pairs.map((p) => p.id), pairs.map((p) => p.serial.toLowerCase())],
+    );
+    const found: (StreamLookup | null)[] = pairs.map(() => null);
+    for (const r of rows) found[Number(r.n) - 1] = { agent: toRecord(r), cert: r.cert ? certificateStatusFromRow(r.cert as Record<string, unknown>) : null };
+    return found;
+  };
   return {
     async create({ id, hostname, tokenId, labels }) {
       await db.query('insert into agents (id, hostname, enrolled_at, token_id, labels) values ($1, $2, $3, $4, $5)', [
@@ -148,12 +168,8 @@ export function createAgentStore(db: SqlQueryable, clock: Clock): AgentStore {
         seq - 1,
       ]);
     },
-    async forStream(id, serial) {
-      const rows = await db.query(`select ${COLUMNS}, (select to_jsonb(c) from certificates c where c.serial = $2) as cert ${FROM} where a.id = $1`, [id, serial.toLowerCase()]);
-      const r = rows[0];
-      if (!r) return null;
-      return { agent: toRecord(r), cert: r.cert ? certificateStatusFromRow(r.cert as Record<string, unknown>) : null };
-    },
+    forStream: async (id, serial) => (await forStreams([{ id, serial }]))[0]!,
+    forStreams,
     async revokedAmong(ids) {
       if (!ids.length) return [];
       const rows = await db.query('select id from agents where id = any($1::text[]) and revoked_at is not null', [ids]);

@@ -4,7 +4,7 @@ export { createPgliteSql } from './pglite-sql.js';
 export { migrate } from './migrate.js';
 export { type Clock, systemClock } from './clock.js';
 export { createTokenStore, type TokenStore, type TokenRecord, type ConsumeRefusal } from './token-store.js';
-export { createAgentStore, type AgentStore, type AgentRecord, type AgentConnection, type DeliveryStatus, type DeliveryBlocked, type GapInfo } from './agent-store.js';
+export { createAgentStore, type AgentStore, type StreamLookup, type AgentRecord, type AgentConnection, type DeliveryStatus, type DeliveryBlocked, type GapInfo } from './agent-store.js';
 export { createCertificateStore, type CertificateStore, type CertificateStatus } from './certificate-store.js';
 export { createPolicyStore, type PolicyStore } from './policy-store.js';
 export { createEventStore, type EventStore, type StoredEvent, type IngestResult, type IngestBatch, type NewAlert, type AlertRuleFor, type DeltaRefusal, type EventCursor } from './event-store.js';

@@ -414,6 +414,30 @@ for (const kind of testDatabaseKinds()) {
       assert.equal(await commands.group('no-such-group'), null);
     });
 
+    it('agents: the lookups of many new streams in one query, one result per stream in order', async () => {
+      const agents = createAgentStore(db.sql, clock);
+      await db.sql.query(`insert into agents (id, hostname, enrolled_at) values ('fs-a', 'ha', $1), ('fs-b', 'hb', $1)`, [now]);
+      await db.sql.query(
+        `insert into certificates (serial, agent_id, subject, key_fingerprint, not_before, not_after, issued_at)
+         values ('aa01', 'fs-a', 's', 'k', $1, $2, $1), ('bb01', 'fs-b', 's', 'k', $1, $2, $1)`,
+        [now, new Date(now.getTime() + 86_400_000)],
+      );
+      const counted = counting(db.sql);
+      const found = await createAgentStore(counted, clock).forStreams([
+        { id: 'fs-b', serial: 'BB01' },
+        { id: 'fs-none', serial: 'aa01' },
+        { id: 'fs-a', serial: 'ff99' },
+        { id: 'fs-a', serial: 'aa01' },
+        { id: 'fs-b', serial: 'BB01' },
+      ]);
+      assert.equal(counted.statements, 1, 'one query');
+      assert.deepEqual(
+        found.map((f) => (f ? [f.agent.id, f.agent.hostname, f.cert?.serial ?? null, f.cert?.agentId ?? null] : null)),
+        [['fs-b', 'hb', 'bb01', 'fs-b'], null, ['fs-a', 'ha', null, null], ['fs-a', 'ha', 'aa01', 'fs-a'], ['fs-b', 'hb', 'bb01', 'fs-b']],
+      );
+      assert.deepEqual(await agents.forStream('fs-a', 'AA01').then((f) => f?.cert?.serial), 'aa01');
+    });
+
     it('commands: two claimers racing for the same pending commands never both get one', async () => {
       const commands = createCommandStore(db.sql, clock);
       const ids = ['cmd-a0100', 'cmd-a0101', 'cmd-a0102'];
