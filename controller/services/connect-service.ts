@@ -143,8 +143,9 @@ export function createConnectService(deps: ConnectDeps): ConnectService {
               const { commandId, policyVersion, summary, failure } = scanReportFromPb(req.msg.value);
               if (commandId) await deps.commandReports.record({ id: commandId, agentId: peer.id, result: summary, failure });
               if (policyVersion > 0) deps.presence.seen(peer.id, { policyVersion });
-              // A command's report is in its row (vigilctl commands show): no info line per agent of a fleet operation.
-              log[commandId ? 'debug' : 'info']({ commandId, policyVersion, failure, ...summary }, 'scan report');
+              // A command's report is in its row (vigilctl commands show), a policy's version in the agent's
+              // (agents ls): no info line per agent of a fleet operation or a policy push; a failure is a warning.
+              log[failure ? 'warn' : 'debug']({ commandId, policyVersion, failure, ...summary }, 'scan report');
               return;
             }
             case 'renew': {
