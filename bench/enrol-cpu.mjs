@@ -34,7 +34,7 @@ const dist = resolve(arg('dist', join(dirname(fileURLToPath(import.meta.url)), '
 const load = (path) => import(pathToFileURL(join(dist, path)).href);
 
 const { createCa, createCertificateAuthority, createCsr, formatToken, generateKeyPair, generateToken, verifyCsr } = await load('pki/index.js');
-const { createCertificateStore, createPgliteSql, createPgSql, createTokenStore, migrate } = await load('controller/store/index.js');
+const { createCertificateStore, createEnrolFailureStore, createPgliteSql, createPgSql, createTokenStore, migrate } = await load('controller/store/index.js');
 const { createIssuer } = await load('controller/identity/issuer.js');
 const { createEnrolService } = await load('controller/services/enrol-service.js');
 const { createFailureLimiter } = await load('controller/enrol-rate-limit.js');
@@ -95,7 +95,9 @@ try {
     clock,
     logger: pino({ level: 'silent' }),
     connectAddress: () => '127.0.0.1:8443',
-    failures: createFailureLimiter({ maxFailures: 10, windowMs: 60_000, clock }),
+    // The limiter reads the failures table on every request, as the controller's does (older builds
+    // counted in memory and take no store).
+    failures: createFailureLimiter({ maxFailures: 10, windowMs: 60_000, clock, store: createEnrolFailureStore?.(sql) }),
   });
   const ctx = { values: { get: () => '127.0.0.1' } };
   const req = { token: formatToken(token), hostname: '' };
