@@ -79,7 +79,7 @@ function randomSerial(): string {
  * rather than forge's JavaScript one. Read from the key's canonical SPKI (pki/spki.ts): forge
  * writes the same SubjectPublicKeyInfo back from the modulus and exponent.
  */
-function subjectKey(publicKeyPem: string): { publicKey: forge.pki.rsa.PublicKey; keyIdentifier: object } {
+function subjectKey(publicKeyPem: string): { publicKey: forge.pki.rsa.PublicKey; subjectKeyIdentifier: object } {
   let spki: RsaSpki;
   try {
     spki = rsaSpkiOf(publicKeyPem);
@@ -91,7 +91,7 @@ function subjectKey(publicKeyPem: string): { publicKey: forge.pki.rsa.PublicKey;
   const ski = createHash('sha1').update(spki.rsaPublicKey).digest('binary');
   return {
     publicKey,
-    keyIdentifier: { name: 'subjectKeyIdentifier', value: forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, false, ski) },
+    subjectKeyIdentifier: { name: 'subjectKeyIdentifier', value: forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, false, ski) },
   };
 }
 
@@ -115,7 +115,7 @@ export async function createCa(opts: CreateCaOptions): Promise<CaMaterial> {
     { name: 'basicConstraints', cA: true, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectAltName', altNames: [{ type: 6, value: `spiffe://${opts.trustDomain}` }] },
-    key.keyIdentifier,
+    key.subjectKeyIdentifier,
   ]);
   return { certPem: createSigner(keys.privateKeyPem).certificate(cert), keyPem: keys.privateKeyPem };
 }
@@ -155,7 +155,7 @@ export function createCertificateAuthority(
     cert.setIssuer(issuer.name);
     cert.setExtensions([
       ...extensions,
-      key.keyIdentifier,
+      key.subjectKeyIdentifier,
       { name: 'authorityKeyIdentifier', keyIdentifier: issuer.keyIdentifier },
     ]);
     return {

@@ -27,7 +27,8 @@ const ALGORITHMS = {
 /**
  * Signs what node-forge builds (X.509 certificates, PKCS#10 requests) with node:crypto, so the RSA
  * or ECDSA arithmetic runs in OpenSSL rather than in forge's JavaScript: forge encodes the
- * to-be-signed part, OpenSSL signs its DER, and forge assembles the signed structure.
+ * to-be-signed part, OpenSSL signs its DER, and the signed structure around it is put together
+ * from bytes (pki/der.ts).
  */
 export interface Signer {
   /** The signature algorithm: sha256WithRSAEncryption for an RSA key, ecdsa-with-SHA256 for an EC key. */
