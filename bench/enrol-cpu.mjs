@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 // CPU per enrolment on the controller (issue 16, part 5), measured with process.cpuUsage (user +
 // system, this process only) over --n sequential operations after a warm-up, in four parts:
-//   csr      verifyCsr: the CSR check the enrol service makes (parse, key size, signature)
-//   issue    the CA signing an agent certificate (ca.issueClient: forge builds it, node:crypto signs)
-//   enrol    the whole Enroll request through the enrol service: token, CSR check, agent row,
-//            certificate issued and recorded, in one transaction (PGlite in this process, or the
-//            Postgres at DATABASE_URL: then the server's own CPU is not counted here)
+//   csr      verifyCsr: the CSR check the enrol service makes (the request's DER outline read in
+//            pki/csr.ts, the key handed to OpenSSL, key size, signature verified by OpenSSL)
+//   issue    the CA signing an agent certificate (ca.issueClient: forge builds it from the key's
+//            canonical SPKI, node:crypto signs)
+//   enrol    the whole Enroll request through the enrol service: the failure limiter's read, token,
+//            CSR check, agent row, certificate issued and recorded, in one transaction (PGlite in
+//            this process, or the Postgres at DATABASE_URL: then the server's own CPU is not
+//            counted here; 6 round trips to it). Not in it: Connect, HTTP/2 and TLS (the fleet
+//            benchmark's phase g has those, bench/fleet-scale.mjs)
 //   sign     the signing step alone, on the same TBSCertificate bytes with the same CA key:
 //            node-forge's JavaScript RSA (what the CA used before) against node:crypto
 // and, on the agent, createCsr (making the CSR it sends). The CA key is RSA-3072 as `vigil init`
@@ -34,7 +38,7 @@ const dist = resolve(arg('dist', join(dirname(fileURLToPath(import.meta.url)), '
 const load = (path) => import(pathToFileURL(join(dist, path)).href);
 
 const { createCa, createCertificateAuthority, createCsr, formatToken, generateKeyPair, generateToken, verifyCsr } = await load('pki/index.js');
-const { createCertificateStore, createPgliteSql, createPgSql, createTokenStore, migrate } = await load('controller/store/index.js');
+const { createCertificateStore, createEnrolFailureStore, createPgliteSql, createPgSql, createTokenStore, migrate } = await load('controller/store/index.js');
 const { createIssuer } = await load('controller/identity/issuer.js');
 const { createEnrolService } = await load('controller/services/enrol-service.js');
 const { createFailureLimiter } = await load('controller/enrol-rate-limit.js');
@@ -95,7 +99,9 @@ try {
     clock,
     logger: pino({ level: 'silent' }),
     connectAddress: () => '127.0.0.1:8443',
-    failures: createFailureLimiter({ maxFailures: 10, windowMs: 60_000, clock }),
+    // The limiter reads the failures table on every request, as the controller's does (older builds
+    // counted in memory and take no store).
+    failures: createFailureLimiter({ maxFailures: 10, windowMs: 60_000, clock, store: createEnrolFailureStore?.(sql) }),
   });
   const ctx = { values: { get: () => '127.0.0.1' } };
   const req = { token: formatToken(token), hostname: '' };

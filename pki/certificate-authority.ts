@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 import { PkiError } from './errors.js';
@@ -6,6 +6,7 @@ import { readIssuerFields } from './issuer-fields.js';
 import { generateKeyPair } from './keys.js';
 import { spkiPin } from './pin.js';
 import { createSigner } from './signer.js';
+import { rsaSpkiOf, type RsaSpki } from './spki.js';
 
 const { pki } = forge;
 
@@ -72,9 +73,26 @@ function randomSerial(): string {
   return bytes.toString('hex');
 }
 
-function toForgePublicKey(publicKeyPem: string): forge.pki.rsa.PublicKey {
-  const spki = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'pem' }).toString();
-  return pki.publicKeyFromPem(spki) as forge.pki.rsa.PublicKey;
+/**
+ * The subject key as forge takes it, and its subjectKeyIdentifier extension (RFC 5280 4.2.1.2
+ * method 1: the SHA-1 of the RSAPublicKey, as forge computes it) made with node:crypto's SHA-1
+ * rather than forge's JavaScript one. Read from the key's canonical SPKI (pki/spki.ts): forge
+ * writes the same SubjectPublicKeyInfo back from the modulus and exponent.
+ */
+function subjectKey(publicKeyPem: string): { publicKey: forge.pki.rsa.PublicKey; subjectKeyIdentifier: object } {
+  let spki: RsaSpki;
+  try {
+    spki = rsaSpkiOf(publicKeyPem);
+  } catch (cause) {
+    throw new PkiError('unsupported_key', 'certificates are issued for RSA public keys only', { cause });
+  }
+  const { BigInteger } = forge.jsbn;
+  const publicKey = pki.setRsaPublicKey(new BigInteger(spki.modulus.toString('hex'), 16), new BigInteger(spki.exponent.toString('hex'), 16));
+  const ski = createHash('sha1').update(spki.rsaPublicKey).digest('binary');
+  return {
+    publicKey,
+    subjectKeyIdentifier: { name: 'subjectKeyIdentifier', value: forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, false, ski) },
+  };
 }
 
 /** Creates a self-signed CA certificate and its key. */
@@ -82,7 +100,8 @@ export async function createCa(opts: CreateCaOptions): Promise<CaMaterial> {
   const keys = await generateKeyPair(3072);
   const now = opts.now ?? new Date();
   const cert = pki.createCertificate();
-  cert.publicKey = toForgePublicKey(keys.publicKeyPem);
+  const key = subjectKey(keys.publicKeyPem);
+  cert.publicKey = key.publicKey;
   cert.serialNumber = randomSerial();
   cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
   cert.validity.notAfter = new Date(now.getTime() + (opts.validityDays ?? 3650) * DAY_MS);
@@ -96,7 +115,7 @@ export async function createCa(opts: CreateCaOptions): Promise<CaMaterial> {
     { name: 'basicConstraints', cA: true, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectAltName', altNames: [{ type: 6, value: `spiffe://${opts.trustDomain}` }] },
-    { name: 'subjectKeyIdentifier' },
+    key.subjectKeyIdentifier,
   ]);
   return { certPem: createSigner(keys.privateKeyPem).certificate(cert), keyPem: keys.privateKeyPem };
 }
@@ -126,7 +145,8 @@ export function createCertificateAuthority(
     extensions: object[],
   ): IssuedCertificate {
     const cert = pki.createCertificate();
-    cert.publicKey = toForgePublicKey(publicKeyPem);
+    const key = subjectKey(publicKeyPem);
+    cert.publicKey = key.publicKey;
     cert.serialNumber = randomSerial();
     const start = now().getTime();
     cert.validity.notBefore = new Date(start - backdate(notAfterMs - start));
@@ -135,7 +155,7 @@ export function createCertificateAuthority(
     cert.setIssuer(issuer.name);
     cert.setExtensions([
       ...extensions,
-      { name: 'subjectKeyIdentifier' },
+      key.subjectKeyIdentifier,
       { name: 'authorityKeyIdentifier', keyIdentifier: issuer.keyIdentifier },
     ]);
     return {

@@ -1,14 +1,17 @@
-import { createPublicKey, verify } from 'node:crypto';
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
+import { childrenOf, contentBytes, derToPem, elementBytes, expectElement, pemToDer, TAG } from './der.js';
 import { PkiError } from './errors.js';
 import { createSigner } from './signer.js';
+import { readRsaSpki, type RsaSpki } from './spki.js';
 
 const { pki } = forge;
 
 /** A CSR larger than this is refused before it is parsed. */
 export const MAX_CSR_PEM_BYTES = 16 * 1024;
 export const MIN_RSA_BITS = 2048;
-const SHA256_WITH_RSA = '1.2.840.113549.1.1.11';
+export const MAX_RSA_BITS = 8192;
+const MAX_RSA_EXPONENT = 0xffff_ffffn;
 
 /** Makes a PKCS#10 CSR for an RSA key made with node:crypto, signed by node:crypto. The subject is a hint only. */
 export function createCsr(privateKeyPem: string, publicKeyPem: string, commonName: string): string {
@@ -18,75 +21,105 @@ export function createCsr(privateKeyPem: string, publicKeyPem: string, commonNam
   return createSigner(privateKeyPem).certificationRequest(csr);
 }
 
-/** One DER element at `at`: where its content starts and where it ends. */
-function derElement(der: Buffer, at: number): { contentAt: number; end: number } {
-  if (at + 2 > der.length) throw new Error('truncated DER');
-  const first = der[at + 1]!;
-  let length = first;
-  let contentAt = at + 2;
-  if (first & 0x80) {
-    const n = first & 0x7f;
-    if (n === 0 || n > 4 || contentAt + n > der.length) throw new Error('bad DER length');
-    length = 0;
-    for (let i = 0; i < n; i++) length = length * 256 + der[contentAt + i]!;
-    contentAt += n;
-  }
-  const end = contentAt + length;
-  if (end > der.length) throw new Error('truncated DER');
-  return { contentAt, end };
-}
+const CSR_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'];
+/** sha256WithRSAEncryption's OID, DER (the only signature algorithm a CSR may use). */
+const SHA256_WITH_RSA_OID = Buffer.from('06092a864886f70d01010b', 'hex');
+const DER_NULL = Buffer.from('0500', 'hex');
 
-/** The certificationRequestInfo of a PKCS#10 request (the first element of its outer SEQUENCE), as sent. */
-function requestInfoBytes(der: Buffer): Buffer {
-  if (der[0] !== 0x30) throw new Error('not a SEQUENCE');
-  const outer = derElement(der, 0);
-  if (der[outer.contentAt] !== 0x30) throw new Error('no request info');
-  const info = derElement(der, outer.contentAt);
-  return der.subarray(outer.contentAt, info.end);
+/** What verifyCsr needs of a PKCS#10 request: the signed part as sent, the key it carries, the signature. */
+interface CsrParts {
+  /** certificationRequestInfo, its bytes exactly as sent: what the signature covers. */
+  readonly info: Buffer;
+  /** The request's SubjectPublicKeyInfo, DER. */
+  readonly spki: Buffer;
+  /** The signatureAlgorithm is sha256WithRSAEncryption (parameters NULL or absent). */
+  readonly sha256WithRsa: boolean;
+  readonly signature: Buffer;
 }
 
 /**
- * Checks a CSR before anything is signed: bounded size, well formed, RSA of at least 2048 bits,
- * signed with SHA-256 by the key it carries (verified by OpenSSL, not by forge).
- * Returns the public key (SPKI PEM); the CSR's subject and SANs are ignored by design.
+ * CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature BIT STRING }
+ * CertificationRequestInfo ::= SEQUENCE { version INTEGER (0), subject Name, subjectPKInfo, attributes [0] }
+ * Read as DER, nothing after it; the subject and attributes are only stepped over (they are ignored).
+ */
+function csrParts(der: Buffer): CsrParts {
+  const outer = expectElement(der, 0, TAG.SEQUENCE);
+  if (outer.end !== der.length) throw new Error('bytes after the request');
+  const [info, algorithm, signature, ...rest] = childrenOf(der, outer);
+  if (!info || !algorithm || !signature || rest.length) throw new Error('a request has three parts');
+  if (info.tag !== TAG.SEQUENCE || algorithm.tag !== TAG.SEQUENCE || signature.tag !== TAG.BIT_STRING) throw new Error('not a PKCS#10 request');
+  const [version, subject, spki, attributes, ...more] = childrenOf(der, info);
+  if (!version || !subject || !spki || more.length) throw new Error('not a PKCS#10 request info');
+  if (version.tag !== TAG.INTEGER || !contentBytes(der, version).equals(Buffer.from([0]))) throw new Error('request version is not 1');
+  if (subject.tag !== TAG.SEQUENCE || spki.tag !== TAG.SEQUENCE || (attributes && attributes.tag !== TAG.CONTEXT_0)) throw new Error('not a PKCS#10 request info');
+  const [oid, parameters, ...extra] = childrenOf(der, algorithm);
+  const sha256WithRsa = !!oid && elementBytes(der, oid).equals(SHA256_WITH_RSA_OID) && !extra.length && (!parameters || elementBytes(der, parameters).equals(DER_NULL));
+  if (der[signature.contentAt] !== 0 || signature.end === signature.contentAt) throw new Error('signature is not a whole-byte BIT STRING');
+  return { info: elementBytes(der, info), spki: elementBytes(der, spki), sha256WithRsa, signature: der.subarray(signature.contentAt + 1, signature.end) };
+}
+
+/**
+ * The CSR's public key for OpenSSL, and its SPKI in canonical DER when it came so. A canonical RSA
+ * SubjectPublicKeyInfo (what every encoder writes) is read here and handed over as its modulus and
+ * exponent (JWK): OpenSSL's DER key decoder costs about 0.12 ms a call, the JWK import 0.005 ms,
+ * and the key is the same. Anything else (another key type, a non-canonical encoding) goes to
+ * OpenSSL's decoder as it is.
+ */
+function publicKeyOf(spki: Buffer): { key: KeyObject; canonicalSpki?: Buffer } {
+  let rsa: RsaSpki;
+  try {
+    rsa = readRsaSpki(spki);
+  } catch {
+    return { key: createPublicKey({ key: spki, format: 'der', type: 'spki' }) };
+  }
+  // JWK integers are unsigned big-endian, without DER's leading zero byte.
+  const unsigned = (b: Buffer) => (b[0] === 0 ? b.subarray(1) : b).toString('base64url');
+  return { key: createPublicKey({ key: { kty: 'RSA', n: unsigned(rsa.modulus), e: unsigned(rsa.exponent) }, format: 'jwk' }), canonicalSpki: rsa.der };
+}
+
+/**
+ * Checks a CSR before anything is signed: bounded size, well-formed DER PKCS#10, RSA of 2048 to
+ * 8192 bits with an ordinary public exponent, signed with SHA-256 by the key it carries. OpenSSL (node:crypto) reads the key and
+ * verifies the signature over the request info exactly as sent; the outline of the request is read
+ * here with no ASN.1 library (node-forge's parser cost most of the check). Returns the public key
+ * (SPKI PEM); the CSR's subject and attributes (SANs) are ignored by design.
  */
 export function verifyCsr(csrPem: string): string {
   if (Buffer.byteLength(csrPem, 'utf8') > MAX_CSR_PEM_BYTES) {
     throw new PkiError('csr_too_large', `CSR is larger than ${MAX_CSR_PEM_BYTES} bytes`);
   }
-  let csr: forge.pki.CertificateSigningRequest;
+  let csr: CsrParts;
   try {
-    csr = pki.certificationRequestFromPem(csrPem);
+    csr = csrParts(pemToDer(csrPem, CSR_LABELS).der);
   } catch (cause) {
-    throw new PkiError('csr_malformed', 'CSR is not a PEM PKCS#10 RSA request', { cause });
+    throw new PkiError('csr_malformed', 'CSR is not a PEM PKCS#10 request', { cause });
   }
-  if (!csr.publicKey) throw new PkiError('csr_malformed', 'CSR has no public key');
-  if (csr.signatureOid !== SHA256_WITH_RSA) {
+  if (!csr.sha256WithRsa) {
     throw new PkiError('csr_bad_signature', 'CSR must be signed with sha256WithRSAEncryption');
   }
-  let publicKeyPem: string;
+  let subject: ReturnType<typeof publicKeyOf>;
   try {
-    publicKeyPem = createPublicKey(pki.publicKeyToPem(csr.publicKey)).export({ type: 'spki', format: 'pem' }).toString();
+    subject = publicKeyOf(csr.spki);
   } catch (cause) {
-    throw new PkiError('csr_malformed', 'CSR public key is not a valid RSA key', { cause });
+    throw new PkiError('csr_malformed', 'CSR public key is not a valid public key', { cause });
   }
-  const key = createPublicKey(publicKeyPem);
+  const { key } = subject;
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (key.asymmetricKeyType !== 'rsa' || bits < MIN_RSA_BITS) {
-    throw new PkiError('csr_weak_key', `CSR key must be RSA of at least ${MIN_RSA_BITS} bits (got ${bits})`);
+    throw new PkiError('csr_weak_key', `CSR key must be RSA of at least ${MIN_RSA_BITS} bits (got ${key.asymmetricKeyType === 'rsa' ? bits : key.asymmetricKeyType})`);
   }
-  // The signature covers the request info exactly as it was sent: its own bytes, not forge's
-  // re-encoding of what it parsed (which differs for requests with extensions, as `openssl req`
-  // makes them).
-  let infoDer: Buffer;
-  try {
-    infoDer = requestInfoBytes(Buffer.from(pki.pemToDer(csrPem).getBytes(), 'binary'));
-  } catch (cause) {
-    throw new PkiError('csr_malformed', 'CSR is not well-formed DER', { cause });
+  // Bounds on what an unauthenticated caller can make the controller compute: a huge modulus or
+  // exponent makes the signature check (and every later handshake with the certificate) cost as
+  // much as a private-key operation, or more than OpenSSL takes at all (16,384 bits).
+  const exponent = key.asymmetricKeyDetails?.publicExponent ?? 0n;
+  if (bits > MAX_RSA_BITS || exponent < 3n || exponent > MAX_RSA_EXPONENT) {
+    throw new PkiError('csr_unsupported_key', `CSR key must be RSA of at most ${MAX_RSA_BITS} bits with a public exponent from 3 to 2^32-1 (got ${bits} bits, exponent of ${exponent.toString(2).length} bits)`);
   }
-  const signature = Buffer.from(csr.signature as string, 'binary');
-  if (!verify('sha256', infoDer, key, signature)) {
+  if (!verify('sha256', csr.info, key, csr.signature)) {
     throw new PkiError('csr_bad_signature', 'CSR signature does not verify with its own key');
   }
-  return publicKeyPem;
+  // The key as OpenSSL writes it: the request's own bytes when they are canonical (as every
+  // encoder writes them), else OpenSSL's re-encoding, so fingerprints and certificates agree.
+  const spki = subject.canonicalSpki ?? key.export({ type: 'spki', format: 'der' });
+  return derToPem(spki, 'PUBLIC KEY');
 }

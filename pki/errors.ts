@@ -7,6 +7,7 @@ export type PkiErrorCode =
   | 'csr_malformed'
   | 'csr_bad_signature'
   | 'csr_weak_key'
+  | 'csr_unsupported_key'
   | 'ca_key_mismatch'
   | 'unsupported_key'
   | 'invalid_token'

@@ -1,5 +1,6 @@
-import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { PkiError } from './errors.js';
+import { spkiDerOf } from './spki.js';
 
 /** `sha256:<hex>` of a certificate's SubjectPublicKeyInfo, as kubeadm's discovery-token-ca-cert-hash. */
 export function spkiPin(certPem: string | Buffer): string {
@@ -14,8 +15,7 @@ export function spkiPin(certPem: string | Buffer): string {
 
 /** `sha256:<hex>` of a public key's SubjectPublicKeyInfo: CA pins and the key fingerprints recorded per certificate. */
 export function spkiFingerprint(publicKey: KeyObject | string): string {
-  const key = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;
-  return `sha256:${createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex')}`;
+  return `sha256:${createHash('sha256').update(spkiDerOf(publicKey)).digest('hex')}`;
 }
 
 const PIN_RE = /^sha256:[0-9a-f]{64}$/;

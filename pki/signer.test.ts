@@ -113,6 +113,9 @@ describe('certificates signed with node:crypto', async () => {
       assert.deepEqual(extension(text, 'X509v3 Extended Key Usage'), { value: k.extKeyUsage, critical: false });
       assert.equal(extension(text, 'X509v3 Authority Key Identifier')?.value, extension(opensslText(material.certPem), 'X509v3 Subject Key Identifier')?.value);
       assert.ok(extension(text, 'X509v3 Subject Key Identifier'));
+      // The subject key and its identifier, as forge computed the identifier from the key itself.
+      assert.equal(new X509Certificate(issued.certPem).publicKey.export({ type: 'spki', format: 'pem' }), subjectKey);
+      assert.ok(forge.pki.certificateFromPem(issued.certPem).verifySubjectKeyIdentifier(), 'subjectKeyIdentifier = SHA-1 of the RSAPublicKey');
       // Serial: 16 random bytes, positive, as stored; validity: backdated 5 minutes from the CA's clock.
       assert.match(issued.serial, /^[4-7][0-9a-f]{31}$/);
       assert.equal(openssl('x509', '-noout', '-serial', '-in', pemFile(issued.certPem)).trim(), `serial=${issued.serial.toUpperCase()}`);
@@ -134,6 +137,7 @@ describe('certificates signed with node:crypto', async () => {
   it('the CA certificate itself: self-signed by node:crypto, as node-forge signed it, and OpenSSL accepts it as a root', () => {
     assert.ok(opensslVerifies(material.certPem, material.certPem, NOW));
     assert.equal(material.certPem, forgeSigned(material.certPem, material.keyPem));
+    assert.ok(forge.pki.certificateFromPem(material.certPem).verifySubjectKeyIdentifier(), 'subjectKeyIdentifier = SHA-1 of the RSAPublicKey');
     const text = opensslText(material.certPem);
     assert.deepEqual(extension(text, 'X509v3 Basic Constraints'), { value: 'CA:TRUE', critical: true });
     assert.deepEqual(extension(text, 'X509v3 Key Usage'), { value: 'Digital Signature, Certificate Sign, CRL Sign', critical: true });

@@ -1,5 +1,6 @@
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
+import { derToPem, element, TAG } from './der.js';
 import { PkiError } from './errors.js';
 
 const { asn1, pki } = forge;
@@ -9,6 +10,9 @@ const forgeEncoding = pki as unknown as {
   getTBSCertificate(cert: forge.pki.Certificate): forge.asn1.Asn1;
   getCertificationRequestInfo(csr: forge.pki.CertificateSigningRequest): forge.asn1.Asn1;
 };
+
+/** node-forge's PEM line ending, kept so that certificates and CSRs stay byte for byte what they were. */
+const FORGE_EOL = '\r\n';
 
 /** Where the `signature` AlgorithmIdentifier stands in forge's TBSCertificate (version is always written). */
 const TBS_SIGNATURE_INDEX = 2;
@@ -23,7 +27,8 @@ const ALGORITHMS = {
 /**
  * Signs what node-forge builds (X.509 certificates, PKCS#10 requests) with node:crypto, so the RSA
  * or ECDSA arithmetic runs in OpenSSL rather than in forge's JavaScript: forge encodes the
- * to-be-signed part, OpenSSL signs its DER, and forge assembles the signed structure.
+ * to-be-signed part, OpenSSL signs its DER, and the signed structure around it is put together
+ * from bytes (pki/der.ts).
  */
 export interface Signer {
   /** The signature algorithm: sha256WithRSAEncryption for an RSA key, ecdsa-with-SHA256 for an EC key. */
@@ -49,18 +54,18 @@ export function createSigner(privateKey: string | KeyObject): Signer {
       asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(algorithm.oid).getBytes()),
       ...(algorithm.nullParameters ? [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')] : []),
     ]);
+  const algorithmIdentifierDer = Buffer.from(asn1.toDer(algorithmIdentifier()).getBytes(), 'binary');
 
-  /** SEQUENCE { toBeSigned, signatureAlgorithm, signature BIT STRING }: a Certificate and a CertificationRequest alike. */
-  function signed(toBeSigned: forge.asn1.Asn1): string {
+  /**
+   * SEQUENCE { toBeSigned, signatureAlgorithm, signature BIT STRING }: a Certificate and a
+   * CertificationRequest alike. forge encodes the to-be-signed part once; the rest is put
+   * together from bytes.
+   */
+  function signed(toBeSigned: forge.asn1.Asn1): Buffer {
     const der = Buffer.from(asn1.toDer(toBeSigned).getBytes(), 'binary');
     const signature = sign('sha256', der, algorithm.dsaEncoding ? { key, dsaEncoding: algorithm.dsaEncoding } : key);
-    const whole = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
-      toBeSigned,
-      algorithmIdentifier(),
-      // No unused bits.
-      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\0${signature.toString('binary')}`),
-    ]);
-    return asn1.toDer(whole).getBytes();
+    // No unused bits.
+    return element(TAG.SEQUENCE, der, algorithmIdentifierDer, element(TAG.BIT_STRING, Buffer.from([0]), signature));
   }
 
   return {
@@ -72,11 +77,11 @@ export function createSigner(privateKey: string | KeyObject): Signer {
       cert.signatureOid = algorithm.oid;
       const tbs = forgeEncoding.getTBSCertificate(cert);
       (tbs.value as forge.asn1.Asn1[])[TBS_SIGNATURE_INDEX] = algorithmIdentifier();
-      return forge.pem.encode({ type: 'CERTIFICATE', body: signed(tbs) });
+      return derToPem(signed(tbs), 'CERTIFICATE', FORGE_EOL);
     },
     certificationRequest(csr) {
       csr.signatureOid = algorithm.oid;
-      return forge.pem.encode({ type: 'CERTIFICATE REQUEST', body: signed(forgeEncoding.getCertificationRequestInfo(csr)) });
+      return derToPem(signed(forgeEncoding.getCertificationRequestInfo(csr)), 'CERTIFICATE REQUEST', FORGE_EOL);
     },
   };
 }

@@ -27,7 +27,10 @@ export interface NewToken {
 /** Enrolment tokens: only a hash of the secret is stored; uses are consumed atomically. */
 export interface TokenStore {
   create(t: NewToken): Promise<TokenRecord>;
-  /** Checks the secret in constant time and takes one use. Must run inside a transaction. */
+  /**
+   * Checks the secret in constant time and takes one use. Must run inside a transaction (a wrong
+   * secret for a usable token takes a use and gives it back in it).
+   */
   consume(token: Token): Promise<ConsumeResult>;
   /** True when the token exists and its secret matches (constant time); takes nothing. */
   matches(token: Token): Promise<boolean>;
@@ -62,21 +65,31 @@ export function createTokenStore(db: SqlQueryable, clock: Clock): TokenStore {
       return toRecord(rows[0]!);
     },
     async consume(token) {
+      // One statement when the token is good (an enrolment's usual case): the use is taken, and the
+      // row locked, only while the token is unrevoked, unexpired and not used up; the secret is then
+      // compared here in constant time, and a wrong one gives the use back before the transaction
+      // ends. Anything else is refused below, for the reason the row gives.
+      const now = clock();
+      const taken = await db.query(
+        `update enrolment_tokens set uses = uses + 1
+          where id = $1 and revoked_at is null and expires_at > $2 and uses < uses_allowed
+          returning ${COLUMNS}, secret_hash`,
+        [token.id, now],
+      );
+      if (taken[0]) {
+        if (tokenSecretMatches(token.secret, Buffer.from(taken[0].secret_hash as Uint8Array))) return { ok: true, token: toRecord(taken[0]) };
+        await db.query('update enrolment_tokens set uses = uses - 1 where id = $1', [token.id]);
+        return { ok: false, reason: 'bad_secret' };
+      }
+      // Checked in this order so that neither an unknown id nor a wrong secret learns the token's state.
       const rows = await db.query(`select ${COLUMNS}, secret_hash from enrolment_tokens where id = $1 for update`, [token.id]);
       const row = rows[0];
       if (!row) return { ok: false, reason: 'unknown' };
-      const stored = Buffer.from(row.secret_hash as Uint8Array);
-      if (!tokenSecretMatches(token.secret, stored)) return { ok: false, reason: 'bad_secret' };
+      if (!tokenSecretMatches(token.secret, Buffer.from(row.secret_hash as Uint8Array))) return { ok: false, reason: 'bad_secret' };
       const rec = toRecord(row);
       if (rec.revokedAt) return { ok: false, reason: 'revoked' };
-      if (rec.expiresAt.getTime() <= clock().getTime()) return { ok: false, reason: 'expired' };
-      if (rec.uses >= rec.usesAllowed) return { ok: false, reason: 'used_up' };
-      const updated = await db.query(
-        `update enrolment_tokens set uses = uses + 1 where id = $1 and uses < uses_allowed returning ${COLUMNS}`,
-        [token.id],
-      );
-      if (!updated[0]) return { ok: false, reason: 'used_up' };
-      return { ok: true, token: toRecord(updated[0]) };
+      if (rec.expiresAt.getTime() <= now.getTime()) return { ok: false, reason: 'expired' };
+      return { ok: false, reason: 'used_up' };
     },
     async matches(token) {
       const rows = await db.query('select secret_hash from enrolment_tokens where id = $1', [token.id]);
