@@ -5,22 +5,104 @@
  * whichever way they hold it (LMDB encoding, Postgres row). All are signed 64-bit integers, so
  * Postgres stores them as bigint and aggregates them with bit_xor.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { FILE_TYPES, HASH_ALGORITHMS, type FileState } from './model.js';
 
 const VERSION = 1;
 const NONE32 = 0xffffffff;
 const NONE16 = 0xffff;
 const NONE8 = 0xff;
+const TWO_32 = 4294967296;
+
+/**
+ * SHA-256 of some bytes: node:crypto's one-shot hash() where Node has it (20.12 on), a Hash object
+ * otherwise. The controller takes two per stored delta; the one-shot form makes no Hash object.
+ */
+const sha256: (data: Uint8Array) => Buffer =
+  typeof crypto.hash === 'function' ? (data) => crypto.hash('sha256', data, 'buffer') : (data) => crypto.createHash('sha256').update(data).digest();
 
 /** The first 8 bytes of a SHA-256 as a signed 64-bit integer. */
 function leadingInt64(digest: Buffer): bigint {
   return digest.readBigInt64BE(0);
 }
 
+/**
+ * SHA-256(path bytes): its first 8 bytes are the path's position (pathPosition). Postgres keys
+ * file_state by the same digest (path_sha256).
+ */
+export function pathDigest(path: Uint8Array): Buffer {
+  return sha256(path);
+}
+
 /** A path's position: the first 8 bytes of SHA-256(path bytes), signed. Spreads paths evenly. */
 export function pathPosition(path: Buffer): bigint {
-  return leadingInt64(createHash('sha256').update(path).digest());
+  return leadingInt64(sha256(path));
+}
+
+/** Where entryDigestBytes encodes path and state before hashing; grown for a larger entry. */
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
+/**
+ * The SHA-256 whose first 8 bytes are entryDigest(path, s): for callers that want the bytes (the
+ * controller writes them to Postgres as they are). The encoding below is the contract between
+ * agents and controllers of every version: change it only with VERSION.
+ */
+export function entryDigestBytes(path: Uint8Array, s: FileState): Buffer {
+  const content = s.sha256 ? { algorithm: 'sha256' as const, value: s.sha256 } : (s.digest ?? null);
+  const error = s.error === null || s.error === undefined ? null : Buffer.from(s.error, 'utf8');
+  const xattrs = s.xattrs ?? null;
+  const target = s.symlinkTarget ?? null;
+  const values = s.attrValues ?? null;
+  const size = 1 + 4 + path.length + 1 + 8 + 4 * 4 + 8 * 3 + 2 + (content ? content.value.length : 0) + 4 + (target ? target.length : 0) + 2 + (error ? error.length : 0) + 1 + (xattrs ? xattrs.length : 0) + (values ? 4 + values.length : 0);
+  if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, scratch.length * 2));
+  const b = scratch;
+  b[0] = VERSION;
+  b.writeUInt32BE(path.length, 1);
+  b.set(path, 5);
+  let o = 5 + path.length;
+  o = b.writeUInt8(FILE_TYPES.indexOf(s.type), o);
+  // size as an unsigned 64-bit integer (a safe integer: no BigInt needed).
+  const sizeHi = Math.floor(s.size / TWO_32);
+  b.writeUInt32BE(sizeHi, o);
+  b.writeUInt32BE(s.size - sizeHi * TWO_32, o + 4);
+  b.writeUInt32BE(s.mode >>> 0, o + 8);
+  b.writeUInt32BE(s.uid >>> 0, o + 12);
+  b.writeUInt32BE(s.gid >>> 0, o + 16);
+  b.writeUInt32BE(s.nlink >>> 0, o + 20);
+  b.writeBigInt64BE(s.mtimeNs, o + 24);
+  b.writeBigInt64BE(s.ctimeNs, o + 32);
+  b.writeBigUInt64BE(BigInt.asUintN(64, s.inode), o + 40);
+  o += 48;
+  o = b.writeUInt8(content ? HASH_ALGORITHMS.indexOf(content.algorithm) : NONE8, o);
+  o = b.writeUInt8(content ? content.value.length : 0, o);
+  if (content) {
+    b.set(content.value, o);
+    o += content.value.length;
+  }
+  b.writeUInt32BE(target ? target.length : NONE32, o);
+  o += 4;
+  if (target) {
+    b.set(target, o);
+    o += target.length;
+  }
+  b.writeUInt16BE(error ? error.length : NONE16, o);
+  o += 2;
+  if (error) {
+    b.set(error, o);
+    o += error.length;
+  }
+  o = b.writeUInt8(xattrs ? xattrs.length : 0, o);
+  if (xattrs) {
+    b.set(xattrs, o);
+    o += xattrs.length;
+  }
+  // Appended only when present, so a state without named attribute values digests as before.
+  if (values) {
+    b.writeUInt32BE(values.length, o);
+    b.set(values, o + 4);
+    o += 4 + values.length;
+  }
+  return sha256(b.subarray(0, o));
 }
 
 /**
@@ -29,41 +111,7 @@ export function pathPosition(path: Buffer): bigint {
  * from Postgres digests like the one the agent sent.
  */
 export function entryDigest(path: Buffer, s: FileState): bigint {
-  const content = s.sha256 ? { algorithm: 'sha256' as const, value: s.sha256 } : (s.digest ?? null);
-  const error = s.error === null || s.error === undefined ? null : Buffer.from(s.error, 'utf8');
-  const xattrs = s.xattrs ?? null;
-  const target = s.symlinkTarget ?? null;
-  const values = s.attrValues ?? null;
-  const b = Buffer.alloc(
-    1 + 4 + path.length + 1 + 8 + 4 * 4 + 8 * 3 + 2 + (content ? content.value.length : 0) + 4 + (target ? target.length : 0) + 2 + (error ? error.length : 0) + 1 + (xattrs ? xattrs.length : 0) + (values ? 4 + values.length : 0),
-  );
-  let o = b.writeUInt8(VERSION, 0);
-  o = b.writeUInt32BE(path.length, o);
-  o += path.copy(b, o);
-  o = b.writeUInt8(FILE_TYPES.indexOf(s.type), o);
-  o = b.writeBigUInt64BE(BigInt(s.size), o);
-  o = b.writeUInt32BE(s.mode >>> 0, o);
-  o = b.writeUInt32BE(s.uid >>> 0, o);
-  o = b.writeUInt32BE(s.gid >>> 0, o);
-  o = b.writeUInt32BE(s.nlink >>> 0, o);
-  o = b.writeBigInt64BE(s.mtimeNs, o);
-  o = b.writeBigInt64BE(s.ctimeNs, o);
-  o = b.writeBigUInt64BE(BigInt.asUintN(64, s.inode), o);
-  o = b.writeUInt8(content ? HASH_ALGORITHMS.indexOf(content.algorithm) : NONE8, o);
-  o = b.writeUInt8(content ? content.value.length : 0, o);
-  if (content) o += content.value.copy(b, o);
-  o = b.writeUInt32BE(target ? target.length : NONE32, o);
-  if (target) o += target.copy(b, o);
-  o = b.writeUInt16BE(error ? error.length : NONE16, o);
-  if (error) o += error.copy(b, o);
-  o = b.writeUInt8(xattrs ? xattrs.length : 0, o);
-  if (xattrs) o += xattrs.copy(b, o);
-  // Appended only when present, so a state without named attribute values digests as before.
-  if (values) {
-    o = b.writeUInt32BE(values.length, o);
-    o += values.copy(b, o);
-  }
-  return leadingInt64(createHash('sha256').update(b.subarray(0, o)).digest());
+  return leadingInt64(entryDigestBytes(path, s));
 }
 
 /** A range's digest: how many entries, and the XOR of their entry digests (order does not matter). */

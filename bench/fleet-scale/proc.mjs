@@ -75,3 +75,14 @@ export function postgresCpuSeconds() {
   }
   return s;
 }
+
+/**
+ * CPU seconds the whole machine spent busy so far (every CPU's user, nice, system, irq, softirq
+ * and steal from /proc/stat; idle and iowait left out): with the per-process figures, what the
+ * rest of the machine (other sessions' work, the kernel) took over the same interval.
+ */
+export function machineBusySeconds() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + irq + softirq + steal) / clkTck;
+}
