@@ -39,7 +39,7 @@ import { registerAgents, signCpuMs, signerForHome } from './fleet-scale/certs.mj
 import { adminClient, initHome, startController, tail } from './fleet-scale/controller.mjs';
 import { distImport } from './fleet-scale/dist.mjs';
 import { forkServer } from './fleet-scale/ipc.mjs';
-import { checkFileLimit, load, machineBusySeconds, now, postgresCpuSeconds, rss, until, withTimeout } from './fleet-scale/proc.mjs';
+import { checkFileLimit, databaseCpuSample, databaseCpuSpent, load, machineBusySeconds, now, postgresCpuSeconds, rss, until, withTimeout } from './fleet-scale/proc.mjs';
 import { ascending, fmt, percentile, profileText, row, summarizeProfile, table } from './fleet-scale/report.mjs';
 
 const { generateKeyPair, createCsr, parseJoinString, formatToken } = await distImport('pki/index.js');
@@ -63,7 +63,7 @@ const OPT = {
   procs: o.num('--procs', 4),
   quietIntervalMs: o.num('--quiet-interval', 100),
   ceilingEvents: o.num('--ceiling-events', o.num('--events', quick ? 20_000 : 200_000)),
-  ceilingWays: o.str('--ceiling-ways', 'values,unnest').split(','),
+  ceilingWays: o.str('--ceiling-ways', 'values,unnest,unnest-binary,unnest-cte').split(','),
   ceilingConnections: o.num('--ceiling-connections', 10),
   enrolments: o.num('--enrolments', quick ? 20 : 50),
   connectConcurrency: o.num('--connect-concurrency', 100),
@@ -159,6 +159,7 @@ const phase = (name) => {
 
 let env;
 let sql;
+let dbName;
 let admin;
 const workers = [];
 let quietWorker = null;
@@ -176,6 +177,7 @@ async function setUp() {
   cleanups.push(stopController); // before the database is dropped
   machine.controllerStartMs = Math.round(ctl.listeningAt - ctl.spawnedAt);
   sql = createPgSql(db.url, { max: 8 });
+  dbName = new URL(db.url).pathname.slice(1);
   cleanups.push(() => sql.close());
   const pgVersion = await sql.query('show server_version');
   Object.assign(machine, { fileLimit, postgres: pgVersion[0].server_version, controllerLog: logFile });
@@ -219,7 +221,7 @@ async function ceiling() {
   const results = await measureCeiling({ adminUrl: ADMIN_URL, events: OPT.ceilingEvents, batch: OPT.batch, agents: OPT.burstAgents, connections: OPT.ceilingConnections, ways: OPT.ceilingWays });
   details.ceiling = results;
   ceilingBest = results.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
-  for (const r of results) say(`  ${r.strategy}: ${fmt.perSecond(r.eventsPerSecond)} (CPU µs/event: postgres ${r.cpuUsPerEvent.postgres}, pg client ${r.cpuUsPerEvent.client}, machine ${r.cpuUsPerEvent.machine})`);
+  for (const r of results) say(`  ${r.strategy}: ${fmt.perSecond(r.eventsPerSecond)} (CPU µs/event: its database's backends ${r.cpuUsPerEvent.postgresThisDatabase}, shared writers ${r.cpuUsPerEvent.postgresWriters}, all postgres ${r.cpuUsPerEvent.postgres}, pg client ${r.cpuUsPerEvent.client}, machine ${r.cpuUsPerEvent.machine})`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -275,6 +277,7 @@ async function burst() {
   const pg0 = postgresCpuSeconds();
   const sim0 = simCpu();
   const machine0 = machineBusySeconds();
+  const dbCpu0 = await databaseCpuSample((t, p) => sql.query(t, p), dbName);
   const tGo = now();
   const monoGo = process.hrtime.bigint() / 1000n; // CLOCK_MONOTONIC µs: the clock of a .cpuprofile's timestamps
   const perAgent = (await withTimeout(all('burstRun', { role: 'burst', window: OPT.window }), 30 * 60_000, 'the burst to be acked')).flat();
@@ -284,6 +287,7 @@ async function burst() {
   const pgCpu = postgresCpuSeconds() - pg0;
   const simCpuS = simCpu() - sim0;
   const machineCpu = machineBusySeconds() - machine0;
+  const dbCpu = databaseCpuSpent(dbCpu0, await databaseCpuSample((t, p) => sql.query(t, p), dbName));
   const quiet = await quietWorker.call('quietStop', { role: 'quiet', waitMs: 30_000 });
   const seconds = (tEnd - tGo) / 1000;
   const rate = total / seconds;
@@ -312,7 +316,8 @@ async function burst() {
     monotonicUs: [Number(monoGo), Number(monoEnd)],
     simulatedAgentsCpuSeconds: simCpuS,
     machineBusyCpuSeconds: machineCpu,
-    cpuUsPerEvent: { controller: (cpu * 1e6) / total, postgres: (pgCpu * 1e6) / total, simulatedAgents: (simCpuS * 1e6) / total, rest: ((machineCpu - cpu - pgCpu - simCpuS) * 1e6) / total, machine: (machineCpu * 1e6) / total },
+    controllerDatabaseCpuSeconds: dbCpu,
+    cpuUsPerEvent: { controller: (cpu * 1e6) / total, postgres: (pgCpu * 1e6) / total, postgresThisDatabase: (dbCpu.backends * 1e6) / total, postgresWriters: (dbCpu.background * 1e6) / total, simulatedAgents: (simCpuS * 1e6) / total, rest: ((machineCpu - cpu - pgCpu - simCpuS) * 1e6) / total, machine: (machineCpu * 1e6) / total },
     agentP99Ms: { median: medianP99, worst: worstP99, all: p99s.map(Math.round) },
     quiet: { samples: inBurst.length, unacked, p50: q50, p99: q99, max: quietLat[quietLat.length - 1] ?? null, error: quiet.error },
   };
@@ -324,7 +329,8 @@ async function burst() {
       target: '≥ 0.7× the ceiling',
       pass: ref ? rate / ref >= 0.7 && stored === total : null,
     }),
-    row(`  controller CPU during the burst`, `${cpu.toFixed(1)} CPU-s (${((cpu * 1e6) / total).toFixed(0)} µs/event); all postgres processes ${pgCpu.toFixed(1)} CPU-s (${((pgCpu * 1e6) / total).toFixed(0)} µs/event)`),
+    row(`  controller CPU during the burst`, `${cpu.toFixed(1)} CPU-s (${((cpu * 1e6) / total).toFixed(0)} µs/event)`),
+    row(`  Postgres CPU: the controller's database's backends; shared writers; all postgres processes`, `${((dbCpu.backends * 1e6) / total).toFixed(0)} µs/event; ${((dbCpu.background * 1e6) / total).toFixed(0)} µs/event; ${pgCpu.toFixed(1)} CPU-s (${((pgCpu * 1e6) / total).toFixed(0)} µs/event, anyone's)`),
     row(`  simulated agents' CPU; the rest of the machine`, `${simCpuS.toFixed(1)} CPU-s (${((simCpuS * 1e6) / total).toFixed(0)} µs/event); ${(machineCpu - cpu - pgCpu - simCpuS).toFixed(1)} CPU-s (machine busy ${machineCpu.toFixed(1)} of ${((nprocs * (tEnd - tGo)) / 1000).toFixed(1)} CPU-s)`),
     row(`quiet agent (1 delta / ${OPT.quietIntervalMs} ms) ack latency during the burst, p50 / p99`, `${fmt.ms(q50)} / ${fmt.ms(q99)} (${quietLat.length} acked${unacked ? `, ${unacked} NOT acked` : ''})`, {
       target: 'p99 ≤ 1 s',
@@ -598,7 +604,7 @@ try {
 }
 
 fleetRows(); // what the fleet phases measured before any failure
-if (ceilingBest) rows.unshift(row(`Postgres ceiling: ${details.ceiling.map((r) => `${r.strategy} ${fmt.perSecond(r.eventsPerSecond)}`).join(', ')}`, `${ceilingBest.strategy}: postgres ${ceilingBest.cpuUsPerEvent.postgres} µs/event, pg client ${ceilingBest.cpuUsPerEvent.client} µs/event`, { reference: `${fmt.perSecond(ceilingBest.eventsPerSecond)} (${ceilingBest.strategy})` }));
+if (ceilingBest) rows.unshift(row(`Postgres ceiling: ${details.ceiling.map((r) => `${r.strategy} ${fmt.perSecond(r.eventsPerSecond)}`).join(', ')}`, `${ceilingBest.strategy}: its database's backends ${ceilingBest.cpuUsPerEvent.postgresThisDatabase} µs/event, shared writers ${ceilingBest.cpuUsPerEvent.postgresWriters}, pg client ${ceilingBest.cpuUsPerEvent.client}`, { reference: `${fmt.perSecond(ceilingBest.eventsPerSecond)} (${ceilingBest.strategy})` }));
 const out = [
   `Fleet scale, ${new Date().toISOString()}: ${machine.nproc} cores, Node ${machine.node}, Postgres ${machine.postgres ?? '?'}; load average before ${machine.loadBefore.join(' ')}, after ${machine.loadAfter.join(' ')}`,
   `phases (load average at start): ${Object.entries(machine.phases).map(([k, v]) => `${k}: ${v[0]}`).join('; ')}`,

@@ -3,16 +3,18 @@
 // bytes to the commit, as the stream service runs it (fromBinary as connect-node does,
 // readDeltaBatch, the delta pipeline's read-ahead, the fair ingest queue, the group commit), without
 // TLS, HTTP/2 or the simulated agents' processes. Measures this process's CPU per event (and the
-// garbage collector's part of it) and every postgres process's CPU per event, so a change to the
-// path can be judged on a shared machine where throughput is noise.
+// garbage collector's part of it) and the CPU per event of the database's Postgres backends (and
+// the server's shared writers, and every postgres process), so a change to the path can be judged
+// on a shared machine where throughput is noise.
 //
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node bench/ingest-path.mjs
-//     [--events 100000] [--agents 100] [--batch 500] [--rounds 3] [--pglite] [--cpu-prof FILE]
+//     [--events 100000] [--agents 100] [--batch 500] [--rounds 3] [--pglite] [--cpu-prof FILE | --heap-prof FILE]
 //
 // Each round writes --events new deltas (unique paths, realistic states, as bench/fleet-scale's
 // simulated agents send) on a throwaway database made with the controller's migrations (dropped
 // after); --pglite runs on embedded PGlite instead. --cpu-prof FILE profiles the timed part of the
-// last round (node:inspector) into FILE (a .cpuprofile). Needs `npm run build`.
+// last round (node:inspector) into FILE (a .cpuprofile); --heap-prof FILE samples what it allocates
+// (a .heapprofile, objects collected since included). Needs `npm run build`.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -23,7 +25,7 @@ import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import pino from 'pino';
 import { options } from './fleet.mjs';
 import { distImport } from './fleet-scale/dist.mjs';
-import { machineBusySeconds, postgresCpuSeconds } from './fleet-scale/proc.mjs';
+import { databaseCpuSample, databaseCpuSpent, machineBusySeconds, postgresCpuSeconds } from './fleet-scale/proc.mjs';
 
 const { createPgSql, createPgliteSql, migrate, createStores } = await distImport('controller/store/index.js');
 const { createServerDatabase } = await distImport('test/support/databases.js');
@@ -34,7 +36,7 @@ const { ConnectRequestSchema } = await distImport('proto/gen/vigil/v1/agent_pb.j
 const { ChangeKind, ChangeSource, FileType } = await distImport('proto/gen/vigil/v1/types_pb.js');
 
 const o = options();
-const OPT = { events: o.num('--events', 100_000), agents: o.num('--agents', 100), batch: o.num('--batch', 500), rounds: o.num('--rounds', 3), pglite: o.has('--pglite'), cpuProf: o.str('--cpu-prof', null) };
+const OPT = { events: o.num('--events', 100_000), agents: o.num('--agents', 100), batch: o.num('--batch', 500), rounds: o.num('--rounds', 3), pglite: o.has('--pglite'), cpuProf: o.str('--cpu-prof', null), heapProf: o.str('--heap-prof', null) };
 const log = pino({ level: 'warn' });
 
 let db = null;
@@ -92,15 +94,23 @@ try {
     const queue = createIngestQueue((batches) => stores.events.ingestGroup(batches));
     const deps = { agents: stores.agents, events: stores.events, maxBatch: 5000 };
     global.gc?.();
-    const profiling = OPT.cpuProf && round === OPT.rounds - 1 ? new Session() : null;
+    const profiling = (OPT.cpuProf || OPT.heapProf) && round === OPT.rounds - 1 ? new Session() : null;
     if (profiling) {
       profiling.connect();
-      await profiling.post('Profiler.enable');
-      await profiling.post('Profiler.start');
+      if (OPT.cpuProf) {
+        await profiling.post('Profiler.enable');
+        await profiling.post('Profiler.start');
+      } else {
+        await profiling.post('HeapProfiler.enable');
+        await profiling.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      }
     }
     const cpu0 = process.cpuUsage();
     const pg0 = postgresCpuSeconds();
     const m0 = machineBusySeconds();
+    const dbQuery = (t, p) => sql.query(t, p);
+    const dbName = db ? new URL(db.url).pathname.slice(1) : null;
+    const db0 = db ? await databaseCpuSample(dbQuery, dbName) : null;
     const gc0 = gcMs;
     for (const k of Object.keys(gcKinds)) delete gcKinds[k];
     const t0 = performance.now();
@@ -123,13 +133,14 @@ try {
     const seconds = (performance.now() - t0) / 1000;
     const { user, system } = process.cpuUsage(cpu0);
     if (profiling) {
-      const { profile } = await profiling.post('Profiler.stop');
-      writeFileSync(OPT.cpuProf, JSON.stringify(profile));
+      const { profile } = await profiling.post(OPT.cpuProf ? 'Profiler.stop' : 'HeapProfiler.stopSampling');
+      writeFileSync(OPT.cpuProf ?? OPT.heapProf, JSON.stringify(profile));
       profiling.disconnect();
     }
     const events = perAgent * OPT.agents;
+    const dbCpu = db ? databaseCpuSpent(db0, await databaseCpuSample(dbQuery, dbName)) : null;
     const us = (s) => Number(((s * 1e6) / events).toFixed(1));
-    results.push({ round, events, seconds: Number(seconds.toFixed(2)), eventsPerSecond: Math.round(events / seconds), cpuUsPerEvent: { node: us((user + system) / 1e6), gc: us((gcMs - gc0) / 1000), postgres: OPT.pglite ? null : us(postgresCpuSeconds() - pg0), machine: us(machineBusySeconds() - m0) }, gcMsByKind: Object.fromEntries(Object.entries(gcKinds).map(([k, v]) => [k, Math.round(v)])) });
+    results.push({ round, events, seconds: Number(seconds.toFixed(2)), eventsPerSecond: Math.round(events / seconds), cpuUsPerEvent: { node: us((user + system) / 1e6), gc: us((gcMs - gc0) / 1000), postgresThisDatabase: dbCpu ? us(dbCpu.backends) : null, postgresWriters: dbCpu ? us(dbCpu.background) : null, postgresAll: OPT.pglite ? null : us(postgresCpuSeconds() - pg0), machine: us(machineBusySeconds() - m0) }, gcMsByKind: Object.fromEntries(Object.entries(gcKinds).map(([k, v]) => [k, Math.round(v)])) });
     console.error(JSON.stringify(results.at(-1)));
   }
   const [{ n }] = await sql.query('select count(*)::int as n from file_events');

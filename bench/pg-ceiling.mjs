@@ -19,7 +19,9 @@
 // them) are made before the clock starts: the ceiling measures Postgres and the driver, not row
 // generation. Schema: the controller's own migrations, in a fresh database on DATABASE_URL's server
 // (dropped after). bench/fleet-scale.mjs imports measureCeiling() to take the ceiling in its own
-// run. Each way reports CPU µs per event: every postgres process, this client, the whole machine.
+// run. Each way reports CPU µs per event: the throwaway database's backends, the server's shared
+// writers (WAL writer, checkpointer, background writer), every postgres process (anyone's: other
+// sessions' tests on a shared server count there), this client, the whole machine.
 // Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node bench/pg-ceiling.mjs
 //   [--events 100000] [--batch 500] [--agents 100] [--connections 10] [--ways unnest,unnest-binary]
 import { randomBytes } from 'node:crypto';
@@ -27,7 +29,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { machineBusySeconds, postgresCpuSeconds } from './fleet-scale/proc.mjs';
+import { databaseCpuSample, databaseCpuSpent, machineBusySeconds, postgresCpuSeconds } from './fleet-scale/proc.mjs';
 
 const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
 const { migrate } = await import(pathToFileURL(join(dist, 'controller/store/migrate.js')).href);
@@ -56,6 +58,7 @@ async function throwawayDatabase(adminUrl) {
   await sql.close();
   return {
     url: url.toString(),
+    name: db,
     async drop() {
       const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
@@ -191,9 +194,11 @@ const strategies = {
 };
 
 /** Writes every prepared batch with one strategy; returns its events/s and CPU per event. */
-async function run(pool, name, batches, connections) {
+async function run(pool, name, batches, connections, dbName) {
   const write = strategies[name];
   let next = 0;
+  const query = async (t, p) => (await pool.query(t, p)).rows;
+  const db0 = await databaseCpuSample(query, dbName);
   const t0 = performance.now();
   const pg0 = postgresCpuSeconds();
   const machine0 = machineBusySeconds();
@@ -213,11 +218,12 @@ async function run(pool, name, batches, connections) {
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const db = databaseCpuSpent(db0, await databaseCpuSample(query, dbName));
   const n = batches.reduce((s, b) => s + b.length, 0);
   // CPU per event: every postgres process (anyone's), this client process, the whole machine.
   const { user, system } = process.cpuUsage(client0);
   const perEvent = (s) => Number(((s * 1e6) / n).toFixed(1));
-  const cpuUsPerEvent = { postgres: perEvent(postgresCpuSeconds() - pg0), client: perEvent((user + system) / 1e6), machine: perEvent(machineBusySeconds() - machine0) };
+  const cpuUsPerEvent = { postgresThisDatabase: perEvent(db.backends), postgresWriters: perEvent(db.background), postgres: perEvent(postgresCpuSeconds() - pg0), client: perEvent((user + system) / 1e6), machine: perEvent(machineBusySeconds() - machine0) };
   return { strategy: name, events: n, seconds: Number(seconds.toFixed(2)), eventsPerSecond: Math.round(n / seconds), cpuUsPerEvent };
 }
 
@@ -240,7 +246,7 @@ export async function measureCeiling({ adminUrl, events = 100_000, batch = 500, 
       const count = Math.ceil(events / batch);
       const batches = Array.from({ length: count }, (_, b) => batchOf(b % agents, seqBase + b * batch + 1, batch));
       seqBase += count * batch;
-      results.push(await run(pool, name, batches, connections));
+      results.push(await run(pool, name, batches, connections, db.name));
     }
   } finally {
     await pool.end();

@@ -26,12 +26,8 @@ const TWO_32 = 4294967296;
 /** 2000-01-01T00:00:00Z in ms since the epoch: Postgres' timestamp epoch. */
 const PG_EPOCH_MS = 946_684_800_000;
 
-/** Writes a 64-bit signed integer given as an exact JS integer (|v| ≤ 2^53). */
-function writeInt64(buf: Buffer, v: number, at: number): void {
-  const hi = Math.floor(v / TWO_32);
-  buf.writeInt32BE(hi, at);
-  buf.writeUInt32BE(v - hi * TWO_32, at + 4);
-}
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 
 /**
  * Builds one array parameter. Append one element per row with the method of the column's type
@@ -39,6 +35,8 @@ function writeInt64(buf: Buffer, v: number, at: number): void {
  */
 export class BinaryArray {
   private buf: Buffer;
+  /** Over buf: writes without Buffer's range checks and without intermediate bigints. */
+  private view: DataView;
   private pos = HEADER;
   private count = 0;
   private hasNull = false;
@@ -49,6 +47,7 @@ export class BinaryArray {
     bytesHint = 1024,
   ) {
     this.buf = Buffer.allocUnsafe(HEADER + Math.max(64, bytesHint));
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
   /** Elements so far. */
@@ -61,11 +60,12 @@ export class BinaryArray {
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.length);
   }
 
   null(): void {
     this.room(4);
-    this.buf.writeInt32BE(-1, this.pos);
+    this.view.setInt32(this.pos, -1);
     this.pos += 4;
     this.count++;
     this.hasNull = true;
@@ -73,42 +73,72 @@ export class BinaryArray {
 
   /** int8 from an exact integer (a seq, a size, a uid). */
   int8(v: number): void {
+    if (!Number.isSafeInteger(v)) throw new RangeError(`${v} is not a whole number Postgres' bigint holds exactly here`);
     this.room(12);
-    this.buf.writeInt32BE(8, this.pos);
-    writeInt64(this.buf, v, this.pos + 4);
+    const hi = Math.floor(v / TWO_32);
+    this.view.setInt32(this.pos, 8);
+    this.view.setInt32(this.pos + 4, hi);
+    this.view.setUint32(this.pos + 8, v - hi * TWO_32);
     this.pos += 12;
     this.count++;
   }
 
   /** int8 from a bigint in the signed 64-bit range. */
   int8Big(v: bigint): void {
+    if (v < INT64_MIN || v > INT64_MAX) throw new RangeError(`${v} is outside Postgres' bigint`);
     this.room(12);
-    this.buf.writeInt32BE(8, this.pos);
-    this.buf.writeBigInt64BE(v, this.pos + 4);
+    this.view.setInt32(this.pos, 8);
+    this.view.setBigInt64(this.pos + 4, v);
     this.pos += 12;
     this.count++;
   }
 
-  /** int8 from 8 big-endian bytes (e.g. the head of a SHA-256: core/sync-digest.ts's numbers). */
-  int8Bytes(src: Uint8Array, offset = 0): void {
+  /** int8 holding the 64 bits of an unsigned bigint (an inode), as BigInt.asIntN(64, v) would. */
+  int8Bits(v: bigint): void {
     this.room(12);
-    this.buf.writeInt32BE(8, this.pos);
+    this.view.setInt32(this.pos, 8);
+    this.view.setBigUint64(this.pos + 4, v);
+    this.pos += 12;
+    this.count++;
+  }
+
+  /** int8 from 8 big-endian bytes. */
+  int8Bytes(src: Uint8Array, offset = 0): void {
+    if (src.length < offset + 8) throw new RangeError('an int8 needs 8 bytes');
+    this.room(12);
+    this.view.setInt32(this.pos, 8);
     this.buf.set(src.subarray(offset, offset + 8), this.pos + 4);
     this.pos += 12;
     this.count++;
   }
 
+  /**
+   * int8 from the first 8 characters of a latin1 string, one byte each, big-endian: the head of
+   * a SHA-256 in core/sync-digest.ts's string form (a path position, an entry digest).
+   */
+  int8Latin1(s: string): void {
+    if (s.length < 8) throw new RangeError('an int8 needs 8 bytes');
+    this.room(12);
+    this.view.setInt32(this.pos, 8);
+    const b = this.buf;
+    const at = this.pos + 4;
+    for (let i = 0; i < 8; i++) b[at + i] = s.charCodeAt(i);
+    this.pos += 12;
+    this.count++;
+  }
+
   int4(v: number): void {
+    if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new RangeError(`${v} is outside Postgres' integer`);
     this.room(8);
-    this.buf.writeInt32BE(4, this.pos);
-    this.buf.writeInt32BE(v, this.pos + 4);
+    this.view.setInt32(this.pos, 4);
+    this.view.setInt32(this.pos + 4, v);
     this.pos += 8;
     this.count++;
   }
 
   bytea(b: Uint8Array): void {
     this.room(4 + b.length);
-    this.buf.writeInt32BE(b.length, this.pos);
+    this.view.setInt32(this.pos, b.length);
     this.buf.set(b, this.pos + 4);
     this.pos += 4 + b.length;
     this.count++;
@@ -121,29 +151,30 @@ export class BinaryArray {
   text(s: string): void {
     this.room(4 + s.length * 3);
     const n = this.buf.write(s, this.pos + 4, 'utf8');
-    this.buf.writeInt32BE(n, this.pos);
+    this.view.setInt32(this.pos, n);
     this.pos += 4 + n;
     this.count++;
   }
 
   /** timestamptz from ms since the epoch: Postgres keeps µs since 2000-01-01 UTC. */
   timestamptz(ms: number): void {
+    if (!Number.isSafeInteger(ms)) throw new RangeError(`${ms} is not a time in whole ms`);
     this.room(12);
-    this.buf.writeInt32BE(8, this.pos);
+    this.view.setInt32(this.pos, 8);
     // (ms - epoch) * 1000 can pass 2^53: split before multiplying so every step is exact.
     const d = ms - PG_EPOCH_MS;
     const q = Math.floor(d / TWO_32);
     const low = (d - q * TWO_32) * 1000;
     const carry = Math.floor(low / TWO_32);
-    this.buf.writeInt32BE(q * 1000 + carry, this.pos + 4);
-    this.buf.writeUInt32BE(low - carry * TWO_32, this.pos + 8);
+    this.view.setInt32(this.pos + 4, q * 1000 + carry);
+    this.view.setUint32(this.pos + 8, low - carry * TWO_32);
     this.pos += 12;
     this.count++;
   }
 
   bool(v: boolean): void {
     this.room(5);
-    this.buf.writeInt32BE(1, this.pos);
+    this.view.setInt32(this.pos, 1);
     this.buf[this.pos + 4] = v ? 1 : 0;
     this.pos += 5;
     this.count++;
@@ -151,13 +182,13 @@ export class BinaryArray {
 
   /** The parameter: header and elements (a view of this builder's buffer; append no more). */
   finish(): Buffer {
-    const b = this.buf;
-    b.writeInt32BE(1, 0);
-    b.writeInt32BE(this.hasNull ? 1 : 0, 4);
-    b.writeUInt32BE(ELEMENT_OID[this.type], 8);
-    b.writeInt32BE(this.count, 12);
-    b.writeInt32BE(1, 16);
-    return b.subarray(0, this.pos);
+    const v = this.view;
+    v.setInt32(0, 1);
+    v.setInt32(4, this.hasNull ? 1 : 0);
+    v.setUint32(8, ELEMENT_OID[this.type]);
+    v.setInt32(12, this.count);
+    v.setInt32(16, 1);
+    return this.buf.subarray(0, this.pos);
   }
 }
 

@@ -1,5 +1,5 @@
 import { displayPath, type FileDelta } from '../../core/model.js';
-import { entryDigestBytes, pathDigest } from '../../core/sync-digest.js';
+import { entryDigestLatin1, pathDigestLatin1 } from '../../core/sync-digest.js';
 import { BinaryArray, byteaArray, int8Array, textArray, type ElementType } from './binary-array.js';
 import { num, type SqlQueryable } from './sql.js';
 import { STATE_ARRAY_TYPES, STATE_COLUMNS, STATE_PARAMS, StateColumns } from './state-row.js';
@@ -175,8 +175,8 @@ interface Work {
   readonly before: number;
   /** Deltas above the committed seq, in seq order. */
   readonly fresh: readonly FileDelta[];
-  /** SHA-256 of each fresh delta's path: the file_state key and the path position. */
-  readonly pathDigests: readonly Buffer[];
+  /** SHA-256 of each fresh delta's path (latin1 strings): the file_state key and the path position. */
+  readonly pathDigests: readonly string[];
   readonly refusals: readonly DeltaRefusal[];
 }
 
@@ -184,8 +184,8 @@ interface Work {
 interface LastOfPath {
   readonly agentId: string;
   readonly d: FileDelta;
-  /** SHA-256 of the path: the file_state key (path_sha256) and the path position. */
-  readonly pathDigest: Buffer;
+  /** SHA-256 of the path (latin1): the file_state key (path_sha256) and the path position. */
+  readonly pathDigest: string;
 }
 
 /**
@@ -224,7 +224,7 @@ export async function ingestGroup(tx: SqlQueryable, batches: readonly IngestBatc
     const before = agent?.committed ?? 0;
     const fresh = batch.deltas.filter((d) => d.seq > before).sort((a, b) => a.seq - b.seq);
     const refusals = batch.refusals.filter((r) => r.seq > before).sort((a, b) => a.seq - b.seq);
-    const pathDigests = fresh.map((d) => pathDigest(d.path));
+    const pathDigests = fresh.map((d) => pathDigestLatin1(d.path));
     work.push({ batch, before, fresh, pathDigests, refusals });
     const prefix = `${batch.agentId} `;
     for (let i = 0; i < fresh.length; i++) {
@@ -232,7 +232,7 @@ export async function ingestGroup(tx: SqlQueryable, batches: readonly IngestBatc
       // Refreshed deltas move the current state only: no history row, no alert (docs/delivery.md).
       if (d.kind !== 'refreshed') rows++;
       if (!oneStatement) continue;
-      const k = prefix + pathDigests[i]!.toString('latin1');
+      const k = prefix + pathDigests[i]!;
       if (d.kind === 'refreshed' || d.kind === 'deleted' || !d.state || keys.has(k)) oneStatement = false;
       keys.add(k);
     }
@@ -248,8 +248,8 @@ export async function ingestGroup(tx: SqlQueryable, batches: readonly IngestBatc
       for (let i = 0; i < fresh.length; i++) {
         const d = fresh[i]!;
         cols.add(batch.agentId, d);
-        position.int8Bytes(pathDigests[i]!);
-        digest.int8Bytes(entryDigestBytes(d.path, d.state!));
+        position.int8Latin1(pathDigests[i]!);
+        digest.int8Latin1(entryDigestLatin1(d.path, d.state!));
       }
     }
     const [res] = await tx.query(EVENT_AND_STATE_INSERT, [...cols.finish(), position.finish(), digest.finish(), now, rows]);
@@ -273,7 +273,7 @@ export async function ingestGroup(tx: SqlQueryable, batches: readonly IngestBatc
       for (let i = 0; i < fresh.length; i++) {
         const d = fresh[i]!;
         if (d.kind !== 'refreshed' && !wentIn(batch.agentId, d)) continue;
-        last.set(prefix + pathDigests[i]!.toString('latin1'), { agentId: batch.agentId, d, pathDigest: pathDigests[i]! });
+        last.set(prefix + pathDigests[i]!, { agentId: batch.agentId, d, pathDigest: pathDigests[i]! });
       }
     }
     const removed = [...last.values()].filter(({ d }) => d.kind === 'deleted' || !d.state);
@@ -303,8 +303,8 @@ export async function ingestGroup(tx: SqlQueryable, batches: readonly IngestBatc
         addPathText(pathTexts, d.path);
         state.add(s);
         seqs.int8(d.seq);
-        position.int8Bytes(pd);
-        digest.int8Bytes(entryDigestBytes(d.path, s));
+        position.int8Latin1(pd);
+        digest.int8Latin1(entryDigestLatin1(d.path, s));
       }
       await tx.query(STATE_UPSERT, [agentIds.finish(), paths.finish(), pathTexts.finish(), ...state.finish(), seqs.finish(), position.finish(), digest.finish()]);
     }

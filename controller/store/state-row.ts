@@ -41,7 +41,7 @@ export class StateColumns {
     c[5]!.int8Big(s.mtimeNs);
     c[6]!.int8Big(s.ctimeNs);
     // st_ino is unsigned 64-bit; Postgres' bigint is signed: stored as the same 64 bits.
-    c[7]!.int8Big(BigInt.asIntN(64, s.inode));
+    c[7]!.int8Bits(s.inode);
     c[8]!.int4(s.nlink);
     optionalBytes(c[9]!, s.sha256);
     optionalBytes(c[10]!, s.symlinkTarget);
