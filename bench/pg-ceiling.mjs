@@ -8,9 +8,14 @@
 //   unnest         the same with one array parameter per column (text arrays: pg's own encoding)
 //   unnest-binary  the same with the arrays in Postgres' binary format (controller/store/binary-array.ts)
 //   unnest-cte     binary arrays sent once, both inserts in one statement (WITH … INSERT … INSERT)
+//   unnest-cte-checked  unnest-cte with what the controller's statement adds for exactly-once (the
+//                  history insert's RETURNING, the state moved only for rows that went in, a count
+//                  back): not a ceiling way (no plain load needs it), it prices those guarantees
 //   unnest-constants  the ceiling as it was before (text arrays; kind, source, type, mode, owner,
 //                  ctime, inode, nlink and detected_at as constants in the statement): for comparison
-// The rows are the controller's: every column the controller binds per row is a parameter here too
+// No way checks for resends (a plain load; the controller's common group does not either, see
+// controller/store/group-ingest.ts): history rows go in with a plain INSERT, the state with its
+// upsert. The rows are the controller's: every column the controller binds per row is a parameter here too
 // (kind, source, file type, mode, owner, both times, inode, nlink, the optional columns as nulls,
 // detected_at), with the values the fleet benchmark's simulated agents send. Until issue 16's
 // second round the ceiling took kind, source, type, mode, uid, gid, ctime, inode, nlink and
@@ -136,7 +141,7 @@ function binaryColumns(rows) {
 const strategies = {
   async row(c, rows) {
     for (const r of rows) {
-      await c.query(`insert into file_events (${EVENT_COLS}) values (${placeholders(1, 23)}, now()) on conflict do nothing`, eventValues(r));
+      await c.query(`insert into file_events (${EVENT_COLS}) values (${placeholders(1, 23)}, now())`, eventValues(r));
       await c.query(`insert into file_state (${STATE_COLS}) values (${placeholders(1, 22)}) ${UPSERT}`, stateValues(r));
     }
   },
@@ -151,14 +156,28 @@ const strategies = {
       st.push(`(${placeholders(i * 22 + 1, 22)})`);
       stParams.push(...stateValues(r));
     });
-    await c.query(`insert into file_events (${EVENT_COLS}) values ${ev.join(',')} on conflict do nothing`, evParams);
+    await c.query(`insert into file_events (${EVENT_COLS}) values ${ev.join(',')}`, evParams);
     await c.query(`insert into file_state (${STATE_COLS}) values ${st.join(',')} ${UPSERT}`, stParams);
   },
   async unnest(c, rows) {
     const ev = rows.map(eventValues);
     const st = rows.map(stateValues);
-    await c.query(`insert into file_events (${EVENT_COLS}) select *, now() from ${unnestOf(1, EVENT_TYPES)} on conflict do nothing`, EVENT_TYPES.map((_, i) => ev.map((r) => r[i])));
+    await c.query(`insert into file_events (${EVENT_COLS}) select *, now() from ${unnestOf(1, EVENT_TYPES)}`, EVENT_TYPES.map((_, i) => ev.map((r) => r[i])));
     await c.query(`insert into file_state (${STATE_COLS}) select * from ${unnestOf(1, STATE_TYPES)} ${UPSERT}`, STATE_TYPES.map((_, i) => st.map((r) => r[i])));
+  },
+  async 'unnest-cte-checked'(c, rows) {
+    const { events, state } = binaryColumns(rows);
+    const names = ['agent_id', 'seq', 'path', 'path_text', 'kind', 'source', ...STATE.split(', '), 'detected_at', 'path_position', 'entry_digest'];
+    const [res] = (
+      await c.query(
+        `with u as materialized (select * from ${unnestOf(1, [...EVENT_TYPES, 'int8', 'int8'])} as u(${names.join(', ')})),
+         ins as (insert into file_events (${EVENT_COLS}) select agent_id, seq, path, path_text, kind, source, ${STATE}, detected_at, now() from u on conflict (agent_id, seq) do nothing returning agent_id, seq),
+         st as (insert into file_state (${STATE_COLS}) select agent_id, path, path_text, ${STATE}, seq, path_position, entry_digest from u where (agent_id, seq) in (select agent_id, seq from ins) ${UPSERT})
+         select n, case when n = $26::int then null else (select array_agg(agent_id || ' ' || seq) from ins) end as inserted from (select count(*)::int as n from ins) c`,
+        [...events, state.at(-2), state.at(-1), rows.length],
+      )
+    ).rows;
+    if (res.n !== rows.length) throw new Error(`${res.n} of ${rows.length} rows inserted`);
   },
   async 'unnest-constants'(c, rows) {
     const col = (f) => rows.map(f);
@@ -178,7 +197,7 @@ const strategies = {
   },
   async 'unnest-binary'(c, rows) {
     const { events, state } = binaryColumns(rows);
-    await c.query(`insert into file_events (${EVENT_COLS}) select *, now() from ${unnestOf(1, EVENT_TYPES)} on conflict do nothing`, events);
+    await c.query(`insert into file_events (${EVENT_COLS}) select *, now() from ${unnestOf(1, EVENT_TYPES)}`, events);
     await c.query(`insert into file_state (${STATE_COLS}) select * from ${unnestOf(1, STATE_TYPES)} ${UPSERT}`, state);
   },
   async 'unnest-cte'(c, rows) {
@@ -186,7 +205,7 @@ const strategies = {
     const names = ['agent_id', 'seq', 'path', 'path_text', 'kind', 'source', ...STATE.split(', '), 'detected_at', 'path_position', 'entry_digest'];
     await c.query(
       `with u as materialized (select * from ${unnestOf(1, [...EVENT_TYPES, 'int8', 'int8'])} as u(${names.join(', ')})),
-       ev as (insert into file_events (${EVENT_COLS}) select agent_id, seq, path, path_text, kind, source, ${STATE}, detected_at, now() from u on conflict do nothing)
+       ev as (insert into file_events (${EVENT_COLS}) select agent_id, seq, path, path_text, kind, source, ${STATE}, detected_at, now() from u)
        insert into file_state (${STATE_COLS}) select agent_id, path, path_text, ${STATE}, seq, path_position, entry_digest from u ${UPSERT}`,
       [...events, state.at(-2), state.at(-1)],
     );
@@ -234,7 +253,7 @@ export const CEILING_WAYS = Object.keys(strategies);
  * Measures each way in `ways` on one throwaway database (made on adminUrl's server with the
  * controller's migrations, dropped after, also when a way fails). Returns one result per way.
  */
-export async function measureCeiling({ adminUrl, events = 100_000, batch = 500, agents = 100, connections = 10, ways = ['values', 'unnest', 'unnest-binary'] }) {
+export async function measureCeiling({ adminUrl, events = 100_000, batch = 500, agents = 100, connections = 10, ways = ['values', 'unnest', 'unnest-binary', 'unnest-cte'] }) {
   for (const w of ways) if (!strategies[w]) throw new Error(`unknown ceiling way ${w} (known: ${CEILING_WAYS.join(', ')})`);
   const db = await throwawayDatabase(adminUrl);
   const pool = new pg.Pool({ connectionString: db.url, max: connections });
@@ -261,7 +280,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     return i > 0 ? process.argv[i + 1] : dflt;
   };
   const opts = { events: Number(arg('events', 100_000)), batch: Number(arg('batch', 500)), agents: Number(arg('agents', 100)), connections: Number(arg('connections', 10)) };
-  const ways = arg('ways', 'values,unnest,unnest-binary').split(',');
+  const ways = arg('ways', 'values,unnest,unnest-binary,unnest-cte').split(',');
   const adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) throw new Error('DATABASE_URL (a server to create a throwaway database on) is required');
   const load = loadavg()[0].toFixed(2);

@@ -58,9 +58,17 @@ const EVENT_COLUMNS = `agent_id, seq, path, path_text, kind, source, ${STATE_COL
 const insertedCount = (ins: string, expectedParam: number) =>
   `select n, case when n = $${expectedParam}::int then null else (select array_agg(agent_id || ' ' || seq) from ${ins}) end as inserted from (select count(*)::int as n from ${ins}) c`;
 
-// Every parameter is an array in Postgres' binary format (store/binary-array.ts). Not every row
-// need go in: a resend the seq check could not see (an agent without a row to lock) is skipped by
-// the primary key, and the answer says which rows did.
+// Every parameter is an array in Postgres' binary format (store/binary-array.ts).
+//
+// Two forms of each statement. "Clean": every agent of the group has its row locked here and no
+// history row above its committed seq (the lock query looks), so every new delta (seq above the
+// committed one) is a row that is not there yet, and no other transaction can add one while the
+// lock is held (every history row is written here, under that lock): a plain INSERT, nothing read
+// back. "Checked": an agent without a row (nothing to lock) or with history rows above its committed
+// seq: the primary key skips what is there already and the statement says which rows went in.
+const EVENT_INSERT_CLEAN = `insert into file_events (${EVENT_COLUMNS}, committed_at)
+  select *, $${EVENT_PARAMS + 1}::timestamptz from ${unnestOf(1, EVENT_TYPES)}`;
+
 const EVENT_INSERT = `with ins as (
     insert into file_events (${EVENT_COLUMNS}, committed_at)
     select *, $${EVENT_PARAMS + 1}::timestamptz from ${unnestOf(1, EVENT_TYPES)}
@@ -76,7 +84,16 @@ const STATE_SET = `file_type = excluded.file_type, size = excluded.size, mode = 
 
 // The common group: every new delta a history row of a path no other delta of the group names.
 // Then each history row is also its path's new current state, and one statement writes both from
-// arrays sent and read once: the state moves only with a history row that went in.
+// arrays sent and read once (checked: the state moves only with a history row that went in).
+const EVENT_AND_STATE_INSERT_CLEAN = `with u as materialized (
+    select * from ${unnestOf(1, [...EVENT_TYPES, 'int8', 'int8'])} as u(${EVENT_COLUMNS}, path_position, entry_digest)),
+  ins as (
+    insert into file_events (${EVENT_COLUMNS}, committed_at)
+    select ${EVENT_COLUMNS}, $${EVENT_PARAMS + 3}::timestamptz from u)
+  insert into file_state (agent_id, path, path_text, ${STATE_COLUMNS}, updated_seq, path_position, entry_digest)
+  select agent_id, path, path_text, ${STATE_COLUMNS}, seq, path_position, entry_digest from u
+  on conflict (agent_id, path_sha256) do update set ${STATE_SET}`;
+
 const EVENT_AND_STATE_INSERT = `with u as materialized (
     select * from ${unnestOf(1, [...EVENT_TYPES, 'int8', 'int8'])} as u(${EVENT_COLUMNS}, path_position, entry_digest)),
   ins as (
@@ -203,8 +220,14 @@ interface LastOfPath {
 export async function ingestGroup(tx: SqlQueryable, batches: readonly IngestBatch[], now: Date, opts: { skipLocked: boolean }): Promise<(IngestResult | null)[]> {
   const ids = batches.map((b) => b.agentId);
   if (new Set(ids).size !== ids.length) throw new Error('a group commit holds one batch per agent');
-  const locked = await tx.query(`select id, revoked_at, committed_seq from agents where id = any($1::text[]) order by id for update${opts.skipLocked ? ' skip locked' : ''}`, [textArray(ids)]);
-  const agents = new Map(locked.map((r) => [r.id as string, { revoked: Boolean(r.revoked_at), committed: num(r.committed_seq) }]));
+  // `ahead`: history rows above the committed seq, which only a write outside this function could
+  // have left (one index probe per agent); such an agent's group takes the checked statements.
+  const locked = await tx.query(
+    `select a.id, a.revoked_at, a.committed_seq, exists (select 1 from file_events e where e.agent_id = a.id and e.seq > a.committed_seq) as ahead
+     from agents a where a.id = any($1::text[]) order by a.id for update${opts.skipLocked ? ' skip locked' : ''}`,
+    [textArray(ids)],
+  );
+  const agents = new Map(locked.map((r) => [r.id as string, { revoked: Boolean(r.revoked_at), committed: num(r.committed_seq), ahead: Boolean(r.ahead) }]));
   // Skipped: agents whose row another transaction holds (their batch waits for a later group).
   const busy = new Set<string>();
   const unseen = ids.filter((id) => !agents.has(id));
@@ -217,10 +240,13 @@ export async function ingestGroup(tx: SqlQueryable, batches: readonly IngestBatc
   // Whether one statement can write history and state: every new delta a history row with a state,
   // of a path no other new delta of the group names (file_state's key: agent, SHA-256 of the path).
   let oneStatement = true;
+  // Whether every agent's new deltas are rows not in file_events yet (see EVENT_INSERT_CLEAN).
+  let clean = true;
   const keys = new Set<string>();
   for (const batch of batches) {
     const agent = agents.get(batch.agentId);
     if (agent?.revoked || busy.has(batch.agentId)) continue;
+    if (!agent || agent.ahead) clean = false;
     const before = agent?.committed ?? 0;
     const fresh = batch.deltas.filter((d) => d.seq > before).sort((a, b) => a.seq - b.seq);
     const refusals = batch.refusals.filter((r) => r.seq > before).sort((a, b) => a.seq - b.seq);
@@ -252,13 +278,20 @@ export async function ingestGroup(tx: SqlQueryable, batches: readonly IngestBatc
         digest.int8Latin1(entryDigestLatin1(d.path, d.state!));
       }
     }
-    const [res] = await tx.query(EVENT_AND_STATE_INSERT, [...cols.finish(), position.finish(), digest.finish(), now, rows]);
-    if (num(res!.n) !== rows) inserted = new Set((res!.inserted as string[] | null) ?? []);
+    const params = [...cols.finish(), position.finish(), digest.finish(), now];
+    if (clean) await tx.query(EVENT_AND_STATE_INSERT_CLEAN, params);
+    else {
+      const [res] = await tx.query(EVENT_AND_STATE_INSERT, [...params, rows]);
+      if (num(res!.n) !== rows) inserted = new Set((res!.inserted as string[] | null) ?? []);
+    }
   } else if (rows) {
     const cols = new EventColumns(rows);
     for (const { batch, fresh } of work) for (const d of fresh) if (d.kind !== 'refreshed') cols.add(batch.agentId, d);
-    const [res] = await tx.query(EVENT_INSERT, [...cols.finish(), now, rows]);
-    if (num(res!.n) !== rows) inserted = new Set((res!.inserted as string[] | null) ?? []);
+    if (clean) await tx.query(EVENT_INSERT_CLEAN, [...cols.finish(), now]);
+    else {
+      const [res] = await tx.query(EVENT_INSERT, [...cols.finish(), now, rows]);
+      if (num(res!.n) !== rows) inserted = new Set((res!.inserted as string[] | null) ?? []);
+    }
   }
 
   const stored = new Map<string, FileDelta[]>();

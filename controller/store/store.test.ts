@@ -351,6 +351,28 @@ for (const kind of testDatabaseKinds()) {
       assert.equal(await events.countFor('rowless-1'), 5);
     });
 
+    it('events: history rows above an agent\'s committed seq (written outside ingest) are found under the lock: resends skipped, no state moved, on either statement path', async () => {
+      const agents = createAgentStore(db.sql, clock);
+      const events = createEventStore(db.sql, clock);
+      await agents.create({ id: 'ahead-1', hostname: 'h', tokenId: 't', labels: {} });
+      const sized = (d: FileDelta, size: number): FileDelta => ({ ...d, state: { ...d.state!, size } });
+      await events.ingest('ahead-1', [delta(1, '/h/a'), delta(2, '/h/b')], () => 'rule');
+      // As if the committed seq had been lost: the history says 2, the agent's row 0.
+      await db.sql.query("update agents set committed_seq = 0 where id = 'ahead-1'");
+      const one = await events.ingest('ahead-1', [sized(delta(1, '/h/a'), 91), delta(3, '/h/c')], () => 'rule');
+      assert.deepEqual(one.stored.map((d) => d.seq), [3]);
+      assert.deepEqual(one.alerts.map((a) => a.seq), [3]);
+      await db.sql.query("update agents set committed_seq = 0 where id = 'ahead-1'");
+      const two = await events.ingest('ahead-1', [sized(delta(2, '/h/b'), 92), sized(delta(4, '/h/d'), 4), sized(delta(5, '/h/d', 'modified'), 5)], () => null);
+      assert.deepEqual(two.stored.map((d) => d.seq), [4, 5]);
+      assert.equal(two.committedSeq, 5);
+      const state = await db.sql.query('select path_text, size, updated_seq from file_state where agent_id = $1 order by path_text', ['ahead-1']);
+      assert.deepEqual(state.map((r) => [r.path_text, Number(r.size), Number(r.updated_seq)]), [['/h/a', 1, 1], ['/h/b', 2, 2], ['/h/c', 3, 3], ['/h/d', 5, 5]]);
+      // Caught up: the next group is clean again.
+      assert.deepEqual((await events.ingest('ahead-1', [delta(6, '/h/e')], () => null)).stored.map((d) => d.seq), [6]);
+      assert.equal(await events.countFor('ahead-1'), 6);
+    });
+
     it('events: a group of many agents in one statement stores what one ingest per agent would', async () => {
       const agents = createAgentStore(db.sql, clock);
       const events = createEventStore(db.sql, clock);
