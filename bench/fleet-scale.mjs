@@ -2,10 +2,14 @@
 // The controller at fleet scale (issue 16, part 6): one command, one run, every measure against a
 // bare reference taken in the same run on the same machine.
 //
-//   a) the bare Postgres ceiling for the controller's rows (bench/pg-ceiling.mjs: multi-row VALUES
-//      and unnest, 10 connections, a throwaway database with the controller's migrations);
+//   a) the bare Postgres ceiling for the controller's rows (bench/pg-ceiling.mjs: multi-row VALUES,
+//      unnest with text arrays, unnest with binary arrays, both inserts in one statement; 10
+//      connections, a throwaway database with the controller's migrations), with the CPU per event
+//      of its database's Postgres backends and of the client;
 //   b) controller ingest: --burst-agents agents each sending --batch-delta batches as fast as
 //      acks allow (at most --window deltas unacked, as the agent's outbox pump), --events in all;
+//      CPU per event of the controller, of its database's Postgres backends, of the simulated
+//      agents (their batches encoded before the clock starts) and of the rest of the machine;
 //   c) during that burst, a quiet agent sending one delta every --quiet-interval ms: its ack
 //      latency; and each bursting agent's p99 ack latency (median agent vs worst agent);
 //   d) `rescan --all` and a policy push to --agents idle streams: from the admin RPC (the

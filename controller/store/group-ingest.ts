@@ -210,9 +210,11 @@ interface LastOfPath {
  * (docs/architecture.md, "Ingest"): the agents' rows are locked in id order (so two streams of one
  * identity, on any replica, cannot interleave, and two group commits cannot deadlock), a revoked
  * agent's batch is not stored, every delta at or below an agent's committed seq is a resend and
- * skipped, history rows go in with one INSERT over unnest (the unique (agent, seq) key keeps a
- * resend harmless), each path's current state moves to its last new delta, alerts and refusals go
- * in set-wise, and each agent's committed seq moves once. Batches must name distinct agents.
+ * skipped, history rows go in with one INSERT over unnest (where the lock and the seq check
+ * cannot tell, an agent without a row or with history above its committed seq, the unique
+ * (agent, seq) key keeps a resend harmless), each path's current state moves to its last new delta
+ * (in the same statement when every delta is a new path of its own), alerts and refusals go in
+ * set-wise, and each agent's committed seq moves once. Batches must name distinct agents.
  * With skipLocked, an agent whose row another transaction holds (its ingest on another replica, a
  * revocation in progress) is left out and its result is null, so it cannot hold up the others.
  * Every parameter is a binary array (store/binary-array.ts), built in one pass over the deltas.
