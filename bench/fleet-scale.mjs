@@ -2,10 +2,14 @@
 // The controller at fleet scale (issue 16, part 6): one command, one run, every measure against a
 // bare reference taken in the same run on the same machine.
 //
-//   a) the bare Postgres ceiling for the controller's rows (bench/pg-ceiling.mjs: multi-row VALUES
-//      and unnest, 10 connections, a throwaway database with the controller's migrations);
+//   a) the bare Postgres ceiling for the controller's rows (bench/pg-ceiling.mjs: multi-row VALUES,
+//      unnest with text arrays, unnest with binary arrays, both inserts in one statement; 10
+//      connections, a throwaway database with the controller's migrations), with the CPU per event
+//      of its database's Postgres backends and of the client;
 //   b) controller ingest: --burst-agents agents each sending --batch-delta batches as fast as
 //      acks allow (at most --window deltas unacked, as the agent's outbox pump), --events in all;
+//      CPU per event of the controller, of its database's Postgres backends, of the simulated
+//      agents (their batches encoded before the clock starts) and of the rest of the machine;
 //   c) during that burst, a quiet agent sending one delta every --quiet-interval ms: its ack
 //      latency; and each bursting agent's p99 ack latency (median agent vs worst agent);
 //   d) `rescan --all` and a policy push to --agents idle streams: from the admin RPC (the
@@ -44,7 +48,7 @@ import { registerAgents, signCpuMs, signerForHome } from './fleet-scale/certs.mj
 import { adminClient, initHome, startController, tail } from './fleet-scale/controller.mjs';
 import { distImport } from './fleet-scale/dist.mjs';
 import { forkServer } from './fleet-scale/ipc.mjs';
-import { checkFileLimit, load, now, postgresCpuSeconds, rss, until, withTimeout } from './fleet-scale/proc.mjs';
+import { checkFileLimit, databaseCpuSample, databaseCpuSpent, load, machineBusySeconds, now, postgresCpuSeconds, rss, until, withTimeout } from './fleet-scale/proc.mjs';
 import { ascending, fmt, percentile, profileText, row, summarizeProfile, table } from './fleet-scale/report.mjs';
 
 const { generateKeyPair, createCsr, parseJoinString, formatToken } = await distImport('pki/index.js');
@@ -68,7 +72,7 @@ const OPT = {
   procs: o.num('--procs', 4),
   quietIntervalMs: o.num('--quiet-interval', 100),
   ceilingEvents: o.num('--ceiling-events', o.num('--events', quick ? 20_000 : 200_000)),
-  ceilingWays: o.str('--ceiling-ways', 'values,unnest').split(','),
+  ceilingWays: o.str('--ceiling-ways', 'values,unnest,unnest-binary,unnest-cte').split(','),
   ceilingConnections: o.num('--ceiling-connections', 10),
   enrolments: o.num('--enrolments', quick ? 100 : 200),
   enrolmentsFresh: o.num('--enrolments-own-connection', quick ? 50 : 100),
@@ -94,6 +98,7 @@ const STABLE_AFTER_MS = 30_000;
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const eventsPerAgent = Math.ceil(OPT.events / OPT.burstAgents);
 const fleetPhases = !OPT.skip.has('idle') && OPT.agents > 0;
+const nprocs = availableParallelism();
 
 
 // ---------------------------------------------------------------------------------------------
@@ -166,6 +171,7 @@ const phase = (name) => {
 
 let env;
 let sql;
+let dbName;
 let admin;
 const workers = [];
 let quietWorker = null;
@@ -183,6 +189,7 @@ async function setUp() {
   cleanups.push(stopController); // before the database is dropped
   machine.controllerStartMs = Math.round(ctl.listeningAt - ctl.spawnedAt);
   sql = createPgSql(db.url, { max: 8 });
+  dbName = new URL(db.url).pathname.slice(1);
   cleanups.push(() => sql.close());
   const pgVersion = await sql.query('show server_version');
   Object.assign(machine, { fileLimit, postgres: pgVersion[0].server_version, controllerLog: logFile });
@@ -226,7 +233,7 @@ async function ceiling() {
   const results = await measureCeiling({ adminUrl: ADMIN_URL, events: OPT.ceilingEvents, batch: OPT.batch, agents: OPT.burstAgents, connections: OPT.ceilingConnections, ways: OPT.ceilingWays });
   details.ceiling = results;
   ceilingBest = results.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
-  for (const r of results) say(`  ${r.strategy}: ${fmt.perSecond(r.eventsPerSecond)}`);
+  for (const r of results) say(`  ${r.strategy}: ${fmt.perSecond(r.eventsPerSecond)} (CPU µs/event: its database's backends ${r.cpuUsPerEvent.postgresThisDatabase}, shared writers ${r.cpuUsPerEvent.postgresWriters}, all postgres ${r.cpuUsPerEvent.postgres}, pg client ${r.cpuUsPerEvent.client}, machine ${r.cpuUsPerEvent.machine})`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,13 +325,23 @@ async function burst() {
   const total = prepared.reduce((n, p) => n + p.events, 0);
   await quietWorker.call('quietStart', { role: 'quiet', intervalMs: OPT.quietIntervalMs });
   await sleep(300);
+  const simPids = [...workers, quietWorker].map((w) => w.child.pid);
+  const simCpu = () => simPids.reduce((s, pid) => s + cpuSeconds(pid), 0);
   const cpu0 = cpuSeconds(ctl.pid);
   const pg0 = postgresCpuSeconds();
+  const sim0 = simCpu();
+  const machine0 = machineBusySeconds();
+  const dbCpu0 = await databaseCpuSample((t, p) => sql.query(t, p), dbName);
   const tGo = now();
+  const monoGo = process.hrtime.bigint() / 1000n; // CLOCK_MONOTONIC µs: the clock of a .cpuprofile's timestamps
   const perAgent = (await withTimeout(all('burstRun', { role: 'burst', window: OPT.window }), 30 * 60_000, 'the burst to be acked')).flat();
   const tEnd = Math.max(...perAgent.map((a) => a.lastAck));
+  const monoEnd = process.hrtime.bigint() / 1000n;
   const cpu = cpuSeconds(ctl.pid) - cpu0;
   const pgCpu = postgresCpuSeconds() - pg0;
+  const simCpuS = simCpu() - sim0;
+  const machineCpu = machineBusySeconds() - machine0;
+  const dbCpu = databaseCpuSpent(dbCpu0, await databaseCpuSample((t, p) => sql.query(t, p), dbName));
   const quiet = await quietWorker.call('quietStop', { role: 'quiet', waitMs: 30_000 });
   const seconds = (tEnd - tGo) / 1000;
   const rate = total / seconds;
@@ -350,6 +367,11 @@ async function burst() {
     controllerCpuSeconds: cpu,
     controllerCpuUsPerEvent: (cpu * 1e6) / total,
     postgresCpuSeconds: pgCpu,
+    monotonicUs: [Number(monoGo), Number(monoEnd)],
+    simulatedAgentsCpuSeconds: simCpuS,
+    machineBusyCpuSeconds: machineCpu,
+    controllerDatabaseCpuSeconds: dbCpu,
+    cpuUsPerEvent: { controller: (cpu * 1e6) / total, postgres: (pgCpu * 1e6) / total, postgresThisDatabase: (dbCpu.backends * 1e6) / total, postgresWriters: (dbCpu.background * 1e6) / total, simulatedAgents: (simCpuS * 1e6) / total, rest: ((machineCpu - cpu - pgCpu - simCpuS) * 1e6) / total, machine: (machineCpu * 1e6) / total },
     agentP99Ms: { median: medianP99, worst: worstP99, all: p99s.map(Math.round) },
     quiet: { samples: inBurst.length, unacked, p50: q50, p99: q99, max: quietLat[quietLat.length - 1] ?? null, error: quiet.error },
   };
@@ -361,7 +383,9 @@ async function burst() {
       target: '≥ 0.7× the ceiling',
       pass: ref ? rate / ref >= 0.7 && stored === total : null,
     }),
-    row(`  controller CPU during the burst`, `${cpu.toFixed(1)} CPU-s (${((cpu * 1e6) / total).toFixed(0)} µs/event); all postgres processes ${pgCpu.toFixed(1)} CPU-s`),
+    row(`  controller CPU during the burst`, `${cpu.toFixed(1)} CPU-s (${((cpu * 1e6) / total).toFixed(0)} µs/event)`),
+    row(`  Postgres CPU: the controller's database's backends; shared writers; all postgres processes`, `${((dbCpu.backends * 1e6) / total).toFixed(0)} µs/event; ${((dbCpu.background * 1e6) / total).toFixed(0)} µs/event; ${pgCpu.toFixed(1)} CPU-s (${((pgCpu * 1e6) / total).toFixed(0)} µs/event, anyone's)`),
+    row(`  simulated agents' CPU; the rest of the machine`, `${simCpuS.toFixed(1)} CPU-s (${((simCpuS * 1e6) / total).toFixed(0)} µs/event); ${(machineCpu - cpu - pgCpu - simCpuS).toFixed(1)} CPU-s (machine busy ${machineCpu.toFixed(1)} of ${((nprocs * (tEnd - tGo)) / 1000).toFixed(1)} CPU-s)`),
     row(`quiet agent (1 delta / ${OPT.quietIntervalMs} ms) ack latency during the burst, p50 / p99`, `${fmt.ms(q50)} / ${fmt.ms(q99)} (${quietLat.length} acked${unacked ? `, ${unacked} NOT acked` : ''})`, {
       target: 'p99 ≤ 1 s',
       pass: q99 != null && q99 <= 1000 && unacked === 0,
@@ -634,7 +658,7 @@ try {
 }
 
 fleetRows(); // what the fleet phases measured before any failure
-if (ceilingBest) rows.unshift(row(`Postgres ceiling: ${details.ceiling.map((r) => `${r.strategy} ${fmt.perSecond(r.eventsPerSecond)}`).join(', ')}`, '', { reference: `${fmt.perSecond(ceilingBest.eventsPerSecond)} (${ceilingBest.strategy})` }));
+if (ceilingBest) rows.unshift(row(`Postgres ceiling: ${details.ceiling.map((r) => `${r.strategy} ${fmt.perSecond(r.eventsPerSecond)}`).join(', ')}`, `${ceilingBest.strategy}: its database's backends ${ceilingBest.cpuUsPerEvent.postgresThisDatabase} µs/event, shared writers ${ceilingBest.cpuUsPerEvent.postgresWriters}, pg client ${ceilingBest.cpuUsPerEvent.client}`, { reference: `${fmt.perSecond(ceilingBest.eventsPerSecond)} (${ceilingBest.strategy})` }));
 const out = [
   `Fleet scale, ${new Date().toISOString()}: ${machine.nproc} cores, Node ${machine.node}, Postgres ${machine.postgres ?? '?'}; load average before ${machine.loadBefore.join(' ')}, after ${machine.loadAfter.join(' ')}`,
   `phases (load average at start): ${Object.entries(machine.phases).map(([k, v]) => `${k}: ${v[0]}`).join('; ')}`,

@@ -1,8 +1,49 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { FileState } from './model.js';
-import { addEntry, emptyRange, entryDigest, MAX_POSITION, MIN_POSITION, pathPosition, sameRange, splitRange } from './sync-digest.js';
+import { FILE_TYPES, HASH_ALGORITHMS, type FileState } from './model.js';
+import { addEntry, emptyRange, entryDigest, entryDigestLatin1, MAX_POSITION, MIN_POSITION, pathDigestLatin1, pathPosition, sameRange, splitRange } from './sync-digest.js';
+
+/**
+ * The entry digest as first written (one Buffer.alloc and a Hash object per entry): the encoding
+ * agents and controllers of every version compare, kept here to hold the faster one to it.
+ */
+function referenceEntryDigest(path: Buffer, s: FileState): bigint {
+  const content = s.sha256 ? { algorithm: 'sha256' as const, value: s.sha256 } : (s.digest ?? null);
+  const error = s.error === null || s.error === undefined ? null : Buffer.from(s.error, 'utf8');
+  const xattrs = s.xattrs ?? null;
+  const target = s.symlinkTarget ?? null;
+  const values = s.attrValues ?? null;
+  const b = Buffer.alloc(
+    1 + 4 + path.length + 1 + 8 + 4 * 4 + 8 * 3 + 2 + (content ? content.value.length : 0) + 4 + (target ? target.length : 0) + 2 + (error ? error.length : 0) + 1 + (xattrs ? xattrs.length : 0) + (values ? 4 + values.length : 0),
+  );
+  let o = b.writeUInt8(1, 0);
+  o = b.writeUInt32BE(path.length, o);
+  o += path.copy(b, o);
+  o = b.writeUInt8(FILE_TYPES.indexOf(s.type), o);
+  o = b.writeBigUInt64BE(BigInt(s.size), o);
+  o = b.writeUInt32BE(s.mode >>> 0, o);
+  o = b.writeUInt32BE(s.uid >>> 0, o);
+  o = b.writeUInt32BE(s.gid >>> 0, o);
+  o = b.writeUInt32BE(s.nlink >>> 0, o);
+  o = b.writeBigInt64BE(s.mtimeNs, o);
+  o = b.writeBigInt64BE(s.ctimeNs, o);
+  o = b.writeBigUInt64BE(BigInt.asUintN(64, s.inode), o);
+  o = b.writeUInt8(content ? HASH_ALGORITHMS.indexOf(content.algorithm) : 0xff, o);
+  o = b.writeUInt8(content ? content.value.length : 0, o);
+  if (content) o += content.value.copy(b, o);
+  o = b.writeUInt32BE(target ? target.length : 0xffffffff, o);
+  if (target) o += target.copy(b, o);
+  o = b.writeUInt16BE(error ? error.length : 0xffff, o);
+  if (error) o += error.copy(b, o);
+  o = b.writeUInt8(xattrs ? xattrs.length : 0, o);
+  if (xattrs) o += xattrs.copy(b, o);
+  if (values) {
+    o = b.writeUInt32BE(values.length, o);
+    o += values.copy(b, o);
+  }
+  return createHash('sha256').update(b.subarray(0, o)).digest().readBigInt64BE(0);
+}
 
 const state: FileState = {
   type: 'regular',
@@ -27,6 +68,33 @@ describe('sync digests', () => {
     const expected = createHash('sha256').update(path).digest().readBigInt64BE(0);
     assert.equal(pathPosition(path), expected);
     assert.ok(pathPosition(path) >= MIN_POSITION && pathPosition(path) <= MAX_POSITION);
+  });
+
+  it('digests exactly as the first encoding did, whatever the state holds', () => {
+    const longPath = Buffer.concat([Buffer.from('/'), Buffer.alloc(4094, 0xe9)]);
+    const variants: FileState[] = [
+      state,
+      { ...state, size: 0, mode: 0, uid: 0, gid: 0, nlink: 0, mtimeNs: -(2n ** 63n), ctimeNs: 2n ** 63n - 1n, inode: 0n, sha256: null, xattrs: null },
+      { ...state, size: Number.MAX_SAFE_INTEGER, mode: 0xffffffff, uid: 0xffffffff, gid: 0xffffffff, nlink: 0x7fffffff, inode: 2n ** 64n - 1n },
+      { ...state, type: 'symlink', sha256: null, symlinkTarget: Buffer.alloc(4096, 0x61) },
+      { ...state, sha256: null, digest: { algorithm: 'sha512', value: createHash('sha512').update('x').digest() } },
+      { ...state, sha256: null, error: 'EACCES: permission denied, naïve ünïcode ✓'.repeat(5) },
+      { ...state, attrValues: Buffer.alloc(64 * 1024, 7) },
+      { ...state, attrValues: Buffer.alloc(0), symlinkTarget: Buffer.alloc(0), error: '' },
+      { ...state, type: 'unknown' },
+    ];
+    for (const p of [path, Buffer.from('/'), longPath, Buffer.from('/srv/<b>&"\'</b>')]) {
+      for (const [i, v] of variants.entries()) {
+        assert.equal(entryDigest(p, v), referenceEntryDigest(p, v), `variant ${i}, path of ${p.length} bytes`);
+        assert.equal(Buffer.from(entryDigestLatin1(p, v), 'latin1').readBigInt64BE(0), entryDigest(p, v));
+      }
+      assert.deepEqual(Buffer.from(pathDigestLatin1(p), 'latin1'), createHash('sha256').update(p).digest());
+    }
+    // What no encoding can hold is refused, as before.
+    assert.throws(() => entryDigest(path, { ...state, mtimeNs: 2n ** 63n }), RangeError);
+    assert.throws(() => entryDigest(path, { ...state, size: -1 }), RangeError);
+    // A large entry after small ones, and small ones after it: the encoding buffer is reused.
+    assert.equal(entryDigest(path, state), referenceEntryDigest(path, state));
   });
 
   it('gives equal states the same digest, however the absent parts are spelled', () => {

@@ -41,8 +41,11 @@ const SOURCE_TO_PB: Record<ChangeSource, PbChangeSource> = {
   reconcile: PbChangeSource.RECONCILE,
 };
 
-function invert<K extends string, V extends number>(m: Record<K, V>): Map<V, K> {
-  return new Map(Object.entries(m).map(([k, v]) => [v as V, k as K]));
+/** A wire enum's values to the domain's names: an array indexed by the (small, non-negative) enum number. */
+function invert<K extends string>(m: Record<K, number>): { get(v: number): K | undefined } {
+  const byNumber: (K | undefined)[] = [];
+  for (const [k, v] of Object.entries(m) as [K, number][]) byNumber[v] = k;
+  return { get: (v) => byNumber[v] };
 }
 const FILE_TYPE_FROM_PB = invert(FILE_TYPE_TO_PB);
 const KIND_FROM_PB = invert(KIND_TO_PB);
@@ -98,12 +101,14 @@ export function fileStateToPb(s: FileState): PbFileState {
 
 const INT32_MAX = 2 ** 31 - 1;
 const INT64_MAX = 2n ** 63n - 1n;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+const MAX_SEQ_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 
 export function fileStateFromPb(s: PbFileState): FileState {
   if (s.sha256.length !== 0 && s.sha256.length !== 32) throw new ContractError('sha256 must be 32 bytes');
   if (s.xattrsSha256.length !== 0 && s.xattrsSha256.length !== 32) throw new ContractError('xattrs_sha256 must be 32 bytes');
   // What no file system reports, refused before it reaches Postgres' columns.
-  if (s.size > BigInt(Number.MAX_SAFE_INTEGER)) throw new ContractError(`size ${s.size} is out of range`);
+  if (s.size > MAX_SAFE_BIG) throw new ContractError(`size ${s.size} is out of range`);
   if (s.mode > INT32_MAX) throw new ContractError(`mode ${s.mode} is out of range`);
   if (s.nlink > INT32_MAX) throw new ContractError(`nlink ${s.nlink} is out of range`);
   if (s.mtimeNs > INT64_MAX || s.ctimeNs > INT64_MAX) throw new ContractError('a time is out of range');
@@ -146,7 +151,7 @@ export function deltaToPb(d: FileDelta): PbFileDelta {
  * 1 to MAX_SEQ: a number that cannot be accounted for cannot be refused on its own.
  */
 export function deltaSeqFromPb(d: PbFileDelta): number {
-  if (d.seq < 1n || d.seq > BigInt(MAX_SEQ)) throw new ContractError(`delta seq ${d.seq} is out of range (1 to ${MAX_SEQ})`);
+  if (d.seq < 1n || d.seq > MAX_SEQ_BIG) throw new ContractError(`delta seq ${d.seq} is out of range (1 to ${MAX_SEQ})`);
   return Number(d.seq);
 }
 

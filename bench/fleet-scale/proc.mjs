@@ -75,3 +75,52 @@ export function postgresCpuSeconds() {
   }
   return s;
 }
+
+/**
+ * CPU seconds the whole machine spent busy so far (every CPU's user, nice, system, irq, softirq
+ * and steal from /proc/stat; idle and iowait left out): with the per-process figures, what the
+ * rest of the machine (other sessions' work, the kernel) took over the same interval.
+ */
+export function machineBusySeconds() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + irq + softirq + steal) / clkTck;
+}
+
+/** utime + stime of a process in seconds, or null when it is gone. */
+function processCpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / clkTck;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU seconds of the Postgres backends connected to one database (`query(text, params)` runs SQL
+ * as a superuser on the same server), and of the server's shared background writers (WAL writer,
+ * checkpointer, background writer), from /proc. Other sessions' databases on the same server are
+ * left out: on a shared machine "every postgres process" counts their tests too. Take one before
+ * and one after, then databaseCpuSpent(before, after).
+ */
+export async function databaseCpuSample(query, datname) {
+  const rows = await query(`select pid, backend_type from pg_stat_activity where datname = $1 or backend_type in ('walwriter', 'checkpointer', 'background writer')`, [datname]);
+  const backends = new Map();
+  let background = 0;
+  for (const r of rows) {
+    const s = processCpuSeconds(r.pid);
+    if (s === null) continue;
+    if (r.backend_type === 'client backend') backends.set(r.pid, s);
+    else background += s;
+  }
+  return { backends, background };
+}
+
+/** CPU seconds between two samples: the database's backends (a backend that started between them counts whole), the shared writers. */
+export function databaseCpuSpent(before, after) {
+  let backends = 0;
+  for (const [pid, s] of after.backends) backends += s - (before.backends.get(pid) ?? 0);
+  return { backends, background: after.background - before.background };
+}

@@ -159,6 +159,29 @@ describe('ingest queue', () => {
     assert.deepEqual(store.groups.map((g) => g[0]!.seqs), [[1], [3]], 'the refusal took its place in the first slice');
   });
 
+  it('deltas and refusals interleaved across slices and batches: each slice in seq order, each batch told exactly its own', async () => {
+    const store = fakeStore();
+    const seen: number[][] = [];
+    const ingest = async (batches: readonly IngestBatch[]) => {
+      for (const b of batches) seen.push([...b.deltas.map((d) => d.seq), ...b.refusals.map((r) => r.seq)].sort((x, y) => x - y));
+      return store.ingest(batches);
+    };
+    store.runFreely();
+    const queue = createIngestQueue(ingest, { agentSlice: 4 });
+    const refusal = (seq: number) => ({ seq, field: 'path', reason: 'relative', path: null, kind: null });
+    // Batch one: seqs 1-10, every third a refusal, the deltas handed over out of order; batch two: 11-13.
+    const one = queue.submit({ ...batchOf('a', 1, 0), deltas: [10, 8, 1, 2, 4, 5, 7].map(delta), refusals: [9, 3, 6].map(refusal) });
+    const two = queue.submit({ ...batchOf('a', 11, 2), refusals: [refusal(13)] });
+    const [r1, r2] = await Promise.all([one, two]);
+    assert.deepEqual(seen, [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13]], 'four items a slice, in seq order, the last slice of batch one reaching into batch two');
+    assert.deepEqual(r1.stored.map((d) => d.seq), [1, 2, 4, 5, 7, 8, 10]);
+    assert.deepEqual(r1.refused.map((r) => r.seq), [3, 6, 9]);
+    assert.deepEqual(r2.stored.map((d) => d.seq), [11, 12]);
+    assert.deepEqual(r2.refused.map((r) => r.seq), [13]);
+    assert.equal(r2.committedSeq, 13);
+    assert.deepEqual(queue.stats(), { agents: 0, pending: 0, running: 0 });
+  });
+
   it('a failing group is retried agent by agent: only the bad agent\'s batch fails', async () => {
     const store = fakeStore({ failFor: 'bad' });
     store.runFreely();

@@ -42,13 +42,14 @@ export interface IngestQueue {
   idle(): Promise<void>;
 }
 
-type Item = { readonly delta: FileDelta } | { readonly refusal: DeltaRefusal };
-
-/** What one group commit takes of one batch. */
+/** What one group commit takes of one batch: the next deltas and refusals, a run of rising seqs. */
 interface SlicePart {
   readonly job: Job;
-  readonly taken: number;
-  readonly seqs: ReadonlySet<number>;
+  readonly deltas: number;
+  readonly refusals: number;
+  /** The seqs taken run from lo to hi (both included); the slice's other parts lie outside. */
+  readonly lo: number;
+  readonly hi: number;
 }
 
 /** One agent's share of a group commit: the front of its queued batches. */
@@ -57,13 +58,22 @@ interface Slice {
   readonly parts: readonly SlicePart[];
   readonly size: number;
 }
-const seqOf = (i: Item) => ('delta' in i ? i.delta.seq : i.refusal.seq);
+
+const bySeq = (a: { readonly seq: number }, b: { readonly seq: number }) => a.seq - b.seq;
+/** The list itself when it is in seq order already (an agent sends its seqs rising), else a sorted copy. */
+function inSeqOrder<T extends { readonly seq: number }>(list: readonly T[]): readonly T[] {
+  for (let i = 1; i < list.length; i++) if (list[i]!.seq < list[i - 1]!.seq) return [...list].sort(bySeq);
+  return list;
+}
 
 interface Job {
   readonly batch: IngestBatch;
-  /** Deltas and refusals together, in seq order: committed front to back. */
-  readonly items: Item[];
-  next: number;
+  /** Deltas and refusals, each in seq order: committed front to back, the two merged by seq. */
+  readonly deltas: readonly FileDelta[];
+  readonly refusals: readonly DeltaRefusal[];
+  /** How many of each are committed. */
+  nextDelta: number;
+  nextRefusal: number;
   committedSeq: number;
   readonly stored: FileDelta[];
   readonly alerts: NewAlert[];
@@ -71,6 +81,8 @@ interface Job {
   resolve(r: IngestResult): void;
   reject(err: unknown): void;
 }
+
+const left = (job: Job) => job.deltas.length - job.nextDelta + job.refusals.length - job.nextRefusal;
 
 /**
  * A fair, bounded front for group commits. Each agent has its own FIFO of batches; a group commit
@@ -106,7 +118,7 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
   /** Ends every queued batch of the agent (revoked, or its stream is to fail). */
   const drop = (agentId: string, end: (job: Job) => void) => {
     for (const job of jobs.get(agentId) ?? []) {
-      pending -= job.items.length - job.next;
+      pending -= left(job);
       end(job);
     }
     jobs.delete(agentId);
@@ -119,17 +131,18 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
     }
     // Nothing more of a revoked agent is stored: this batch and every queued one end here.
     if (r.revoked) return drop(agentId, (j) => j.resolve(r));
-    for (const { job, taken, seqs } of slice.parts) {
-      job.next += taken;
-      pending -= taken;
+    for (const { job, deltas, refusals, lo, hi } of slice.parts) {
+      job.nextDelta += deltas;
+      job.nextRefusal += refusals;
+      pending -= deltas + refusals;
       // Every seq up to the agent's committed one is in Postgres: an earlier batch may say so.
       job.committedSeq = Math.max(job.committedSeq, r.committedSeq);
       // A slice of one batch (the common case) takes the whole result as it is.
-      const mine = <T extends { readonly seq: number }>(list: readonly T[]) => (slice.parts.length === 1 ? list : list.filter((x) => seqs.has(x.seq)));
-      job.stored.push(...mine(r.stored));
-      job.alerts.push(...mine(r.alerts));
-      job.refused.push(...mine(r.refused));
-      if (job.next < job.items.length) return;
+      const mine = <T extends { readonly seq: number }>(list: readonly T[]) => (slice.parts.length === 1 ? list : list.filter((x) => x.seq >= lo && x.seq <= hi));
+      for (const d of mine(r.stored)) job.stored.push(d);
+      for (const a of mine(r.alerts)) job.alerts.push(a);
+      for (const x of mine(r.refused)) job.refused.push(x);
+      if (left(job) > 0) return;
       const list = jobs.get(agentId)!;
       list.shift();
       if (list.length === 0) jobs.delete(agentId);
@@ -152,19 +165,34 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
     let room = share;
     let last = -Infinity;
     for (const job of list) {
-      const items = job.items.slice(job.next, job.next + room);
-      if (items.length && seqOf(items[0]!) <= last) break;
-      const seqs = new Set<number>();
-      for (const i of items) {
-        seqs.add(seqOf(i));
-        if ('delta' in i) deltas.push(i.delta);
-        else refusals.push(i.refusal);
+      let d = job.nextDelta;
+      let r = job.nextRefusal;
+      const first = Math.min(job.deltas[d]?.seq ?? Infinity, job.refusals[r]?.seq ?? Infinity);
+      if (first !== Infinity && first <= last) break;
+      // The next `room` items in seq order: deltas and refusals merged.
+      let hi = last;
+      if (r === job.refusals.length) {
+        const end = Math.min(job.deltas.length, d + room);
+        for (; d < end; d++) deltas.push(job.deltas[d]!);
+        if (end > job.nextDelta) hi = job.deltas[end - 1]!.seq;
+      } else {
+        for (let n = 0; n < room && (d < job.deltas.length || r < job.refusals.length); n++) {
+          const takeDelta = r >= job.refusals.length || (d < job.deltas.length && job.deltas[d]!.seq < job.refusals[r]!.seq);
+          if (takeDelta) {
+            hi = job.deltas[d]!.seq;
+            deltas.push(job.deltas[d++]!);
+          } else {
+            hi = job.refusals[r]!.seq;
+            refusals.push(job.refusals[r++]!);
+          }
+        }
       }
-      parts.push({ job, taken: items.length, seqs });
-      room -= items.length;
-      if (items.length) last = seqOf(items.at(-1)!);
+      const taken = d - job.nextDelta + r - job.nextRefusal;
+      parts.push({ job, deltas: d - job.nextDelta, refusals: r - job.nextRefusal, lo: first, hi });
+      room -= taken;
+      if (taken) last = hi;
       // A batch not taken whole, or no room left: the slice ends here.
-      if (job.next + items.length < job.items.length || room <= 0) break;
+      if (d < job.deltas.length || r < job.refusals.length || room <= 0) break;
     }
     return { batch: { agentId, deltas, refusals, alertRuleFor: list[0]!.batch.alertRuleFor }, parts, size: share - room };
   };
@@ -240,9 +268,8 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
   return {
     submit(batch) {
       return new Promise<IngestResult>((resolve, reject) => {
-        const items: Item[] = [...batch.deltas.map((delta) => ({ delta })), ...batch.refusals.map((refusal) => ({ refusal }))].sort((a, b) => seqOf(a) - seqOf(b));
-        const job: Job = { batch, items, next: 0, committedSeq: 0, stored: [], alerts: [], refused: [], resolve, reject };
-        pending += items.length;
+        const job: Job = { batch, deltas: inSeqOrder(batch.deltas), refusals: inSeqOrder(batch.refusals), nextDelta: 0, nextRefusal: 0, committedSeq: 0, stored: [], alerts: [], refused: [], resolve, reject };
+        pending += left(job);
         const list = jobs.get(batch.agentId);
         if (list) {
           list.push(job);

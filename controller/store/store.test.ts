@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { generateToken } from '../../pki/index.js';
-import type { FileDelta } from '../../core/model.js';
+import { displayPath, type FileDelta, type FileState } from '../../core/model.js';
 import { addEntry, emptyRange, entryDigest, MAX_POSITION, MIN_POSITION, pathPosition, splitRange } from '../../core/sync-digest.js';
 import { testDatabaseKinds, type TestDatabase } from '../../test/support/databases.js';
 import { encodeXattrs } from '../../core/xattr-encoding.js';
@@ -21,6 +21,7 @@ import {
   type Clock,
   type SqlQueryable,
 } from './index.js';
+import { buf } from './sql.js';
 
 /** A SqlQueryable that counts the statements sent through it. */
 function counting(db: SqlQueryable): SqlQueryable & { statements: number } {
@@ -263,6 +264,126 @@ for (const kind of testDatabaseKinds()) {
       assert.deepEqual(all[0]!.delta.path, odd);
       const txt = (await events.list({ agentId: 'agent-2', pathGlob: '/srv/*.log', limit: 10 })).events;
       assert.deepEqual(txt.map((e) => e.delta.seq), [2]);
+    });
+
+    it('events and current state: odd paths, extreme numbers and every optional column round-trip exactly through the binary parameters, on either statement path', async () => {
+      const agents = createAgentStore(db.sql, clock);
+      const events = createEventStore(db.sql, clock);
+      const long = Buffer.concat([Buffer.from('/'), Buffer.alloc(4094, 0xe9)]); // 4,095 bytes, none of them UTF-8 on its own
+      const paths = [
+        Buffer.concat([Buffer.from('/srv/x\n'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('.txt')]), // newline, not UTF-8
+        long,
+        Buffer.from('/srv/www/<script>alert("x")</script>&amp;\'; drop table agents; --'),
+        Buffer.from('/srv/back\\slash\ttab\u007f\u0001'),
+        Buffer.from('/home/zoë/文件/🙂.txt'),
+        Buffer.from('/srv/{a,"b"}/NULL'), // array-literal syntax, the word NULL
+      ];
+      const base = delta(1, '/x').state!;
+      const states: FileState[] = [
+        { ...base, size: Number.MAX_SAFE_INTEGER, mode: 2 ** 31 - 1, uid: 4294967294, gid: 0, mtimeNs: -(2n ** 63n), ctimeNs: 2n ** 63n - 1n, inode: 2n ** 64n - 1n, nlink: 2 ** 31 - 1 },
+        { ...base, type: 'symlink', sha256: null, symlinkTarget: Buffer.from([0x2e, 0x00, 0xff, 0x2f, 0x00]), error: null }, // NUL bytes in a bytea
+        { ...base, sha256: null, error: 'EACCES: ünïcödé ✓ "quoted" {braces} \\ NULL', digest: null },
+        { ...base, sha256: null, digest: { algorithm: 'sha512', value: Buffer.alloc(64, 0) }, xattrs: Buffer.alloc(32, 0), attrValues: Buffer.from([0, 0, 0, 1, 0x61, 0, 0, 0, 0]) },
+        { ...base, size: 0, mode: 0, uid: 0, gid: 4294967295, mtimeNs: 0n, ctimeNs: -1n, inode: 0n, nlink: 0, attrValues: Buffer.alloc(0), xattrs: null },
+        base,
+      ];
+      const times = [new Date(0), new Date(253_402_300_799_999), new Date(946_684_799_999), new Date(946_684_800_001), new Date(-0), new Date(1_700_000_000_123)];
+      const batch = (from: number) => paths.map((path, i): FileDelta => ({ seq: from + i, path, kind: 'modified', state: states[i]!, detectedAt: times[i]!, source: 'scan' }));
+      const check = async (agentId: string, deltas: FileDelta[]) => {
+        const listed = (await events.list({ agentId, limit: 100 })).events.map((e) => e.delta).sort((a, b) => a.seq - b.seq);
+        assert.deepEqual(listed.map((d) => d.seq), deltas.map((d) => d.seq));
+        for (const [i, d] of deltas.entries()) {
+          assert.deepEqual(listed[i]!.path, d.path, `path ${i}`);
+          assert.equal(listed[i]!.detectedAt.getTime(), d.detectedAt.getTime(), `detected_at ${i}`);
+          assert.deepEqual(listed[i]!.state, { ...d.state, digest: d.state!.digest ?? null, xattrs: d.state!.xattrs ?? null, attrValues: d.state!.attrValues ?? null }, `state ${i}`);
+        }
+        const rows = await db.sql.query('select path, path_text, path_position::text as pos, entry_digest::text as dig from file_state where agent_id = $1', [agentId]);
+        assert.equal(rows.length, paths.length);
+        const files = await createStateStore(db.sql).page(agentId, { limit: 100 });
+        for (const p of paths) {
+          const d = deltas.find((x) => x.path.equals(p))!;
+          const r = rows.find((x) => buf(x.path)!.equals(p))!;
+          assert.equal(r.path_text, displayPath(p), 'path_text as displayPath shows it');
+          assert.equal(BigInt(r.pos as string), pathPosition(p));
+          assert.equal(BigInt(r.dig as string), entryDigest(p, d.state!), 'the stored entry digest is the one the agent computes');
+          const f = files.find((x) => x.path.equals(p))!;
+          assert.equal(entryDigest(f.path, f.state), entryDigest(p, d.state!), 'and the state read back digests alike');
+        }
+      };
+      // One statement for history and state (every path once) ...
+      await agents.create({ id: 'odd-1', hostname: 'h', tokenId: 't', labels: {} });
+      const one = batch(1);
+      assert.equal((await events.ingest('odd-1', one, () => null)).stored.length, paths.length);
+      await check('odd-1', one);
+      // ... and the two-statement path (a path twice in the group: its state follows the later delta).
+      await agents.create({ id: 'odd-2', hostname: 'h', tokenId: 't', labels: {} });
+      const again: FileDelta = { seq: 7, path: paths[0]!, kind: 'modified', state: states[5]!, detectedAt: times[5]!, source: 'realtime' };
+      assert.equal((await events.ingest('odd-2', [...batch(1), again], () => null)).stored.length, 7);
+      assert.equal((await events.list({ agentId: 'odd-2', limit: 100 })).events.length, 7);
+      const files = await createStateStore(db.sql).page('odd-2', { limit: 100 });
+      assert.equal(files.length, paths.length);
+      const first = files.find((f) => f.path.equals(paths[0]!))!;
+      assert.equal(first.updatedSeq, 7);
+      assert.equal(entryDigest(paths[0]!, first.state), entryDigest(paths[0]!, states[5]!));
+      const [row] = await db.sql.query<{ dig: string }>('select entry_digest::text as dig from file_state where agent_id = $1 and path = $2', ['odd-2', paths[0]]);
+      assert.equal(BigInt(row!.dig), entryDigest(paths[0]!, states[5]!));
+      for (const f of files.filter((x) => !x.path.equals(paths[0]!))) assert.equal(entryDigest(f.path, f.state), entryDigest(f.path, states[paths.findIndex((p) => p.equals(f.path))]!));
+      // A refused delta's path keeps its bytes, NUL and all.
+      const nul = Buffer.from([0x2f, 0x61, 0x00, 0x62, 0xff]);
+      await events.ingest('odd-1', [], () => null, [{ seq: 7, field: 'path', reason: 'contains a NUL byte — «refused»', path: nul, kind: 'created' }]);
+      const refused = await events.refusals('odd-1', 10);
+      assert.deepEqual(refused.recent.map((r) => [r.seq, r.path, r.reason, r.kind]), [[7, nul, 'contains a NUL byte — «refused»', 'created']]);
+    });
+
+    it('events: a resend the seq check cannot see (an agent without a row) is skipped by the key and moves no state, on either statement path', async () => {
+      const events = createEventStore(db.sql, clock);
+      const sized = (d: FileDelta, size: number): FileDelta => ({ ...d, state: { ...d.state!, size } });
+      await events.ingest('rowless-1', [delta(1, '/r/a'), delta(2, '/r/b')], () => 'rule');
+      // One statement: seq 1 again with another state, seq 3 new.
+      const one = await events.ingest('rowless-1', [sized(delta(1, '/r/a'), 99), delta(3, '/r/c')], () => 'rule');
+      assert.deepEqual(one.stored.map((d) => d.seq), [3]);
+      assert.deepEqual(one.alerts.map((a) => a.seq), [3]);
+      // Two statements (a path twice): seq 2 again, then seq 4 and 5 on one path.
+      const two = await events.ingest('rowless-1', [sized(delta(2, '/r/b'), 98), sized(delta(4, '/r/d'), 4), sized(delta(5, '/r/d', 'modified'), 5)], () => null);
+      assert.deepEqual(two.stored.map((d) => d.seq), [4, 5]);
+      const state = await db.sql.query('select path_text, size, updated_seq from file_state where agent_id = $1 order by path_text', ['rowless-1']);
+      assert.deepEqual(state.map((r) => [r.path_text, Number(r.size), Number(r.updated_seq)]), [['/r/a', 1, 1], ['/r/b', 2, 2], ['/r/c', 3, 3], ['/r/d', 5, 5]]);
+      assert.equal(await events.countFor('rowless-1'), 5);
+    });
+
+    it('events: history rows above an agent\'s committed seq (written outside ingest) are found under the lock: resends skipped, no state moved, on either statement path', async () => {
+      const agents = createAgentStore(db.sql, clock);
+      const events = createEventStore(db.sql, clock);
+      await agents.create({ id: 'ahead-1', hostname: 'h', tokenId: 't', labels: {} });
+      const sized = (d: FileDelta, size: number): FileDelta => ({ ...d, state: { ...d.state!, size } });
+      await events.ingest('ahead-1', [delta(1, '/h/a'), delta(2, '/h/b')], () => 'rule');
+      // As if the committed seq had been lost: the history says 2, the agent's row 0.
+      await db.sql.query("update agents set committed_seq = 0 where id = 'ahead-1'");
+      const one = await events.ingest('ahead-1', [sized(delta(1, '/h/a'), 91), delta(3, '/h/c')], () => 'rule');
+      assert.deepEqual(one.stored.map((d) => d.seq), [3]);
+      assert.deepEqual(one.alerts.map((a) => a.seq), [3]);
+      await db.sql.query("update agents set committed_seq = 0 where id = 'ahead-1'");
+      const two = await events.ingest('ahead-1', [sized(delta(2, '/h/b'), 92), sized(delta(4, '/h/d'), 4), sized(delta(5, '/h/d', 'modified'), 5)], () => null);
+      assert.deepEqual(two.stored.map((d) => d.seq), [4, 5]);
+      assert.equal(two.committedSeq, 5);
+      const state = await db.sql.query('select path_text, size, updated_seq from file_state where agent_id = $1 order by path_text', ['ahead-1']);
+      assert.deepEqual(state.map((r) => [r.path_text, Number(r.size), Number(r.updated_seq)]), [['/h/a', 1, 1], ['/h/b', 2, 2], ['/h/c', 3, 3], ['/h/d', 5, 5]]);
+      // Caught up: the next group is clean again.
+      assert.deepEqual((await events.ingest('ahead-1', [delta(6, '/h/e')], () => null)).stored.map((d) => d.seq), [6]);
+      assert.equal(await events.countFor('ahead-1'), 6);
+    });
+
+    it('events: a group of many agents in one statement stores what one ingest per agent would', async () => {
+      const agents = createAgentStore(db.sql, clock);
+      const events = createEventStore(db.sql, clock);
+      const ids = Array.from({ length: 8 }, (_, i) => `many-${i}`);
+      for (const id of ids) await agents.create({ id, hostname: id, tokenId: 't', labels: {} });
+      const batchFor = (id: string) => Array.from({ length: 250 }, (_, i) => delta(i + 1, `/srv/${id}/f${i}`));
+      const res = await events.ingestGroup(ids.map((agentId) => ({ agentId, deltas: batchFor(agentId), refusals: [], alertRuleFor: (p: Buffer) => (p.toString().endsWith('/f7') ? 'seven' : null) })));
+      assert.deepEqual(res.map((r) => [r!.committedSeq, r!.stored.length, r!.alerts.map((a) => a.seq)]), ids.map(() => [250, 250, [8]]));
+      const counts = await db.sql.query("select agent_id, count(*)::int as n, count(*) filter (where entry_digest is not null and path_position is not null)::int as digested from file_state where agent_id like 'many-%' group by agent_id order by agent_id");
+      assert.deepEqual(counts.map((r) => [r.agent_id, r.n, r.digested]), ids.map((id) => [id, 250, 250]));
+      for (const id of ids) assert.equal((await agents.get(id))?.lastSeq, 250);
     });
 
     it('alerts: the outbox hands out unsent alerts once per lease, with what a notifier needs', async () => {

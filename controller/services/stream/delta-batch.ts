@@ -26,9 +26,11 @@ export async function readDeltaBatch(
   const refusals: DeltaRefusal[] = [];
   try {
     if (batch.length > deps.maxBatch) throw new ContractError(`batch of ${batch.length} deltas exceeds ${deps.maxBatch}`);
-    // One seq, one delta: twice in a batch could be stored once and refused once.
-    const seqs = new Set(batch.map((d) => d.seq));
-    if (seqs.size !== batch.length) throw new ContractError('a batch holds the same seq twice');
+    // One seq, one delta: twice in a batch could be stored once and refused once. An agent sends
+    // its seqs rising; only a batch that does not is checked with a set.
+    let rising = true;
+    for (let i = 1; i < batch.length && rising; i++) rising = batch[i]!.seq > batch[i - 1]!.seq;
+    if (!rising && new Set(batch.map((d) => d.seq)).size !== batch.length) throw new ContractError('a batch holds the same seq twice');
     for (const pb of batch) {
       try {
         deltas.push(deltaFromPb(pb));
