@@ -9,6 +9,7 @@
 //
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node bench/ingest-path.mjs
 //     [--events 100000] [--agents 100] [--batch 500] [--rounds 3] [--pglite] [--cpu-prof FILE | --heap-prof FILE]
+//     [--max-queued N] (the read-ahead's bound on deltas queued in all, services/stream/delta-pipeline.ts)
 //
 // Each round writes --events new deltas (unique paths, realistic states, as bench/fleet-scale's
 // simulated agents send) on a throwaway database made with the controller's migrations (dropped
@@ -31,12 +32,12 @@ const { createPgSql, createPgliteSql, migrate, createStores } = await distImport
 const { createServerDatabase } = await distImport('test/support/databases.js');
 const { createIngestQueue } = await distImport('controller/ingest/ingest-queue.js');
 const { readDeltaBatch } = await distImport('controller/services/stream/delta-batch.js');
-const { createDeltaPipeline } = await distImport('controller/services/stream/delta-pipeline.js');
+const { createDeltaPipeline, DELTA_PIPELINE_DEFAULTS } = await distImport('controller/services/stream/delta-pipeline.js');
 const { ConnectRequestSchema } = await distImport('proto/gen/vigil/v1/agent_pb.js');
 const { ChangeKind, ChangeSource, FileType } = await distImport('proto/gen/vigil/v1/types_pb.js');
 
 const o = options();
-const OPT = { events: o.num('--events', 100_000), agents: o.num('--agents', 100), batch: o.num('--batch', 500), rounds: o.num('--rounds', 3), pglite: o.has('--pglite'), cpuProf: o.str('--cpu-prof', null), heapProf: o.str('--heap-prof', null) };
+const OPT = { events: o.num('--events', 100_000), agents: o.num('--agents', 100), batch: o.num('--batch', 500), rounds: o.num('--rounds', 3), pglite: o.has('--pglite'), cpuProf: o.str('--cpu-prof', null), heapProf: o.str('--heap-prof', null), maxQueued: o.num('--max-queued', DELTA_PIPELINE_DEFAULTS.maxQueued) };
 const log = pino({ level: 'warn' });
 
 let db = null;
@@ -116,7 +117,7 @@ try {
     const t0 = performance.now();
     await Promise.all(
       ids.map(async (agentId, a) => {
-        const pipeline = createDeltaPipeline(() => queue.stats().pending);
+        const pipeline = createDeltaPipeline(() => queue.stats().pending, { ...DELTA_PIPELINE_DEFAULTS, maxQueued: OPT.maxQueued });
         for (const bytes of msgs[a]) {
           const req = fromBinary(ConnectRequestSchema, bytes);
           const n = req.msg.value.deltas.length;
