@@ -78,7 +78,9 @@ export function createConnectService(deps: ConnectDeps): ConnectService {
       const peer = requireAgentIdentity(identity);
       const { agent, cert } = await authoriseAgentStream(peer, { agents: deps.streamLookups, clock: deps.clock });
       if (wire.signal.aborted) return;
-      const log = deps.logger.child({ component: 'stream', agentId: peer.id });
+      // Made when first used: an idle stream logs nothing after its hello (a pino child is ~0.6 KB).
+      let child: Logger | undefined;
+      const log = () => (child ??= deps.logger.child({ component: 'stream', agentId: peer.id }));
       let hostname = agent.hostname;
       // Settles once: the first of the agent's half-close, a failure, the hub closing the stream
       // (a duplicate, a revocation), the certificate's expiry, or the stream going away.
@@ -120,11 +122,11 @@ export function createConnectService(deps: ConnectDeps): ConnectService {
           const res = await deps.ingest.submit({ agentId: peer.id, deltas, refusals, alertRuleFor: own ? own.alertRuleFor : () => null });
           if (res.revoked) throw agentRevokedError(peer.id);
           for (const r of res.refused) {
-            log.error({ seq: r.seq, field: r.field, reason: r.reason, kind: r.kind, path: r.path ? displayPath(r.path) : null }, 'delta refused: recorded as refused and acked, not stored');
+            log().error({ seq: r.seq, field: r.field, reason: r.reason, kind: r.kind, path: r.path ? displayPath(r.path) : null }, 'delta refused: recorded as refused and acked, not stored');
           }
           send({ msg: { case: 'ack', value: { upToSeq: BigInt(res.committedSeq), refused: res.refused.map((r) => ({ seq: BigInt(r.seq), field: r.field, reason: r.reason, code: 'INVALID_ARGUMENT' })) } } });
           // Per batch, not per delta: history is in Postgres, and `vigilctl events` reads it.
-          log.debug({ received: deltas.length, stored: res.stored.length, refused: res.refused.length, committedSeq: res.committedSeq }, 'batch committed');
+          log().debug({ received: deltas.length, stored: res.stored.length, refused: res.refused.length, committedSeq: res.committedSeq }, 'batch committed');
           if (res.stored.length) deps.onChangesRecorded?.({ agentId: peer.id, hostname, changes: res.stored });
           if (res.alerts.length) deps.alerts.committed({ hostname, alerts: res.alerts, stored: res.stored });
         };
@@ -136,7 +138,7 @@ export function createConnectService(deps: ConnectDeps): ConnectService {
               // Stored with every agent's presence in one statement: a NUL (Postgres text cannot hold one) must not fail it.
               hostname = h.hostname.slice(0, 255).replaceAll('\0', '\uFFFD') || hostname;
               deps.presence.seen(peer.id, { hostname, policyVersion: Number(h.policyVersion) });
-              log.info({ hostname, policyVersion: Number(h.policyVersion), agentVersion: h.agentVersion, remote: peer.remoteAddress }, 'agent connected');
+              log().info({ hostname, policyVersion: Number(h.policyVersion), agentVersion: h.agentVersion, remote: peer.remoteAddress }, 'agent connected');
               return;
             }
             case 'scanReport': {
@@ -145,12 +147,12 @@ export function createConnectService(deps: ConnectDeps): ConnectService {
               if (policyVersion > 0) deps.presence.seen(peer.id, { policyVersion });
               // A command's report is in its row (vigilctl commands show), a policy's version in the agent's
               // (agents ls): no info line per agent of a fleet operation or a policy push; a failure is a warning.
-              log[failure ? 'warn' : 'debug']({ commandId, policyVersion, failure, ...summary }, 'scan report');
+              log()[failure ? 'warn' : 'debug']({ commandId, policyVersion, failure, ...summary }, 'scan report');
               return;
             }
             case 'renew': {
               const issued = await renew(req.msg.value.csrPem);
-              log.info({ serial: issued.serial, previousSerial: peer.serial, notAfter: issued.notAfter.toISOString() }, 'certificate renewed');
+              log().info({ serial: issued.serial, previousSerial: peer.serial, notAfter: issued.notAfter.toISOString() }, 'certificate renewed');
               send({ msg: { case: 'renewed', value: { certificatePem: issued.certPem, notAfter: timestampFromDate(issued.notAfter) } } });
               return;
             }
@@ -165,14 +167,14 @@ export function createConnectService(deps: ConnectDeps): ConnectService {
               const id = req.msg.value.exchangeId;
               const repairs = await deps.reconcile.compareEntries(peer.id, syncEntriesFromPb(req.msg.value));
               const found = repairs.missing.length + repairs.differing.length + repairs.extra.length;
-              if (found) log.warn({ missing: repairs.missing.length, differing: repairs.differing.length, extra: repairs.extra.length }, 'reconciliation: the stored state differs from the agent\'s; the agent sends repairs');
+              if (found) log().warn({ missing: repairs.missing.length, differing: repairs.differing.length, extra: repairs.extra.length }, 'reconciliation: the stored state differs from the agent\'s; the agent sends repairs');
               send({ msg: { case: 'syncRepairs', value: syncRepairsToPb(id, repairs) } });
               return;
             }
             case 'status': {
               const status = deliveryStatusFromPb(req.msg.value, deps.clock());
               await deps.agents.setDeliveryStatus(peer.id, status);
-              if (status.resyncNeeded) log.warn({ unqueuedChanges: status.unqueuedChanges, since: status.resyncSince }, 'agent queue full: resync needed');
+              if (status.resyncNeeded) log().warn({ unqueuedChanges: status.unqueuedChanges, since: status.resyncSince }, 'agent queue full: resync needed');
               return;
             }
             default:
@@ -193,7 +195,7 @@ export function createConnectService(deps: ConnectDeps): ConnectService {
             if (req.msg.case === 'deltas') {
               const n = req.msg.value.deltas.length;
               await pipeline.room(n);
-              const { deltas, refusals } = await readDeltaBatch(peer.id, req.msg.value.deltas, deps, log);
+              const { deltas, refusals } = await readDeltaBatch(peer.id, req.msg.value.deltas, deps, log());
               const work = commitDeltas(deltas, refusals);
               pipeline.add(work, n);
               work.catch(finish); // the stream ends at the first failure
@@ -213,7 +215,7 @@ export function createConnectService(deps: ConnectDeps): ConnectService {
         wire.signal.removeEventListener('abort', onAbort);
         detachHub();
         deps.presence.disconnected(peer.id, session.streamId);
-        log.info({ streamId: session.streamId }, 'agent stream closed');
+        log().info({ streamId: session.streamId }, 'agent stream closed');
       }
     },
   };
