@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The controller's ingest path alone, in this process (issue 16): from a delta message's protobuf
-// bytes to the commit, as the stream service runs it (fromBinary as connect-node does,
+// bytes to the commit, as the stream service runs it (decodeConnectRequest as the stream route does,
 // readDeltaBatch, the delta pipeline's read-ahead, the fair ingest queue, the group commit), without
 // TLS, HTTP/2 or the simulated agents' processes. Measures this process's CPU per event (and the
 // garbage collector's part of it) and the CPU per event of the database's Postgres backends (and
@@ -10,6 +10,7 @@
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node bench/ingest-path.mjs
 //     [--events 100000] [--agents 100] [--batch 500] [--rounds 3] [--pglite] [--cpu-prof FILE | --heap-prof FILE]
 //     [--max-queued N] (the read-ahead's bound on deltas queued in all, services/stream/delta-pipeline.ts)
+//     [--concurrency N] [--group-max N] (the ingest queue's group commits at once and their size, ingest/ingest-queue.ts)
 //
 // Each round writes --events new deltas (unique paths, realistic states, as bench/fleet-scale's
 // simulated agents send) on a throwaway database made with the controller's migrations (dropped
@@ -21,7 +22,7 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { create, toBinary } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import pino from 'pino';
 import { options } from './fleet.mjs';
@@ -30,14 +31,15 @@ import { databaseCpuSample, databaseCpuSpent, machineBusySeconds, postgresCpuSec
 
 const { createPgSql, createPgliteSql, migrate, createStores } = await distImport('controller/store/index.js');
 const { createServerDatabase } = await distImport('test/support/databases.js');
-const { createIngestQueue } = await distImport('controller/ingest/ingest-queue.js');
+const { createIngestQueue, INGEST_DEFAULTS } = await distImport('controller/ingest/ingest-queue.js');
 const { readDeltaBatch } = await distImport('controller/services/stream/delta-batch.js');
 const { createDeltaPipeline, DELTA_PIPELINE_DEFAULTS } = await distImport('controller/services/stream/delta-pipeline.js');
 const { ConnectRequestSchema } = await distImport('proto/gen/vigil/v1/agent_pb.js');
+const { decodeConnectRequest } = await distImport('proto/connect-request-decoder.js');
 const { ChangeKind, ChangeSource, FileType } = await distImport('proto/gen/vigil/v1/types_pb.js');
 
 const o = options();
-const OPT = { events: o.num('--events', 100_000), agents: o.num('--agents', 100), batch: o.num('--batch', 500), rounds: o.num('--rounds', 3), pglite: o.has('--pglite'), cpuProf: o.str('--cpu-prof', null), heapProf: o.str('--heap-prof', null), maxQueued: o.num('--max-queued', DELTA_PIPELINE_DEFAULTS.maxQueued) };
+const OPT = { events: o.num('--events', 100_000), agents: o.num('--agents', 100), batch: o.num('--batch', 500), rounds: o.num('--rounds', 3), pglite: o.has('--pglite'), cpuProf: o.str('--cpu-prof', null), heapProf: o.str('--heap-prof', null), maxQueued: o.num('--max-queued', DELTA_PIPELINE_DEFAULTS.maxQueued), concurrency: o.num('--concurrency', INGEST_DEFAULTS.concurrency), groupMax: o.num('--group-max', INGEST_DEFAULTS.groupMax) };
 const log = pino({ level: 'warn' });
 
 let db = null;
@@ -92,7 +94,7 @@ const results = [];
 try {
   for (let round = 0; round < OPT.rounds; round++) {
     const msgs = ids.map((id) => messages(id, round * perAgent, perAgent));
-    const queue = createIngestQueue((batches) => stores.events.ingestGroup(batches));
+    const queue = createIngestQueue((batches) => stores.events.ingestGroup(batches), { concurrency: OPT.concurrency, groupMax: OPT.groupMax });
     const deps = { agents: stores.agents, events: stores.events, maxBatch: 5000 };
     global.gc?.();
     const profiling = (OPT.cpuProf || OPT.heapProf) && round === OPT.rounds - 1 ? new Session() : null;
@@ -119,7 +121,7 @@ try {
       ids.map(async (agentId, a) => {
         const pipeline = createDeltaPipeline(() => queue.stats().pending, { ...DELTA_PIPELINE_DEFAULTS, maxQueued: OPT.maxQueued });
         for (const bytes of msgs[a]) {
-          const req = fromBinary(ConnectRequestSchema, bytes);
+          const req = decodeConnectRequest(bytes);
           const n = req.msg.value.deltas.length;
           await pipeline.room(n);
           const { deltas, refusals } = await readDeltaBatch(agentId, req.msg.value.deltas, deps, log);

@@ -9,8 +9,8 @@ export interface IngestQueueOptions {
   readonly groupMax?: number;
   /**
    * Most of one agent's deltas in one group commit: a big batch is committed in slices. Default
-   * 250; less while many agents wait (the group is shared among them: groupMax / agents waiting),
-   * but never under minSlice.
+   * 250; less while many agents wait (the groups that can run at once are shared among them:
+   * groupMax × concurrency / agents waiting), but never under minSlice.
    */
   readonly agentSlice?: number;
   /** Least of one agent's deltas a group commit takes when it has them. Default 25. */
@@ -229,8 +229,10 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
     while (running < concurrency && fresh.length + ready.length > 0) {
       const group: Slice[] = [];
       let size = 0;
-      // Every agent with work queued (waiting or being committed) gets a share of a group that can hold them all.
-      const share = Math.max(minSlice, Math.min(agentSlice, Math.floor(groupMax / jobs.size)));
+      // Every agent with work queued (waiting or being committed) gets a share of the group commits
+      // that can run at once: together they hold them all. (A share of one group would make each
+      // group hold only the agents the other running groups do not, groupMax / concurrency deltas.)
+      const share = Math.max(minSlice, Math.min(agentSlice, Math.floor((groupMax * concurrency) / jobs.size)));
       while (size < groupMax && fresh.length + ready.length > 0) {
         const agentId = (fresh.length ? fresh : ready).shift()!;
         const list = jobs.get(agentId);

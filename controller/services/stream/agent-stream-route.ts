@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { create, fromBinary, isMessage, toBinary } from '@bufbuild/protobuf';
+import { create, isMessage, toBinary } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
-import { AgentService, ConnectRequestSchema, ConnectResponseSchema, type ConnectRequest } from '../../../proto/gen/vigil/v1/agent_pb.js';
+import { decodeConnectRequest } from '../../../proto/connect-request-decoder.js';
+import { AgentService, ConnectResponseSchema, type ConnectRequest } from '../../../proto/gen/vigil/v1/agent_pb.js';
 import { MAX_AGENT_MESSAGE_BYTES } from '../../../proto/wire-limits.js';
 import { ControllerError } from '../../errors.js';
 import { frameMessage } from '../../grpc/frame-reader.js';
@@ -59,7 +60,7 @@ function decoded(frames: AsyncIterable<Buffer>): AsyncIterable<ConnectRequest> {
           const r = await it.next();
           if (r.done) return r;
           try {
-            return { value: fromBinary(ConnectRequestSchema, r.value), done: false };
+            return { value: decodeConnectRequest(r.value), done: false };
           } catch (err) {
             throw new ControllerError('invalid_argument', `malformed message: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
           }
