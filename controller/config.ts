@@ -20,6 +20,7 @@ import { parseHostPort, type HostPort } from './listen-address.js';
  * | ingest.concurrency  | VIGIL_INGEST_CONNECTIONS           | 3 group commits     |
  * | ingest.groupMax     |                                    | 2000 deltas         |
  * | ingest.agentSlice   |                                    | 250 deltas          |
+ * | ingest.expressMax   |                                    | 100 deltas (one more group commit, of agents that had nothing queued) |
  * | commandExpiryMs     | VIGIL_COMMAND_TTL (e.g. 24h)       | 24 h                |
  * | commandSweepMs      |                                    | 10 s                |
  */

@@ -23,15 +23,15 @@ function fakeStore(opts: { revoked?: string[]; failFor?: string } = {}) {
   const groups: { agentId: string; seqs: number[] }[][] = [];
   const committed = new Map<string, number>();
   const inFlight = new Set<string>();
-  const gates: (() => void)[] = [];
+  const gates: { group: number; open: () => void }[] = [];
   let auto = false;
   const ingest = async (batches: readonly IngestBatch[]): Promise<IngestResult[]> => {
     for (const b of batches) {
       assert.ok(!inFlight.has(b.agentId), `${b.agentId} is in two group commits at once`);
       inFlight.add(b.agentId);
     }
-    groups.push(batches.map((b) => ({ agentId: b.agentId, seqs: b.deltas.map((d) => d.seq) })));
-    if (!auto) await new Promise<void>((r) => gates.push(r));
+    const group = groups.push(batches.map((b) => ({ agentId: b.agentId, seqs: b.deltas.map((d) => d.seq) }))) - 1;
+    if (!auto) await new Promise<void>((open) => gates.push({ group, open }));
     for (const b of batches) inFlight.delete(b.agentId);
     if (opts.failFor && batches.some((b) => b.agentId === opts.failFor)) throw new Error('constraint violated');
     return batches.map((b) => {
@@ -47,14 +47,15 @@ function fakeStore(opts: { revoked?: string[]; failFor?: string } = {}) {
   return {
     ingest,
     groups,
-    /** Lets the oldest waiting group commit. */
-    release: async () => {
-      while (!gates.length) await new Promise((r) => setImmediate(r));
-      gates.shift()!();
+    /** Lets the oldest waiting group commit, or the group with this index (in `groups`). */
+    release: async (group?: number) => {
+      const at = () => (group === undefined ? (gates.length ? 0 : -1) : gates.findIndex((g) => g.group === group));
+      while (at() < 0) await new Promise((r) => setImmediate(r));
+      gates.splice(at(), 1)[0]!.open();
     },
     runFreely: () => {
       auto = true;
-      for (const g of gates.splice(0)) g();
+      for (const g of gates.splice(0)) g.open();
     },
   };
 }
@@ -62,7 +63,7 @@ function fakeStore(opts: { revoked?: string[]; failFor?: string } = {}) {
 describe('ingest queue', () => {
   it('a quiet agent\'s one delta is committed before any bursting agent\'s second slice', async () => {
     const store = fakeStore();
-    const queue = createIngestQueue(store.ingest, { concurrency: 1, groupMax: 1000, agentSlice: 100 });
+    const queue = createIngestQueue(store.ingest, { concurrency: 1, groupMax: 1000, agentSlice: 100, expressMax: 0 });
     const burst = Array.from({ length: 20 }, (_, a) => queue.submit(batchOf(`burst-${a}`, 1, 500)));
     const quiet = queue.submit(batchOf('quiet', 1, 1));
     store.runFreely();
@@ -85,7 +86,7 @@ describe('ingest queue', () => {
 
   it('an agent with nothing queued before goes to the front: its delta is in the next group commit', async () => {
     const store = fakeStore();
-    const queue = createIngestQueue(store.ingest, { concurrency: 1, groupMax: 500, agentSlice: 100, minSlice: 100 });
+    const queue = createIngestQueue(store.ingest, { concurrency: 1, groupMax: 500, agentSlice: 100, minSlice: 100, expressMax: 0 });
     const burst = Array.from({ length: 20 }, (_, a) => queue.submit(batchOf(`b${a}`, 1, 1000)));
     await store.release();
     await store.release();
@@ -98,6 +99,44 @@ describe('ingest queue', () => {
     assert.ok(store.groups[4]!.some((g) => g.agentId === 'quiet'), 'in the group right after the one running when it came');
     store.runFreely();
     await Promise.all(burst);
+  });
+
+  it('the express lane: a quiet agent does not wait for the running group commits, and only one express group runs at a time', async () => {
+    const store = fakeStore();
+    const queue = createIngestQueue(store.ingest, { concurrency: 2, groupMax: 500, agentSlice: 100, minSlice: 10, expressMax: 20 });
+    const burst = [queue.submit(batchOf('a1', 1, 300)), queue.submit(batchOf('a2', 1, 300))];
+    assert.deepEqual(store.groups.map((g) => g.map((s) => [s.agentId, s.seqs.length])), [[['a1', 100]], [['a2', 100]]]);
+    // Both group commits busy: the quiet agent's delta goes in a group of its own at once.
+    const quiet = queue.submit(batchOf('quiet', 1, 1));
+    assert.deepEqual(store.groups[2], [{ agentId: 'quiet', seqs: [1] }]);
+    const quieter = queue.submit(batchOf('quieter', 1, 1));
+    const third = queue.submit(batchOf('third', 1, 30));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(store.groups.length, 3, 'one express group at a time: the others wait');
+    assert.equal(queue.stats().running, 3);
+    await store.release(2);
+    assert.equal((await quiet).committedSeq, 1, 'committed while both big group commits still run');
+    while (store.groups.length < 4) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(store.groups.slice(0, 2).map((g) => g.map((s) => s.seqs.length)), [[100], [100]], 'nothing else ran meanwhile');
+    assert.equal(queue.stats().running, 3, 'the next express group runs beside the two big ones: the two waiting agents, a minSlice each');
+    assert.deepEqual(store.groups[3], [{ agentId: 'quieter', seqs: [1] }, { agentId: 'third', seqs: Array.from({ length: 10 }, (_, i) => i + 1) }]);
+    store.runFreely();
+    assert.equal((await quieter).committedSeq, 1);
+    assert.equal((await third).committedSeq, 30);
+    for (const r of await Promise.all(burst)) assert.equal(r.committedSeq, 300);
+    assert.ok(store.groups.every((g) => g.reduce((n, s) => n + s.seqs.length, 0) <= 500));
+  });
+
+  it('an express lane of 0 is off: a quiet agent waits for a free group commit', async () => {
+    const store = fakeStore();
+    const queue = createIngestQueue(store.ingest, { concurrency: 1, expressMax: 0 });
+    const busy = queue.submit(batchOf('busy', 1, 5));
+    const quiet = queue.submit(batchOf('quiet', 1, 1));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(store.groups.length, 1);
+    store.runFreely();
+    await Promise.all([busy, quiet]);
+    assert.deepEqual(store.groups[1], [{ agentId: 'quiet', seqs: [1] }]);
   });
 
   it('bursting agents progress alike: every agent\'s batch is done within one round of the others', async () => {
@@ -131,7 +170,7 @@ describe('ingest queue', () => {
 
   it('one agent\'s queued one-delta batches go into one group commit together; two streams\' resends never share one', async () => {
     const store = fakeStore();
-    const queue = createIngestQueue(store.ingest, { concurrency: 1, agentSlice: 100 });
+    const queue = createIngestQueue(store.ingest, { concurrency: 1, agentSlice: 100, expressMax: 0 });
     const first = queue.submit(batchOf('busy', 1, 1)); // holds the only group commit
     const quiet = Array.from({ length: 6 }, (_, i) => queue.submit(batchOf('quiet', i + 1, 1)));
     // A second stream of the same agent resends seqs 3 and 4: its batch waits for a slice of its own.

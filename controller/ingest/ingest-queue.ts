@@ -17,9 +17,15 @@ export interface IngestQueueOptions {
   readonly minSlice?: number;
   /** How long an agent whose row was locked elsewhere waits before it is offered again. Default 25 ms. */
   readonly lockedRetryMs?: number;
+  /**
+   * The express lane: while every group commit is busy, one more may run, of agents that had
+   * nothing queued (a quiet host's delta) and at most this many deltas, so such an agent waits for
+   * one small commit instead of for a fleet's big ones. 0 turns it off. Default 100.
+   */
+  readonly expressMax?: number;
 }
 
-export const INGEST_DEFAULTS = { concurrency: 3, groupMax: 2000, agentSlice: 250, minSlice: 25, lockedRetryMs: 25 } as const;
+export const INGEST_DEFAULTS = { concurrency: 3, groupMax: 2000, agentSlice: 250, minSlice: 25, lockedRetryMs: 25, expressMax: 100 } as const;
 
 export interface IngestQueueStats {
   /** Agents with a batch waiting or being committed. */
@@ -100,9 +106,11 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
   const agentSlice = options.agentSlice ?? INGEST_DEFAULTS.agentSlice;
   const minSlice = Math.min(agentSlice, options.minSlice ?? INGEST_DEFAULTS.minSlice);
   const lockedRetryMs = options.lockedRetryMs ?? INGEST_DEFAULTS.lockedRetryMs;
+  const expressMax = options.expressMax ?? INGEST_DEFAULTS.expressMax;
   for (const [name, v] of Object.entries({ concurrency, groupMax, agentSlice, minSlice, lockedRetryMs })) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`ingest ${name} must be a whole number of at least 1`);
   }
+  if (!Number.isInteger(expressMax) || expressMax < 0) throw new RangeError('ingest expressMax must be a whole number of at least 0');
   const jobs = new Map<string, Job[]>();
   // Agents with a job and no slice being committed, in turn order: those that had nothing queued
   // before (served first), then those served before, at the back of the line again.
@@ -112,6 +120,7 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
   /** Agents whose row was locked by another transaction: offered again after lockedRetryMs. */
   const deferred = new Set<string>();
   let running = 0;
+  let expressRunning = false;
   let pending = 0;
   let idleWaiters: (() => void)[] = [];
 
@@ -225,45 +234,64 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
     for (const w of waiters) w();
   };
 
-  const pump = () => {
-    while (running < concurrency && fresh.length + ready.length > 0) {
-      const group: Slice[] = [];
-      let size = 0;
-      // Every agent with work queued (waiting or being committed) gets a share of the group commits
-      // that can run at once: together they hold them all. (A share of one group would make each
-      // group hold only the agents the other running groups do not, groupMax / concurrency deltas.)
-      const share = Math.max(minSlice, Math.min(agentSlice, Math.floor((groupMax * concurrency) / jobs.size)));
-      while (size < groupMax && fresh.length + ready.length > 0) {
-        const agentId = (fresh.length ? fresh : ready).shift()!;
+  /** Takes a group from the agents in line (the fresh ones first), each a slice of `share`, up to `max` items. */
+  const takeGroup = (lines: readonly string[][], share: number, max: number): Slice[] => {
+    const group: Slice[] = [];
+    let size = 0;
+    for (const line of lines) {
+      while (size < max && line.length > 0) {
+        const agentId = line.shift()!;
         const list = jobs.get(agentId);
         if (!list?.length) continue;
-        const slice = sliceOf(agentId, list, share);
+        const slice = sliceOf(agentId, list, Math.min(share, max - size));
         group.push(slice);
         busy.add(agentId);
         size += Math.max(1, slice.size);
       }
-      if (!group.length) break;
-      running++;
-      void commit(group).finally(() => {
-        running--;
-        for (const g of group) {
-          const id = g.batch.agentId;
-          busy.delete(id);
-          if (deferred.has(id)) {
-            setTimeout(() => {
-              deferred.delete(id);
-              if (jobs.has(id) && !busy.has(id)) ready.push(id);
-              pump();
-              checkIdle();
-            }, lockedRetryMs);
-            continue;
-          }
-          // Back of the line: everyone waiting goes before this agent's next slice.
-          if (jobs.has(id)) ready.push(id);
+    }
+    return group;
+  };
+
+  const start = (group: Slice[], express: boolean) => {
+    running++;
+    if (express) expressRunning = true;
+    void commit(group).finally(() => {
+      running--;
+      if (express) expressRunning = false;
+      for (const g of group) {
+        const id = g.batch.agentId;
+        busy.delete(id);
+        if (deferred.has(id)) {
+          setTimeout(() => {
+            deferred.delete(id);
+            if (jobs.has(id) && !busy.has(id)) ready.push(id);
+            pump();
+            checkIdle();
+          }, lockedRetryMs);
+          continue;
         }
-        pump();
-        checkIdle();
-      });
+        // Back of the line: everyone waiting goes before this agent's next slice.
+        if (jobs.has(id)) ready.push(id);
+      }
+      pump();
+      checkIdle();
+    });
+  };
+
+  const pump = () => {
+    while (running - (expressRunning ? 1 : 0) < concurrency && fresh.length + ready.length > 0) {
+      // Every agent with work queued (waiting or being committed) gets a share of the group commits
+      // that can run at once: together they hold them all. (A share of one group would make each
+      // group hold only the agents the other running groups do not, groupMax / concurrency deltas.)
+      const share = Math.max(minSlice, Math.min(agentSlice, Math.floor((groupMax * concurrency) / jobs.size)));
+      const group = takeGroup([fresh, ready], share, groupMax);
+      if (!group.length) break;
+      start(group, false);
+    }
+    // Every group commit busy and an agent that had nothing queued waiting: the express lane.
+    if (expressMax > 0 && !expressRunning && fresh.length > 0) {
+      const group = takeGroup([fresh], minSlice, expressMax);
+      if (group.length) start(group, true);
     }
   };
 
