@@ -10,7 +10,8 @@
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node bench/ingest-path.mjs
 //     [--events 100000] [--agents 100] [--batch 500] [--rounds 3] [--pglite] [--cpu-prof FILE | --heap-prof FILE]
 //     [--max-queued N] (the read-ahead's bound on deltas queued in all, services/stream/delta-pipeline.ts)
-//     [--concurrency N] [--group-max N] (the ingest queue's group commits at once and their size, ingest/ingest-queue.ts)
+//     [--concurrency N] [--group-max N] [--express-max N] (the ingest queue's group commits at once, their size, its express lane: ingest/ingest-queue.ts)
+//     [--quiet-interval MS] (a quiet agent sends one delta every MS during each round: its commit latency, p50/p99/max)
 //
 // Each round writes --events new deltas (unique paths, realistic states, as bench/fleet-scale's
 // simulated agents send) on a throwaway database made with the controller's migrations (dropped
@@ -21,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import pino from 'pino';
@@ -39,7 +40,7 @@ const { decodeConnectRequest } = await distImport('proto/connect-request-decoder
 const { ChangeKind, ChangeSource, FileType } = await distImport('proto/gen/vigil/v1/types_pb.js');
 
 const o = options();
-const OPT = { events: o.num('--events', 100_000), agents: o.num('--agents', 100), batch: o.num('--batch', 500), rounds: o.num('--rounds', 3), pglite: o.has('--pglite'), cpuProf: o.str('--cpu-prof', null), heapProf: o.str('--heap-prof', null), maxQueued: o.num('--max-queued', DELTA_PIPELINE_DEFAULTS.maxQueued), concurrency: o.num('--concurrency', INGEST_DEFAULTS.concurrency), groupMax: o.num('--group-max', INGEST_DEFAULTS.groupMax) };
+const OPT = { events: o.num('--events', 100_000), agents: o.num('--agents', 100), batch: o.num('--batch', 500), rounds: o.num('--rounds', 3), pglite: o.has('--pglite'), cpuProf: o.str('--cpu-prof', null), heapProf: o.str('--heap-prof', null), maxQueued: o.num('--max-queued', DELTA_PIPELINE_DEFAULTS.maxQueued), concurrency: o.num('--concurrency', INGEST_DEFAULTS.concurrency), groupMax: o.num('--group-max', INGEST_DEFAULTS.groupMax), expressMax: o.num('--express-max', INGEST_DEFAULTS.expressMax), quietInterval: o.num("--quiet-interval", 100), smallFlow: o.num("--small-flow", DELTA_PIPELINE_DEFAULTS.smallFlow) };
 const log = pino({ level: 'warn' });
 
 let db = null;
@@ -54,6 +55,10 @@ await migrate(sql);
 const stores = createStores(sql, () => new Date());
 const ids = Array.from({ length: OPT.agents }, (_, i) => `agent-${String(i).padStart(4, '0')}-${randomBytes(4).toString('hex')}`);
 for (const id of ids) await stores.agents.create({ id, hostname: id, tokenId: 'bench', labels: {} });
+// A quiet agent: one delta every --quiet-interval ms while the others burst; its commit latency.
+const quietId = `quiet-${randomBytes(4).toString('hex')}`;
+await stores.agents.create({ id: quietId, hostname: quietId, tokenId: 'bench', labels: {} });
+let quietSeq = 0;
 
 /** One agent's messages for a round: the encoded ConnectRequest bytes, as they arrive on the wire. */
 function messages(agent, firstSeq, events) {
@@ -94,7 +99,7 @@ const results = [];
 try {
   for (let round = 0; round < OPT.rounds; round++) {
     const msgs = ids.map((id) => messages(id, round * perAgent, perAgent));
-    const queue = createIngestQueue((batches) => stores.events.ingestGroup(batches), { concurrency: OPT.concurrency, groupMax: OPT.groupMax });
+    const queue = createIngestQueue((batches) => stores.events.ingestGroup(batches), { concurrency: OPT.concurrency, groupMax: OPT.groupMax, expressMax: OPT.expressMax });
     const deps = { agents: stores.agents, events: stores.events, maxBatch: 5000 };
     global.gc?.();
     const profiling = (OPT.cpuProf || OPT.heapProf) && round === OPT.rounds - 1 ? new Session() : null;
@@ -117,9 +122,35 @@ try {
     const gc0 = gcMs;
     for (const k of Object.keys(gcKinds)) delete gcKinds[k];
     const t0 = performance.now();
+    const quietLatencies = [];
+    const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
+    eventLoopDelay.enable();
+    let bursting = true;
+    // As the fleet benchmark's quiet agent: a delta every interval whatever the acks, read through
+    // its own stream's pipeline; latency from the delta's send to its commit.
+    const quiet = (async () => {
+      const pipeline = createDeltaPipeline(() => queue.stats().pending, { ...DELTA_PIPELINE_DEFAULTS, maxQueued: OPT.maxQueued, smallFlow: OPT.smallFlow });
+      const commits = [];
+      for (let next = performance.now(); bursting; next += OPT.quietInterval) {
+        await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+        const sentAt = performance.now();
+        const [bytes] = messages(quietId, quietSeq, 1);
+        quietSeq++;
+        await pipeline.room(1);
+        const req = decodeConnectRequest(bytes);
+        const { deltas, refusals } = await readDeltaBatch(quietId, req.msg.value.deltas, deps, log);
+        const work = queue.submit({ agentId: quietId, deltas, refusals, alertRuleFor: () => null }).then(() => {
+          quietLatencies.push(performance.now() - sentAt);
+          if (process.env.QDBG && performance.now() - sentAt > 300) console.error('QUIET', Math.round(performance.now() - sentAt), 'at', Math.round(sentAt - t0), JSON.stringify(queue.stats()));
+        });
+        pipeline.add(work, 1);
+        commits.push(work);
+      }
+      await Promise.all(commits);
+    })();
     await Promise.all(
       ids.map(async (agentId, a) => {
-        const pipeline = createDeltaPipeline(() => queue.stats().pending, { ...DELTA_PIPELINE_DEFAULTS, maxQueued: OPT.maxQueued });
+        const pipeline = createDeltaPipeline(() => queue.stats().pending, { ...DELTA_PIPELINE_DEFAULTS, maxQueued: OPT.maxQueued, smallFlow: OPT.smallFlow });
         for (const bytes of msgs[a]) {
           const req = decodeConnectRequest(bytes);
           const n = req.msg.value.deltas.length;
@@ -134,6 +165,11 @@ try {
       }),
     );
     const seconds = (performance.now() - t0) / 1000;
+    bursting = false;
+    eventLoopDelay.disable();
+    await quiet;
+    quietLatencies.sort((a, b) => a - b);
+    const pct = (p) => Math.round(quietLatencies[Math.min(quietLatencies.length - 1, Math.floor((p / 100) * quietLatencies.length))] ?? NaN);
     const { user, system } = process.cpuUsage(cpu0);
     if (profiling) {
       const { profile } = await profiling.post(OPT.cpuProf ? 'Profiler.stop' : 'HeapProfiler.stopSampling');
@@ -143,11 +179,11 @@ try {
     const events = perAgent * OPT.agents;
     const dbCpu = db ? databaseCpuSpent(db0, await databaseCpuSample(dbQuery, dbName)) : null;
     const us = (s) => Number(((s * 1e6) / events).toFixed(1));
-    results.push({ round, events, seconds: Number(seconds.toFixed(2)), eventsPerSecond: Math.round(events / seconds), cpuUsPerEvent: { node: us((user + system) / 1e6), gc: us((gcMs - gc0) / 1000), postgresThisDatabase: dbCpu ? us(dbCpu.backends) : null, postgresWriters: dbCpu ? us(dbCpu.background) : null, postgresAll: OPT.pglite ? null : us(postgresCpuSeconds() - pg0), machine: us(machineBusySeconds() - m0) }, gcMsByKind: Object.fromEntries(Object.entries(gcKinds).map(([k, v]) => [k, Math.round(v)])) });
+    results.push({ round, events, seconds: Number(seconds.toFixed(2)), eventsPerSecond: Math.round(events / seconds), quietCommitMs: { n: quietLatencies.length, p50: pct(50), p99: pct(99), max: Math.round(quietLatencies.at(-1) ?? NaN) }, eventLoopDelayMs: { p99: Math.round(eventLoopDelay.percentile(99) / 1e6), max: Math.round(eventLoopDelay.max / 1e6) }, cpuUsPerEvent: { node: us((user + system) / 1e6), gc: us((gcMs - gc0) / 1000), postgresThisDatabase: dbCpu ? us(dbCpu.backends) : null, postgresWriters: dbCpu ? us(dbCpu.background) : null, postgresAll: OPT.pglite ? null : us(postgresCpuSeconds() - pg0), machine: us(machineBusySeconds() - m0) }, gcMsByKind: Object.fromEntries(Object.entries(gcKinds).map(([k, v]) => [k, Math.round(v)])) });
     console.error(JSON.stringify(results.at(-1)));
   }
   const [{ n }] = await sql.query('select count(*)::int as n from file_events');
-  if (n !== OPT.rounds * perAgent * OPT.agents) throw new Error(`${n} rows stored, expected ${OPT.rounds * perAgent * OPT.agents}`);
+  if (n !== OPT.rounds * perAgent * OPT.agents + quietSeq) throw new Error(`${n} rows stored, expected ${OPT.rounds * perAgent * OPT.agents + quietSeq}`);
 } finally {
   await sql.close();
   await db?.drop();

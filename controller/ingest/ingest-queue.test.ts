@@ -101,7 +101,7 @@ describe('ingest queue', () => {
     await Promise.all(burst);
   });
 
-  it('the express lane: a quiet agent does not wait for the running group commits, and only one express group runs at a time', async () => {
+  it('the express lane: sparse flows go in a small group of their own at once, one express group at a time; others wait their turn', async () => {
     const store = fakeStore();
     const queue = createIngestQueue(store.ingest, { concurrency: 2, groupMax: 500, agentSlice: 100, minSlice: 10, expressMax: 20 });
     const burst = [queue.submit(batchOf('a1', 1, 300)), queue.submit(batchOf('a2', 1, 300))];
@@ -109,22 +109,37 @@ describe('ingest queue', () => {
     // Both group commits busy: the quiet agent's delta goes in a group of its own at once.
     const quiet = queue.submit(batchOf('quiet', 1, 1));
     assert.deepEqual(store.groups[2], [{ agentId: 'quiet', seqs: [1] }]);
-    const quieter = queue.submit(batchOf('quieter', 1, 1));
-    const third = queue.submit(batchOf('third', 1, 30));
+    const quieter = queue.submit(batchOf('quieter', 1, 2));
+    const big = queue.submit(batchOf('big', 1, 30)); // more than minSlice: not a sparse flow
+    const quietest = queue.submit(batchOf('quietest', 1, 1));
     await new Promise((r) => setImmediate(r));
     assert.equal(store.groups.length, 3, 'one express group at a time: the others wait');
     assert.equal(queue.stats().running, 3);
     await store.release(2);
     assert.equal((await quiet).committedSeq, 1, 'committed while both big group commits still run');
     while (store.groups.length < 4) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(store.groups[3], [{ agentId: 'quieter', seqs: [1, 2] }, { agentId: 'quietest', seqs: [1] }], 'the next express group: the sparse flows, not the bigger newcomer');
     assert.deepEqual(store.groups.slice(0, 2).map((g) => g.map((s) => s.seqs.length)), [[100], [100]], 'nothing else ran meanwhile');
-    assert.equal(queue.stats().running, 3, 'the next express group runs beside the two big ones: the two waiting agents, a minSlice each');
-    assert.deepEqual(store.groups[3], [{ agentId: 'quieter', seqs: [1] }, { agentId: 'third', seqs: Array.from({ length: 10 }, (_, i) => i + 1) }]);
+    await store.release(0);
+    while (store.groups.length < 5) await new Promise((r) => setImmediate(r));
+    assert.equal(store.groups[4]![0]!.agentId, 'big', 'the newcomer first in the next ordinary group');
     store.runFreely();
-    assert.equal((await quieter).committedSeq, 1);
-    assert.equal((await third).committedSeq, 30);
+    assert.deepEqual(await Promise.all([quieter, quietest, big].map(async (p) => (await p).committedSeq)), [2, 1, 30]);
     for (const r of await Promise.all(burst)) assert.equal(r.committedSeq, 300);
     assert.ok(store.groups.every((g) => g.reduce((n, s) => n + s.seqs.length, 0) <= 500));
+  });
+
+  it('more sparse flows than one express group holds also go in the ordinary groups', async () => {
+    const store = fakeStore();
+    const queue = createIngestQueue(store.ingest, { concurrency: 2, groupMax: 500, minSlice: 10, expressMax: 5 });
+    const quiet = Array.from({ length: 40 }, (_, a) => queue.submit(batchOf(`q${a}`, 1, 1)));
+    // The first in the express lane; once more wait than it holds, the ordinary groups take them too.
+    assert.deepEqual(store.groups[0], [{ agentId: 'q0', seqs: [1] }]);
+    assert.equal(queue.stats().running, 3, 'the express group and both ordinary ones');
+    assert.deepEqual(store.groups.slice(1).map((g) => g.length), [6, 6]);
+    store.runFreely();
+    await Promise.all(quiet);
+    assert.equal(store.groups.reduce((n, g) => n + g.length, 0), 40);
   });
 
   it('an express lane of 0 is off: a quiet agent waits for a free group commit', async () => {

@@ -18,8 +18,8 @@ export interface IngestQueueOptions {
   /** How long an agent whose row was locked elsewhere waits before it is offered again. Default 25 ms. */
   readonly lockedRetryMs?: number;
   /**
-   * The express lane: while every group commit is busy, one more may run, of agents that had
-   * nothing queued (a quiet host's delta) and at most this many deltas, so such an agent waits for
+   * The express lane: one more group commit, at most this many deltas, of sparse flows only
+   * (agents with no more than minSlice queued: a quiet host's delta), so such an agent waits for
    * one small commit instead of for a fleet's big ones. 0 turns it off. Default 100.
    */
   readonly expressMax?: number;
@@ -112,8 +112,10 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
   }
   if (!Number.isInteger(expressMax) || expressMax < 0) throw new RangeError('ingest expressMax must be a whole number of at least 0');
   const jobs = new Map<string, Job[]>();
-  // Agents with a job and no slice being committed, in turn order: those that had nothing queued
-  // before (served first), then those served before, at the back of the line again.
+  // Agents with a job and no slice being committed, in turn order: sparse flows (served first:
+  // those that had nothing queued before, and those holding no more than minSlice when their last
+  // slice was committed, a quiet host's few deltas), then those served before, at the back of the
+  // line again.
   const fresh: string[] = [];
   const ready: string[] = [];
   const busy = new Set<string>();
@@ -123,6 +125,10 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
   let expressRunning = false;
   let pending = 0;
   let idleWaiters: (() => void)[] = [];
+  /** Deltas and refusals the agent has queued, not committed. */
+  const queuedOf = (agentId: string) => jobs.get(agentId)?.reduce((n, j) => n + left(j), 0) ?? 0;
+  /** A sparse flow: a quiet host's few deltas (no more than minSlice queued). */
+  const sparse = (agentId: string) => queuedOf(agentId) <= minSlice;
 
   /** Ends every queued batch of the agent (revoked, or its stream is to fail). */
   const drop = (agentId: string, end: (job: Job) => void) => {
@@ -234,14 +240,22 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
     for (const w of waiters) w();
   };
 
-  /** Takes a group from the agents in line (the fresh ones first), each a slice of `share`, up to `max` items. */
-  const takeGroup = (lines: readonly string[][], share: number, max: number): Slice[] => {
+  /**
+   * Takes a group from the agents in line (the first line first), each a slice of `share`, up to
+   * `max` items; agents `take` refuses keep their place.
+   */
+  const takeGroup = (lines: readonly string[][], share: number, max: number, take?: (agentId: string) => boolean): Slice[] => {
     const group: Slice[] = [];
     let size = 0;
     for (const line of lines) {
-      while (size < max && line.length > 0) {
-        const agentId = line.shift()!;
+      for (let i = 0; size < max && i < line.length; ) {
+        const agentId = line[i]!;
         const list = jobs.get(agentId);
+        if (list?.length && take && !take(agentId)) {
+          i++;
+          continue;
+        }
+        line.splice(i, 1);
         if (!list?.length) continue;
         const slice = sliceOf(agentId, list, Math.min(share, max - size));
         group.push(slice);
@@ -251,6 +265,13 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
     }
     return group;
   };
+
+  /**
+   * An agent served before goes to the back of the line, unless what it has queued is a sparse
+   * flow's, which goes first. (So every sparse flow is in `fresh`: an agent in `ready` only gains
+   * deltas until it is served.)
+   */
+  const lineUp = (agentId: string) => (sparse(agentId) ? fresh : ready).push(agentId);
 
   const start = (group: Slice[], express: boolean) => {
     running++;
@@ -264,14 +285,16 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
         if (deferred.has(id)) {
           setTimeout(() => {
             deferred.delete(id);
-            if (jobs.has(id) && !busy.has(id)) ready.push(id);
+            if (jobs.has(id) && !busy.has(id)) lineUp(id);
             pump();
             checkIdle();
           }, lockedRetryMs);
           continue;
         }
-        // Back of the line: everyone waiting goes before this agent's next slice.
-        if (jobs.has(id)) ready.push(id);
+        // Back of the line: everyone waiting goes before this agent's next slice; unless what it
+        // has queued is a sparse flow's few deltas, which go first (a quiet host that sent again
+        // while its last delta was committed is not put behind a fleet's burst).
+        if (jobs.has(id)) lineUp(id);
       }
       pump();
       checkIdle();
@@ -279,19 +302,25 @@ export function createIngestQueue(ingest: (batches: readonly IngestBatch[]) => P
   };
 
   const pump = () => {
+    // The express lane: one small group at a time, of sparse flows only, whatever the other
+    // groups are doing, so a quiet host waits for one small commit, not for a fleet's big ones.
+    if (expressMax > 0 && !expressRunning) {
+      const group = takeGroup([fresh], minSlice, expressMax, sparse);
+      if (group.length) start(group, true);
+    }
+    // Sparse flows wait for the express lane (it is quick) while one express group can take them
+    // all; more of them (a fleet of quiet hosts sending at once) go in the other groups too.
+    let sparseWaiting = 0;
+    if (expressMax > 0) for (const id of fresh) if (sparse(id) && (sparseWaiting += queuedOf(id)) > expressMax) break;
+    const take = expressMax > 0 && sparseWaiting <= expressMax ? (id: string) => !sparse(id) : undefined;
     while (running - (expressRunning ? 1 : 0) < concurrency && fresh.length + ready.length > 0) {
       // Every agent with work queued (waiting or being committed) gets a share of the group commits
       // that can run at once: together they hold them all. (A share of one group would make each
       // group hold only the agents the other running groups do not, groupMax / concurrency deltas.)
       const share = Math.max(minSlice, Math.min(agentSlice, Math.floor((groupMax * concurrency) / jobs.size)));
-      const group = takeGroup([fresh, ready], share, groupMax);
+      const group = takeGroup([fresh, ready], share, groupMax, take);
       if (!group.length) break;
       start(group, false);
-    }
-    // Every group commit busy and an agent that had nothing queued waiting: the express lane.
-    if (expressMax > 0 && !expressRunning && fresh.length > 0) {
-      const group = takeGroup([fresh], minSlice, expressMax);
-      if (group.length) start(group, true);
     }
   };
 

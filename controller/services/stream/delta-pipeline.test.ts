@@ -22,7 +22,7 @@ const settled = async (p: Promise<unknown>) => {
 
 describe('delta pipeline of one stream', () => {
   it('reads ahead while earlier messages wait for their commit, up to the delta limit', async () => {
-    const p = createDeltaPipeline(() => 0, { maxBatches: 16, maxDeltas: 10, maxQueued: 1000 });
+    const p = createDeltaPipeline(() => 0, { maxBatches: 16, maxDeltas: 10, maxQueued: 1000, smallFlow: 0 });
     const works = Array.from({ length: 3 }, pendingWork);
     for (const w of works.slice(0, 2)) {
       await p.room(4);
@@ -35,7 +35,7 @@ describe('delta pipeline of one stream', () => {
   });
 
   it('a message larger than the limit is still taken alone, never two at once', async () => {
-    const p = createDeltaPipeline(() => 0, { maxBatches: 16, maxDeltas: 10, maxQueued: 1000 });
+    const p = createDeltaPipeline(() => 0, { maxBatches: 16, maxDeltas: 10, maxQueued: 1000, smallFlow: 0 });
     await p.room(500);
     const w = pendingWork();
     p.add(w.promise, 500);
@@ -44,7 +44,7 @@ describe('delta pipeline of one stream', () => {
 
   it('reads nothing ahead while the whole ingest queue is full', async () => {
     let queued = 50_000;
-    const p = createDeltaPipeline(() => queued, { maxBatches: 16, maxDeltas: 1000, maxQueued: 50_000 });
+    const p = createDeltaPipeline(() => queued, { maxBatches: 16, maxDeltas: 1000, maxQueued: 50_000, smallFlow: 0 });
     await p.room(1); // the first message of a stream is always taken: every agent progresses
     const w = pendingWork();
     p.add(w.promise, 1);
@@ -53,6 +53,21 @@ describe('delta pipeline of one stream', () => {
     queued = 0;
     w.done();
     assert.equal(await settled(next), 'resolved');
+  });
+
+  it('a small flow reads on while the whole queue is full, up to its own small limit; a burst does not', async () => {
+    const full = () => 60_000;
+    const quiet = createDeltaPipeline(full, { maxBatches: 16, maxDeltas: 1000, maxQueued: 50_000, smallFlow: 3 });
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await settled(quiet.room(1)), 'resolved', `delta ${i + 1} of a quiet host`);
+      quiet.add(pendingWork().promise, 1);
+    }
+    assert.equal(await settled(quiet.room(1)), 'pending', 'a fourth would pass its small limit');
+    const burst = createDeltaPipeline(full, { maxBatches: 16, maxDeltas: 1000, maxQueued: 50_000, smallFlow: 3 });
+    await burst.room(500);
+    burst.add(pendingWork().promise, 500);
+    assert.equal(await settled(burst.room(500)), 'pending');
+    assert.equal(await settled(burst.room(1)), 'pending', 'a stream holding more than a small flow is held back');
   });
 
   it('the first failure is what room and drain answer from then on', async () => {

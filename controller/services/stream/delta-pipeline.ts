@@ -6,9 +6,16 @@ export interface DeltaPipelineLimits {
   readonly maxDeltas: number;
   /** Read ahead only while the whole ingest queue holds fewer deltas than this. Default 50,000. */
   readonly maxQueued: number;
+  /**
+   * A stream whose read-ahead would hold at most this many deltas reads on even when the whole
+   * queue is full: a quiet host sending a delta at a time is not held to one commit per delta
+   * behind a fleet's burst (its deltas wait in its stream, and their ack latency grows with the
+   * burst). Bounds what the queue may hold beyond maxQueued: this many per stream. Default 32.
+   */
+  readonly smallFlow: number;
 }
 
-export const DELTA_PIPELINE_DEFAULTS: DeltaPipelineLimits = { maxBatches: 16, maxDeltas: 1000, maxQueued: 50_000 };
+export const DELTA_PIPELINE_DEFAULTS: DeltaPipelineLimits = { maxBatches: 16, maxDeltas: 1000, maxQueued: 50_000, smallFlow: 32 };
 
 /**
  * The delta messages of one stream between being read and being acked. A stream's next message is
@@ -44,7 +51,7 @@ export function createDeltaPipeline(queued: () => number, limits: DeltaPipelineL
     }
   };
   return {
-    room: (n) => wait(() => batches === 0 || (batches < limits.maxBatches && deltas + n <= limits.maxDeltas && queued() + n <= limits.maxQueued)),
+    room: (n) => wait(() => batches === 0 || (batches < limits.maxBatches && deltas + n <= limits.maxDeltas && (deltas + n <= limits.smallFlow || queued() + n <= limits.maxQueued))),
     add(work, n) {
       batches++;
       deltas += n;
