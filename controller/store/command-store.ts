@@ -169,6 +169,7 @@ export function createCommandStore(db: SqlQueryable, clock: Clock): CommandStore
            case when a.id = any($7::text[]) then 'delivered' else 'pending' end,
            case when a.id = any($7::text[]) then $4::timestamptz end
          from agents a where a.revoked_at is null and ${which}
+         order by a.id
          returning id, agent_id, state`,
         [g.groupId, g.kind, JSON.stringify(g.args), now, g.createdBy, g.expiresAt, g.claimedFor ?? [], ...(everyAgent ? [] : [agentIds])],
       );
