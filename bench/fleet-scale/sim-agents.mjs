@@ -192,12 +192,21 @@ function open(a) {
   // reset or destroyed: the request side, still open, ends with it.
   const finish = () => {
     if (s.status === '0') end(null);
-    else if (s.status !== null) end(new Error(`grpc-status ${s.status}: ${decodeURIComponent(s.statusMessage)}`));
+    else if (s.status !== null) end(new Error(`grpc-status ${s.status}: ${statusMessage(s.statusMessage)}`));
     else end(s.error ?? new Error(`stream closed without a status (HTTP/2 code ${stream.rstCode})`));
   };
   stream.on('end', finish);
   stream.on('close', finish);
   stream.write(hello(a));
+}
+
+/** grpc-message is percent-encoded; kept as sent when it is not valid. */
+function statusMessage(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /**
@@ -215,7 +224,12 @@ function onData(a, s, chunk) {
     const len = buf.readUInt32BE(off + 1);
     if (buf.length - off - 5 < len) break;
     if (buf[off] !== 0) return s.end(new Error(`a compressed message (flag ${buf[off]}), never asked for`));
-    const m = fromBinary(ConnectResponseSchema, buf.subarray(off + 5, off + 5 + len));
+    let m;
+    try {
+      m = fromBinary(ConnectResponseSchema, buf.subarray(off + 5, off + 5 + len));
+    } catch (err) {
+      return s.end(err);
+    }
     off += 5 + len;
     onMessage(a, m, t);
     if (s.ended) return;
