@@ -2,8 +2,8 @@
 //
 // Each simulated agent has its own certificate (one key pair shared by all, issued by the home's
 // CA: certs.mjs), its own HTTP/2 connection and TLS session (node:http2's client with a TLS
-// context made once per agent and kept across its reconnects; the agent's keepalive: a ping after
-// 30 s without data, the session over when it goes unanswered for 10 s) and its own Connect stream
+// context made once per agent and kept across its reconnects; a keepalive ping after 30 s without
+// data, the session over when it goes unanswered for 10 s) and its own Connect stream
 // speaking the real protocol (proto/vigil/v1/agent.proto, the agent's gRPC framing): hello, then
 // the welcome, delta batches and acks; policies and commands are recorded on arrival and answered
 // with a ScanReport, as the agent does after its scan. A stream that ends is reopened with the
@@ -47,7 +47,11 @@ const { policyToPb } = await distImport('proto/convert.js');
 
 const now = () => performance.timeOrigin + performance.now();
 
-/** The agent's keepalive (agent/transport/agent-client.ts): a ping after 30 s without data, 10 s for its answer. */
+/**
+ * The keepalive: the agent's 30 s and 10 s (agent/transport/agent-client.ts), on the rule of
+ * connect-node's session manager, which these clients used before: a ping once 30 s have passed
+ * without data (the agent's grpc-js pings every 30 s, data or not).
+ */
 const PING_INTERVAL_MS = 30_000;
 const PING_TIMEOUT_MS = 10_000;
 /** The request headers of AgentService/Connect over gRPC (node:http2 adds :scheme and :authority). */
@@ -144,8 +148,8 @@ function open(a) {
   s.session = session;
   session.on('error', (err) => end(err));
   session.on('close', () => end(s.error ?? new Error('connection closed')));
-  // The agent's keepalive: a ping once 30 s have passed without data; unanswered for 10 s, the
-  // session is over (ended here, as a session error, rather than thrown).
+  // The keepalive: a ping once 30 s have passed without data; unanswered for 10 s, the session is
+  // over (ended here, as a session error, rather than thrown).
   const keepalive = () => {
     if (s.ended) return;
     const quiet = now() - s.lastDataAt;
