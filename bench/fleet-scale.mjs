@@ -35,6 +35,8 @@
 //   npm run bench:fleet                      # full: 10,000 agents, 100 bursting, 200,000 events
 //   npm run bench:fleet -- --quick           # 1,000 agents, 20,000 events, under 2 minutes
 //   node bench/fleet-scale.mjs --agents 2000 --skip-storm --cpu-prof --json out.json
+//   node bench/fleet-scale.mjs --skip-ceiling --skip-enrol --skip-burst --skip-storm --skip-bare --cpu-prof-fanout
+//     (the controller of d-f under node --cpu-prof: self time from each fan-out RPC to its last agent)
 //
 // See docs/benchmarks.md, "Fleet scale (issue 16)", for every option and what each figure means.
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -84,6 +86,7 @@ const OPT = {
   reportDelayMs: o.num('--report-delay', quick ? 500 : 1000),
   jitter: o.str('--jitter', 'equal'),
   cpuProf: o.has('--cpu-prof'),
+  cpuProfFanout: o.has('--cpu-prof-fanout'),
   logLevel: o.str('--log-level', process.env.VIGIL_LOG_LEVEL ?? 'info'),
   json: o.str('--json', null),
   keep: o.has('--keep'),
@@ -472,7 +475,8 @@ const medianRound = (rounds) => [...rounds].sort((a, b) => a.perSecond - b.perSe
 
 async function fleetOnController() {
   await stopController();
-  ctl = await launchController();
+  const profDir = join(root, 'cpu-prof-fanout');
+  ctl = await launchController(OPT.cpuProfFanout ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
   phase(`f) idle streams: ${OPT.agents} to the controller`);
   await sleep(OPT.settleMs);
   const rss0 = rss(ctl.pid);
@@ -482,6 +486,20 @@ async function fleetOnController() {
   details.idle = { controller: { rssBefore: rss0, rssAfter: rss1, perStream: (rss1 - rss0) / OPT.agents, connectPerSecond: connectRate } };
 
   if (!OPT.skip.has('fanout')) await fanout();
+  if (OPT.cpuProfFanout) {
+    // The profile is written as the process exits; the agents come back to a new controller.
+    const tKill = now();
+    await stopController();
+    const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+    if (file && details.rescan) {
+      const kept = join(tmpdir(), `vigil-fleet-controller-fanout-${process.pid}.cpuprofile`);
+      copyFileSync(join(profDir, file), kept);
+      details.fanoutProfiles = { rescan: summarizeProfile(kept, 15, details.rescan.monotonicUs), policy: summarizeProfile(kept, 15, details.policy.monotonicUs) };
+    } else say('no fan-out CPU profile was written');
+    ctl = await launchController();
+    await waitReconnected(tKill);
+    await sessionsStable();
+  }
   if (!OPT.skip.has('storm')) {
     const rounds = [];
     for (let r = 1; r <= OPT.stormRounds; r++) {
@@ -509,6 +527,8 @@ async function fanout() {
   const cpuSince = (c0) => Object.fromEntries(Object.entries(cpuNow()).map(([k, v]) => [k, Number((v - c0[k]).toFixed(2))]));
   // Rescan --all: RPC → last agent received the command → every scan report recorded.
   let c0 = cpuNow();
+  const mono = () => Number(process.hrtime.bigint() / 1000n); // CLOCK_MONOTONIC µs: a .cpuprofile's clock
+  let m0 = mono();
   const t0 = now();
   const res = await admin.rescan({ all: true });
   const rpcMs = now() - t0;
@@ -520,6 +540,7 @@ async function fanout() {
   }, waitMs, 50).catch((err) => say(err.message));
   const lastMs = times.length ? Math.max(...times) - t0 : null;
   const cpuToLast = cpuSince(c0);
+  const rescanMono = [m0, m0 + Math.round(((lastMs ?? 0) + 200) * 1000)];
   // Agents not connected (the burst's, the quiet one) keep their command queued until they connect:
   // the results to wait for are those of the streams the command was delivered to.
   const ids = res.targets.filter((t) => t.delivered).map((t) => t.commandId);
@@ -528,11 +549,12 @@ async function fanout() {
     return n >= ids.length ? now() - t0 : undefined;
   }, waitMs, 100).catch((err) => (say(err.message), null));
   const sorted = ascending(times.map((t) => t - t0));
-  details.rescan = { targets: res.targets.length, delivered, received: times.length, rpcMs, firstMs: sorted[0], p50Ms: percentile(sorted, 50), lastMs, resultsMs, cpuSecondsToLast: cpuToLast };
+  details.rescan = { targets: res.targets.length, delivered, received: times.length, rpcMs, firstMs: sorted[0], p50Ms: percentile(sorted, 50), lastMs, resultsMs, cpuSecondsToLast: cpuToLast, monotonicUs: rescanMono };
 
   // Policy push: RPC → last agent received the new version.
   const policy = policyToPb({ version: 0, ...parsePolicyYaml('rules:\n  - name: fleet-bench\n    paths: [/srv/app]\n', 'fleet-bench') });
   c0 = cpuNow();
+  m0 = mono();
   const p0 = now();
   const applied = await admin.applyPolicy({ policy });
   const prpcMs = now() - p0;
@@ -543,7 +565,7 @@ async function fanout() {
   }, waitMs, 50);
   const pcpu = cpuSince(c0);
   const psorted = ascending(ptimes.map((t) => t - p0));
-  details.policy = { version, pushedTo: applied.pushedTo, received: ptimes.length, rpcMs: prpcMs, firstMs: psorted[0], p50Ms: percentile(psorted, 50), lastMs: psorted[psorted.length - 1], cpuSecondsToLast: pcpu };
+  details.policy = { version, pushedTo: applied.pushedTo, received: ptimes.length, rpcMs: prpcMs, firstMs: psorted[0], p50Ms: percentile(psorted, 50), lastMs: psorted[psorted.length - 1], cpuSecondsToLast: pcpu, monotonicUs: [m0, m0 + Math.round((psorted[psorted.length - 1] + 200) * 1000)] };
 }
 
 /** CPU seconds to the last agent, by party. */
@@ -678,6 +700,7 @@ const out = [
   table(rows),
 ];
 if (details.profile) out.push('', `(burst: ${fmt.s(details.profile.burstMs)})`, profileText(details.profile));
+if (details.fanoutProfiles) for (const [what, p] of Object.entries(details.fanoutProfiles)) out.push('', `(${what}: RPC → last agent + 0.2 s)`, profileText(p));
 process.stdout.write(`${out.join('\n')}\n`);
 if (OPT.json) writeFileSync(OPT.json, `${JSON.stringify({ rows, ...details }, null, 2)}\n`);
 process.off('SIGINT', onSignal);

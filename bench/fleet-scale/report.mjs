@@ -55,14 +55,21 @@ function where(url) {
  * Summarizes a .cpuprofile (node --cpu-prof): self time per function and per place (package or
  * file), each as ms and share of the profile's samples, the top `n` of each. Each function also
  * names the controller code (dist/) it was called from most, the nearest dist/ frame above it.
+ * With a window ([from, to], CLOCK_MONOTONIC µs), only the samples taken in it.
  */
-export function summarizeProfile(file, n = 15) {
+export function summarizeProfile(file, n = 15, window = null) {
   const prof = JSON.parse(readFileSync(file, 'utf8'));
   const byId = new Map(prof.nodes.map((node) => [node.id, node]));
   const parent = new Map();
   for (const node of prof.nodes) for (const c of node.children ?? []) parent.set(c, node.id);
   const self = new Map();
-  for (let i = 0; i < prof.samples.length; i++) self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  // window: [from, to] in CLOCK_MONOTONIC µs (the samples' clock): only the samples taken then.
+  let at = prof.startTime;
+  for (let i = 0; i < prof.samples.length; i++) {
+    at += prof.timeDeltas[i] ?? 0;
+    if (window && (at < window[0] || at > window[1])) continue;
+    self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  }
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const ours = (url) => url.includes('/dist/') && !url.includes('/node_modules/');
   const label = ({ functionName, url, lineNumber }) => `${functionName || '(anonymous)'} ${where(url)}${url ? `:${lineNumber + 1}` : ''}`;
