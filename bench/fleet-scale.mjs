@@ -376,7 +376,7 @@ async function burst() {
     controllerDatabaseCpuSeconds: dbCpu,
     cpuUsPerEvent: { controller: (cpu * 1e6) / total, postgres: (pgCpu * 1e6) / total, postgresThisDatabase: (dbCpu.backends * 1e6) / total, postgresWriters: (dbCpu.background * 1e6) / total, simulatedAgents: (simCpuS * 1e6) / total, rest: ((machineCpu - cpu - pgCpu - simCpuS) * 1e6) / total, machine: (machineCpu * 1e6) / total },
     agentP99Ms: { median: medianP99, worst: worstP99, all: p99s.map(Math.round) },
-    quiet: { samples: inBurst.length, unacked, p50: q50, p99: q99, max: quietLat[quietLat.length - 1] ?? null, error: quiet.error },
+    quiet: { samples: inBurst.length, unacked, p50: q50, p99: q99, max: quietLat[quietLat.length - 1] ?? null, error: quiet.error, timeline: inBurst.map((s) => [Math.round(s.sentAt - tGo), s.ms == null ? null : Math.round(s.ms)]) },
   };
   const ref = ceilingBest?.eventsPerSecond;
   rows.push(

@@ -7,6 +7,7 @@ import { MAX_AGENT_MESSAGE_BYTES } from '../../../proto/wire-limits.js';
 import { ControllerError } from '../../errors.js';
 import { frameMessage } from '../../grpc/frame-reader.js';
 import { createServerStream, GRPC_CONTENT_TYPE } from '../../grpc/server-stream.js';
+import { createTurnQueue, type TurnQueue } from '../../grpc/turn-queue.js';
 import type { ConnectService } from '../connect-service.js';
 import { toConnectError } from '../error-interceptor.js';
 import { identityFromStream } from '../peer-identity.js';
@@ -32,6 +33,8 @@ export interface AgentStreamRouteOptions {
  */
 export function createAgentStreamRoute(opts: AgentStreamRouteOptions): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void {
   const maxMessageBytes = opts.maxMessageBytes ?? MAX_AGENT_MESSAGE_BYTES;
+  // Every stream's large messages are decoded one per event-loop turn (grpc/turn-queue.ts).
+  const turns = createTurnQueue();
   return (stream, headers) => {
     if (headers[':method'] !== 'POST' || !GRPC_CONTENT_TYPE.test(String(headers['content-type'] ?? ''))) {
       stream.on('error', () => undefined);
@@ -40,7 +43,7 @@ export function createAgentStreamRoute(opts: AgentStreamRouteOptions): (stream: 
     }
     const call = createServerStream(stream, headers, { maxMessageBytes });
     const wire: AgentWire = {
-      requests: decoded(call.messages),
+      requests: decoded(call.messages, turns),
       send: (msg) => call.send(encodeDown(msg)),
       signal: call.signal,
     };
@@ -51,7 +54,14 @@ export function createAgentStreamRoute(opts: AgentStreamRouteOptions): (stream: 
   };
 }
 
-function decoded(frames: AsyncIterable<Buffer>): AsyncIterable<ConnectRequest> {
+/**
+ * A message at least this large (a batch of some 40 deltas) waits for a turn of its own before it
+ * is decoded: its decoding, mapping and queueing then run in that turn, apart from other streams'.
+ * A small one (a quiet host's delta, an ack-sized message) is decoded as it comes.
+ */
+const LARGE_MESSAGE_BYTES = 8 * 1024;
+
+function decoded(frames: AsyncIterable<Buffer>, turns: TurnQueue): AsyncIterable<ConnectRequest> {
   return {
     [Symbol.asyncIterator]() {
       const it = frames[Symbol.asyncIterator]();
@@ -59,6 +69,7 @@ function decoded(frames: AsyncIterable<Buffer>): AsyncIterable<ConnectRequest> {
         async next(): Promise<IteratorResult<ConnectRequest>> {
           const r = await it.next();
           if (r.done) return r;
+          if (r.value.length >= LARGE_MESSAGE_BYTES) await turns.wait();
           try {
             return { value: decodeConnectRequest(r.value), done: false };
           } catch (err) {
