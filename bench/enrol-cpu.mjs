@@ -105,7 +105,9 @@ try {
   });
   const ctx = { values: { get: () => '127.0.0.1' } };
   const req = { token: formatToken(token), hostname: '' };
-  results.enrol = await cpuEach((i) => service.enroll({ ...req, csrPem: csrs[i], hostname: `host-${i}` }, ctx));
+  // enrol(req, remote) since session 13; older builds take connect-node's (req, ctx).
+  const enrolOne = service.enrol ? (r) => service.enrol(r, '127.0.0.1') : (r) => service.enroll(r, ctx);
+  results.enrol = await cpuEach((i) => enrolOne({ ...req, csrPem: csrs[i], hostname: `host-${i}` }));
 } finally {
   await sql.close();
   await server?.drop();

@@ -6,8 +6,11 @@ import { AgentService } from '../proto/gen/vigil/v1/agent_pb.js';
 import type { ControllerConfig } from './config.js';
 import type { ControllerHome } from './controller-home.js';
 import { formatHostPort, parseHostPort, type HostPort } from './listen-address.js';
+import { GRPC_CONTENT_TYPE } from './grpc/server-stream.js';
 import { requestHandlerOnStreams, type StreamHandler } from './request-from-stream.js';
 import type { ConnectService } from './services/connect-service.js';
+import { createEnrolRoute, ENROLL_PATH } from './services/enrol-route.js';
+import type { EnrolService } from './services/enrol-service.js';
 import { createErrorInterceptor } from './services/error-interceptor.js';
 import { identityFromRequest, peerIdentityKey, remoteAddressFromRequest, remoteAddressKey } from './services/peer-identity.js';
 import { CONNECT_PATH, createAgentStreamRoute } from './services/stream/agent-stream-route.js';
@@ -19,7 +22,7 @@ const MAX_ENROL_BYTES = 64 * 1024;
 
 /** The services behind the two listeners; each learns the other listener's address once it is bound. */
 export interface ListenerServices {
-  enrol(connectAddress: () => string): Pick<ServiceImpl<typeof AgentService>, 'enroll'>;
+  enrol(connectAddress: () => string): EnrolService;
   readonly connect: ConnectService;
   admin(enrolAddress: () => string): ServiceImpl<typeof AdminService>;
   /** Run on admin calls after the error mapping (the operator revocation check). */
@@ -50,15 +53,25 @@ export async function startListeners(config: ControllerConfig, home: ControllerH
   const enrolAddress = () => advertised(config.enrolListen, home.info.enrolAddress, enrolListener?.port);
   const connectAddress = () => advertised(config.listen, home.info.address, mtls?.port);
 
-  const enrolHandler = connectNodeAdapter({
-    routes: (router) => router.service(AgentService, services.enrol(connectAddress)),
-    interceptors,
-    readMaxBytes: MAX_ENROL_BYTES,
-    grpcWeb: false,
-    // The ~3 KB reply is not worth gzip's CPU (about 0.25 ms an enrolment).
-    acceptCompression: [],
-    contextValues: (req) => createContextValues().set(remoteAddressKey, remoteAddressFromRequest(req)),
-  });
+  const enrol = services.enrol(connectAddress);
+  // Agents enrol over gRPC, served on the raw HTTP/2 stream (services/enrol-route.ts); connect-node
+  // answers everything else on the enrolment listener (the Connect protocol, unknown paths).
+  const enrolRoute = createEnrolRoute({ enrol, logger, maxMessageBytes: MAX_ENROL_BYTES });
+  const enrolFallback = requestHandlerOnStreams(
+    connectNodeAdapter({
+      routes: (router) => router.service(AgentService, { enroll: (req, ctx) => enrol.enrol(req, ctx.values.get(remoteAddressKey)) }),
+      interceptors,
+      readMaxBytes: MAX_ENROL_BYTES,
+      grpcWeb: false,
+      // The ~3 KB reply is not worth gzip's CPU (about 0.25 ms an enrolment).
+      acceptCompression: [],
+      contextValues: (req) => createContextValues().set(remoteAddressKey, remoteAddressFromRequest(req)),
+    }),
+  );
+  const onEnrolStream: StreamHandler = (stream, headers, flags, raw) =>
+    headers[':path'] === ENROLL_PATH && headers[':method'] === 'POST' && GRPC_CONTENT_TYPE.test(String(headers['content-type'] ?? ''))
+      ? enrolRoute(stream, headers)
+      : enrolFallback(stream, headers, flags, raw);
   const contextValues = (req: Parameters<typeof identityFromRequest>[0]) => createContextValues().set(peerIdentityKey, identityFromRequest(req, home.info.trustDomain));
   const adminHandler = requestHandlerOnStreams(
     connectNodeAdapter({
@@ -75,7 +88,7 @@ export async function startListeners(config: ControllerConfig, home: ControllerH
 
   const tls = { keyPem: home.serverKeyPem, certChainPem: home.serverChainPem };
   mtls = await listenTls({ at: config.listen, ...tls, clientCaPem: home.caPem, onStream: onMutualTlsStream });
-  enrolListener = await listenTls({ at: config.enrolListen, ...tls, onStream: requestHandlerOnStreams(enrolHandler) });
+  enrolListener = await listenTls({ at: config.enrolListen, ...tls, onStream: onEnrolStream });
   const bound = [mtls, enrolListener];
   return {
     address: formatHostPort({ host: config.listen.host, port: mtls.port }),

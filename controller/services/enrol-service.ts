@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import type { Logger } from 'pino';
-import { AgentService } from '../../proto/gen/vigil/v1/agent_pb.js';
 import { parseToken, PkiError, verifyCsr, type CertificateAuthority } from '../../pki/index.js';
 import { ControllerError } from '../errors.js';
 import type { FailureLimiter } from '../enrol-rate-limit.js';
 import type { Issuer } from '../identity/issuer.js';
-import { remoteAddressKey } from './peer-identity.js';
 import {
   createAgentStore,
   createCertificateStore,
@@ -38,15 +35,38 @@ const REFUSALS: Record<ConsumeRefusal, string> = {
   used_up: 'token has no uses left',
 };
 
+/** What an enrolling agent sends (the Enroll RPC's request). */
+export interface EnrolRequest {
+  /** The `<id>.<secret>` token from the join string. */
+  readonly token: string;
+  /** PKCS#10 CSR, PEM; its subject is ignored. */
+  readonly csrPem: string;
+  readonly hostname: string;
+}
+
+/** What an enrolled agent is given (the Enroll RPC's response). */
+export interface EnrolResult {
+  readonly agentId: string;
+  readonly certificatePem: string;
+  readonly caPem: string;
+  readonly trustDomain: string;
+  readonly connectAddress: string;
+}
+
 /**
- * Enrolment (the contract's Enroll RPC): token + CSR in, a short-lived agent certificate out. The
- * CSR's subject is ignored. Logs as component `enroll`, after the RPC.
+ * Enrolment (the contract's Enroll RPC, served by services/enrol-route.ts): token + CSR in, a
+ * short-lived agent certificate out. Refusals are ControllerErrors and PkiErrors.
  */
-export function createEnrolService(deps: EnrolDeps): Pick<ServiceImpl<typeof AgentService>, 'enroll'> {
+export interface EnrolService {
+  /** `remote`: the TCP peer address of the request's connection (the failure limit's key). */
+  enrol(req: EnrolRequest, remote: string): Promise<EnrolResult>;
+}
+
+/** The enrol service. The CSR's subject is ignored. Logs as component `enroll`, after the RPC. */
+export function createEnrolService(deps: EnrolDeps): EnrolService {
   const log = deps.logger.child({ component: 'enroll' });
   return {
-    async enroll(req, ctx: HandlerContext) {
-      const remote = ctx.values.get(remoteAddressKey);
+    async enrol(req, remote) {
       // An address past its failure limit is refused, unless it holds a valid token: guesses stop
       // there, before the CSR is checked, while a host that shares the address (a NAT) and has
       // the right token still enrols (docs/security.md, "Enrolment rate limit").

@@ -35,6 +35,11 @@ export function remoteAddressFromRequest(req: IncomingMessage | Http2ServerReque
   return socketOf(req)?.remoteAddress ?? '';
 }
 
+/** The TCP peer address of an HTTP/2 stream's connection. */
+export function remoteAddressFromStream(stream: ServerHttp2Stream): string {
+  return stream.session?.socket?.remoteAddress ?? '';
+}
+
 /** Identities by connection: a TLS connection has one peer certificate for its whole life. */
 const byConnection = new WeakMap<TLSSocket, { readonly trustDomain: string; readonly identity: PeerIdentity | null }>();
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
+import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { pino } from 'pino';
 import { AgentError } from '../../agent/errors.js';
 import { enrol } from '../../agent/enrol.js';
@@ -21,9 +21,9 @@ import { startController, type RunningController } from '../../controller/contro
 import type { VigilHome } from '../../controller/home.js';
 import { makeHome } from '../support/controllers.js';
 import { createAdminClient, type AdminClient } from '../../controller/vigilctl/admin-client.js';
-import { formatJoinString, generateToken, parseJoinString, PkiError } from '../../pki/index.js';
+import { createCsr, formatJoinString, formatToken, generateKeyPair, generateToken, parseJoinString, PkiError } from '../../pki/index.js';
 import { AdminService } from '../../proto/gen/vigil/v1/admin_pb.js';
-import { ConnectRequestSchema } from '../../proto/gen/vigil/v1/agent_pb.js';
+import { AgentService, ConnectRequestSchema } from '../../proto/gen/vigil/v1/agent_pb.js';
 import { policyToPb } from '../../proto/convert.js';
 import { createServerDatabase } from '../support/databases.js';
 
@@ -68,6 +68,17 @@ describe('enrolment and transport refuse bad input', { timeout: 120_000 }, () =>
     assert.match(id.agentId, /^[0-9a-f-]{36}$/);
     assert.equal(id.controller, controller.address);
     await assert.rejects(enrol({ joinString: await newJoin(), stateDir: dir, logger }), (e: unknown) => e instanceof AgentError && e.code === 'already_enrolled');
+  });
+
+  it('enrols over the Connect protocol too (connect-node answers what is not gRPC on the enrolment listener)', async () => {
+    const join = parseJoinString(await newJoin());
+    const keys = await generateKeyPair();
+    const client = createClient(AgentService, createConnectTransport({ baseUrl: `https://${controller.enrolAddress}`, httpVersion: '2', nodeOptions: { ca: readFileSync(home.caCert, 'utf8') } }));
+    const res = await client.enroll({ token: formatToken(join.token), csrPem: createCsr(keys.privateKeyPem, keys.publicKeyPem, 'ignored'), hostname: 'over-connect' });
+    assert.match(res.agentId, /^[0-9a-f-]{36}$/);
+    assert.equal(res.connectAddress, controller.address);
+    assert.ok((await admin.listAgents({})).agents.some((a) => a.id === res.agentId && a.hostname === 'over-connect'));
+    await assert.rejects(client.enroll({ token: formatToken(join.token), csrPem: createCsr(keys.privateKeyPem, keys.publicKeyPem, 'x'), hostname: 'again' }), (e: unknown) => e instanceof ConnectError && e.code === Code.Unauthenticated && /no uses left/.test(e.rawMessage));
   });
 
   it('refuses an unknown token, and says no more than "not valid"', async () => {
