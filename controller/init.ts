@@ -6,6 +6,7 @@ import {
   createCa,
   createCertificateAuthority,
   generateKeyPair,
+  generateP256KeyPair,
   readSecretFile,
   writePublicFile,
   writeSecretFile,
@@ -50,7 +51,9 @@ export async function initHome(home: VigilHome, opts: InitOptions): Promise<Init
     : { ...(JSON.parse(await readFile(home.controllerInfo, 'utf8')) as ControllerInfo), address: opts.address, enrolAddress: opts.enrolAddress };
   const ca = createCertificateAuthority({ certPem: caPem, keyPem: await readCaKey(home, opts.caPassphrase) }, { trustDomain: info.trustDomain });
 
-  const serverKeys = await generateKeyPair();
+  // ECDSA P-256: the listeners' TLS handshakes sign with it (a tenth of RSA-2048's CPU). Homes made
+  // before keep their RSA key until init runs again; agents check the server by the CA either way.
+  const serverKeys = await generateP256KeyPair();
   const server = ca.issueServer({ publicKeyPem: serverKeys.publicKeyPem, names: opts.serverNames });
   await writeSecretFile(home.serverKey, serverKeys.privateKeyPem, { overwrite: true });
   // The chain carries the CA so that an enrolling agent can check its pin during first contact.

@@ -6,7 +6,7 @@ import { readIssuerFields } from './issuer-fields.js';
 import { generateKeyPair } from './keys.js';
 import { spkiPin } from './pin.js';
 import { createSigner } from './signer.js';
-import { rsaSpkiOf, type RsaSpki } from './spki.js';
+import { readP256Spki, rsaSpkiOf, spkiDerOf, type RsaSpki } from './spki.js';
 
 const { pki } = forge;
 
@@ -23,6 +23,7 @@ export interface CreateCaOptions {
 }
 
 export interface IssueServerOptions {
+  /** RSA, or ECDSA P-256 (what `vigil init` makes for the listeners). */
   readonly publicKeyPem: string;
   /** DNS names and IP addresses the server answers on. */
   readonly names: readonly string[];
@@ -74,25 +75,48 @@ function randomSerial(): string {
 }
 
 /**
- * The subject key as forge takes it, and its subjectKeyIdentifier extension (RFC 5280 4.2.1.2
- * method 1: the SHA-1 of the RSAPublicKey, as forge computes it) made with node:crypto's SHA-1
- * rather than forge's JavaScript one. Read from the key's canonical SPKI (pki/spki.ts): forge
- * writes the same SubjectPublicKeyInfo back from the modulus and exponent.
+ * The subject key as the certificate is built from it: forge's key and the subjectKeyIdentifier
+ * extension (RFC 5280 4.2.1.2 method 1: the SHA-1 of the subjectPublicKey BIT STRING's content,
+ * as forge and OpenSSL compute it) made with node:crypto's SHA-1 rather than forge's JavaScript
+ * one. An RSA key is read from its canonical SPKI (pki/spki.ts): forge writes the same
+ * SubjectPublicKeyInfo back from the modulus and exponent. A P-256 key, which forge cannot hold,
+ * comes with its SPKI, which the signer puts in place of a stand-in RSA key's (pki/signer.ts).
  */
-function subjectKey(publicKeyPem: string): { publicKey: forge.pki.rsa.PublicKey; subjectKeyIdentifier: object } {
+interface SubjectKey {
+  readonly type: 'rsa' | 'ec';
+  readonly publicKey: forge.pki.rsa.PublicKey;
+  readonly subjectKeyIdentifier: object;
+  /** Set for a key forge cannot hold: the SubjectPublicKeyInfo the certificate carries instead. */
+  readonly spki?: Buffer;
+}
+
+const keyIdentifierExtension = (keyBytes: Buffer): object => ({
+  name: 'subjectKeyIdentifier',
+  value: forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, false, createHash('sha1').update(keyBytes).digest('binary')),
+});
+
+/** forge's stand-in for a key it cannot hold; its SubjectPublicKeyInfo never reaches a certificate. */
+let standIn: forge.pki.rsa.PublicKey | undefined;
+const standInKey = () => (standIn ??= pki.setRsaPublicKey(new forge.jsbn.BigInteger('3'), new forge.jsbn.BigInteger('3')));
+
+function subjectKey(publicKeyPem: string, types: readonly SubjectKey['type'][]): SubjectKey {
   let spki: RsaSpki;
   try {
     spki = rsaSpkiOf(publicKeyPem);
   } catch (cause) {
-    throw new PkiError('unsupported_key', 'certificates are issued for RSA public keys only', { cause });
+    if (types.includes('ec')) {
+      try {
+        const ec = readP256Spki(spkiDerOf(publicKeyPem));
+        return { type: 'ec', publicKey: standInKey(), subjectKeyIdentifier: keyIdentifierExtension(ec.point), spki: ec.der };
+      } catch {
+        // Neither: refused below.
+      }
+    }
+    throw new PkiError('unsupported_key', `certificates of this kind are issued for ${types.includes('ec') ? 'RSA or ECDSA P-256' : 'RSA'} public keys only`, { cause });
   }
   const { BigInteger } = forge.jsbn;
   const publicKey = pki.setRsaPublicKey(new BigInteger(spki.modulus.toString('hex'), 16), new BigInteger(spki.exponent.toString('hex'), 16));
-  const ski = createHash('sha1').update(spki.rsaPublicKey).digest('binary');
-  return {
-    publicKey,
-    subjectKeyIdentifier: { name: 'subjectKeyIdentifier', value: forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, false, ski) },
-  };
+  return { type: 'rsa', publicKey, subjectKeyIdentifier: keyIdentifierExtension(spki.rsaPublicKey) };
 }
 
 /** Creates a self-signed CA certificate and its key. */
@@ -100,7 +124,7 @@ export async function createCa(opts: CreateCaOptions): Promise<CaMaterial> {
   const keys = await generateKeyPair(3072);
   const now = opts.now ?? new Date();
   const cert = pki.createCertificate();
-  const key = subjectKey(keys.publicKeyPem);
+  const key = subjectKey(keys.publicKeyPem, ['rsa']);
   cert.publicKey = key.publicKey;
   cert.serialNumber = randomSerial();
   cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
@@ -139,13 +163,12 @@ export function createCertificateAuthority(
   const signer = createSigner(caKey);
 
   function sign(
-    publicKeyPem: string,
+    key: SubjectKey,
     notAfterMs: number,
     subject: forge.pki.CertificateField[],
     extensions: object[],
   ): IssuedCertificate {
     const cert = pki.createCertificate();
-    const key = subjectKey(publicKeyPem);
     cert.publicKey = key.publicKey;
     cert.serialNumber = randomSerial();
     const start = now().getTime();
@@ -159,7 +182,7 @@ export function createCertificateAuthority(
       { name: 'authorityKeyIdentifier', keyIdentifier: issuer.keyIdentifier },
     ]);
     return {
-      certPem: signer.certificate(cert),
+      certPem: signer.certificate(cert, key.spki),
       serial: cert.serialNumber,
       notBefore: cert.validity.notBefore,
       notAfter: cert.validity.notAfter,
@@ -172,13 +195,15 @@ export function createCertificateAuthority(
     pin: spkiPin(material.certPem),
     issueServer({ publicKeyPem, names, validityDays = 825 }) {
       const altNames = names.map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n }));
+      const key = subjectKey(publicKeyPem, ['rsa', 'ec']);
       return sign(
-        publicKeyPem,
+        key,
         now().getTime() + validityDays * DAY_MS,
         [{ name: 'commonName', value: names[0] ?? 'vigil-controller' }],
         [
           { name: 'basicConstraints', cA: false, critical: true },
-          { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+          // An EC key signs only (RFC 5480 3: keyEncipherment is not for id-ecPublicKey keys).
+          { name: 'keyUsage', digitalSignature: true, ...(key.type === 'rsa' ? { keyEncipherment: true } : {}), critical: true },
           { name: 'extKeyUsage', serverAuth: true },
           { name: 'subjectAltName', altNames },
         ],
@@ -188,7 +213,7 @@ export function createCertificateAuthority(
       const subject: forge.pki.CertificateField[] = [{ name: 'organizationName', value: 'Vigil' }];
       if (role) subject.push({ name: 'organizationalUnitName', value: role });
       return sign(
-        publicKeyPem,
+        subjectKey(publicKeyPem, ['rsa']),
         now().getTime() + lifetimeMs,
         subject,
         [

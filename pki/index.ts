@@ -1,5 +1,5 @@
 export { PkiError, type PkiErrorCode } from './errors.js';
-export { generateKeyPair, type KeyPairPem } from './keys.js';
+export { generateKeyPair, generateP256KeyPair, type KeyPairPem } from './keys.js';
 export { spkiPin, spkiFingerprint, isValidPin } from './pin.js';
 export { agentSpiffeId, adminSpiffeId, parseSpiffeId, isValidName, type Identity } from './spiffe.js';
 export { generateToken, formatToken, parseToken, hashTokenSecret, tokenSecretMatches, type Token } from './token.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import forge from 'node-forge';
-import { createCa, createCertificateAuthority, createCsr, generateKeyPair, PkiError, type CaMaterial, type IssuedCertificate } from './index.js';
+import { createCa, createCertificateAuthority, createCsr, generateKeyPair, generateP256KeyPair, PkiError, type CaMaterial, type IssuedCertificate } from './index.js';
 import { createSigner } from './signer.js';
 
 const HOUR = 3_600_000;
@@ -187,6 +187,47 @@ describe('certificates signed with node:crypto', async () => {
       const keyPath = pemFile(ec.keyPem);
       const withSki = openssl('req', '-x509', '-key', keyPath, '-subj', '/CN=same key', '-days', '1', '-addext', 'subjectKeyIdentifier=hash');
       assert.equal(extension(opensslText(issued.certPem), 'X509v3 Authority Key Identifier')?.value, extension(opensslText(withSki), 'X509v3 Subject Key Identifier')?.value);
+    });
+  });
+
+  describe('a server certificate for an ECDSA P-256 key (the listeners\' key of homes made since session 13)', async () => {
+    const ecKey = await generateP256KeyPair();
+    const issue = () => ca.issueServer({ publicKeyPem: ecKey.publicKeyPem, names: ['controller.sign.test', '127.0.0.1'] });
+
+    it('OpenSSL verifies the chain and reads the server fields, the EC key in place, keyUsage digitalSignature alone', () => {
+      const issued = issue();
+      assert.ok(opensslVerifies(material.certPem, issued.certPem, NOW), 'openssl verify -CAfile ca.pem');
+      const x509 = new X509Certificate(issued.certPem);
+      assert.ok(x509.verify(new X509Certificate(material.certPem).publicKey), 'X509Certificate.verify(CA key)');
+      assert.equal(x509.publicKey.export({ type: 'spki', format: 'pem' }), ecKey.publicKeyPem);
+      assert.equal(x509.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+      assert.ok(x509.checkPrivateKey(createPrivateKey(ecKey.privateKeyPem)), 'the certificate holds the key pair\'s public half');
+      const text = opensslText(issued.certPem);
+      assert.equal(line(text, 'Signature Algorithm'), 'sha256WithRSAEncryption');
+      assert.equal(line(text, 'Public Key Algorithm'), 'id-ecPublicKey');
+      assert.equal(line(text, 'Subject'), 'CN = controller.sign.test');
+      assert.equal(line(text, 'Issuer'), 'O = Vigil, CN = Vigil CA sign.test');
+      assert.deepEqual(extension(text, 'X509v3 Subject Alternative Name'), { value: 'DNS:controller.sign.test, IP Address:127.0.0.1', critical: false });
+      assert.deepEqual(extension(text, 'X509v3 Basic Constraints'), { value: 'CA:FALSE', critical: true });
+      assert.deepEqual(extension(text, 'X509v3 Key Usage'), { value: 'Digital Signature', critical: true });
+      assert.deepEqual(extension(text, 'X509v3 Extended Key Usage'), { value: 'TLS Web Server Authentication', critical: false });
+      assert.equal(extension(text, 'X509v3 Authority Key Identifier')?.value, extension(opensslText(material.certPem), 'X509v3 Subject Key Identifier')?.value);
+      assert.equal(issued.notAfter.getTime(), NOW.getTime() + 825 * DAY);
+      assert.equal(openssl('x509', '-noout', '-serial', '-in', pemFile(issued.certPem)).trim(), `serial=${issued.serial.toUpperCase()}`);
+    });
+
+    it('its subjectKeyIdentifier is the SHA-1 of the EC point, as OpenSSL computes it for the same key', () => {
+      const withSki = openssl('req', '-x509', '-key', pemFile(ecKey.privateKeyPem), '-subj', '/CN=same key', '-days', '1', '-addext', 'subjectKeyIdentifier=hash');
+      assert.equal(extension(opensslText(issue().certPem), 'X509v3 Subject Key Identifier')?.value, extension(opensslText(withSki), 'X509v3 Subject Key Identifier')?.value);
+    });
+
+    it('agent and operator certificates stay RSA only', () => {
+      assert.throws(() => ca.issueClient({ publicKeyPem: ecKey.publicKeyPem, spiffeId: 'spiffe://sign.test/agent/a1', lifetimeMs: HOUR }), (e: unknown) => e instanceof PkiError && e.code === 'unsupported_key');
+    });
+
+    it('refuses an EC key on another curve', () => {
+      const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      assert.throws(() => ca.issueServer({ publicKeyPem: p384, names: ['x'] }), (e: unknown) => e instanceof PkiError && e.code === 'unsupported_key');
     });
   });
 

@@ -1,6 +1,6 @@
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
-import { derToPem, element, TAG } from './der.js';
+import { childrenOf, derToPem, element, expectElement, TAG } from './der.js';
 import { PkiError } from './errors.js';
 
 const { asn1, pki } = forge;
@@ -16,6 +16,8 @@ const FORGE_EOL = '\r\n';
 
 /** Where the `signature` AlgorithmIdentifier stands in forge's TBSCertificate (version is always written). */
 const TBS_SIGNATURE_INDEX = 2;
+/** Where the subjectPublicKeyInfo stands in it. */
+const TBS_SPKI_INDEX = 6;
 
 const ALGORITHMS = {
   // RFC 4055: parameters NULL.
@@ -33,8 +35,12 @@ const ALGORITHMS = {
 export interface Signer {
   /** The signature algorithm: sha256WithRSAEncryption for an RSA key, ecdsa-with-SHA256 for an EC key. */
   readonly algorithm: { readonly oid: string; readonly name: string };
-  /** Signs a certificate whose fields forge holds; its issuer and extensions are as set. PEM. */
-  certificate(cert: forge.pki.Certificate): string;
+  /**
+   * Signs a certificate whose fields forge holds; its issuer and extensions are as set. PEM.
+   * `subjectPublicKeyInfo` (DER): the certificate's key in place of the one forge holds, for a key
+   * forge cannot represent (EC); forge then holds a stand-in RSA key.
+   */
+  certificate(cert: forge.pki.Certificate, subjectPublicKeyInfo?: Buffer): string;
   /** Signs a certification request whose subject and public key forge holds. PEM. */
   certificationRequest(csr: forge.pki.CertificateSigningRequest): string;
 }
@@ -61,8 +67,7 @@ export function createSigner(privateKey: string | KeyObject): Signer {
    * CertificationRequest alike. forge encodes the to-be-signed part once; the rest is put
    * together from bytes.
    */
-  function signed(toBeSigned: forge.asn1.Asn1): Buffer {
-    const der = Buffer.from(asn1.toDer(toBeSigned).getBytes(), 'binary');
+  function signed(der: Buffer): Buffer {
     const signature = sign('sha256', der, algorithm.dsaEncoding ? { key, dsaEncoding: algorithm.dsaEncoding } : key);
     // No unused bits.
     return element(TAG.SEQUENCE, der, algorithmIdentifierDer, element(TAG.BIT_STRING, Buffer.from([0]), signature));
@@ -70,18 +75,29 @@ export function createSigner(privateKey: string | KeyObject): Signer {
 
   return {
     algorithm: { oid: algorithm.oid, name: algorithm.name },
-    certificate(cert) {
+    certificate(cert, subjectPublicKeyInfo) {
       // forge writes the algorithm OID it is given, always with NULL parameters; the TBS then gets
       // this signer's own identifier so that it matches the outer one byte for byte.
       cert.siginfo.algorithmOid = algorithm.oid;
       cert.signatureOid = algorithm.oid;
       const tbs = forgeEncoding.getTBSCertificate(cert);
       (tbs.value as forge.asn1.Asn1[])[TBS_SIGNATURE_INDEX] = algorithmIdentifier();
-      return derToPem(signed(tbs), 'CERTIFICATE', FORGE_EOL);
+      const der = derOf(tbs);
+      return derToPem(signed(subjectPublicKeyInfo ? withSubjectPublicKeyInfo(der, subjectPublicKeyInfo) : der), 'CERTIFICATE', FORGE_EOL);
     },
     certificationRequest(csr) {
       csr.signatureOid = algorithm.oid;
-      return derToPem(signed(forgeEncoding.getCertificationRequestInfo(csr)), 'CERTIFICATE REQUEST', FORGE_EOL);
+      return derToPem(signed(derOf(forgeEncoding.getCertificationRequestInfo(csr))), 'CERTIFICATE REQUEST', FORGE_EOL);
     },
   };
+}
+
+const derOf = (node: forge.asn1.Asn1): Buffer => Buffer.from(asn1.toDer(node).getBytes(), 'binary');
+
+/** The TBSCertificate's DER with its subjectPublicKeyInfo replaced by `spki` (DER). */
+function withSubjectPublicKeyInfo(tbs: Buffer, spki: Buffer): Buffer {
+  const outer = expectElement(tbs, 0, TAG.SEQUENCE);
+  const key = childrenOf(tbs, outer)[TBS_SPKI_INDEX];
+  if (key?.tag !== TAG.SEQUENCE) throw new PkiError('unsupported_key', 'no subjectPublicKeyInfo where forge writes it');
+  return element(TAG.SEQUENCE, tbs.subarray(outer.contentAt, key.at), spki, tbs.subarray(key.end, outer.end));
 }

@@ -65,3 +65,31 @@ export function spkiDerOf(publicKey: string | KeyObject): Buffer {
 
 /** The canonical SPKI of an RSA public key (PEM or KeyObject); throws for another key type. */
 export const rsaSpkiOf = (publicKey: string | KeyObject): RsaSpki => readRsaSpki(spkiDerOf(publicKey));
+
+/**
+ * SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (65 bytes: 00, then the
+ * uncompressed point) } up to the point: every P-256 SubjectPublicKeyInfo OpenSSL exports.
+ */
+const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+const P256_POINT_BYTES = 65;
+
+/** A P-256 SubjectPublicKeyInfo in canonical DER (named curve, uncompressed point). */
+export interface P256Spki {
+  /** The SubjectPublicKeyInfo, DER, byte for byte what OpenSSL exports for this key. */
+  readonly der: Buffer;
+  /** The subjectPublicKey BIT STRING's content (the uncompressed point), what a key identifier hashes. */
+  readonly point: Buffer;
+}
+
+/**
+ * Reads `der` as a P-256 SubjectPublicKeyInfo as OpenSSL exports it (the curve named, the point
+ * uncompressed); throws otherwise. Like readRsaSpki it does not judge the point: OpenSSL does.
+ */
+export function readP256Spki(der: Buffer): P256Spki {
+  if (der.length !== P256_SPKI_PREFIX.length + P256_POINT_BYTES || !der.subarray(0, P256_SPKI_PREFIX.length).equals(P256_SPKI_PREFIX)) {
+    throw new Error('not a P-256 SubjectPublicKeyInfo with a named curve');
+  }
+  const point = der.subarray(P256_SPKI_PREFIX.length);
+  if (point[0] !== 0x04) throw new Error('the P-256 point is not uncompressed');
+  return { der, point };
+}
