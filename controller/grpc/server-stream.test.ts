@@ -110,6 +110,19 @@ describe('gRPC server stream', () => {
     await until('the server stream closed', () => serverClosed);
   });
 
+  it('a signal first read after the stream closed is aborted already', async () => {
+    let served: ServerStream | undefined;
+    onCall = (s) => {
+      served = s;
+      s.end();
+    };
+    // Registered after the server's own listener, so its 'close' listener runs after the ServerStream's.
+    const readAtClose = new Promise<boolean>((resolve) => server.once('stream', (stream) => stream.once('close', () => resolve(served!.signal.aborted))));
+    const c = call();
+    await c.closed;
+    assert.equal(await readAtClose, true);
+  });
+
   it('refuses a message over the limit from its prefix, and one cut off by the end of the stream', async () => {
     const errors: unknown[] = [];
     onCall = (s) => {

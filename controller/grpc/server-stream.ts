@@ -21,7 +21,7 @@ export interface ServerStream {
   send(frame: Buffer): void;
   /** Ends the call with OK (no error) or with the error's status. Once. */
   end(err?: ConnectError): void;
-  /** Aborted when the stream closes, whoever closed it. */
+  /** Aborted when the stream closes, whoever closed it (made when first read: a unary call never needs it). */
   readonly signal: AbortSignal;
 }
 
@@ -47,7 +47,10 @@ export function createServerStream(stream: ServerHttp2Stream, headers: IncomingH
   let wake: (() => void) | null = null;
   let responded = false;
   let ended = false;
-  const abort = new AbortController();
+  let closed = false;
+  // Made on first use: an AbortController and the DOMException its abort() makes cost a unary call
+  // (an enrolment) more than the rest of this file does.
+  let abort: AbortController | null = null;
 
   const notify = () => {
     const w = wake;
@@ -80,7 +83,8 @@ export function createServerStream(stream: ServerHttp2Stream, headers: IncomingH
   stream.once('close', () => {
     upDone = true;
     ended = true;
-    abort.abort();
+    closed = true;
+    abort?.abort();
     notify();
   });
 
@@ -110,7 +114,13 @@ export function createServerStream(stream: ServerHttp2Stream, headers: IncomingH
 
   return {
     messages,
-    signal: abort.signal,
+    get signal() {
+      if (!abort) {
+        abort = new AbortController();
+        if (closed) abort.abort();
+      }
+      return abort.signal;
+    },
     send(frame) {
       if (ended || stream.destroyed) return;
       respond();
