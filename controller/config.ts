@@ -17,6 +17,7 @@ import { parseHostPort, type HostPort } from './listen-address.js';
  * | caPassphrase        | VIGIL_CA_PASSPHRASE                | (CA key not encrypted) |
  * | enrolFailures       | VIGIL_ENROL_FAILURES_PER_MINUTE    | 10 per source address |
  * | maxBatch            |                                    | 1000 deltas         |
+ * | metricsListen       | --metrics-listen, VIGIL_METRICS_LISTEN | off (plain HTTP: /metrics, /healthz, /readyz) |
  * | ingest.concurrency  | VIGIL_INGEST_CONNECTIONS           | 3 group commits     |
  * | ingest.groupMax     |                                    | 2000 deltas         |
  * | ingest.agentSlice   |                                    | 250 deltas          |
@@ -28,6 +29,8 @@ export interface ControllerConfig {
   readonly home: string;
   readonly listen: HostPort;
   readonly enrolListen: HostPort;
+  /** Plain-HTTP /metrics, /healthz and /readyz (controller/observability/); null: not served. */
+  readonly metricsListen: HostPort | null;
   readonly databaseUrl: string | undefined;
   readonly slack: { readonly token: string; readonly channel: string; readonly apiUrl: string | undefined } | undefined;
   readonly agentCertLifetimeMs: number;
@@ -56,6 +59,7 @@ export interface ControllerConfigInput {
   readonly home: string;
   readonly listen?: string;
   readonly enrolListen?: string;
+  readonly metricsListen?: string;
   readonly env: NodeJS.ProcessEnv;
 }
 
@@ -73,12 +77,14 @@ export function compileControllerConfig(input: ControllerConfigInput): Controlle
   if (env.NODE_TLS_REJECT_UNAUTHORIZED === '0') {
     throw new ControllerError('failed_precondition', 'NODE_TLS_REJECT_UNAUTHORIZED=0 disables certificate checks; refusing to start');
   }
+  const metricsListen = input.metricsListen ?? (env.VIGIL_METRICS_LISTEN || undefined);
   const slackToken = env.SLACK_TOKEN;
   if (slackToken && !env.SLACK_CHANNEL) throw new ControllerError('invalid_argument', 'SLACK_TOKEN is set but SLACK_CHANNEL is not');
   return {
     home: input.home,
     listen: parseHostPort(input.listen ?? '0.0.0.0:8443', '--listen'),
     enrolListen: parseHostPort(input.enrolListen ?? '0.0.0.0:8444', '--enrol-listen'),
+    metricsListen: metricsListen ? parseHostPort(metricsListen, input.metricsListen ? '--metrics-listen' : 'VIGIL_METRICS_LISTEN') : null,
     databaseUrl: env.DATABASE_URL || undefined,
     slack: slackToken ? { token: slackToken, channel: env.SLACK_CHANNEL!, apiUrl: env.SLACK_API_URL || undefined } : undefined,
     agentCertLifetimeMs: env.VIGIL_AGENT_CERT_TTL ? parseDuration(env.VIGIL_AGENT_CERT_TTL, 'VIGIL_AGENT_CERT_TTL') : 24 * 3_600_000,

@@ -27,6 +27,10 @@ import { createConnectService } from './services/connect-service.js';
 import { createEnrolService } from './services/enrol-service.js';
 import { createStreamLookups } from './services/stream/stream-lookups.js';
 import { createOperatorRevocationInterceptor } from './services/operator-interceptor.js';
+import { createControllerMetrics } from './observability/controller-metrics.js';
+import { createControllerReadiness } from './observability/controller-readiness.js';
+import { withEnrolMetrics } from './observability/enrol-metrics.js';
+import { startHealthServer } from './observability/health-server.js';
 import { createStores, type Clock } from './store/index.js';
 import { startSweeps } from './sweeps.js';
 
@@ -39,6 +43,8 @@ export interface RunningController {
   readonly enrolAddress: string;
   /** This replica's id in the fan-out between replicas. */
   readonly replicaId: string;
+  /** host:port of /metrics, /healthz and /readyz; null when not served. */
+  readonly metricsAddress: string | null;
   stop(): Promise<void>;
 }
 
@@ -54,9 +60,14 @@ export interface ControllerDeps {
 /** Starts the controller: home, database, fleet parts, services, both listeners. Wiring only. */
 export async function startController(config: ControllerConfig, deps: ControllerDeps): Promise<RunningController> {
   const { logger, clock } = deps;
+  // Health first: /healthz answers and /readyz says why not while the rest starts.
+  const metrics = createControllerMetrics();
+  const readiness = createControllerReadiness();
+  const health = config.metricsListen ? await startHealthServer({ listen: config.metricsListen, registry: metrics.registry, notReady: () => readiness.notReady(), logger }) : null;
   const home = await readControllerHome(config.home, config.caPassphrase, clock);
   const { ca } = home;
   const sql = await openDatabase(config.databaseUrl, home.paths.dataDir, logger);
+  readiness.databaseReady(sql);
   const stores = createStores(sql, clock);
   const issuer = createIssuer({ ca, certificates: stores.certificates, agentCertLifetimeMs: config.agentCertLifetimeMs, operatorCertLifetimeMs: config.operatorCertLifetimeMs });
   await recordHomeOperator(home.paths.operatorCert, issuer);
@@ -75,11 +86,12 @@ export async function startController(config: ControllerConfig, deps: Controller
 
   const presence = createPresence({ store: stores.presence, replica: { id: fanout.replicaId, name: `${hostname()} ${fanout.replicaId.slice(0, 8)}` }, clock, logger: logger.child({ component: 'presence' }) });
   const commandReports = createCommandReports(stores.commands);
-  const ingest = createIngestQueue((batches) => stores.events.ingestGroup(batches), config.ingest);
+  const ingest = createIngestQueue(metrics.timedIngest((batches) => stores.events.ingestGroup(batches)), config.ingest);
+  metrics.observe({ streams: () => hub.count(), ingestQueue: () => ingest.stats(), ...(sql.poolStats ? { pool: () => sql.poolStats!() } : {}) });
   const parts = { ...stores, logger, clock, ca, issuer, hub, streams, policy, distribution, revocations, dispatch, alerts: outbox, ingest, presence };
   const listeners = await startListeners(config, home, logger, {
     enrol: (connectAddress) =>
-      createEnrolService({
+      withEnrolMetrics(metrics, createEnrolService({
         sql,
         ca,
         issuer,
@@ -87,18 +99,21 @@ export async function startController(config: ControllerConfig, deps: Controller
         logger,
         connectAddress,
         failures: createFailureLimiter({ maxFailures: config.enrolFailures.max, windowMs: config.enrolFailures.windowMs, store: stores.enrolFailures, clock }),
-      }),
+      })),
     connect: createConnectService({ ...parts, commandReports, streamLookups: createStreamLookups(stores.agents), reconcile: createReconcileResponder(stores.sync), maxBatch: config.maxBatch, onChangesRecorded: deps.onChangesRecorded }),
     admin: (enrolAddress) => createAdminService({ ...parts, pins: [ca.pin], enrolAddress }),
     adminInterceptors: [createOperatorRevocationInterceptor(stores.certificates)],
   });
-  logger.info({ address: listeners.address, enrolAddress: listeners.enrolAddress, pin: ca.pin, replicaId: fanout.replicaId }, 'controller listening');
+  readiness.listening();
+  logger.info({ address: listeners.address, enrolAddress: listeners.enrolAddress, metricsAddress: health?.address ?? null, pin: ca.pin, replicaId: fanout.replicaId }, 'controller listening');
 
   return {
     address: listeners.address,
     enrolAddress: listeners.enrolAddress,
     replicaId: fanout.replicaId,
+    metricsAddress: health?.address ?? null,
     async stop() {
+      readiness.stopping();
       sweeps.stop();
       await listeners.close();
       await ingest.idle();
@@ -107,6 +122,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       await outbox.idle();
       await fanout.close();
       await sql.close();
+      await health?.close();
     },
   };
 }

@@ -12,6 +12,7 @@ const program = new Command('vigil-controller')
   .version(VIGIL_VERSION)
   .option('--listen <host:port>', 'mutual-TLS listener for agents and vigilctl', '0.0.0.0:8443')
   .option('--enrol-listen <host:port>', 'enrolment listener (server TLS only)', '0.0.0.0:8444')
+  .option('--metrics-listen <host:port>', 'plain-HTTP /metrics, /healthz and /readyz (default: off; or VIGIL_METRICS_LISTEN)')
   .addHelpText(
     'after',
     `
@@ -20,15 +21,16 @@ Environment:
   DATABASE_URL      Postgres server; unset: embedded PGlite under VIGIL_HOME/db
   SLACK_TOKEN, SLACK_CHANNEL, SLACK_API_URL   Slack alerts; unset: alerts go to the log
   VIGIL_AGENT_CERT_TTL   lifetime of agent certificates (default 24h)
+  VIGIL_METRICS_LISTEN   as --metrics-listen
   VIGIL_LOG_LEVEL   pino level (default info)`,
   )
-  .action(async (opts: { listen: string; enrolListen: string }) => {
+  .action(async (opts: { listen: string; enrolListen: string; metricsListen?: string }) => {
     const logger = createLogger({ name: 'vigil-controller' });
     try {
-      const config = compileControllerConfig({ home: resolveHomeDir(), listen: opts.listen, enrolListen: opts.enrolListen, env: process.env });
+      const config = compileControllerConfig({ home: resolveHomeDir(), listen: opts.listen, enrolListen: opts.enrolListen, metricsListen: opts.metricsListen, env: process.env });
       const controller = await startController(config, { logger, clock: systemClock });
       // stdout: one line a script can read to learn the bound addresses (ports may be 0 in flags).
-      process.stdout.write(`${JSON.stringify({ listening: controller.address, enrol: controller.enrolAddress })}\n`);
+      process.stdout.write(`${JSON.stringify({ listening: controller.address, enrol: controller.enrolAddress, ...(controller.metricsAddress ? { metrics: controller.metricsAddress } : {}) })}\n`);
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');
         controller.stop().then(

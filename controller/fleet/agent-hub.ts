@@ -21,6 +21,8 @@ export interface AgentHub {
   get(agentId: string): AgentSession | undefined;
   ids(): string[];
   all(): AgentSession[];
+  /** Sessions attached now. */
+  count(): number;
 }
 
 /**
@@ -41,5 +43,6 @@ export function createAgentHub(opts: { onDuplicate: (older: AgentSession, newer:
     get: (id) => sessions.get(id),
     ids: () => [...sessions.keys()],
     all: () => [...sessions.values()],
+    count: () => sessions.size,
   };
 }

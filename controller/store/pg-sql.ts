@@ -9,6 +9,7 @@ export function createPgSql(connectionString: string, opts: { max?: number } = {
   pool.on('error', () => undefined);
   return {
     kind: 'postgres',
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async query(text, params) {
       try {
         return (await pool.query(text, params as unknown[] | undefined)).rows;

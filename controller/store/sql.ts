@@ -19,6 +19,8 @@ export interface Sql extends SqlQueryable {
   listen(channel: string, onPayload: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>>;
   /** 'postgres' (a server through pg) or 'pglite' (embedded). */
   readonly kind: 'postgres' | 'pglite';
+  /** The connection pool's state (a pg pool; PGlite has one connection and no pool). */
+  poolStats?(): { readonly total: number; readonly idle: number; readonly waiting: number };
 }
 
 /** Postgres returns int8 as text (pg) or number (PGlite); both become a number here. */
