@@ -29,6 +29,7 @@ import { createStreamLookups } from './services/stream/stream-lookups.js';
 import { createOperatorRevocationInterceptor } from './services/operator-interceptor.js';
 import { createControllerMetrics } from './observability/controller-metrics.js';
 import { createControllerReadiness } from './observability/controller-readiness.js';
+import { readBacklog } from './observability/backlog.js';
 import { withEnrolMetrics } from './observability/enrol-metrics.js';
 import { startHealthServer } from './observability/health-server.js';
 import { createStores, type Clock } from './store/index.js';
@@ -87,7 +88,7 @@ export async function startController(config: ControllerConfig, deps: Controller
   const presence = createPresence({ store: stores.presence, replica: { id: fanout.replicaId, name: `${hostname()} ${fanout.replicaId.slice(0, 8)}` }, clock, logger: logger.child({ component: 'presence' }) });
   const commandReports = createCommandReports(stores.commands);
   const ingest = createIngestQueue(metrics.timedIngest((batches) => stores.events.ingestGroup(batches)), config.ingest);
-  metrics.observe({ streams: () => hub.count(), ingestQueue: () => ingest.stats(), ...(sql.poolStats ? { pool: () => sql.poolStats!() } : {}) });
+  metrics.observe({ streams: () => hub.count(), ingestQueue: () => ingest.stats(), backlog: () => readBacklog(sql), ...(sql.poolStats ? { pool: () => sql.poolStats!() } : {}) });
   const parts = { ...stores, logger, clock, ca, issuer, hub, streams, policy, distribution, revocations, dispatch, alerts: outbox, ingest, presence };
   const listeners = await startListeners(config, home, logger, {
     enrol: (connectAddress) =>

@@ -9,6 +9,11 @@ export interface ControllerGauges {
   ingestQueue(): { readonly pending: number; readonly agents: number; readonly running: number };
   /** The Postgres pool, when there is one. */
   pool?(): { readonly total: number; readonly idle: number; readonly waiting: number };
+  /**
+   * Counts read from the database (each on an index of open rows only, so its cost does not grow
+   * with history): commands pending and delivered (not reported yet), alerts not sent yet.
+   */
+  backlog?(): Promise<{ readonly commandsPending: number; readonly commandsDelivered: number; readonly alertsPending: number }>;
 }
 
 /**
@@ -90,6 +95,39 @@ export function createControllerMetrics(): ControllerMetrics {
       this.set({ state: 'in_use' }, p.total - p.idle);
       this.set({ state: 'idle' }, p.idle);
       this.set({ state: 'waiting' }, p.waiting);
+    },
+  });
+
+  // One database read at most every 5 s, shared by the gauges that show it.
+  let backlog: { at: number; value: ReturnType<NonNullable<ControllerGauges['backlog']>> } | null = null;
+  const readBacklog = () => {
+    if (!gauges?.backlog) return null;
+    if (!backlog || Date.now() - backlog.at > 5_000) {
+      const value = gauges.backlog();
+      value.catch(() => (backlog = null)); // a failed read is tried again at the next scrape
+      backlog = { at: Date.now(), value };
+    }
+    return backlog.value;
+  };
+  new Gauge({
+    name: 'vigil_commands_open',
+    help: 'Commands not finished, by state: pending (queued for an agent not connected) and delivered (waiting for its report).',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const b = await readBacklog()?.catch(() => null);
+      if (!b) return;
+      this.set({ state: 'pending' }, b.commandsPending);
+      this.set({ state: 'delivered' }, b.commandsDelivered);
+    },
+  });
+  new Gauge({
+    name: 'vigil_alerts_pending',
+    help: 'Alerts recorded and not sent to their sink yet (the outbox).',
+    registers: [registry],
+    async collect() {
+      const b = await readBacklog()?.catch(() => null);
+      if (b) this.set(b.alertsPending);
     },
   });
 

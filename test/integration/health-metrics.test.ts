@@ -76,10 +76,19 @@ describe('controller health and metrics (--metrics-listen)', () => {
       assert.ok((sample(text, 'vigil_ingest_group_commit_duration_seconds_count') ?? 0) >= 1);
       assert.equal(sample(text, 'vigil_ingest_queue_deltas'), 0);
       assert.ok(!/\/etc\/metrics/.test(text), 'no path in any label');
+      assert.equal(sample(text, 'vigil_alerts_pending'), 0);
+      assert.equal(sample(text, 'vigil_commands_open', '{state="pending"}'), 0);
       if (db.env.DATABASE_URL) assert.ok(sample(text, 'vigil_postgres_pool_connections', '{state="idle"}') !== undefined);
     } finally {
       stream.close();
     }
+    // A rescan of an agent not connected any more: one command pending (within the gauges' 5 s).
+    await ctl.admin.rescan({ agentId: agent.id, all: false, fullHash: false });
+    const queued = await waitFor('the pending command in the metrics', async () => {
+      const t = await (await fetch(`${base}/metrics`)).text();
+      return sample(t, 'vigil_commands_open', '{state="pending"}') === 1 ? t : undefined;
+    }, 15_000, 500);
+    assert.equal(sample(queued, 'vigil_commands_open', '{state="delivered"}'), 0);
     // A refused enrolment (a one-use token used twice) is counted by the code it was refused with.
     const { joinString } = await ctl.admin.createToken({ ttlSeconds: 600, uses: 1 });
     await enrol({ joinString, stateDir: `${tmp.root}/second`, logger: pino({ level: 'silent' }) });
