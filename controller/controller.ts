@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { startHealthServer } from '../core/health-server.js';
 import { createAlertOutbox } from './alerts/outbox.js';
 import type { Notifier } from './alerts/notifier.js';
 import { notifierForConfig } from './alerts/notifier-for-config.js';
@@ -31,7 +32,6 @@ import { createControllerMetrics } from './observability/controller-metrics.js';
 import { createControllerReadiness } from './observability/controller-readiness.js';
 import { readBacklog } from './observability/backlog.js';
 import { withEnrolMetrics } from './observability/enrol-metrics.js';
-import { startHealthServer } from './observability/health-server.js';
 import { createStores, type Clock } from './store/index.js';
 import { startSweeps } from './sweeps.js';
 

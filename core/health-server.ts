@@ -2,10 +2,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { formatHostPort, type HostPort } from '../listen-address.js';
 
 export interface HealthServerOptions {
-  readonly listen: HostPort;
+  /** Where to listen; port 0 asks the OS for a free one. */
+  readonly listen: { readonly host: string; readonly port: number };
   /** What /metrics serves. */
   readonly registry: Registry;
   /** Null when ready; otherwise why not (the body of a 503 on /readyz). */
@@ -20,7 +20,8 @@ export interface HealthServer {
 }
 
 /**
- * Plain HTTP for Prometheus and orchestrators (docs/deploy.md, "Health and metrics"): GET /metrics
+ * Plain HTTP for Prometheus and orchestrators, the controller's and the agent's alike
+ * (docs/deploy.md, "Health and metrics"): GET /metrics
  * (Prometheus text format), /healthz (the process answers), /readyz (ready to take agents, or 503
  * with the reason). Nothing else: it carries no agent data and takes no input beyond the path, so
  * it needs no TLS; bind it where only the scraper and the probes reach it.
@@ -68,7 +69,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
   });
   const { address, port } = server.address() as AddressInfo;
   return {
-    address: formatHostPort({ host: address, port }),
+    address: address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
