@@ -2,6 +2,8 @@ import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
 import { DEFAULT_LIMITS } from '../core/policy-defaults.js';
 import { VIGIL_VERSION } from '../core/version.js';
+import { startHealthServer } from '../core/health-server.js';
+import { createAgentMetrics } from './agent-metrics.js';
 import { compileAgentConfig, type AgentConfigInput } from './config.js';
 import { loadCredentials, saveRenewed } from './credentials.js';
 import { createIdleMemory } from './idle-memory.js';
@@ -15,6 +17,8 @@ import { openLocalStore } from './store/local-store.js';
 
 export interface RunningAgent {
   readonly agentId: string;
+  /** host:port of /metrics, /healthz and /readyz; null when not served. */
+  readonly metricsAddress: string | null;
   /** Resolves when the agent has stopped. */
   readonly done: Promise<void>;
   stop(): Promise<void>;
@@ -24,14 +28,14 @@ export interface RunningAgent {
  * Runs an enrolled agent: opens its local store, re-applies the last policy it had (the start-up
  * check finds what changed while it was stopped), then streams to the controller.
  */
-export async function startAgent(opts: { stateDir: string; logger: Logger; clock?: () => Date; options?: AgentConfigInput }): Promise<RunningAgent> {
+export async function startAgent(opts: { stateDir: string; logger: Logger; clock?: () => Date; options?: AgentConfigInput; metricsListen?: { host: string; port: number } }): Promise<RunningAgent> {
   const config = compileAgentConfig(opts.options);
   const dir = stateDir(opts.stateDir);
   const identity = await readIdentity(dir);
   const logger = opts.logger.child({ agentId: identity.agentId });
   const clock = opts.clock ?? (() => new Date());
   // Fails now, clearly, when the certificate has expired: the agent must be enrolled again.
-  await loadCredentials(dir, clock());
+  const first = await loadCredentials(dir, clock());
   const store = openLocalStore(dir.db);
   // Niceness and read rate from the last policy this agent had (new limits apply from the next start).
   const limits = store.meta.policy()?.limits ?? DEFAULT_LIMITS;
@@ -40,9 +44,20 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
     capture: { holdMs: config.capture.holdMs, maxHeld: config.capture.maxHeld },
     watch: { coalesceMs: config.watch.coalesceMs },
   });
+  const metrics = createAgentMetrics({ store, monitor, clock });
+  metrics.certificateExpiry(first.notAfter);
+  let stopping = false;
+  const health = opts.metricsListen
+    ? await startHealthServer({ listen: opts.metricsListen, registry: metrics.registry, notReady: async () => (stopping ? 'stopping' : null), logger })
+    : null;
   const stream = createStreamClient({
     address: identity.controller,
-    credentials: () => loadCredentials(dir, clock()),
+    credentials: async () => {
+      const c = await loadCredentials(dir, clock());
+      metrics.certificateExpiry(c.notAfter);
+      return c;
+    },
+    onState: (s) => metrics.streamState(s),
     saveRenewed: (keyPem, certPem) => saveRenewed(dir, keyPem, certPem),
     clock,
     hostname: osHostname(),
@@ -67,6 +82,8 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
     void monitor.applyPolicy(saved).catch((err: unknown) => logger.error({ err }, 'start-up check failed'));
   }
   const done = stream.run().finally(async () => {
+    stopping = true;
+    await health?.close();
     idleMemory.stop();
     await monitor.close();
     await pool.close();
@@ -74,8 +91,10 @@ export async function startAgent(opts: { stateDir: string; logger: Logger; clock
   });
   return {
     agentId: identity.agentId,
+    metricsAddress: health?.address ?? null,
     done,
     async stop() {
+      stopping = true;
       stream.stop();
       await done.catch(() => undefined);
     },

@@ -39,12 +39,15 @@ program
   .command('run')
   .description('run the agent: watch the policy paths and stream changes to the controller')
   .option('--state-dir <dir>', 'the directory given to enrol', defaultStateDir())
-  .action(async (o: { stateDir: string }) => {
+  .option('--metrics-listen <host:port>', 'plain-HTTP /metrics, /healthz and /readyz (default: off; or VIGIL_METRICS_LISTEN)')
+  .action(async (o: { stateDir: string; metricsListen?: string }) => {
     const { createAgentLogger } = await import('./log.js');
     const logger = createAgentLogger();
     try {
       const { startAgent } = await import('./agent.js');
-      const agent = await startAgent({ stateDir: o.stateDir, logger });
+      const listen = o.metricsListen ?? (process.env.VIGIL_METRICS_LISTEN || undefined);
+      const agent = await startAgent({ stateDir: o.stateDir, logger, ...(listen ? { metricsListen: parseListen(listen) } : {}) });
+      if (agent.metricsAddress) logger.info({ metricsAddress: agent.metricsAddress }, 'serving /metrics, /healthz and /readyz');
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'stopping');
         agent.stop().then(
@@ -93,3 +96,11 @@ program
   });
 
 await program.parseAsync(process.argv);
+
+/** HOST:PORT (IPv6 as [::1]:PORT) for --metrics-listen. */
+function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new AgentError('invalid_argument', `--metrics-listen: expected HOST:PORT, got "${text}"`);
+  return { host: (m[1] ?? m[2])!, port };
+}

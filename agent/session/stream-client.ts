@@ -20,7 +20,12 @@ export interface StreamClientOptions {
   readonly router: SessionRouter;
   readonly logger: Logger;
   readonly stream: StreamOptions;
+  /** Told each change of the stream's state (the agent's metrics show it). */
+  readonly onState?: (state: StreamState) => void;
 }
+
+/** connecting: a session is being opened; connected: the controller welcomed it; waiting: backoff before the next; stopped. */
+export type StreamState = 'connecting' | 'connected' | 'waiting' | 'stopped';
 
 export interface StreamClient {
   /**
@@ -46,6 +51,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
   let reconnectNow = false;
 
   async function session(): Promise<void> {
+    opts.onState?.('connecting');
     const credentials = await opts.credentials();
     const client = createAgentClient({ address: opts.address, caPem: credentials.caPem, certPem: credentials.certPem, keyPem: credentials.keyPem });
     try {
@@ -61,6 +67,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
         onRenewed: () => {
           reconnectNow = true;
         },
+        onWelcome: () => opts.onState?.('connected'),
         clock: opts.clock,
         logger: log,
       });
@@ -69,6 +76,7 @@ export function createStreamClient(opts: StreamClientOptions): StreamClient {
     } finally {
       cancelCurrent = null;
       client.close();
+      opts.onState?.(stopped ? 'stopped' : 'waiting');
     }
   }
 

@@ -42,6 +42,8 @@ export interface StreamSessionOptions {
   readonly saveRenewed: (keyPem: string, certPem: string) => Promise<void>;
   /** The renewed certificate is stored: the caller reconnects at once. */
   readonly onRenewed: () => void;
+  /** The controller's welcome came: the stream is up. */
+  readonly onWelcome?: () => void;
   readonly batchSize: number;
   readonly maxInFlight: number;
   readonly reconcileEveryMs: number;
@@ -119,6 +121,7 @@ export function runStreamSession(opts: StreamSessionOptions): { done: Promise<vo
     switch (m.type) {
       case 'welcome': {
         const dropped = welcome(m.committedSeq);
+        opts.onWelcome?.();
         log.info({ agentId: m.agentId, committedSeq: m.committedSeq, dropped, queued: store.outbox.length() }, 'connected to controller');
         return;
       }

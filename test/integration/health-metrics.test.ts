@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { startAgent } from '../../agent/agent.js';
 import { enrol } from '../../agent/enrol.js';
 import { parseHostPort } from '../../controller/listen-address.js';
 import { enrolTestAgent, makeHome, startTestController, tempRoot, testDatabaseEnv, type TestController } from '../support/controllers.js';
@@ -100,4 +103,54 @@ describe('controller health and metrics (--metrics-listen)', () => {
     assert.equal(Number(refused[0]!.split(' ').pop()), 1);
   });
 
+});
+
+describe('agent health and metrics (--metrics-listen)', { timeout: 60_000 }, () => {
+  const tmp = tempRoot('vigil-agent-health-');
+  let db: Awaited<ReturnType<typeof testDatabaseEnv>>;
+  let ctl: TestController;
+  let ctlStopped = false;
+
+  before(async () => {
+    db = await testDatabaseEnv();
+    ctl = await startTestController(await makeHome(tmp.root, 'home'), { env: db.env });
+  });
+  after(async () => {
+    if (!ctlStopped) await ctl?.stop();
+    await db?.drop();
+    tmp.remove();
+  });
+
+  it('shows the stream, the queue and the certificate, and stops serving when the agent stops', async () => {
+    const { dir } = await enrolTestAgent(ctl, `${tmp.root}/agent`);
+    const agent = await startAgent({ stateDir: dir, logger: pino({ level: 'silent' }), metricsListen: { host: '127.0.0.1', port: 0 } });
+    const base = `http://${agent.metricsAddress}`;
+    try {
+      assert.equal((await fetch(`${base}/healthz`)).status, 200);
+      assert.equal((await fetch(`${base}/readyz`)).status, 200);
+      const text = await waitFor('the agent connected, in its metrics', async () => {
+        const t = await (await fetch(`${base}/metrics`)).text();
+        return sample(t, 'vigil_agent_stream_state', '{state="connected"}') === 1 ? t : undefined;
+      });
+      assert.equal(sample(text, 'vigil_agent_stream_state', '{state="waiting"}'), 0);
+      assert.equal(sample(text, 'vigil_agent_queue_deltas'), 0);
+      assert.equal(sample(text, 'vigil_agent_oldest_unacked_age_seconds'), 0);
+      assert.equal(sample(text, 'vigil_agent_resync_needed'), 0);
+      assert.ok((sample(text, 'vigil_agent_queue_limit_bytes') ?? 0) > 0);
+      const notAfter = Date.parse(new X509Certificate(readFileSync(`${dir}/cert.pem`)).validTo) / 1000;
+      assert.equal(sample(text, 'vigil_agent_certificate_expiry_timestamp_seconds'), notAfter);
+      assert.ok(text.includes('# TYPE process_resident_memory_bytes gauge'));
+      // The controller goes away: the agent says it is waiting to reconnect.
+      ctlStopped = true;
+      await ctl.stop();
+      await waitFor('the agent waiting to reconnect, in its metrics', async () => {
+        const t = await (await fetch(`${base}/metrics`)).text();
+        const s = (state: string) => sample(t, 'vigil_agent_stream_state', `{state="${state}"}`);
+        return s('connected') === 0 && (s('waiting') === 1 || s('connecting') === 1) ? t : undefined;
+      });
+    } finally {
+      await agent.stop();
+    }
+    await assert.rejects(fetch(`${base}/healthz`), 'nothing listens once the agent stopped');
+  });
 });
