@@ -94,7 +94,7 @@ describe('deploy/systemd', { skip }, () => {
   it('verify does catch a mistake here: an unknown key, an ExecStart that is not there', () => {
     const typo = verify(staged('vigil-agent', (t) => t.replace(/^ProtectHome=/m, 'ProtectHom=')));
     assert.match(about(typo.stderr, 'vigil-agent').join('\n'), /Unknown key 'ProtectHom'/);
-    const missing = verify(staged('vigil-agent', (t) => t.replace('/bin/vigil-agent ', '/bin/vigil-nope ')));
+    const missing = verify(staged('vigil-agent', (t) => t.replace(/^(ExecStart=\S+)\/bin\/vigil-agent /m, '$1/bin/vigil-nope ')));
     assert.notEqual(missing.status, 0);
     assert.match(missing.stderr, /not executable/);
   });
