@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect, createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { createServer, type OutgoingHttpHeaders } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import pino from 'pino';
 import { PkiError } from '../../pki/index.js';
 import { EnrollRequestSchema, EnrollResponseSchema } from '../../proto/gen/vigil/v1/agent_pb.js';
+import { grpcCall, grpcStatus, type GrpcCallResult } from '../../test/support/grpc-call.js';
 import { ControllerError } from '../errors.js';
 import { frameMessage } from '../grpc/frame-reader.js';
 import { createEnrolRoute, ENROLL_PATH } from './enrol-route.js';
@@ -39,32 +40,12 @@ before(async () => {
 });
 after(() => new Promise((r) => server.close(r)));
 
-/** One call; resolves with the response headers, trailers and body once the stream closed. */
-async function call(body: Buffer[], headers: OutgoingHttpHeaders = {}): Promise<{ headers: IncomingHttpHeaders; trailers: IncomingHttpHeaders | null; data: Buffer }> {
+async function call(body: Buffer[], headers: OutgoingHttpHeaders = {}): Promise<GrpcCallResult> {
   calls.length = 0;
-  const session = connect(base);
-  try {
-    const stream = session.request({ ':method': 'POST', ':path': ENROLL_PATH, 'content-type': 'application/grpc', te: 'trailers', ...headers });
-    let res: IncomingHttpHeaders = {};
-    let trailers: IncomingHttpHeaders | null = null;
-    const chunks: Buffer[] = [];
-    stream.on('response', (h) => (res = h));
-    stream.on('trailers', (t) => (trailers = t));
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('error', () => undefined);
-    for (const b of body) stream.write(b);
-    stream.end();
-    await once(stream, 'close');
-    return { headers: res, trailers, data: Buffer.concat(chunks) };
-  } finally {
-    session.close();
-  }
+  return grpcCall(base, ENROLL_PATH, body, headers);
 }
 
-const status = (r: { headers: IncomingHttpHeaders; trailers: IncomingHttpHeaders | null }) => ({
-  code: Number((r.trailers ?? r.headers)['grpc-status']),
-  message: decodeURIComponent(String((r.trailers ?? r.headers)['grpc-message'] ?? '')),
-});
+const status = grpcStatus;
 
 const request = (init: Partial<EnrolRequest> = {}) =>
   frameMessage(toBinary(EnrollRequestSchema, create(EnrollRequestSchema, { token: 'id.secret', csrPem: 'CSR', hostname: 'host-1', ...init })));

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect, createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { createServer, type OutgoingHttpHeaders } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { create, toBinary } from '@bufbuild/protobuf';
 import pino from 'pino';
 import { ConnectRequestSchema } from '../../../proto/gen/vigil/v1/agent_pb.js';
+import { grpcCall, grpcStatus, type GrpcCallResult } from '../../../test/support/grpc-call.js';
 import { ControllerError } from '../../errors.js';
 import { frameMessage } from '../../grpc/frame-reader.js';
 import type { ConnectService } from '../connect-service.js';
@@ -25,31 +26,9 @@ before(async () => {
 });
 after(() => new Promise((r) => server.close(r)));
 
-/** One request; resolves with the response headers and trailers once the stream closed. */
-async function request(headers: OutgoingHttpHeaders, body: Buffer[]): Promise<{ headers: IncomingHttpHeaders; trailers: IncomingHttpHeaders | null; data: Buffer }> {
-  const session = connect(base);
-  try {
-    const stream = session.request({ ':method': 'POST', ':path': CONNECT_PATH, 'content-type': 'application/grpc', te: 'trailers', ...headers });
-    let res: IncomingHttpHeaders = {};
-    let trailers: IncomingHttpHeaders | null = null;
-    const chunks: Buffer[] = [];
-    stream.on('response', (h) => (res = h));
-    stream.on('trailers', (t) => (trailers = t));
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('error', () => undefined);
-    for (const b of body) stream.write(b);
-    stream.end();
-    await once(stream, 'close');
-    return { headers: res, trailers, data: Buffer.concat(chunks) };
-  } finally {
-    session.close();
-  }
-}
+const request = (headers: OutgoingHttpHeaders, body: Buffer[]): Promise<GrpcCallResult> => grpcCall(base, CONNECT_PATH, body, headers);
 
-const status = (r: { headers: IncomingHttpHeaders; trailers: IncomingHttpHeaders | null }) => ({
-  code: Number((r.trailers ?? r.headers)['grpc-status']),
-  message: decodeURIComponent(String((r.trailers ?? r.headers)['grpc-message'] ?? '')),
-});
+const status = grpcStatus;
 
 describe('agent stream route', () => {
   it('hands the service decoded messages, and a plain-text peer no identity', async () => {
