@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { configFileEnv, readControllerConfigFile } from './config-file.js';
 import { compileControllerConfig } from './config.js';
 import { startController } from './controller.js';
 import { resolveHomeDir } from './home.js';
@@ -10,8 +11,9 @@ import { VIGIL_VERSION } from '../core/version.js';
 const program = new Command('vigil-controller')
   .description('Vigil controller: enrolment, agent streams, admin API and alerts')
   .version(VIGIL_VERSION)
-  .option('--listen <host:port>', 'mutual-TLS listener for agents and vigilctl', '0.0.0.0:8443')
-  .option('--enrol-listen <host:port>', 'enrolment listener (server TLS only)', '0.0.0.0:8444')
+  .option('--config <file>', 'YAML config file (docs/deploy.md, "Config files"); flags and environment variables override it')
+  .option('--listen <host:port>', 'mutual-TLS listener for agents and vigilctl (default: 0.0.0.0:8443)')
+  .option('--enrol-listen <host:port>', 'enrolment listener, server TLS only (default: 0.0.0.0:8444)')
   .option('--metrics-listen <host:port>', 'plain-HTTP /metrics, /healthz and /readyz (default: off; or VIGIL_METRICS_LISTEN)')
   .addHelpText(
     'after',
@@ -24,10 +26,20 @@ Environment:
   VIGIL_METRICS_LISTEN   as --metrics-listen
   VIGIL_LOG_LEVEL   pino level (default info)`,
   )
-  .action(async (opts: { listen: string; enrolListen: string; metricsListen?: string }) => {
+  .action(async (opts: { config?: string; listen?: string; enrolListen?: string; metricsListen?: string }) => {
     const logger = createLogger({ name: 'vigil-controller' });
     try {
-      const config = compileControllerConfig({ home: resolveHomeDir(), listen: opts.listen, enrolListen: opts.enrolListen, metricsListen: opts.metricsListen, env: process.env });
+      const file = opts.config ? readControllerConfigFile(opts.config) : null;
+      // The environment goes over the file; flags go over both.
+      const env: NodeJS.ProcessEnv = file ? configFileEnv(file) : {};
+      for (const [k, v] of Object.entries(process.env)) if (v !== undefined && v !== '') env[k] = v;
+      const config = compileControllerConfig({
+        home: resolveHomeDir(env),
+        listen: opts.listen ?? file?.listen,
+        enrolListen: opts.enrolListen ?? file?.enrol_listen,
+        metricsListen: opts.metricsListen,
+        env,
+      });
       const controller = await startController(config, { logger, clock: systemClock });
       // stdout: one line a script can read to learn the bound addresses (ports may be 0 in flags).
       process.stdout.write(`${JSON.stringify({ listening: controller.address, enrol: controller.enrolAddress, ...(controller.metricsAddress ? { metrics: controller.metricsAddress } : {}) })}\n`);
