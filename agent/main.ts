@@ -38,15 +38,18 @@ program
 program
   .command('run')
   .description('run the agent: watch the policy paths and stream changes to the controller')
-  .option('--state-dir <dir>', 'the directory given to enrol', defaultStateDir())
+  .option('--config <file>', 'YAML config file (docs/deploy.md, "Config files"); flags and environment variables override it')
+  .option('--state-dir <dir>', `the directory given to enrol (default: ${defaultStateDir()})`)
   .option('--metrics-listen <host:port>', 'plain-HTTP /metrics, /healthz and /readyz (default: off; or VIGIL_METRICS_LISTEN)')
-  .action(async (o: { stateDir: string; metricsListen?: string }) => {
+  .action(async (o: { config?: string; stateDir?: string; metricsListen?: string }) => {
     const { createAgentLogger } = await import('./log.js');
     const logger = createAgentLogger();
     try {
       const { startAgent } = await import('./agent.js');
-      const listen = o.metricsListen ?? (process.env.VIGIL_METRICS_LISTEN || undefined);
-      const agent = await startAgent({ stateDir: o.stateDir, logger, ...(listen ? { metricsListen: parseListen(listen) } : {}) });
+      const { readAgentConfigFile } = await import('./config-file.js');
+      const file = o.config ? readAgentConfigFile(o.config) : null;
+      const listen = o.metricsListen ?? (process.env.VIGIL_METRICS_LISTEN || file?.metricsListen);
+      const agent = await startAgent({ stateDir: o.stateDir ?? file?.stateDir ?? defaultStateDir(), logger, ...(file ? { options: file.options } : {}), ...(listen ? { metricsListen: parseListen(listen) } : {}) });
       if (agent.metricsAddress) logger.info({ metricsAddress: agent.metricsAddress }, 'serving /metrics, /healthz and /readyz');
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'stopping');
