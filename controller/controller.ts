@@ -32,6 +32,7 @@ import { createControllerMetrics } from './observability/controller-metrics.js';
 import { createControllerReadiness } from './observability/controller-readiness.js';
 import { readBacklog } from './observability/backlog.js';
 import { withEnrolMetrics } from './observability/enrol-metrics.js';
+import { withRenewalMetrics, withRevocationMetrics } from './observability/identity-metrics.js';
 import { createStores, type Clock } from './store/index.js';
 import { startSweeps } from './sweeps.js';
 
@@ -70,7 +71,7 @@ export async function startController(config: ControllerConfig, deps: Controller
   const sql = await openDatabase(config.databaseUrl, home.paths.dataDir, logger);
   readiness.databaseReady(sql);
   const stores = createStores(sql, clock);
-  const issuer = createIssuer({ ca, certificates: stores.certificates, agentCertLifetimeMs: config.agentCertLifetimeMs, operatorCertLifetimeMs: config.operatorCertLifetimeMs });
+  const issuer = withRenewalMetrics(metrics, createIssuer({ ca, certificates: stores.certificates, agentCertLifetimeMs: config.agentCertLifetimeMs, operatorCertLifetimeMs: config.operatorCertLifetimeMs }));
   await recordHomeOperator(home.paths.operatorCert, issuer);
   const policy = await loadCurrentPolicy(stores.policies);
   const notifier = notifierForConfig(config.slack, logger, deps.alertsWithoutSlack);
@@ -80,7 +81,7 @@ export async function startController(config: ControllerConfig, deps: Controller
   const streams = createDuplicateStreams({ fanout, audit: stores.audit, notifier, logger });
   const hub = createAgentHub({ onDuplicate: streams.onDuplicate });
   streams.watch(hub);
-  const revocations = createRevocations({ agents: stores.agents, hub, fanout, logger, clock });
+  const revocations = withRevocationMetrics(metrics, createRevocations({ agents: stores.agents, hub, fanout, logger, clock }));
   const distribution = createPolicyDistribution({ current: policy, store: stores.policies, hub, fanout, logger });
   const dispatch = createCommandDispatch({ commands: stores.commands, hub, fanout, clock, logger, expiryMs: config.commandExpiryMs });
   const sweeps = startSweeps({ ...config, revocations, outbox, commands: dispatch, logger });

@@ -29,6 +29,10 @@ export interface ControllerMetrics {
   timedIngest(ingest: (batches: readonly IngestBatch[]) => Promise<(IngestResult | null)[]>): (batches: readonly IngestBatch[]) => Promise<(IngestResult | null)[]>;
   /** An enrolment's outcome: `ok`, or the error code it was refused with. */
   enrolment(result: string): void;
+  /** An agent's certificate was renewed over its stream. */
+  renewal(): void;
+  /** An agent was revoked here. */
+  revocation(): void;
   /** Reads the gauges from these sources from now on. */
   observe(gauges: ControllerGauges): void;
 }
@@ -51,6 +55,8 @@ export function createControllerMetrics(): ControllerMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  const renewals = new Counter({ name: 'vigil_certificate_renewals_total', help: 'Agent certificates renewed over their stream (on this replica).', registers: [registry] });
+  const revocations = new Counter({ name: 'vigil_agent_revocations_total', help: 'Agents revoked through this replica.', registers: [registry] });
   const enrolments = new Counter({ name: 'vigil_enrolments_total', help: 'Enrolment attempts by result.', labelNames: ['result'], registers: [registry] });
   new Gauge({
     name: 'vigil_agent_streams_connected',
@@ -150,6 +156,8 @@ export function createControllerMetrics(): ControllerMetrics {
         throw err;
       }
     },
+    renewal: () => renewals.inc(),
+    revocation: () => revocations.inc(),
     enrolment: (result) => enrolments.inc({ result: ENROL_RESULTS.has(result) ? result : 'other' }),
     observe(g) {
       gauges = g;

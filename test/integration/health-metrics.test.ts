@@ -101,6 +101,10 @@ describe('controller health and metrics (--metrics-listen)', () => {
     const refused = text.split('\n').filter((l) => l.startsWith('vigil_enrolments_total{') && !l.includes('result="ok"'));
     assert.equal(refused.length, 1, refused.join('\n'));
     assert.equal(Number(refused[0]!.split(' ').pop()), 1);
+    // A revocation through this replica is counted.
+    assert.equal(sample(text, 'vigil_agent_revocations_total'), 0);
+    await ctl.admin.revokeAgent({ agentId: agent.id, reason: 'test' });
+    assert.equal(sample(await (await fetch(`${base}/metrics`)).text(), 'vigil_agent_revocations_total'), 1);
   });
 
 });
@@ -113,7 +117,8 @@ describe('agent health and metrics (--metrics-listen)', { timeout: 60_000 }, () 
 
   before(async () => {
     db = await testDatabaseEnv();
-    ctl = await startTestController(await makeHome(tmp.root, 'home'), { env: db.env });
+    // Agent certificates live 8 s here: the agent renews one during the test.
+    ctl = await startTestController(await makeHome(tmp.root, 'home'), { env: db.env, tweak: (c) => ({ ...c, agentCertLifetimeMs: 8_000, metricsListen: parseHostPort('127.0.0.1:0', 'test') }) });
   });
   after(async () => {
     if (!ctlStopped) await ctl?.stop();
@@ -140,6 +145,15 @@ describe('agent health and metrics (--metrics-listen)', { timeout: 60_000 }, () 
       const notAfter = Date.parse(new X509Certificate(readFileSync(`${dir}/cert.pem`)).validTo) / 1000;
       assert.equal(sample(text, 'vigil_agent_certificate_expiry_timestamp_seconds'), notAfter);
       assert.ok(text.includes('# TYPE process_resident_memory_bytes gauge'));
+      // The certificate is renewed over the stream: the controller counts it, the agent's gauge moves on.
+      await waitFor('a renewal counted by the controller', async () => {
+        const t = await (await fetch(`http://${ctl.controller.metricsAddress}/metrics`)).text();
+        return (sample(t, 'vigil_certificate_renewals_total') ?? 0) >= 1 ? t : undefined;
+      }, 20_000, 200);
+      await waitFor('the agent showing its renewed certificate', async () => {
+        const t = await (await fetch(`${base}/metrics`)).text();
+        return (sample(t, 'vigil_agent_certificate_expiry_timestamp_seconds') ?? 0) > notAfter ? t : undefined;
+      }, 20_000, 200);
       // The controller goes away: the agent says it is waiting to reconnect.
       ctlStopped = true;
       await ctl.stop();
