@@ -117,6 +117,8 @@ export interface RawFleet {
   violations(): string[];
   /** How the streams ended (gRPC code: count), for diagnostics. */
   endings(): Record<string, number>;
+  /** Per agent id, the ids of the commands the controller sent it (the fleet runs none of them). */
+  commands(): Map<string, string[]>;
   stop(): void;
 }
 
@@ -146,6 +148,7 @@ export function createRawFleet(opts: RawFleetOptions): RawFleet {
       welcomes: [] as number[],
       stream: undefined as RawStream | undefined,
       welcomed: false,
+      commands: [] as string[],
     };
     const pump = () => {
       const s = a.stream;
@@ -165,7 +168,9 @@ export function createRawFleet(opts: RawFleetOptions): RawFleet {
       a.welcomed = false;
       const s = openRawStream(opts.address(), m.creds, (msg) => {
         if (a.stream !== s) return;
-        if (msg.msg.case === 'welcome') {
+        if (msg.msg.case === 'command') {
+          a.commands.push(msg.msg.value.id);
+        } else if (msg.msg.case === 'welcome') {
           const committed = Number(msg.msg.value.committedSeq);
           a.welcomes.push(committed);
           if (committed < a.acked) violations.push(`agent ${index}: welcome states committed seq ${committed}, below the ${a.acked} acked before`);
@@ -214,6 +219,7 @@ export function createRawFleet(opts: RawFleetOptions): RawFleet {
     finished: () => agents.every(({ a }) => a.acked >= total),
     violations: () => [...violations],
     endings: () => ({ ...endings }),
+    commands: () => new Map(agents.map(({ a }) => [a.id, [...a.commands]])),
     stop() {
       stopped = true;
       for (const { a } of agents) {
